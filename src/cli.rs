@@ -1,0 +1,55 @@
+//! Command-line interface. The `///` comments are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::scenario::Override;
+
+/// Load-test flash-sale ("seckill") stock deduction on Redis, and audit the
+/// stock for oversell.
+///
+/// Exit codes: 0 audit passed, 1 audit failed (oversold or stock not
+/// conserved), 2 bad input, 4 environment (Redis unreachable, redis-server
+/// missing, a worker died), 130 interrupted.
+#[derive(Debug, Parser)]
+#[command(name = "seckill-bench", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one scenario: spawn the workers, hammer the purchase path, audit
+    /// the stock and write the reports.
+    Run(RunArgs),
+    /// Worker process entry point (started by `run`; speaks the protocol on
+    /// stdin/stdout).
+    #[command(hide = true)]
+    Worker,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario file (TOML), e.g. scenarios/article.toml.
+    pub scenario: PathBuf,
+
+    /// Use this Redis instead of starting an embedded redis-server:
+    /// redis://[user:password@]host:port/db. The password is never printed.
+    #[arg(long, value_name = "URL")]
+    pub redis_url: Option<String>,
+
+    /// Report folder [default: reports/<scenario>-<UTC yyyymmddThhmmssZ>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Override a scenario field by dotted path, validated like the file;
+    /// repeatable: --set strategy.lock_ttl_ms=50 --set load.processes=32.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<Override>,
+
+    /// Print only the verdict and the report folder.
+    #[arg(long, short)]
+    pub quiet: bool,
+}

@@ -1,0 +1,191 @@
+//! The coordinator: opens Redis, sets the stock, starts the workers
+//! together, merges what they stream, and audits the stock at the end.
+//! Owns the run's lifecycle; rendering the result is the report's job.
+
+mod fleet;
+mod target;
+
+use std::future::Future;
+use std::pin::pin;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::audit::{self, Audit, StockFacts};
+use crate::error::Error;
+use crate::keys::Keys;
+use crate::metrics::{Counters, Totals};
+use crate::protocol::{FromWorker, ToWorker, WorkerPlan, PROTOCOL_VERSION};
+use crate::scenario::Scenario;
+use fleet::{Event, Fleet};
+use target::Target;
+
+/// How often workers ship metrics.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(5);
+/// Per-call Redis timeout in workers.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One worker's share of the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerRecord {
+    pub index: usize,
+    pub pid: u32,
+    pub counters: Counters,
+}
+
+/// Everything a run measured, for the reports.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub scenario: Scenario,
+    pub run_id: String,
+    /// Where the load went, password-free.
+    pub redis: String,
+    pub totals: Totals,
+    pub workers: Vec<WorkerRecord>,
+    /// From `Go` to the last worker's `Done`.
+    pub duration: Duration,
+    pub final_stock: i64,
+    pub audit: Audit,
+    /// Stopped early by Ctrl-C / SIGTERM.
+    pub interrupted: bool,
+}
+
+/// Runs a scenario to its end. `interrupt` resolving stops the workers
+/// early; the run is still audited.
+///
+/// # Errors
+/// [`Error::Environment`] when Redis, a worker or the system fails.
+pub async fn run(
+    scenario: &Scenario,
+    run_id: &str,
+    interrupt: impl Future<Output = ()>,
+) -> Result<RunRecord, Error> {
+    let mut target = Target::open(scenario.redis.url.as_ref()).await?;
+    let keys = Keys::for_run(&scenario.redis.key_prefix, run_id);
+    target.prepare(&keys, scenario.stock.initial).await?;
+    let result = drive(scenario, &target, &keys, interrupt).await;
+    let final_stock = target.stock(&keys).await;
+    target.cleanup(&keys).await;
+    let (totals, workers, duration, interrupted) = result?;
+    let final_stock = final_stock?;
+    let audit = audit::audit(StockFacts {
+        initial: scenario.stock.initial,
+        final_stock,
+        sold: totals.counters.sold_units,
+    });
+    Ok(RunRecord {
+        scenario: scenario.clone(),
+        run_id: run_id.to_owned(),
+        redis: target.description.clone(),
+        totals,
+        workers,
+        duration,
+        final_stock,
+        audit,
+        interrupted,
+    })
+}
+
+type Drive = (Totals, Vec<WorkerRecord>, Duration, bool);
+
+async fn drive(
+    scenario: &Scenario,
+    target: &Target,
+    keys: &Keys,
+    interrupt: impl Future<Output = ()>,
+) -> anyhow::Result<Drive> {
+    let plans = plans(scenario, target.url(), keys);
+    let hashes: Vec<u64> = plans.iter().map(WorkerPlan::hash).collect();
+    let mut fleet = Fleet::spawn(plans).await?;
+    let mut interrupt = pin!(interrupt);
+    tokio::select! {
+        ready = fleet.await_ready(&hashes) => ready?,
+        () = &mut interrupt => return Err(Error::Interrupted.into()),
+    }
+    fleet.broadcast(&ToWorker::Go).await;
+    let started = Instant::now();
+    let mut collector = Collector::new(&fleet.pids);
+    let interrupted = collector.collect(&mut fleet, interrupt).await?;
+    let duration = started.elapsed();
+    fleet.reap().await;
+    Ok((collector.totals, collector.workers, duration, interrupted))
+}
+
+fn plans(scenario: &Scenario, url: &str, keys: &Keys) -> Vec<WorkerPlan> {
+    (0..scenario.load.processes.get())
+        .map(|worker_index| WorkerPlan {
+            protocol_version: PROTOCOL_VERSION,
+            worker_index,
+            redis_url: url.to_owned(),
+            keys: keys.clone(),
+            clients: scenario.load.clients_per_process.get(),
+            quantity: scenario.stock.quantity.get(),
+            stop: scenario.load.stop,
+            strategy: scenario.strategy,
+            flush_interval: FLUSH_INTERVAL,
+            response_timeout: RESPONSE_TIMEOUT,
+        })
+        .collect()
+}
+
+/// Merges the workers' batches as they arrive.
+struct Collector {
+    totals: Totals,
+    workers: Vec<WorkerRecord>,
+    done: Vec<bool>,
+}
+
+impl Collector {
+    fn new(pids: &[u32]) -> Collector {
+        let workers = pids
+            .iter()
+            .enumerate()
+            .map(|(index, &pid)| WorkerRecord {
+                index,
+                pid,
+                counters: Counters::default(),
+            })
+            .collect();
+        Collector {
+            totals: Totals::default(),
+            workers,
+            done: vec![false; pids.len()],
+        }
+    }
+
+    /// Runs until every worker is done; returns whether it was interrupted.
+    async fn collect(
+        &mut self,
+        fleet: &mut Fleet,
+        mut interrupt: std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> anyhow::Result<bool> {
+        let mut interrupted = false;
+        while self.done.iter().any(|d| !d) {
+            tokio::select! {
+                event = fleet.next() => {
+                    let (index, event) = event.context("every worker pipe closed")?;
+                    self.handle(index, event)?;
+                }
+                () = &mut interrupt, if !interrupted => {
+                    interrupted = true;
+                    eprintln!("interrupted: stopping the workers (they finish their current purchase)");
+                    fleet.broadcast(&ToWorker::Stop).await;
+                }
+            }
+        }
+        Ok(interrupted)
+    }
+
+    fn handle(&mut self, index: usize, event: Event) -> anyhow::Result<()> {
+        match event {
+            Event::Message(FromWorker::Batch { batch }) => {
+                self.totals.add_batch(&batch)?;
+                self.workers[index].counters.add(&batch.counters);
+            }
+            Event::Message(FromWorker::Done) => self.done[index] = true,
+            Event::Closed if self.done[index] => {}
+            other => return Err(fleet::unexpected(index, self.workers[index].pid, other)),
+        }
+        Ok(())
+    }
+}

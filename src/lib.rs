@@ -1,0 +1,115 @@
+//! seckill-bench: a load-testing harness for flash-sale ("seckill") stock
+//! deduction on Redis. A coordinator process spawns worker processes that
+//! replay a purchase protocol (the article's lock, or another strategy)
+//! against a real Redis, merges their HdrHistograms, audits the final stock
+//! and writes CSV and SVG reports that prove zero oversell or show how much
+//! was oversold.
+//!
+//! # Layout
+//!
+//! - [`cli`]: clap definitions; the help text.
+//! - [`scenario`]: TOML + `--set` overrides -> a validated [`scenario::Scenario`].
+//! - [`coordinator`]: opens Redis, spawns workers, barrier start, merges
+//!   their metrics, audits; produces a [`coordinator::RunRecord`].
+//! - [`worker`]: one worker process: clients, strategy loop, metrics.
+//! - [`protocol`]: the only types that cross the coordinator <-> worker pipe.
+//! - [`strategy`]: one module per purchase strategy behind one enum.
+//! - [`metrics`]: HdrHistogram recording, V2 shipping, lossless merging.
+//! - [`audit`]: stock invariants as pure functions.
+//! - [`report`]: one module per output file, rendering to bytes.
+//! - [`redis_server`]: a throwaway embedded redis-server.
+//! - [`keys`], [`stop`], [`process`], [`run_id`]: small shared pieces.
+
+pub mod audit;
+pub mod cli;
+pub mod coordinator;
+pub mod error;
+pub mod keys;
+pub mod metrics;
+pub mod process;
+pub mod protocol;
+pub mod redis_server;
+pub mod report;
+pub mod run_id;
+pub mod scenario;
+pub mod stop;
+pub mod strategy;
+pub mod worker;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use anyhow::Context;
+
+use audit::Verdict;
+use cli::RunArgs;
+use error::Error;
+use scenario::{Override, Scenario};
+
+/// What a finished `run` means for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOutcome {
+    pub verdict: Verdict,
+    pub interrupted: bool,
+}
+
+impl RunOutcome {
+    pub fn exit_code(self) -> u8 {
+        match (self.interrupted, self.verdict) {
+            (_, Verdict::Fail) => 1,
+            (true, Verdict::Pass) => 130,
+            (false, Verdict::Pass) => 0,
+        }
+    }
+}
+
+/// `seckill-bench run`: load the scenario, run it, write the reports.
+///
+/// # Errors
+/// [`Error`] with the exit code of its kind.
+pub fn run_command(args: &RunArgs) -> Result<RunOutcome, Error> {
+    let mut overrides = args.set.clone();
+    if let Some(url) = &args.redis_url {
+        overrides.push(Override::redis_url(url));
+    }
+    let scenario = Scenario::load(&args.scenario, &overrides)?;
+    let stamp = run_id::utc_stamp(SystemTime::now());
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(format!("{}-{stamp}", scenario.name)));
+    let run_id = run_id::run_id(&scenario.name, &stamp);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let record = runtime.block_on(async {
+        let interrupt = interrupt_signal().context("installing the Ctrl-C handler")?;
+        coordinator::run(&scenario, &run_id, interrupt).await
+    })?;
+    report::write_all(&out, &record)?;
+    if args.quiet {
+        println!("{} {}", record.audit.verdict.as_str(), out.display());
+    } else {
+        println!("{}", report::terminal_summary(&record, &out));
+    }
+    Ok(RunOutcome {
+        verdict: record.audit.verdict,
+        interrupted: record.interrupted,
+    })
+}
+
+/// Resolves on the first SIGINT or SIGTERM. The handlers are installed now,
+/// not at the first poll, so a signal during setup is not lost.
+fn interrupt_signal() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
+}

@@ -1,0 +1,266 @@
+//! What workers record and the coordinator merges: per-phase HdrHistograms
+//! (microseconds, 3 significant digits) and counters. Histograms cross the
+//! pipe in HdrHistogram's V2 serialization and are merged with
+//! `Histogram::add`, so the merge is lossless.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use base64::Engine;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::strategy::{Outcome, PurchaseReport};
+
+/// The timed phases of one purchase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// From the first lock attempt to holding the lock (lock strategies only).
+    LockWait,
+    /// From holding the lock (or the first stock read) to the decrement or rejection.
+    CriticalSection,
+    /// The whole purchase, lock release included.
+    Purchase,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 3] = [Phase::Purchase, Phase::LockWait, Phase::CriticalSection];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::LockWait => "lock_wait",
+            Phase::CriticalSection => "critical_section",
+            Phase::Purchase => "purchase",
+        }
+    }
+}
+
+/// Plain counts of what happened. `attempts = sales + rejected_sold_out +
+/// errors`; cancelled purchases (cut off by the stop rule while waiting for
+/// the lock) are not attempts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counters {
+    pub attempts: u64,
+    /// Purchases that decremented the stock.
+    pub sales: u64,
+    /// Units those purchases took (`sales x quantity`).
+    pub sold_units: u64,
+    pub rejected_sold_out: u64,
+    /// `SET NX` calls that found the lock taken.
+    pub lock_failures: u64,
+    /// Lock waits that reached `wait_timeout` and started over.
+    pub wait_timeouts: u64,
+    pub cancelled: u64,
+    /// Failed purchases by kind (`no_stock`, `timeout`, `io`, `redis`).
+    pub errors: BTreeMap<String, u64>,
+}
+
+impl Counters {
+    pub fn error_total(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    pub fn add(&mut self, other: &Counters) {
+        self.attempts += other.attempts;
+        self.sales += other.sales;
+        self.sold_units += other.sold_units;
+        self.rejected_sold_out += other.rejected_sold_out;
+        self.lock_failures += other.lock_failures;
+        self.wait_timeouts += other.wait_timeouts;
+        self.cancelled += other.cancelled;
+        for (kind, n) in &other.errors {
+            *self.errors.entry(kind.clone()).or_default() += n;
+        }
+    }
+
+    fn record(&mut self, report: &PurchaseReport, quantity: u64) {
+        self.lock_failures += report.lock_failures;
+        self.wait_timeouts += report.wait_timeouts;
+        match &report.outcome {
+            Outcome::Cancelled => {
+                self.cancelled += 1;
+                return;
+            }
+            Outcome::Sold => {
+                self.sales += 1;
+                self.sold_units += quantity;
+            }
+            Outcome::SoldOut => self.rejected_sold_out += 1,
+            Outcome::Error(kind) => *self.errors.entry(kind.name().to_owned()).or_default() += 1,
+        }
+        self.attempts += 1;
+    }
+}
+
+/// One histogram per [`Phase`].
+#[derive(Debug, Clone)]
+pub struct PhaseHistograms {
+    pub lock_wait: Histogram<u64>,
+    pub critical_section: Histogram<u64>,
+    pub purchase: Histogram<u64>,
+}
+
+impl Default for PhaseHistograms {
+    fn default() -> Self {
+        PhaseHistograms {
+            lock_wait: new_histogram(),
+            critical_section: new_histogram(),
+            purchase: new_histogram(),
+        }
+    }
+}
+
+/// Microseconds, 3 significant digits; auto-resizing so that a histogram
+/// that never saw a long latency stays small (they are reset and shipped
+/// every few milliseconds).
+pub fn new_histogram() -> Histogram<u64> {
+    let mut h = Histogram::new(3).expect("3 significant digits is valid");
+    h.auto(true);
+    h
+}
+
+impl PhaseHistograms {
+    pub fn get(&self, phase: Phase) -> &Histogram<u64> {
+        match phase {
+            Phase::LockWait => &self.lock_wait,
+            Phase::CriticalSection => &self.critical_section,
+            Phase::Purchase => &self.purchase,
+        }
+    }
+
+    fn get_mut(&mut self, phase: Phase) -> &mut Histogram<u64> {
+        match phase {
+            Phase::LockWait => &mut self.lock_wait,
+            Phase::CriticalSection => &mut self.critical_section,
+            Phase::Purchase => &mut self.purchase,
+        }
+    }
+
+    /// # Errors
+    /// Never in practice: the histograms auto-resize.
+    pub fn add(&mut self, other: &PhaseHistograms) -> anyhow::Result<()> {
+        for phase in Phase::ALL {
+            self.get_mut(phase)
+                .add(other.get(phase))
+                .with_context(|| format!("merging the {} histogram", phase.name()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Records in microseconds. `record` grows an auto-resizing histogram;
+/// `saturating_record` would clamp to its current top instead.
+fn record(h: &mut Histogram<u64>, d: Duration) {
+    let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
+    if h.record(us).is_err() {
+        h.saturating_record(us);
+    }
+}
+
+/// A worker's recorder: counters and histograms since the last flush.
+#[derive(Debug, Clone, Default)]
+pub struct Metrics {
+    pub counters: Counters,
+    pub histograms: PhaseHistograms,
+    dirty: bool,
+}
+
+impl Metrics {
+    /// Records one finished purchase; `elapsed` is the whole purchase.
+    pub fn record(&mut self, report: &PurchaseReport, elapsed: Duration, quantity: u64) {
+        self.counters.record(report, quantity);
+        self.dirty = true;
+        if matches!(report.outcome, Outcome::Cancelled) {
+            return;
+        }
+        let h = &mut self.histograms;
+        record(&mut h.purchase, elapsed);
+        if let Some(d) = report.lock_wait {
+            record(&mut h.lock_wait, d);
+        }
+        if let Some(d) = report.critical_section {
+            record(&mut h.critical_section, d);
+        }
+    }
+
+    /// Encodes everything recorded since the last call and starts afresh;
+    /// `None` when nothing was recorded.
+    ///
+    /// # Errors
+    /// When V2 serialization fails (it does not for valid histograms).
+    pub fn drain(&mut self) -> anyhow::Result<Option<Batch>> {
+        if !self.dirty {
+            return Ok(None);
+        }
+        let batch = Batch {
+            counters: std::mem::take(&mut self.counters),
+            lock_wait: encode(&self.histograms.lock_wait)?,
+            critical_section: encode(&self.histograms.critical_section)?,
+            purchase: encode(&self.histograms.purchase)?,
+        };
+        for phase in Phase::ALL {
+            self.histograms.get_mut(phase).reset();
+        }
+        self.dirty = false;
+        Ok(Some(batch))
+    }
+}
+
+/// What one flush ships: counter deltas and V2-serialized, base64 histograms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    pub counters: Counters,
+    pub lock_wait: String,
+    pub critical_section: String,
+    pub purchase: String,
+}
+
+impl Batch {
+    /// # Errors
+    /// When a histogram is not valid base64 V2.
+    pub fn histograms(&self) -> anyhow::Result<PhaseHistograms> {
+        Ok(PhaseHistograms {
+            lock_wait: decode(&self.lock_wait)?,
+            critical_section: decode(&self.critical_section)?,
+            purchase: decode(&self.purchase)?,
+        })
+    }
+}
+
+fn encode(h: &Histogram<u64>) -> anyhow::Result<String> {
+    let mut bytes = Vec::new();
+    V2Serializer::new()
+        .serialize(h, &mut bytes)
+        .map_err(|e| anyhow::anyhow!("serializing a histogram: {e:?}"))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+fn decode(text: &str) -> anyhow::Result<Histogram<u64>> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .context("histogram is not base64")?;
+    let mut h: Histogram<u64> = Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| anyhow::anyhow!("histogram is not V2-serialized: {e:?}"))?;
+    h.auto(true);
+    Ok(h)
+}
+
+/// Everything the coordinator has merged so far.
+#[derive(Debug, Clone, Default)]
+pub struct Totals {
+    pub counters: Counters,
+    pub histograms: PhaseHistograms,
+}
+
+impl Totals {
+    /// # Errors
+    /// When the batch's histograms do not decode.
+    pub fn add_batch(&mut self, batch: &Batch) -> anyhow::Result<()> {
+        self.histograms.add(&batch.histograms()?)?;
+        self.counters.add(&batch.counters);
+        Ok(())
+    }
+}

@@ -1,0 +1,83 @@
+//! The only types that cross the coordinator <-> worker pipe: one JSON
+//! message per line, coordinator -> worker on the worker's stdin, worker ->
+//! coordinator on its stdout. Worker logs go to stderr, never here.
+//!
+//! Sequence: `Plan` -> `Ready` (echoing the plan hash; a mismatch means a
+//! different binary and the worker is refused) -> `Go` -> `Batch`es every
+//! few milliseconds -> `Done`. `Stop` (or the pipe closing) ends a worker
+//! early; it still flushes and says `Done`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::keys::Keys;
+use crate::metrics::Batch;
+use crate::scenario::{StopRule, StrategySettings};
+
+/// Bumped whenever a message changes shape.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// What one worker process is asked to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerPlan {
+    pub protocol_version: u32,
+    pub worker_index: u32,
+    /// With its password: it travels only over the pipe, never to output.
+    pub redis_url: String,
+    pub keys: Keys,
+    pub clients: u32,
+    pub quantity: u64,
+    pub stop: StopRule,
+    pub strategy: StrategySettings,
+    /// How often the worker ships a [`Batch`].
+    pub flush_interval: Duration,
+    /// Per-call Redis timeout; a call that exceeds it counts as an error.
+    pub response_timeout: Duration,
+}
+
+impl WorkerPlan {
+    /// FNV-1a of the plan as JSON plus the crate version: the worker
+    /// recomputes it from what it decoded, so a binary that reads the plan
+    /// differently is caught before any load starts.
+    pub fn hash(&self) -> u64 {
+        let json = serde_json::to_string(self).expect("a plan always serializes");
+        let text = format!("{}|{json}", env!("CARGO_PKG_VERSION"));
+        text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToWorker {
+    Plan {
+        plan_hash: u64,
+        plan: Box<WorkerPlan>,
+    },
+    Go,
+    Stop,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FromWorker {
+    Ready { plan_hash: u64 },
+    Batch { batch: Batch },
+    Done,
+    Failed { message: String },
+}
+
+/// One message as a line, newline included.
+pub fn encode<T: Serialize>(message: &T) -> String {
+    let mut line = serde_json::to_string(message).expect("protocol messages always serialize");
+    line.push('\n');
+    line
+}
+
+/// # Errors
+/// When the line is not a message of this protocol version.
+pub fn decode<'a, T: Deserialize<'a>>(line: &'a str) -> anyhow::Result<T> {
+    serde_json::from_str(line).map_err(|e| anyhow::anyhow!("bad protocol line ({e}): {line:.200}"))
+}

@@ -1,0 +1,7 @@
+//! `audit.csv`: one row per stock invariant.
+
+use crate::coordinator::RunRecord;
+
+pub fn render(record: &RunRecord) -> anyhow::Result<Vec<u8>> {
+    super::csv_bytes(&record.audit.invariants)
+}

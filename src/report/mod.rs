@@ -1,0 +1,71 @@
+//! Reports of one run: each output renders a [`RunRecord`] to bytes in its
+//! own module; this module only writes them, each atomically (temp file +
+//! rename), so a reader never sees half a report.
+
+mod audit_csv;
+mod latency;
+pub mod latency_svg;
+mod summary;
+mod terminal;
+mod workers;
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::coordinator::RunRecord;
+
+pub use summary::SummaryRow;
+pub use terminal::terminal_summary;
+
+/// Renders every report file: `(file name, bytes)`.
+///
+/// # Errors
+/// When a renderer fails (CSV or SVG encoding).
+pub fn render_all(record: &RunRecord) -> anyhow::Result<Vec<(&'static str, Vec<u8>)>> {
+    Ok(vec![
+        ("summary.csv", summary::render(record)?),
+        ("audit.csv", audit_csv::render(record)?),
+        ("latency.csv", latency::render_csv(record)?),
+        ("workers.csv", workers::render(record)?),
+        ("latency.svg", latency::render_svg(record)?),
+    ])
+}
+
+/// Renders everything first, then writes each file atomically into `dir`.
+///
+/// # Errors
+/// When rendering fails or `dir` is not writable.
+pub fn write_all(dir: &Path, record: &RunRecord) -> anyhow::Result<()> {
+    let files = render_all(record)?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating the report folder {}", dir.display()))?;
+    for (name, bytes) in files {
+        write_atomically(&dir.join(name), &bytes)?;
+    }
+    Ok(())
+}
+
+/// Temp file in the same folder, then rename: readers see the old file or
+/// the whole new one.
+///
+/// # Errors
+/// When the folder is not writable.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a temp file in {}", dir.display()))?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// CSV rows to bytes with a header from the row type.
+fn csv_bytes<T: serde::Serialize>(rows: impl IntoIterator<Item = T>) -> anyhow::Result<Vec<u8>> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        writer.serialize(row)?;
+    }
+    writer.into_inner().context("finishing CSV")
+}

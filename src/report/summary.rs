@@ -1,0 +1,97 @@
+//! `summary.csv`: one row per run. The first columns are a contract users'
+//! scripts depend on; later ones may be added, never renamed.
+
+use serde::Serialize;
+
+use crate::coordinator::RunRecord;
+
+/// The row; field order is column order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SummaryRow {
+    pub scenario: String,
+    pub strategy: &'static str,
+    pub processes: u32,
+    pub clients_per_process: u32,
+    pub initial_stock: u64,
+    pub final_stock: i64,
+    /// Units recorded as sold.
+    pub sold: u64,
+    pub oversold: u64,
+    pub unsold: u64,
+    pub attempts: u64,
+    pub rejected_sold_out: u64,
+    pub lock_failures: u64,
+    pub wait_timeouts: u64,
+    pub errors: u64,
+    pub duration_s: f64,
+    /// Finished purchase attempts (sold, rejected or failed) per second.
+    pub purchases_per_s: f64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+    pub verdict: &'static str,
+    pub sales: u64,
+    pub sales_per_s: f64,
+    pub quantity: u64,
+    pub cancelled: u64,
+    /// `kind=count` pairs joined by `;`, e.g. `no_stock=3;timeout=1`.
+    pub error_kinds: String,
+    pub interrupted: bool,
+    pub run_id: String,
+}
+
+impl SummaryRow {
+    pub fn new(record: &RunRecord) -> SummaryRow {
+        let s = &record.scenario;
+        let c = &record.totals.counters;
+        let h = &record.totals.histograms.purchase;
+        let secs = record.duration.as_secs_f64();
+        let per_s = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+        SummaryRow {
+            scenario: s.name.clone(),
+            strategy: s.strategy.kind.name(),
+            processes: s.load.processes.get(),
+            clients_per_process: s.load.clients_per_process.get(),
+            initial_stock: s.stock.initial,
+            final_stock: record.final_stock,
+            sold: c.sold_units,
+            oversold: record.audit.oversold,
+            unsold: record.audit.unsold,
+            attempts: c.attempts,
+            rejected_sold_out: c.rejected_sold_out,
+            lock_failures: c.lock_failures,
+            wait_timeouts: c.wait_timeouts,
+            errors: c.error_total(),
+            duration_s: round3(secs),
+            purchases_per_s: round3(per_s(c.attempts)),
+            p50_us: h.value_at_quantile(0.50),
+            p90_us: h.value_at_quantile(0.90),
+            p99_us: h.value_at_quantile(0.99),
+            p999_us: h.value_at_quantile(0.999),
+            max_us: h.max(),
+            verdict: record.audit.verdict.as_str(),
+            sales: c.sales,
+            sales_per_s: round3(per_s(c.sales)),
+            quantity: s.stock.quantity.get(),
+            cancelled: c.cancelled,
+            error_kinds: c
+                .errors
+                .iter()
+                .map(|(k, n)| format!("{k}={n}"))
+                .collect::<Vec<_>>()
+                .join(";"),
+            interrupted: record.interrupted,
+            run_id: record.run_id.clone(),
+        }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+pub fn render(record: &RunRecord) -> anyhow::Result<Vec<u8>> {
+    super::csv_bytes([SummaryRow::new(record)])
+}

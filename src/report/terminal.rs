@@ -1,0 +1,46 @@
+//! The few lines printed at the end of a run.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use super::SummaryRow;
+use crate::coordinator::RunRecord;
+
+pub fn terminal_summary(record: &RunRecord, dir: &Path) -> String {
+    let row = SummaryRow::new(record);
+    let mut out = String::new();
+    let verdict = match record.audit.verdict {
+        crate::audit::Verdict::Pass => "PASS: no oversell, stock conserved".to_owned(),
+        crate::audit::Verdict::Fail => format!("FAIL: oversold {} unit(s)", row.oversold),
+    };
+    let _ = writeln!(out, "{} [{}] {verdict}", row.scenario, row.strategy);
+    if record.interrupted {
+        let _ = writeln!(out, "  (interrupted: stopped early by a signal)");
+    }
+    let _ = writeln!(
+        out,
+        "  stock {} -> {}, sold {}, unsold {}, {} attempts ({} rejected sold out, {} errors) in {:.3}s",
+        row.initial_stock, row.final_stock, row.sold, row.unsold, row.attempts,
+        row.rejected_sold_out, row.errors, row.duration_s
+    );
+    for failed in record.audit.invariants.iter().filter(|i| !i.pass) {
+        let _ = writeln!(
+            out,
+            "  broken: {} (expected {}, observed {})",
+            failed.name, failed.expected, failed.observed
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  {:.1} purchases/s; purchase latency p50 {} us, p99 {} us, p99.9 {} us, max {} us",
+        row.purchases_per_s, row.p50_us, row.p99_us, row.p999_us, row.max_us
+    );
+    let _ = writeln!(
+        out,
+        "  lock failures {}, wait timeouts {}",
+        row.lock_failures, row.wait_timeouts
+    );
+    let _ = writeln!(out, "  redis: {}", record.redis);
+    let _ = write!(out, "  report: {}", dir.display());
+    out
+}

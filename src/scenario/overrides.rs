@@ -1,0 +1,96 @@
+//! `--set PATH=VALUE`: overrides applied to the parsed TOML table before
+//! validation, so an override is checked exactly like the file.
+
+use std::str::FromStr;
+
+use super::error::ScenarioError;
+
+/// One `--set PATH=VALUE`. The value is read as a TOML value (`32`, `true`,
+/// `"x"`, `[1, 2]`); anything that is not one is taken as a bare string, so
+/// `--set strategy.kind=article` needs no quotes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Override {
+    /// The flag as written, for error messages; a URL's password masked.
+    pub arg: String,
+    pub path: String,
+    pub value: toml::Value,
+}
+
+impl FromStr for Override {
+    type Err = String;
+
+    fn from_str(arg: &str) -> Result<Override, String> {
+        let (path, raw) = arg
+            .split_once('=')
+            .ok_or_else(|| format!("`{arg}` has no `=`; write PATH=VALUE"))?;
+        let path = path.trim();
+        let valid_part = |p: &str| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
+        if !path.split('.').all(valid_part) {
+            return Err(format!(
+                "`{path}` is not a dotted field path like load.processes"
+            ));
+        }
+        let value = parse_value(raw.trim());
+        let shown = match &value {
+            toml::Value::String(url) if path == "redis.url" => {
+                format!(
+                    "--set redis.url={}",
+                    super::RedisUrl(url.clone()).redacted()
+                )
+            }
+            _ => format!("--set {arg}"),
+        };
+        Ok(Override {
+            arg: shown,
+            path: path.to_owned(),
+            value,
+        })
+    }
+}
+
+impl Override {
+    /// `--redis-url URL`, which is `redis.url` by another name.
+    pub fn redis_url(url: &str) -> Override {
+        Override {
+            arg: format!("--redis-url {}", super::RedisUrl(url.to_owned()).redacted()),
+            path: "redis.url".to_owned(),
+            value: toml::Value::String(url.to_owned()),
+        }
+    }
+}
+
+fn parse_value(raw: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+/// Sets every override in `table`, creating intermediate tables as needed.
+///
+/// # Errors
+/// When a path goes through a value that is not a table.
+pub fn apply(table: &mut toml::Table, overrides: &[Override]) -> Result<(), ScenarioError> {
+    for o in overrides {
+        let mut parts: Vec<&str> = o.path.split('.').collect();
+        let last = parts.pop().expect("FromStr guarantees a non-empty path");
+        let mut current = &mut *table;
+        for part in parts {
+            let entry = current
+                .entry(part)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            current = entry
+                .as_table_mut()
+                .ok_or_else(|| ScenarioError::BadOverride {
+                    arg: o.arg.clone(),
+                    message: format!("`{part}` is a value, not a table"),
+                })?;
+        }
+        current.insert(last.to_owned(), o.value.clone());
+    }
+    Ok(())
+}

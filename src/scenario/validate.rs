@@ -1,0 +1,234 @@
+//! Raw scenario -> validated [`Scenario`]: ranges, units, required
+//! combinations. Pure; errors carry the field path, not the location.
+
+use std::num::{NonZeroU32, NonZeroU64};
+use std::time::Duration;
+
+use super::error::FieldError;
+use super::raw::{RawLoad, RawRedis, RawScenario, RawStock, RawStrategy};
+use super::{
+    LoadSettings, LockParams, RedisSettings, RedisUrl, Scenario, Stall, StockSettings, StopRule,
+    StrategyKind, StrategySettings,
+};
+
+type Result<T> = std::result::Result<T, FieldError>;
+
+/// Upper bounds that catch typos (an extra zero) before they fork-bomb the machine.
+const MAX_PROCESSES: i64 = 4096;
+const MAX_CLIENTS_PER_PROCESS: i64 = 100_000;
+
+pub fn scenario(raw: RawScenario) -> Result<Scenario> {
+    Ok(Scenario {
+        name: name(&raw.name)?,
+        description: raw.description,
+        redis: redis(raw.redis)?,
+        stock: stock(&raw.stock)?,
+        load: load(&raw.load)?,
+        strategy: strategy(&raw.strategy)?,
+    })
+}
+
+fn name(name: &str) -> Result<String> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(name.to_owned())
+    } else {
+        Err(FieldError::new(
+            "name",
+            format!("`{name}` is not a usable name"),
+            "use letters, digits, '-', '_' or '.': it names the report folder and the Redis keys",
+        ))
+    }
+}
+
+fn redis(raw: RawRedis) -> Result<RedisSettings> {
+    let url = raw.url.map(|u| redis_url(&u)).transpose()?;
+    let key_prefix = raw.key_prefix.unwrap_or_else(|| "seckill".to_owned());
+    let ok = !key_prefix.is_empty()
+        && !key_prefix
+            .chars()
+            .any(|c| c.is_whitespace() || matches!(c, '{' | '}'));
+    if !ok {
+        return Err(FieldError::new(
+            "redis.key_prefix",
+            format!("`{key_prefix}` is not a usable key prefix"),
+            "use a non-empty prefix without spaces or braces; the run adds its own {hash tag}",
+        ));
+    }
+    Ok(RedisSettings { url, key_prefix })
+}
+
+fn redis_url(raw: &str) -> Result<RedisUrl> {
+    let url = RedisUrl(raw.to_owned());
+    let parsed = url::Url::parse(raw).ok();
+    let scheme_ok = parsed
+        .as_ref()
+        .is_some_and(|u| u.scheme() == "redis" && u.host_str().is_some());
+    if scheme_ok {
+        Ok(url)
+    } else {
+        Err(FieldError::new(
+            "redis.url",
+            format!("`{}` is not a redis:// URL", url.redacted()),
+            "write redis://[user:password@]host:port/db, or leave it out to start an embedded redis-server",
+        ))
+    }
+}
+
+fn stock(raw: &RawStock) -> Result<StockSettings> {
+    if raw.initial < 0 {
+        return Err(FieldError::new(
+            "stock.initial",
+            format!("must be 0 or more, got {}", raw.initial),
+            "set the number of units on sale",
+        ));
+    }
+    Ok(StockSettings {
+        initial: raw.initial as u64,
+        quantity: positive_u64("stock.quantity", raw.quantity.unwrap_or(1))?,
+    })
+}
+
+fn load(raw: &RawLoad) -> Result<LoadSettings> {
+    let processes = bounded_u32("load.processes", raw.processes, MAX_PROCESSES)?;
+    let clients_per_process = bounded_u32(
+        "load.clients_per_process",
+        raw.clients_per_process,
+        MAX_CLIENTS_PER_PROCESS,
+    )?;
+    let purchases_per_client = raw
+        .purchases_per_client
+        .map(|n| positive_u64("load.purchases_per_client", n))
+        .transpose()?;
+    let duration = raw
+        .duration
+        .as_deref()
+        .map(|d| positive_duration("load.duration", d))
+        .transpose()?;
+    if purchases_per_client.is_none() && duration.is_none() {
+        return Err(FieldError::new(
+            "load",
+            "no stop rule: neither purchases_per_client nor duration is set",
+            "set load.purchases_per_client (e.g. 1) and/or load.duration (e.g. \"30s\")",
+        ));
+    }
+    let stop = StopRule {
+        purchases_per_client,
+        duration,
+    };
+    Ok(LoadSettings {
+        processes,
+        clients_per_process,
+        stop,
+    })
+}
+
+fn strategy(raw: &RawStrategy) -> Result<StrategySettings> {
+    let kind = StrategyKind::ALL
+        .into_iter()
+        .find(|k| k.name() == raw.kind)
+        .ok_or_else(|| {
+            let known: Vec<&str> = StrategyKind::ALL.iter().map(|k| k.name()).collect();
+            FieldError::new(
+                "strategy.kind",
+                format!("unknown strategy `{}`", raw.kind),
+                format!("use one of: {}", known.join(", ")),
+            )
+        })?;
+    let lock = LockParams {
+        ttl: millis("strategy.lock_ttl_ms", raw.lock_ttl_ms.unwrap_or(5000), 1)?,
+        wait_timeout: millis(
+            "strategy.wait_timeout_ms",
+            raw.wait_timeout_ms.unwrap_or(10_000),
+            1,
+        )?,
+        retry_interval: millis(
+            "strategy.retry_interval_ms",
+            raw.retry_interval_ms.unwrap_or(10),
+            0,
+        )?,
+    };
+    let stall = Stall {
+        duration: millis("strategy.stall_ms", raw.stall_ms.unwrap_or(0), 0)?,
+        fraction: fraction("strategy.stall_fraction", raw.stall_fraction.unwrap_or(1.0))?,
+    };
+    Ok(StrategySettings { kind, lock, stall })
+}
+
+fn bounded_u32(field: &str, value: i64, max: i64) -> Result<NonZeroU32> {
+    if !(1..=max).contains(&value) {
+        return Err(FieldError::new(
+            field,
+            format!("must be between 1 and {max}, got {value}"),
+            "set a positive whole number",
+        ));
+    }
+    Ok(NonZeroU32::new(value as u32).expect("checked above"))
+}
+
+fn positive_u64(field: &str, value: i64) -> Result<NonZeroU64> {
+    u64::try_from(value)
+        .ok()
+        .and_then(NonZeroU64::new)
+        .ok_or_else(|| {
+            FieldError::new(
+                field,
+                format!("must be at least 1, got {value}"),
+                "set a positive whole number",
+            )
+        })
+}
+
+fn millis(field: &str, value: i64, min: i64) -> Result<Duration> {
+    if value < min {
+        return Err(FieldError::new(
+            field,
+            format!("must be at least {min} ms, got {value}"),
+            "set a whole number of milliseconds",
+        ));
+    }
+    Ok(Duration::from_millis(value as u64))
+}
+
+fn fraction(field: &str, value: f64) -> Result<f64> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(FieldError::new(
+            field,
+            format!("must be between 0.0 and 1.0, got {value}"),
+            "set the share of purchases that stall, e.g. 0.1 for one in ten",
+        ))
+    }
+}
+
+fn positive_duration(field: &str, text: &str) -> Result<Duration> {
+    match parse_duration(text) {
+        Some(d) if !d.is_zero() => Ok(d),
+        _ => Err(FieldError::new(
+            field,
+            format!("`{text}` is not a positive duration"),
+            "write a number with a unit: \"500ms\", \"30s\", \"2m\", \"1h\"",
+        )),
+    }
+}
+
+/// Parses `"250us"`, `"500ms"`, `"1.5s"`, `"2m"`, `"1h"`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let seconds_per_unit = match unit.trim() {
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(number * seconds_per_unit).ok()
+}

@@ -1,0 +1,93 @@
+//! The buyers of one worker: each a local task with its own connection,
+//! looping purchases until the stop rule, the stop signal, or sold out.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+
+use crate::metrics::Metrics;
+use crate::protocol::WorkerPlan;
+use crate::stop::StopSignal;
+use crate::strategy::{Client, Context, Outcome, Strategy};
+
+/// Opens one connection per client.
+///
+/// # Errors
+/// When Redis cannot be reached within the plan's timeout.
+pub async fn connect_all(plan: &WorkerPlan) -> anyhow::Result<Vec<Client>> {
+    let redis = redis::Client::open(plan.redis_url.as_str()).context("bad Redis URL")?;
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(plan.response_timeout))
+        .set_response_timeout(Some(plan.response_timeout));
+    let mut clients = Vec::with_capacity(plan.clients as usize);
+    for i in 0..plan.clients {
+        let conn = redis
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .with_context(|| format!("connecting client {i} to Redis"))?;
+        let seed = u64::from(plan.worker_index) << 32 | u64::from(i);
+        clients.push(Client {
+            conn,
+            rng: fastrand::Rng::with_seed(seed ^ 0x5ec1_11be_5eed),
+        });
+    }
+    Ok(clients)
+}
+
+/// Runs every client to its end.
+pub async fn run_all(
+    clients: Vec<Client>,
+    plan: Rc<WorkerPlan>,
+    stop: StopSignal,
+    metrics: Rc<RefCell<Metrics>>,
+) {
+    let strategy = Rc::new(Strategy::new(&plan.strategy));
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|client| {
+            let buyer = Buyer {
+                strategy: strategy.clone(),
+                plan: plan.clone(),
+                stop: stop.clone(),
+                metrics: metrics.clone(),
+            };
+            tokio::task::spawn_local(buyer.run(client))
+        })
+        .collect();
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
+struct Buyer {
+    strategy: Rc<Strategy>,
+    plan: Rc<WorkerPlan>,
+    stop: StopSignal,
+    metrics: Rc<RefCell<Metrics>>,
+}
+
+impl Buyer {
+    async fn run(self, mut client: Client) {
+        let limit = self.plan.stop.purchases_per_client.map(|n| n.get());
+        let ctx = Context {
+            keys: &self.plan.keys,
+            quantity: self.plan.quantity,
+            stop: &self.stop,
+        };
+        let mut done = 0u64;
+        while limit.is_none_or(|n| done < n) && !self.stop.is_stopped() {
+            let started = Instant::now();
+            let report = self.strategy.purchase(&mut client, &ctx).await;
+            let elapsed = started.elapsed();
+            self.metrics
+                .borrow_mut()
+                .record(&report, elapsed, self.plan.quantity);
+            done += 1;
+            if report.outcome == Outcome::SoldOut {
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! One worker process (`seckill-bench worker`): reads its plan from stdin,
+//! connects its clients, reports ready, waits for `Go`, runs the clients on
+//! a current-thread tokio runtime and ships metrics to stdout every few
+//! milliseconds. Generates load and records; aggregates nothing.
+
+mod client;
+mod pipe;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Instant;
+
+use anyhow::{bail, Context as _};
+
+use crate::metrics::Metrics;
+use crate::protocol::{FromWorker, ToWorker, WorkerPlan, PROTOCOL_VERSION};
+use crate::stop::StopSignal;
+use pipe::{Inbox, Outbox};
+
+/// Entry point of the hidden `worker` subcommand.
+///
+/// # Errors
+/// When the plan is bad or Redis cannot be reached; also reported to the
+/// coordinator as `Failed` before returning.
+pub fn main() -> anyhow::Result<()> {
+    // One thread per worker: parallelism comes from processes, and a
+    // single-threaded runtime needs no locks on the hot path.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the worker's tokio runtime")?;
+    let local = tokio::task::LocalSet::new();
+    let outbox = Outbox::stdout();
+    let result = local.block_on(&runtime, serve(Inbox::stdin(), outbox.clone()));
+    if let Err(e) = &result {
+        outbox.send(&FromWorker::Failed {
+            message: format!("{e:#}"),
+        });
+    }
+    result
+}
+
+async fn serve(mut inbox: Inbox, outbox: Outbox) -> anyhow::Result<()> {
+    let plan = receive_plan(&mut inbox).await?;
+    let clients = client::connect_all(&plan).await?;
+    outbox.send(&FromWorker::Ready {
+        plan_hash: plan.hash(),
+    });
+    match inbox.next().await? {
+        Some(ToWorker::Go) => {}
+        Some(ToWorker::Stop) | None => return Ok(()),
+        Some(other) => bail!("expected Go, got {other:?}"),
+    }
+    let deadline = plan.stop.duration.map(|d| Instant::now() + d);
+    let stop = StopSignal::new(deadline);
+    tokio::task::spawn_local(watch_for_stop(inbox, stop.clone()));
+    let metrics = Rc::new(RefCell::new(Metrics::default()));
+    let plan = Rc::new(plan);
+    let run = client::run_all(clients, plan.clone(), stop, metrics.clone());
+    tokio::select! {
+        () = run => {}
+        never = flush_forever(&plan, &metrics, &outbox) => never?,
+    }
+    flush(&metrics, &outbox)?;
+    outbox.send(&FromWorker::Done);
+    Ok(())
+}
+
+async fn receive_plan(inbox: &mut Inbox) -> anyhow::Result<WorkerPlan> {
+    let Some(ToWorker::Plan { plan_hash, plan }) = inbox.next().await? else {
+        bail!("the first message was not a plan");
+    };
+    if plan.protocol_version != PROTOCOL_VERSION || plan.hash() != plan_hash {
+        bail!(
+            "plan mismatch (protocol {} vs {PROTOCOL_VERSION}): coordinator and worker are different builds",
+            plan.protocol_version
+        );
+    }
+    Ok(*plan)
+}
+
+/// `Stop`, or the coordinator's end of the pipe closing, stops the clients.
+async fn watch_for_stop(mut inbox: Inbox, stop: StopSignal) {
+    loop {
+        match inbox.next().await {
+            Ok(Some(ToWorker::Stop)) | Ok(None) | Err(_) => break,
+            Ok(Some(_)) => {}
+        }
+    }
+    stop.trigger();
+}
+
+async fn flush_forever(
+    plan: &WorkerPlan,
+    metrics: &RefCell<Metrics>,
+    outbox: &Outbox,
+) -> anyhow::Result<()> {
+    let mut tick = tokio::time::interval(plan.flush_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        flush(metrics, outbox)?;
+    }
+}
+
+fn flush(metrics: &RefCell<Metrics>, outbox: &Outbox) -> anyhow::Result<()> {
+    if let Some(batch) = metrics.borrow_mut().drain()? {
+        outbox.send(&FromWorker::Batch { batch });
+    }
+    Ok(())
+}
