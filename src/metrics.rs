@@ -264,3 +264,94 @@ impl Totals {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategy::ErrorKind;
+
+    fn report(outcome: Outcome, lock_wait_us: Option<u64>) -> PurchaseReport {
+        PurchaseReport {
+            outcome,
+            lock_wait: lock_wait_us.map(Duration::from_micros),
+            critical_section: Some(Duration::from_micros(100)),
+            lock_failures: 2,
+            wait_timeouts: 0,
+        }
+    }
+
+    #[test]
+    fn batches_merge_losslessly() {
+        let mut a = Metrics::default();
+        let mut b = Metrics::default();
+        let mut reference = new_histogram();
+        for i in 1..=1000u64 {
+            let (m, us) = if i % 2 == 0 {
+                (&mut a, i)
+            } else {
+                (&mut b, i * 1000)
+            };
+            m.record(
+                &report(Outcome::Sold, Some(us)),
+                Duration::from_micros(us),
+                1,
+            );
+            reference.record(us).unwrap();
+        }
+        let mut totals = Totals::default();
+        totals.add_batch(&a.drain().unwrap().unwrap()).unwrap();
+        totals.add_batch(&b.drain().unwrap().unwrap()).unwrap();
+        let merged = &totals.histograms.purchase;
+        assert_eq!(merged.len(), 1000);
+        assert_eq!(merged.max(), reference.max());
+        for q in [0.0, 0.5, 0.9, 0.99, 0.999, 1.0] {
+            assert_eq!(
+                merged.value_at_quantile(q),
+                reference.value_at_quantile(q),
+                "q={q}"
+            );
+        }
+        assert_eq!(totals.histograms.lock_wait.len(), 1000);
+        assert_eq!(totals.counters.sales, 1000);
+        assert_eq!(totals.counters.lock_failures, 2000);
+    }
+
+    #[test]
+    fn drain_resets_and_skips_when_idle() {
+        let mut m = Metrics::default();
+        assert!(m.drain().unwrap().is_none());
+        m.record(&report(Outcome::SoldOut, None), Duration::from_micros(5), 1);
+        let batch = m.drain().unwrap().unwrap();
+        assert_eq!(batch.counters.rejected_sold_out, 1);
+        assert_eq!(batch.histograms().unwrap().lock_wait.len(), 0);
+        assert!(m.drain().unwrap().is_none());
+        assert!(m.histograms.purchase.is_empty());
+    }
+
+    #[test]
+    fn counters_classify_outcomes() {
+        let mut m = Metrics::default();
+        let outcomes = [
+            Outcome::Sold,
+            Outcome::SoldOut,
+            Outcome::Error(ErrorKind::NoStock),
+            Outcome::Error(ErrorKind::Timeout),
+            Outcome::Cancelled,
+        ];
+        for outcome in outcomes {
+            m.record(&report(outcome, None), Duration::from_micros(10), 3);
+        }
+        let c = &m.counters;
+        assert_eq!((c.attempts, c.sales, c.sold_units), (4, 1, 3));
+        assert_eq!(
+            (c.rejected_sold_out, c.cancelled, c.error_total()),
+            (1, 1, 2)
+        );
+        assert_eq!(c.errors["no_stock"], 1);
+        assert_eq!(
+            m.histograms.purchase.len(),
+            4,
+            "a cancelled purchase is not timed"
+        );
+    }
+}

@@ -182,3 +182,6 @@ impl Scenario {
         validate::scenario(raw).map_err(|e| locator.field_error(e))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,218 @@
+//! Parsing scenarios from strings: the happy path, every kind of error, and
+//! where each error points.
+
+use std::time::Duration;
+
+use super::*;
+
+const ARTICLE: &str = r#"name = "article"
+description = "the article"
+
+[redis]
+key_prefix = "seckill"
+
+[stock]
+initial = 100
+
+[load]
+processes = 10
+clients_per_process = 1
+purchases_per_client = 1
+
+[strategy]
+kind = "article"
+lock_ttl_ms = 5000
+wait_timeout_ms = 10000
+retry_interval_ms = 10
+"#;
+
+fn parse(text: &str, sets: &[&str]) -> Result<Scenario, ScenarioError> {
+    let overrides: Vec<Override> = sets.iter().map(|s| s.parse().unwrap()).collect();
+    Scenario::parse(text, "s.toml", &overrides)
+}
+
+fn error(text: &str, sets: &[&str]) -> String {
+    parse(text, sets).unwrap_err().to_string()
+}
+
+#[test]
+fn parses_the_article_into_real_types() {
+    let s = parse(ARTICLE, &[]).unwrap();
+    assert_eq!(s.name, "article");
+    assert_eq!(s.load.processes.get(), 10);
+    assert_eq!(s.load.total_clients(), 10);
+    assert_eq!(s.load.stop.purchases_per_client.map(|n| n.get()), Some(1));
+    assert_eq!(s.load.stop.duration, None);
+    assert_eq!(s.stock.quantity.get(), 1, "quantity defaults to 1");
+    assert_eq!(s.strategy.kind, StrategyKind::Article);
+    assert_eq!(s.strategy.lock.ttl, Duration::from_millis(5000));
+    assert_eq!(s.strategy.lock.retry_interval, Duration::from_millis(10));
+    assert_eq!(s.strategy.stall.duration, Duration::ZERO);
+    assert_eq!(s.redis.url, None);
+}
+
+#[test]
+fn overrides_set_nested_fields_and_bare_strings() {
+    let s = parse(
+        ARTICLE,
+        &[
+            "strategy.lock_ttl_ms=50",
+            "load.processes=32",
+            "strategy.kind=unlocked",
+            "load.duration=1.5s",
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.strategy.lock.ttl, Duration::from_millis(50));
+    assert_eq!(s.load.processes.get(), 32);
+    assert_eq!(s.strategy.kind, StrategyKind::Unlocked);
+    assert_eq!(s.load.stop.duration, Some(Duration::from_millis(1500)));
+}
+
+#[test]
+fn unknown_key_names_file_line_and_field() {
+    let text = ARTICLE.replace("retry_interval_ms = 10", "retry_interval_ms = 10\nttl = 5");
+    let e = error(&text, &[]);
+    assert!(
+        e.starts_with("s.toml:20: field `strategy.ttl`: unknown field"),
+        "{e}"
+    );
+    assert!(e.contains("what to do"), "{e}");
+}
+
+#[test]
+fn unknown_section_is_an_error() {
+    let e = error(&format!("{ARTICLE}\n[lod]\nx = 1\n"), &[]);
+    assert!(
+        e.starts_with("s.toml:21: field `lod`: unknown field"),
+        "{e}"
+    );
+}
+
+#[test]
+fn zero_and_negative_values_point_at_their_line() {
+    let e = error(&ARTICLE.replace("processes = 10", "processes = 0"), &[]);
+    assert!(
+        e.starts_with("s.toml:11: field `load.processes`: must be between 1"),
+        "{e}"
+    );
+    let e = error(&ARTICLE.replace("initial = 100", "initial = -5"), &[]);
+    assert!(
+        e.starts_with("s.toml:8: field `stock.initial`: must be 0 or more"),
+        "{e}"
+    );
+    let e = error(
+        &ARTICLE.replace("lock_ttl_ms = 5000", "lock_ttl_ms = 0"),
+        &[],
+    );
+    assert!(
+        e.contains("field `strategy.lock_ttl_ms`: must be at least 1 ms"),
+        "{e}"
+    );
+}
+
+#[test]
+fn wrong_type_and_syntax_errors_are_located() {
+    let e = error(
+        &ARTICLE.replace("processes = 10", "processes = \"ten\""),
+        &[],
+    );
+    assert!(
+        e.starts_with("s.toml:11: field `load.processes`: invalid type"),
+        "{e}"
+    );
+    let e = error(&ARTICLE.replace("processes = 10", "processes = = 10"), &[]);
+    assert!(e.starts_with("s.toml:11: not valid TOML"), "{e}");
+}
+
+#[test]
+fn missing_required_field_names_its_table() {
+    let e = error(&ARTICLE.replace("initial = 100\n", ""), &[]);
+    assert!(e.contains("field `stock`: missing field `initial`"), "{e}");
+    assert!(e.starts_with("s.toml:7:"), "{e}");
+}
+
+#[test]
+fn a_stop_rule_is_required() {
+    let e = error(&ARTICLE.replace("purchases_per_client = 1\n", ""), &[]);
+    assert!(e.contains("field `load`: no stop rule"), "{e}");
+}
+
+#[test]
+fn bad_override_names_the_flag_not_the_file() {
+    let e = error(ARTICLE, &["load.processes=0"]);
+    assert!(
+        e.starts_with("--set load.processes=0: field `load.processes`"),
+        "{e}"
+    );
+    let e = error(ARTICLE, &["load.warp=9"]);
+    assert!(
+        e.starts_with("--set load.warp=9: field `load.warp`: unknown field"),
+        "{e}"
+    );
+    let e = error(ARTICLE, &["name.x=1"]);
+    assert!(e.contains("`name` is a value, not a table"), "{e}");
+    assert!("noequals".parse::<Override>().is_err());
+    assert!("a..b=1".parse::<Override>().is_err());
+}
+
+#[test]
+fn durations_need_a_unit_and_must_be_positive() {
+    for (text, ok) in [
+        ("500ms", true),
+        ("30s", true),
+        ("2m", true),
+        ("250us", true),
+    ] {
+        let d = format!("duration = \"{text}\"\n");
+        let s = parse(&ARTICLE.replace("purchases_per_client = 1\n", &d), &[]);
+        assert_eq!(s.is_ok(), ok, "{text}");
+    }
+    for bad in ["30", "0s", "fast", "-1s"] {
+        let d = format!("duration = \"{bad}\"\n");
+        let e = error(&ARTICLE.replace("purchases_per_client = 1\n", &d), &[]);
+        assert!(e.contains("field `load.duration`: `"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn stall_fraction_and_strategy_kind_are_checked() {
+    let text = ARTICLE.replace("retry_interval_ms = 10", "stall_fraction = 1.5");
+    assert!(
+        error(&text, &[]).contains("field `strategy.stall_fraction`: must be between 0.0 and 1.0")
+    );
+    let e = error(
+        &ARTICLE.replace("kind = \"article\"", "kind = \"redlok\""),
+        &[],
+    );
+    assert!(
+        e.contains("unknown strategy `redlok`") && e.contains("article, unlocked"),
+        "{e}"
+    );
+}
+
+#[test]
+fn passwords_are_masked_in_urls_and_errors() {
+    let s = parse(
+        ARTICLE,
+        &["redis.url=redis://user:hunter2@127.0.0.1:6380/1"],
+    )
+    .unwrap();
+    let url = s.redis.url.unwrap();
+    assert_eq!(url.expose(), "redis://user:hunter2@127.0.0.1:6380/1");
+    assert!(!format!("{url} {url:?}").contains("hunter2"));
+    let e = error(ARTICLE, &["redis.url=http://:hunter2@host/"]);
+    assert!(
+        e.contains("not a redis:// URL") && !e.contains("hunter2"),
+        "{e}"
+    );
+}
+
+#[test]
+fn names_must_be_usable_in_paths_and_keys() {
+    let e = error(
+        &ARTICLE.replace("name = \"article\"", "name = \"a b/c\""),
+        &[],
+    );
+    assert!(e.starts_with("s.toml:1: field `name`"), "{e}");
+}
