@@ -9,6 +9,8 @@ pub struct Keys {
     pub prefix: String,
     pub stock: String,
     pub lock: String,
+    /// Counter handing out fencing tokens (`fenced`).
+    pub fence: String,
 }
 
 impl Keys {
@@ -17,14 +19,15 @@ impl Keys {
         Keys {
             stock: format!("{prefix}stock"),
             lock: format!("{prefix}lock"),
+            fence: format!("{prefix}fence"),
             prefix,
         }
     }
 
     /// Every key the run may create; the coordinator checks they are absent
     /// before the start and deletes them at the end.
-    pub fn all(&self) -> [&str; 2] {
-        [&self.stock, &self.lock]
+    pub fn all(&self) -> [&str; 3] {
+        [&self.stock, &self.lock, &self.fence]
     }
 }
 

@@ -24,6 +24,7 @@ pub mod audit;
 pub mod cli;
 pub mod coordinator;
 pub mod error;
+pub mod interrupt;
 pub mod keys;
 pub mod metrics;
 pub mod process;
@@ -36,7 +37,6 @@ pub mod stop;
 pub mod strategy;
 pub mod worker;
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -44,7 +44,9 @@ use anyhow::Context;
 
 use audit::Verdict;
 use cli::RunArgs;
+use coordinator::Target;
 use error::Error;
+use interrupt::Interrupt;
 use scenario::{Override, Scenario};
 
 /// What a finished `run` means for the exit code.
@@ -85,8 +87,9 @@ pub fn run_command(args: &RunArgs) -> Result<RunOutcome, Error> {
         .build()
         .context("starting the tokio runtime")?;
     let record = runtime.block_on(async {
-        let interrupt = interrupt_signal().context("installing the Ctrl-C handler")?;
-        coordinator::run(&scenario, &run_id, interrupt).await
+        let interrupt = Interrupt::install().context("installing the Ctrl-C handler")?;
+        let mut target = Target::open(&scenario.redis, scenario.lock_servers()).await?;
+        coordinator::run(&scenario, &run_id, &mut target, interrupt).await
     })?;
     report::write_all(&out, &record)?;
     if args.quiet {
@@ -97,19 +100,5 @@ pub fn run_command(args: &RunArgs) -> Result<RunOutcome, Error> {
     Ok(RunOutcome {
         verdict: record.audit.verdict,
         interrupted: record.interrupted,
-    })
-}
-
-/// Resolves on the first SIGINT or SIGTERM. The handlers are installed now,
-/// not at the first poll, so a signal during setup is not lost.
-fn interrupt_signal() -> std::io::Result<impl Future<Output = ()>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    Ok(async move {
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
     })
 }

@@ -38,8 +38,8 @@ impl Phase {
 }
 
 /// Plain counts of what happened. `attempts = sales + rejected_sold_out +
-/// errors`; cancelled purchases (cut off by the stop rule while waiting for
-/// the lock) are not attempts.
+/// gave_up + fenced_out + errors`; cancelled purchases (cut off by the stop
+/// rule while waiting for the lock) are not attempts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
     pub attempts: u64,
@@ -50,8 +50,14 @@ pub struct Counters {
     pub rejected_sold_out: u64,
     /// `SET NX` calls that found the lock taken.
     pub lock_failures: u64,
-    /// Lock waits that reached `wait_timeout` and started over.
+    /// Lock waits that reached `wait_timeout`.
     pub wait_timeouts: u64,
+    /// Purchases abandoned at a wait timeout (`on_wait_timeout = "give_up"`).
+    pub gave_up: u64,
+    /// `fenced` purchases refused because a newer token existed.
+    pub fenced_out: u64,
+    pub watch_aborts: u64,
+    pub compensations: u64,
     pub cancelled: u64,
     /// Failed purchases by kind (`no_stock`, `timeout`, `io`, `redis`).
     pub errors: BTreeMap<String, u64>,
@@ -69,6 +75,10 @@ impl Counters {
         self.rejected_sold_out += other.rejected_sold_out;
         self.lock_failures += other.lock_failures;
         self.wait_timeouts += other.wait_timeouts;
+        self.gave_up += other.gave_up;
+        self.fenced_out += other.fenced_out;
+        self.watch_aborts += other.watch_aborts;
+        self.compensations += other.compensations;
         self.cancelled += other.cancelled;
         for (kind, n) in &other.errors {
             *self.errors.entry(kind.clone()).or_default() += n;
@@ -78,6 +88,8 @@ impl Counters {
     fn record(&mut self, report: &PurchaseReport, quantity: u64) {
         self.lock_failures += report.lock_failures;
         self.wait_timeouts += report.wait_timeouts;
+        self.watch_aborts += report.watch_aborts;
+        self.compensations += report.compensations;
         match &report.outcome {
             Outcome::Cancelled => {
                 self.cancelled += 1;
@@ -88,6 +100,8 @@ impl Counters {
                 self.sold_units += quantity;
             }
             Outcome::SoldOut => self.rejected_sold_out += 1,
+            Outcome::GaveUp => self.gave_up += 1,
+            Outcome::FencedOut => self.fenced_out += 1,
             Outcome::Error(kind) => *self.errors.entry(kind.name().to_owned()).or_default() += 1,
         }
         self.attempts += 1;
@@ -277,6 +291,8 @@ mod tests {
             critical_section: Some(Duration::from_micros(100)),
             lock_failures: 2,
             wait_timeouts: 0,
+            watch_aborts: 1,
+            compensations: 0,
         }
     }
 
@@ -337,6 +353,8 @@ mod tests {
             Outcome::Error(ErrorKind::NoStock),
             Outcome::Error(ErrorKind::Timeout),
             Outcome::Cancelled,
+            Outcome::GaveUp,
+            Outcome::FencedOut,
         ];
         for outcome in outcomes {
             m.record(&report(outcome, None), Duration::from_micros(10), 3);

@@ -25,6 +25,8 @@ pub struct WorkerPlan {
     pub worker_index: u32,
     /// With its password: it travels only over the pipe, never to output.
     pub redis_url: String,
+    /// `redlock` lock servers, passwords included; empty otherwise.
+    pub lock_urls: Vec<String>,
     pub keys: Keys,
     pub clients: u32,
     pub quantity: u64,

@@ -5,20 +5,19 @@
 mod fleet;
 mod target;
 
-use std::future::Future;
-use std::pin::pin;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
 use crate::audit::{self, Audit, StockFacts};
 use crate::error::Error;
+use crate::interrupt::Interrupt;
 use crate::keys::Keys;
 use crate::metrics::{Counters, Totals};
 use crate::protocol::{FromWorker, ToWorker, WorkerPlan, PROTOCOL_VERSION};
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, StrategyKind};
 use fleet::{Event, Fleet};
-use target::Target;
+pub use target::Target;
 
 /// How often workers ship metrics.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(5);
@@ -50,20 +49,21 @@ pub struct RunRecord {
     pub interrupted: bool,
 }
 
-/// Runs a scenario to its end. `interrupt` resolving stops the workers
-/// early; the run is still audited.
+/// Runs a scenario to its end on `target`. `interrupt` firing stops the
+/// workers early; the run is still audited.
 ///
 /// # Errors
-/// [`Error::Environment`] when Redis, a worker or the system fails.
+/// [`Error::Environment`] when Redis, a worker or the system fails;
+/// [`Error::Interrupted`] when interrupted before the load started.
 pub async fn run(
     scenario: &Scenario,
     run_id: &str,
-    interrupt: impl Future<Output = ()>,
+    target: &mut Target,
+    interrupt: Interrupt,
 ) -> Result<RunRecord, Error> {
-    let mut target = Target::open(scenario.redis.url.as_ref()).await?;
     let keys = Keys::for_run(&scenario.redis.key_prefix, run_id);
     target.prepare(&keys, scenario.stock.initial).await?;
-    let result = drive(scenario, &target, &keys, interrupt).await;
+    let result = drive(scenario, target, &keys, interrupt).await;
     let final_stock = target.stock(&keys).await;
     target.cleanup(&keys).await;
     let (totals, workers, duration, interrupted) = result?;
@@ -92,31 +92,35 @@ async fn drive(
     scenario: &Scenario,
     target: &Target,
     keys: &Keys,
-    interrupt: impl Future<Output = ()>,
+    mut interrupt: Interrupt,
 ) -> anyhow::Result<Drive> {
-    let plans = plans(scenario, target.url(), keys);
+    let plans = plans(scenario, target, keys);
     let hashes: Vec<u64> = plans.iter().map(WorkerPlan::hash).collect();
     let mut fleet = Fleet::spawn(plans).await?;
-    let mut interrupt = pin!(interrupt);
     tokio::select! {
         ready = fleet.await_ready(&hashes) => ready?,
-        () = &mut interrupt => return Err(Error::Interrupted.into()),
+        () = interrupt.wait() => return Err(Error::Interrupted.into()),
     }
     fleet.broadcast(&ToWorker::Go).await;
     let started = Instant::now();
     let mut collector = Collector::new(&fleet.pids);
-    let interrupted = collector.collect(&mut fleet, interrupt).await?;
+    let interrupted = collector.collect(&mut fleet, &mut interrupt).await?;
     let duration = started.elapsed();
     fleet.reap().await;
     Ok((collector.totals, collector.workers, duration, interrupted))
 }
 
-fn plans(scenario: &Scenario, url: &str, keys: &Keys) -> Vec<WorkerPlan> {
+fn plans(scenario: &Scenario, target: &Target, keys: &Keys) -> Vec<WorkerPlan> {
+    let lock_urls = match scenario.strategy.kind {
+        StrategyKind::Redlock => target.lock_urls().to_vec(),
+        _ => Vec::new(),
+    };
     (0..scenario.load.processes.get())
         .map(|worker_index| WorkerPlan {
             protocol_version: PROTOCOL_VERSION,
             worker_index,
-            redis_url: url.to_owned(),
+            redis_url: target.url().to_owned(),
+            lock_urls: lock_urls.clone(),
             keys: keys.clone(),
             clients: scenario.load.clients_per_process.get(),
             quantity: scenario.stock.quantity.get(),
@@ -154,11 +158,7 @@ impl Collector {
     }
 
     /// Runs until every worker is done; returns whether it was interrupted.
-    async fn collect(
-        &mut self,
-        fleet: &mut Fleet,
-        mut interrupt: std::pin::Pin<&mut impl Future<Output = ()>>,
-    ) -> anyhow::Result<bool> {
+    async fn collect(&mut self, fleet: &mut Fleet, interrupt: &mut Interrupt) -> anyhow::Result<bool> {
         let mut interrupted = false;
         while self.done.iter().any(|d| !d) {
             tokio::select! {
@@ -166,7 +166,7 @@ impl Collector {
                     let (index, event) = event.context("every worker pipe closed")?;
                     self.handle(index, event)?;
                 }
-                () = &mut interrupt, if !interrupted => {
+                () = interrupt.wait(), if !interrupted => {
                     interrupted = true;
                     eprintln!("interrupted: stopping the workers (they finish their current purchase)");
                     fleet.broadcast(&ToWorker::Stop).await;

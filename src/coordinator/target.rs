@@ -10,31 +10,44 @@ use redis::AsyncCommands;
 
 use crate::keys::Keys;
 use crate::redis_server::RedisServer;
-use crate::scenario::RedisUrl;
+use crate::scenario::RedisSettings;
 
 /// How long a server may take to answer before the run gives up (exit 4).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub struct Target {
-    /// Kept alive for the run; dropping it stops the server.
-    _embedded: Option<RedisServer>,
+    /// Kept alive for the run; dropping them stops the servers.
+    _embedded: Vec<RedisServer>,
     url: String,
+    /// `redlock` lock servers, passwords included.
+    lock_urls: Vec<String>,
     /// For output: never contains a password.
     pub description: String,
     control: MultiplexedConnection,
 }
 
 impl Target {
+    /// Opens the user's Redis, or starts an embedded one plus `lock_nodes`
+    /// embedded lock servers for `redlock`.
+    ///
     /// # Errors
-    /// When the server cannot be started or reached within [`CONNECT_TIMEOUT`].
-    pub async fn open(url: Option<&RedisUrl>) -> anyhow::Result<Target> {
-        let (embedded, url, description) = match url {
-            Some(url) => (None, url.expose().to_owned(), url.redacted()),
+    /// When a server cannot be started, or the main one reached within
+    /// [`CONNECT_TIMEOUT`].
+    pub async fn open(settings: &RedisSettings, lock_nodes: u32) -> anyhow::Result<Target> {
+        let mut embedded = Vec::new();
+        let (url, description, lock_urls) = match &settings.url {
+            Some(url) => {
+                let locks = settings.redlock_urls.iter().map(|u| u.expose().to_owned());
+                (url.expose().to_owned(), url.redacted(), locks.collect())
+            }
             None => {
-                let server = RedisServer::start(Duration::from_secs(5))?;
-                let description = format!("embedded redis-server on 127.0.0.1:{}", server.port());
-                let url = server.url();
-                (Some(server), url, description)
+                for _ in 0..=lock_nodes {
+                    embedded.push(RedisServer::start(Duration::from_secs(5))?);
+                }
+                let main = &embedded[0];
+                let description = format!("embedded redis-server on 127.0.0.1:{}", main.port());
+                let locks = embedded[1..].iter().map(RedisServer::url).collect();
+                (main.url(), description, locks)
             }
         };
         let control = connect(&url)
@@ -43,9 +56,14 @@ impl Target {
         Ok(Target {
             _embedded: embedded,
             url,
+            lock_urls,
             description,
             control,
         })
+    }
+
+    pub fn lock_urls(&self) -> &[String] {
+        &self.lock_urls
     }
 
     /// The URL workers connect to, password included: for the pipe only.
@@ -81,10 +99,15 @@ impl Target {
         stock.with_context(|| format!("the stock key {} disappeared during the run", keys.stock))
     }
 
-    /// Deletes the run's keys; best effort, so a failing Redis at the end
-    /// does not hide the run's result.
+    /// Deletes the run's keys, on the lock servers too; best effort, so a
+    /// failing Redis at the end does not hide the run's result.
     pub async fn cleanup(&mut self, keys: &Keys) {
         let _: redis::RedisResult<u64> = self.control.del(&keys.all()[..]).await;
+        for url in &self.lock_urls {
+            if let Ok(mut conn) = connect(url).await {
+                let _: redis::RedisResult<u64> = conn.del(&keys.lock).await;
+            }
+        }
     }
 }
 

@@ -36,6 +36,10 @@ pub struct SummaryRow {
     pub sales_per_s: f64,
     pub quantity: u64,
     pub cancelled: u64,
+    pub gave_up: u64,
+    pub fenced_out: u64,
+    pub watch_aborts: u64,
+    pub compensations: u64,
     /// `kind=count` pairs joined by `;`, e.g. `no_stock=3;timeout=1`.
     pub error_kinds: String,
     pub interrupted: bool,
@@ -76,6 +80,10 @@ impl SummaryRow {
             sales_per_s: round3(per_s(c.sales)),
             quantity: s.stock.quantity.get(),
             cancelled: c.cancelled,
+            gave_up: c.gave_up,
+            fenced_out: c.fenced_out,
+            watch_aborts: c.watch_aborts,
+            compensations: c.compensations,
             error_kinds: c
                 .errors
                 .iter()

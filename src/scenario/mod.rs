@@ -39,6 +39,9 @@ pub struct RedisSettings {
     pub url: Option<RedisUrl>,
     /// First part of every key; the run adds its own hash-tagged id after it.
     pub key_prefix: String,
+    /// Independent servers for the `redlock` strategy's lock; empty with the
+    /// embedded server, which then starts `strategy.redlock_nodes` of them.
+    pub redlock_urls: Vec<RedisUrl>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,15 +79,43 @@ pub enum StrategyKind {
     Article,
     /// The same without any lock: the negative control.
     Unlocked,
+    /// `SET lock <token> NX PX`, released by a Lua compare-and-delete.
+    SafeLock,
+    /// A lock handing out fencing tokens; the decrement is refused to a
+    /// holder whose token is no longer the newest.
+    Fenced,
+    /// No lock: one script checks and decrements atomically.
+    Lua,
+    /// Optimistic `WATCH` / `GET` / `MULTI` / `DECRBY` / `EXEC`, retried on abort.
+    Watch,
+    /// `DECRBY` first, `INCRBY` back if it went negative.
+    Decr,
+    /// The Redlock algorithm over independent lock servers.
+    Redlock,
 }
 
 impl StrategyKind {
-    pub const ALL: [StrategyKind; 2] = [StrategyKind::Article, StrategyKind::Unlocked];
+    pub const ALL: [StrategyKind; 8] = [
+        StrategyKind::Article,
+        StrategyKind::Unlocked,
+        StrategyKind::SafeLock,
+        StrategyKind::Fenced,
+        StrategyKind::Lua,
+        StrategyKind::Watch,
+        StrategyKind::Decr,
+        StrategyKind::Redlock,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             StrategyKind::Article => "article",
             StrategyKind::Unlocked => "unlocked",
+            StrategyKind::SafeLock => "safe-lock",
+            StrategyKind::Fenced => "fenced",
+            StrategyKind::Lua => "lua",
+            StrategyKind::Watch => "watch",
+            StrategyKind::Decr => "decr",
+            StrategyKind::Redlock => "redlock",
         }
     }
 }
@@ -94,6 +125,8 @@ pub struct StrategySettings {
     pub kind: StrategyKind,
     pub lock: LockParams,
     pub stall: Stall,
+    /// Lock servers the embedded mode starts for `redlock`.
+    pub redlock_nodes: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -105,6 +138,28 @@ pub struct LockParams {
     pub wait_timeout: Duration,
     /// Pause between two failed `SET NX`; zero retries at once.
     pub retry_interval: Duration,
+    pub backoff: Backoff,
+    /// Share of each pause drawn at random: the pause is uniform in
+    /// `[pause x (1 - jitter), pause]`; 1.0 is "full jitter".
+    pub jitter: f64,
+    pub on_wait_timeout: OnWaitTimeout,
+}
+
+/// How the pause between lock attempts grows.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Backoff {
+    Fixed,
+    /// Doubles after every failed attempt, up to `cap`.
+    Exponential { cap: Duration },
+}
+
+/// What a buyer does when one lock wait reaches `wait_timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OnWaitTimeout {
+    /// Wait again, as the article's `while not lock` loop does.
+    Retry,
+    /// Give the purchase up; counted as a rejection of its own kind.
+    GiveUp,
 }
 
 /// A pause inside the critical section, between reading and decrementing the
@@ -152,6 +207,14 @@ impl std::fmt::Debug for RedisUrl {
 }
 
 impl Scenario {
+    /// Embedded lock servers this scenario needs (`redlock` only).
+    pub fn lock_servers(&self) -> u32 {
+        match self.strategy.kind {
+            StrategyKind::Redlock => self.strategy.redlock_nodes,
+            _ => 0,
+        }
+    }
+
     /// Reads and validates a scenario file with `--set` overrides applied.
     ///
     /// # Errors

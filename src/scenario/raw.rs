@@ -15,6 +15,8 @@ pub struct RawScenario {
     pub stock: RawStock,
     pub load: RawLoad,
     pub strategy: RawStrategy,
+    /// Read by `sweep`, ignored by `run`; see [`super::sweep`].
+    pub sweep: Option<toml::Table>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -22,6 +24,7 @@ pub struct RawScenario {
 pub struct RawRedis {
     pub url: Option<String>,
     pub key_prefix: Option<String>,
+    pub redlock_urls: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,4 +52,9 @@ pub struct RawStrategy {
     pub retry_interval_ms: Option<i64>,
     pub stall_ms: Option<i64>,
     pub stall_fraction: Option<f64>,
+    pub backoff: Option<String>,
+    pub backoff_cap_ms: Option<i64>,
+    pub jitter: Option<f64>,
+    pub on_wait_timeout: Option<String>,
+    pub redlock_nodes: Option<i64>,
 }

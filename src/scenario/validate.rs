@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::error::FieldError;
 use super::raw::{RawLoad, RawRedis, RawScenario, RawStock, RawStrategy};
 use super::{
-    LoadSettings, LockParams, RedisSettings, RedisUrl, Scenario, Stall, StockSettings, StopRule,
-    StrategyKind, StrategySettings,
+    Backoff, LoadSettings, LockParams, OnWaitTimeout, RedisSettings, RedisUrl, Scenario, Stall,
+    StockSettings, StopRule, StrategyKind, StrategySettings,
 };
 
 type Result<T> = std::result::Result<T, FieldError>;
@@ -18,14 +18,29 @@ const MAX_PROCESSES: i64 = 4096;
 const MAX_CLIENTS_PER_PROCESS: i64 = 100_000;
 
 pub fn scenario(raw: RawScenario) -> Result<Scenario> {
-    Ok(Scenario {
+    let scenario = Scenario {
         name: name(&raw.name)?,
         description: raw.description,
         redis: redis(raw.redis)?,
         stock: stock(&raw.stock)?,
         load: load(&raw.load)?,
         strategy: strategy(&raw.strategy)?,
-    })
+    };
+    redlock_servers(&scenario)?;
+    Ok(scenario)
+}
+
+/// With the user's own Redis, `redlock` needs the user's lock servers too.
+fn redlock_servers(s: &Scenario) -> Result<()> {
+    let external = s.redis.url.is_some();
+    if s.strategy.kind == StrategyKind::Redlock && external && s.redis.redlock_urls.is_empty() {
+        return Err(FieldError::new(
+            "redis.redlock_urls",
+            "the redlock strategy with redis.url needs its independent lock servers",
+            "list them: redlock_urls = [\"redis://host1:6379/0\", ...], or drop redis.url to start embedded ones",
+        ));
+    }
+    Ok(())
 }
 
 fn name(name: &str) -> Result<String> {
@@ -45,7 +60,13 @@ fn name(name: &str) -> Result<String> {
 }
 
 fn redis(raw: RawRedis) -> Result<RedisSettings> {
-    let url = raw.url.map(|u| redis_url(&u)).transpose()?;
+    let url = raw.url.map(|u| redis_url("redis.url", &u)).transpose()?;
+    let redlock_urls = raw
+        .redlock_urls
+        .unwrap_or_default()
+        .iter()
+        .map(|u| redis_url("redis.redlock_urls", u))
+        .collect::<Result<Vec<_>>>()?;
     let key_prefix = raw.key_prefix.unwrap_or_else(|| "seckill".to_owned());
     let ok = !key_prefix.is_empty()
         && !key_prefix
@@ -58,10 +79,14 @@ fn redis(raw: RawRedis) -> Result<RedisSettings> {
             "use a non-empty prefix without spaces or braces; the run adds its own {hash tag}",
         ));
     }
-    Ok(RedisSettings { url, key_prefix })
+    Ok(RedisSettings {
+        url,
+        key_prefix,
+        redlock_urls,
+    })
 }
 
-fn redis_url(raw: &str) -> Result<RedisUrl> {
+fn redis_url(field: &str, raw: &str) -> Result<RedisUrl> {
     let url = RedisUrl(raw.to_owned());
     let parsed = url::Url::parse(raw).ok();
     let scheme_ok = parsed
@@ -71,7 +96,7 @@ fn redis_url(raw: &str) -> Result<RedisUrl> {
         Ok(url)
     } else {
         Err(FieldError::new(
-            "redis.url",
+            field,
             format!("`{}` is not a redis:// URL", url.redacted()),
             "write redis://[user:password@]host:port/db, or leave it out to start an embedded redis-server",
         ))
@@ -138,24 +163,48 @@ fn strategy(raw: &RawStrategy) -> Result<StrategySettings> {
                 format!("use one of: {}", known.join(", ")),
             )
         })?;
-    let lock = LockParams {
-        ttl: millis("strategy.lock_ttl_ms", raw.lock_ttl_ms.unwrap_or(5000), 1)?,
-        wait_timeout: millis(
-            "strategy.wait_timeout_ms",
-            raw.wait_timeout_ms.unwrap_or(10_000),
-            1,
-        )?,
-        retry_interval: millis(
-            "strategy.retry_interval_ms",
-            raw.retry_interval_ms.unwrap_or(10),
-            0,
-        )?,
-    };
     let stall = Stall {
         duration: millis("strategy.stall_ms", raw.stall_ms.unwrap_or(0), 0)?,
         fraction: fraction("strategy.stall_fraction", raw.stall_fraction.unwrap_or(1.0))?,
     };
-    Ok(StrategySettings { kind, lock, stall })
+    let redlock_nodes = bounded_u32("strategy.redlock_nodes", raw.redlock_nodes.unwrap_or(3), 15)?;
+    Ok(StrategySettings {
+        kind,
+        lock: lock_params(raw)?,
+        stall,
+        redlock_nodes: redlock_nodes.get(),
+    })
+}
+
+fn lock_params(raw: &RawStrategy) -> Result<LockParams> {
+    let backoff = match raw.backoff.as_deref().unwrap_or("fixed") {
+        "fixed" => Backoff::Fixed,
+        "exponential" => Backoff::Exponential {
+            cap: millis("strategy.backoff_cap_ms", raw.backoff_cap_ms.unwrap_or(1000), 1)?,
+        },
+        other => return Err(one_of("strategy.backoff", other, &["fixed", "exponential"])),
+    };
+    let on_wait_timeout = match raw.on_wait_timeout.as_deref().unwrap_or("retry") {
+        "retry" => OnWaitTimeout::Retry,
+        "give_up" => OnWaitTimeout::GiveUp,
+        other => return Err(one_of("strategy.on_wait_timeout", other, &["retry", "give_up"])),
+    };
+    Ok(LockParams {
+        ttl: millis("strategy.lock_ttl_ms", raw.lock_ttl_ms.unwrap_or(5000), 1)?,
+        wait_timeout: millis("strategy.wait_timeout_ms", raw.wait_timeout_ms.unwrap_or(10_000), 1)?,
+        retry_interval: millis("strategy.retry_interval_ms", raw.retry_interval_ms.unwrap_or(10), 0)?,
+        backoff,
+        jitter: fraction("strategy.jitter", raw.jitter.unwrap_or(0.0))?,
+        on_wait_timeout,
+    })
+}
+
+fn one_of(field: &str, value: &str, allowed: &[&str]) -> FieldError {
+    FieldError::new(
+        field,
+        format!("unknown value `{value}`"),
+        format!("use one of: {}", allowed.join(", ")),
+    )
 }
 
 fn bounded_u32(field: &str, value: i64, max: i64) -> Result<NonZeroU32> {
@@ -200,7 +249,7 @@ fn fraction(field: &str, value: f64) -> Result<f64> {
         Err(FieldError::new(
             field,
             format!("must be between 0.0 and 1.0, got {value}"),
-            "set the share of purchases that stall, e.g. 0.1 for one in ten",
+            "set a share between 0.0 and 1.0, e.g. 0.1 for one in ten",
         ))
     }
 }

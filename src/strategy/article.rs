@@ -3,51 +3,29 @@
 //! `finally`, unconditionally, even when the lock expired and another buyer
 //! holds it now. Oversells when the critical section outlives the TTL.
 
-use std::time::Instant;
-
 use redis::AsyncCommands;
 
-use super::{lock, stock, Client, Context, ErrorKind, Outcome, PurchaseReport};
-use crate::scenario::{LockParams, Stall, StrategySettings};
+use super::lock::{set_nx_px, LockProtocol};
+use super::{stock, Client, Context, Outcome};
+use crate::scenario::StrategySettings;
 
-pub struct Article {
-    lock: LockParams,
-    stall: Stall,
-}
+pub struct Article(pub StrategySettings);
 
-impl Article {
-    pub fn new(settings: &StrategySettings) -> Article {
-        Article {
-            lock: settings.lock,
-            stall: settings.stall,
-        }
+impl LockProtocol for Article {
+    type Guard = ();
+
+    async fn try_acquire(&self, client: &mut Client, ctx: &Context<'_>) -> redis::RedisResult<Option<()>> {
+        let taken = set_nx_px(&mut client.conn, &ctx.keys.lock, "1", self.0.lock.ttl).await?;
+        Ok(taken.then_some(()))
     }
 
-    pub async fn purchase(&self, client: &mut Client, ctx: &Context<'_>) -> PurchaseReport {
-        let mut report = PurchaseReport::new();
-        let started = Instant::now();
-        match lock::acquire(client, ctx, &self.lock, "1", &mut report).await {
-            Ok(true) => {}
-            Ok(false) => return report,
-            Err(e) => {
-                report.outcome = Outcome::Error(ErrorKind::of(&e));
-                self.release(client, ctx).await;
-                return report;
-            }
-        }
-        let locked = Instant::now();
-        report.lock_wait = Some(locked - started);
-        report.outcome = stock::check_then_decrement(client, ctx, &self.stall)
-            .await
-            .unwrap_or_else(|e| Outcome::Error(ErrorKind::of(&e)));
-        report.critical_section = Some(locked.elapsed());
-        self.release(client, ctx).await;
-        report
+    async fn critical(&self, client: &mut Client, ctx: &Context<'_>, _: &()) -> redis::RedisResult<Outcome> {
+        stock::check_then_decrement(client, ctx, &self.0.stall).await
     }
 
-    /// `DEL lock`; a failure here does not undo the sale, so it is ignored
-    /// as the article's `finally` would propagate it only after the sale.
-    async fn release(&self, client: &mut Client, ctx: &Context<'_>) {
+    /// A failed `DEL` does not undo the sale, so it is not an error of the
+    /// purchase.
+    async fn release(&self, client: &mut Client, ctx: &Context<'_>, _: Option<()>) {
         let _: redis::RedisResult<i64> = client.conn.del(&ctx.keys.lock).await;
     }
 }

@@ -1,12 +1,20 @@
 //! Purchase strategies: one module each, dispatched by one enum so the hot
 //! path is a `match`, not a virtual call. A strategy runs one purchase on a
 //! client's own connection and reports what happened; it records nothing
-//! itself (the worker's metrics do).
+//! itself (the worker's metrics do). Lock-based strategies share the retry
+//! loop in [`lock`] and differ only in how they take, use and drop the lock.
 
 mod article;
+mod decr;
+mod fenced;
 mod lock;
+mod lua;
+mod redlock;
+mod safe_lock;
+pub mod scripts;
 mod stock;
 mod unlocked;
+mod watch;
 
 use std::time::Duration;
 
@@ -23,6 +31,10 @@ pub enum Outcome {
     Sold,
     /// The buyer was told there is not enough stock; the client stops.
     SoldOut,
+    /// The lock wait reached `wait_timeout` with `on_wait_timeout = "give_up"`.
+    GaveUp,
+    /// `fenced`: the lock was lost (a newer token exists); nothing was sold.
+    FencedOut,
     /// The stop rule cut the purchase off before it touched the stock.
     Cancelled,
     Error(ErrorKind),
@@ -58,14 +70,23 @@ impl ErrorKind {
     }
 }
 
+fn outcome_of(result: redis::RedisResult<Outcome>) -> Outcome {
+    result.unwrap_or_else(|e| Outcome::Error(ErrorKind::of(&e)))
+}
+
 /// What one purchase did, for the metrics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PurchaseReport {
     pub outcome: Outcome,
     pub lock_wait: Option<Duration>,
     pub critical_section: Option<Duration>,
+    /// Lock attempts that found the lock taken (or, for redlock, no quorum).
     pub lock_failures: u64,
     pub wait_timeouts: u64,
+    /// `watch`: transactions aborted because the stock changed.
+    pub watch_aborts: u64,
+    /// `decr`: decrements taken back because they went below zero.
+    pub compensations: u64,
 }
 
 impl PurchaseReport {
@@ -76,14 +97,41 @@ impl PurchaseReport {
             critical_section: None,
             lock_failures: 0,
             wait_timeouts: 0,
+            watch_aborts: 0,
+            compensations: 0,
         }
     }
 }
 
-/// One buyer: its own connection and random source.
+/// One buyer: its own connection (a `WATCH`ing client must not share one),
+/// random source, and identity for lock tokens.
 pub struct Client {
     pub conn: MultiplexedConnection,
     pub rng: fastrand::Rng,
+    /// Unique in the run: worker index and client index.
+    pub id: u64,
+    /// `redlock` only: one connection per lock server, `None` when that
+    /// server was unreachable at the start (it then never votes).
+    pub lock_nodes: Vec<Option<MultiplexedConnection>>,
+    tokens: u64,
+}
+
+impl Client {
+    pub fn new(conn: MultiplexedConnection, id: u64) -> Client {
+        Client {
+            conn,
+            rng: fastrand::Rng::with_seed(id ^ 0x5ec1_11be_5eed),
+            id,
+            lock_nodes: Vec::new(),
+            tokens: 0,
+        }
+    }
+
+    /// A lock value no other holder in this run ever uses.
+    fn next_token(&mut self) -> String {
+        self.tokens += 1;
+        format!("{:x}-{:x}", self.id, self.tokens)
+    }
 }
 
 /// What every purchase of a worker shares.
@@ -96,20 +144,39 @@ pub struct Context<'a> {
 pub enum Strategy {
     Article(article::Article),
     Unlocked(unlocked::Unlocked),
+    SafeLock(safe_lock::SafeLock),
+    Fenced(fenced::Fenced),
+    Lua(lua::Lua),
+    Watch(watch::Watch),
+    Decr(decr::Decr),
+    Redlock(redlock::Redlock),
 }
 
 impl Strategy {
     pub fn new(settings: &StrategySettings) -> Strategy {
+        let s = *settings;
         match settings.kind {
-            StrategyKind::Article => Strategy::Article(article::Article::new(settings)),
-            StrategyKind::Unlocked => Strategy::Unlocked(unlocked::Unlocked::new(settings)),
+            StrategyKind::Article => Strategy::Article(article::Article(s)),
+            StrategyKind::Unlocked => Strategy::Unlocked(unlocked::Unlocked(s)),
+            StrategyKind::SafeLock => Strategy::SafeLock(safe_lock::SafeLock::new(s)),
+            StrategyKind::Fenced => Strategy::Fenced(fenced::Fenced::new(s)),
+            StrategyKind::Lua => Strategy::Lua(lua::Lua::new(s)),
+            StrategyKind::Watch => Strategy::Watch(watch::Watch(s)),
+            StrategyKind::Decr => Strategy::Decr(decr::Decr(s)),
+            StrategyKind::Redlock => Strategy::Redlock(redlock::Redlock::new(s)),
         }
     }
 
     pub async fn purchase(&self, client: &mut Client, ctx: &Context<'_>) -> PurchaseReport {
         match self {
-            Strategy::Article(s) => s.purchase(client, ctx).await,
+            Strategy::Article(s) => lock::locked_purchase(s, &s.0, client, ctx).await,
+            Strategy::SafeLock(s) => lock::locked_purchase(s, &s.settings, client, ctx).await,
+            Strategy::Fenced(s) => lock::locked_purchase(s, &s.settings, client, ctx).await,
+            Strategy::Redlock(s) => lock::locked_purchase(s, &s.settings, client, ctx).await,
             Strategy::Unlocked(s) => s.purchase(client, ctx).await,
+            Strategy::Lua(s) => s.purchase(client, ctx).await,
+            Strategy::Watch(s) => s.purchase(client, ctx).await,
+            Strategy::Decr(s) => s.purchase(client, ctx).await,
         }
     }
 }

@@ -1,29 +1,43 @@
-//! The non-atomic check-then-decrement the article does inside its lock:
-//! `GET stock`, compare, optional stall, `INCRBY stock -quantity`. Shared by
-//! every strategy that reads before it writes.
+//! Stock operations shared by strategies: the article's non-atomic
+//! check-then-decrement (`GET`, compare, optional stall, `INCRBY`), and the
+//! stall itself.
 
 use redis::AsyncCommands;
 
 use super::{Client, Context, ErrorKind, Outcome};
 use crate::scenario::Stall;
 
+/// The stock as read, or the outcome that ends the purchase without a write.
+///
+/// # Errors
+/// The Redis error of `GET`.
+pub async fn check(client: &mut Client, ctx: &Context<'_>) -> redis::RedisResult<Result<i64, Outcome>> {
+    let stock: Option<i64> = client.conn.get(&ctx.keys.stock).await?;
+    Ok(match stock {
+        None => Err(Outcome::Error(ErrorKind::NoStock)),
+        Some(s) if s < ctx.quantity as i64 => Err(Outcome::SoldOut),
+        Some(s) => Ok(s),
+    })
+}
+
+/// The pause a GC or VM stall would cause, for a `fraction` of purchases.
+pub async fn stall(client: &mut Client, stall: &Stall) {
+    if !stall.duration.is_zero() && client.rng.f64() < stall.fraction {
+        tokio::time::sleep(stall.duration).await;
+    }
+}
+
 /// # Errors
 /// The Redis error of `GET` or `INCRBY`.
 pub async fn check_then_decrement(
     client: &mut Client,
     ctx: &Context<'_>,
-    stall: &Stall,
+    how: &Stall,
 ) -> redis::RedisResult<Outcome> {
-    let stock: Option<i64> = client.conn.get(&ctx.keys.stock).await?;
-    let Some(stock) = stock else {
-        return Ok(Outcome::Error(ErrorKind::NoStock));
-    };
-    if stock < ctx.quantity as i64 {
-        return Ok(Outcome::SoldOut);
+    if let Err(outcome) = check(client, ctx).await? {
+        return Ok(outcome);
     }
-    if !stall.duration.is_zero() && client.rng.f64() < stall.fraction {
-        tokio::time::sleep(stall.duration).await;
-    }
+    stall(client, how).await;
     let _: i64 = client
         .conn
         .incr(&ctx.keys.stock, -(ctx.quantity as i64))

@@ -4,26 +4,16 @@
 
 use std::time::Instant;
 
-use super::{stock, Client, Context, ErrorKind, Outcome, PurchaseReport};
-use crate::scenario::{Stall, StrategySettings};
+use super::{outcome_of, stock, Client, Context, PurchaseReport};
+use crate::scenario::StrategySettings;
 
-pub struct Unlocked {
-    stall: Stall,
-}
+pub struct Unlocked(pub StrategySettings);
 
 impl Unlocked {
-    pub fn new(settings: &StrategySettings) -> Unlocked {
-        Unlocked {
-            stall: settings.stall,
-        }
-    }
-
     pub async fn purchase(&self, client: &mut Client, ctx: &Context<'_>) -> PurchaseReport {
         let mut report = PurchaseReport::new();
         let started = Instant::now();
-        report.outcome = stock::check_then_decrement(client, ctx, &self.stall)
-            .await
-            .unwrap_or_else(|e| Outcome::Error(ErrorKind::of(&e)));
+        report.outcome = outcome_of(stock::check_then_decrement(client, ctx, &self.0.stall).await);
         report.critical_section = Some(started.elapsed());
         report
     }

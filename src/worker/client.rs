@@ -5,7 +5,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Instant;
 
+use std::time::Duration;
+
 use anyhow::Context as _;
+use redis::aio::MultiplexedConnection;
 
 use crate::metrics::Metrics;
 use crate::protocol::WorkerPlan;
@@ -27,13 +30,31 @@ pub async fn connect_all(plan: &WorkerPlan) -> anyhow::Result<Vec<Client>> {
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .with_context(|| format!("connecting client {i} to Redis"))?;
-        let seed = u64::from(plan.worker_index) << 32 | u64::from(i);
-        clients.push(Client {
-            conn,
-            rng: fastrand::Rng::with_seed(seed ^ 0x5ec1_11be_5eed),
-        });
+        let mut client = Client::new(conn, u64::from(plan.worker_index) << 32 | u64::from(i));
+        client.lock_nodes = connect_lock_nodes(plan).await;
+        clients.push(client);
     }
     Ok(clients)
+}
+
+/// Redlock servers; one that cannot be reached is `None` and never votes,
+/// which is exactly the failure Redlock is meant to survive.
+async fn connect_lock_nodes(plan: &WorkerPlan) -> Vec<Option<MultiplexedConnection>> {
+    // Redlock wants node timeouts well below the TTL, so a dead node costs
+    // little of the lock's validity.
+    let timeout = (plan.strategy.lock.ttl / 10).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout));
+    let mut nodes = Vec::with_capacity(plan.lock_urls.len());
+    for url in &plan.lock_urls {
+        let conn = match redis::Client::open(url.as_str()) {
+            Ok(client) => client.get_multiplexed_async_connection_with_config(&config).await.ok(),
+            Err(_) => None,
+        };
+        nodes.push(conn);
+    }
+    nodes
 }
 
 /// Runs every client to its end.

@@ -1,0 +1,48 @@
+//! Ctrl-C / SIGTERM as a value passed into the run (no global flag): any
+//! number of holders can wait for it, and one that starts waiting after the
+//! signal came returns at once.
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+#[derive(Debug, Clone)]
+pub struct Interrupt {
+    fired: watch::Receiver<bool>,
+}
+
+impl Interrupt {
+    /// Installs the handlers now, not at the first wait, so a signal during
+    /// setup is not lost. Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// When the signal handlers cannot be installed.
+    pub fn install() -> std::io::Result<Interrupt> {
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        let (tx, fired) = watch::channel(false);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            let _ = tx.send(true);
+        });
+        Ok(Interrupt { fired })
+    }
+
+    /// One that never fires, for callers without signals (tests, tools).
+    pub fn never() -> Interrupt {
+        let (tx, fired) = watch::channel(false);
+        std::mem::forget(tx);
+        Interrupt { fired }
+    }
+
+    pub fn has_fired(&self) -> bool {
+        *self.fired.borrow()
+    }
+
+    /// Resolves once the signal came.
+    pub async fn wait(&mut self) {
+        let _ = self.fired.wait_for(|fired| *fired).await;
+    }
+}

@@ -1,0 +1,38 @@
+//! Decrement first, ask later: `DECRBY stock quantity`; if the result is
+//! negative, `INCRBY` it back (a compensation) and reject the buyer. Never
+//! oversells in the end, though the stock dips below zero for an instant.
+
+use std::time::Instant;
+
+use redis::AsyncCommands;
+
+use super::{outcome_of, stock, Client, Context, Outcome, PurchaseReport};
+use crate::scenario::StrategySettings;
+
+pub struct Decr(pub StrategySettings);
+
+impl Decr {
+    pub async fn purchase(&self, client: &mut Client, ctx: &Context<'_>) -> PurchaseReport {
+        let mut report = PurchaseReport::new();
+        let started = Instant::now();
+        stock::stall(client, &self.0.stall).await;
+        report.outcome = outcome_of(decrement(client, ctx, &mut report).await);
+        report.critical_section = Some(started.elapsed());
+        report
+    }
+}
+
+async fn decrement(
+    client: &mut Client,
+    ctx: &Context<'_>,
+    report: &mut PurchaseReport,
+) -> redis::RedisResult<Outcome> {
+    let quantity = ctx.quantity as i64;
+    let left: i64 = client.conn.decr(&ctx.keys.stock, quantity).await?;
+    if left >= 0 {
+        return Ok(Outcome::Sold);
+    }
+    let _: i64 = client.conn.incr(&ctx.keys.stock, quantity).await?;
+    report.compensations += 1;
+    Ok(Outcome::SoldOut)
+}

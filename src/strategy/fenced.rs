@@ -1,0 +1,67 @@
+//! A lock with fencing tokens (Kleppmann, "How to do distributed locking"):
+//! taking the lock hands out the next number of a counter, stored in the
+//! lock; the decrement is a script that applies only if the caller's token
+//! is still the newest. A holder that stalled past its TTL and was taken
+//! over is refused (`fenced_out`) instead of selling twice.
+
+use super::lock::LockProtocol;
+use super::{scripts, stock, Client, Context, Outcome};
+use crate::scenario::StrategySettings;
+
+pub struct Fenced {
+    pub settings: StrategySettings,
+    acquire: redis::Script,
+    decrement: redis::Script,
+    release: redis::Script,
+}
+
+impl Fenced {
+    pub fn new(settings: StrategySettings) -> Fenced {
+        Fenced {
+            settings,
+            acquire: redis::Script::new(scripts::FENCED_ACQUIRE),
+            decrement: redis::Script::new(scripts::FENCED_DECREMENT),
+            release: redis::Script::new(scripts::COMPARE_AND_DELETE),
+        }
+    }
+}
+
+impl LockProtocol for Fenced {
+    type Guard = i64;
+
+    async fn try_acquire(&self, client: &mut Client, ctx: &Context<'_>) -> redis::RedisResult<Option<i64>> {
+        self.acquire
+            .key(&ctx.keys.lock)
+            .key(&ctx.keys.fence)
+            .arg(self.settings.lock.ttl.as_millis() as u64)
+            .invoke_async(&mut client.conn)
+            .await
+    }
+
+    async fn critical(&self, client: &mut Client, ctx: &Context<'_>, token: &i64) -> redis::RedisResult<Outcome> {
+        if let Err(outcome) = stock::check(client, ctx).await? {
+            return Ok(outcome);
+        }
+        stock::stall(client, &self.settings.stall).await;
+        let applied: i64 = self
+            .decrement
+            .key(&ctx.keys.fence)
+            .key(&ctx.keys.stock)
+            .arg(*token)
+            .arg(ctx.quantity)
+            .invoke_async(&mut client.conn)
+            .await?;
+        Ok(if applied == 1 { Outcome::Sold } else { Outcome::FencedOut })
+    }
+
+    async fn release(&self, client: &mut Client, ctx: &Context<'_>, token: Option<i64>) {
+        if let Some(token) = token {
+            let _: redis::RedisResult<i64> = self
+                .release
+                .key(&ctx.keys.lock)
+                .arg(token)
+                .invoke_async(&mut client.conn)
+                .await;
+        }
+    }
+}

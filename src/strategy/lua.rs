@@ -1,0 +1,45 @@
+//! No lock: one `EVALSHA` checks the stock and decrements it atomically
+//! (`redis::Script` loads the script on first use). A stall before the call
+//! cannot split the check from the write, so it never oversells.
+
+use std::time::Instant;
+
+use super::{outcome_of, scripts, stock, Client, Context, ErrorKind, Outcome, PurchaseReport};
+use crate::scenario::StrategySettings;
+
+pub struct Lua {
+    settings: StrategySettings,
+    script: redis::Script,
+}
+
+impl Lua {
+    pub fn new(settings: StrategySettings) -> Lua {
+        Lua {
+            settings,
+            script: redis::Script::new(scripts::CHECK_AND_DECREMENT),
+        }
+    }
+
+    pub async fn purchase(&self, client: &mut Client, ctx: &Context<'_>) -> PurchaseReport {
+        let mut report = PurchaseReport::new();
+        let started = Instant::now();
+        stock::stall(client, &self.settings.stall).await;
+        report.outcome = outcome_of(self.decrement(client, ctx).await);
+        report.critical_section = Some(started.elapsed());
+        report
+    }
+
+    async fn decrement(&self, client: &mut Client, ctx: &Context<'_>) -> redis::RedisResult<Outcome> {
+        let reply: i64 = self
+            .script
+            .key(&ctx.keys.stock)
+            .arg(ctx.quantity)
+            .invoke_async(&mut client.conn)
+            .await?;
+        Ok(match reply {
+            1 => Outcome::Sold,
+            0 => Outcome::SoldOut,
+            _ => Outcome::Error(ErrorKind::NoStock),
+        })
+    }
+}

@@ -1,0 +1,99 @@
+//! Redlock (redis.io "Distributed Locks with Redis"): the lock is taken on a
+//! majority of N independent servers, each with `SET lock <token> NX PX
+//! ttl`; it counts only if the quorum N/2+1 answered and time is left of the
+//! TTL after subtracting the time spent and a clock-drift allowance
+//! (1% of the TTL + 2 ms). Otherwise, and on release, every node is sent
+//! the token-checked delete. The stock lives on the separate main server.
+//!
+//! Written here rather than taken from a crate: the maintained one (rslock)
+//! runs its own retry loop and connections, so the shared lock parameters
+//! and per-attempt counters could not apply, and it pulls in a TLS stack.
+
+use std::time::{Duration, Instant};
+
+use super::lock::{set_nx_px, LockProtocol};
+use super::{scripts, stock, Client, Context, Outcome};
+use crate::scenario::StrategySettings;
+
+pub struct Redlock {
+    pub settings: StrategySettings,
+    release: redis::Script,
+}
+
+impl Redlock {
+    pub fn new(settings: StrategySettings) -> Redlock {
+        Redlock {
+            settings,
+            release: redis::Script::new(scripts::COMPARE_AND_DELETE),
+        }
+    }
+
+    async fn release_all(&self, client: &mut Client, ctx: &Context<'_>, token: &str) {
+        for node in client.lock_nodes.iter_mut().flatten() {
+            let _: redis::RedisResult<i64> = self
+                .release
+                .key(&ctx.keys.lock)
+                .arg(token)
+                .invoke_async(node)
+                .await;
+        }
+    }
+}
+
+/// Votes needed of `nodes` servers, counting unreachable ones.
+pub fn quorum(nodes: usize) -> usize {
+    nodes / 2 + 1
+}
+
+/// The clock-drift allowance of the Redlock description.
+fn drift(ttl: Duration) -> Duration {
+    ttl / 100 + Duration::from_millis(2)
+}
+
+impl LockProtocol for Redlock {
+    type Guard = String;
+
+    /// Node errors (a server down) are votes not won, not purchase errors.
+    async fn try_acquire(&self, client: &mut Client, ctx: &Context<'_>) -> redis::RedisResult<Option<String>> {
+        let token = client.next_token();
+        let ttl = self.settings.lock.ttl;
+        let started = Instant::now();
+        let mut votes = 0;
+        for node in client.lock_nodes.iter_mut().flatten() {
+            if let Ok(true) = set_nx_px(node, &ctx.keys.lock, &token, ttl).await {
+                votes += 1;
+            }
+        }
+        let valid = started.elapsed() + drift(ttl) < ttl;
+        if votes >= quorum(client.lock_nodes.len()) && valid {
+            return Ok(Some(token));
+        }
+        self.release_all(client, ctx, &token).await;
+        Ok(None)
+    }
+
+    async fn critical(&self, client: &mut Client, ctx: &Context<'_>, _: &String) -> redis::RedisResult<Outcome> {
+        stock::check_then_decrement(client, ctx, &self.settings.stall).await
+    }
+
+    async fn release(&self, client: &mut Client, ctx: &Context<'_>, token: Option<String>) {
+        if let Some(token) = token {
+            self.release_all(client, ctx, &token).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quorum_is_a_strict_majority() {
+        assert_eq!([1, 2, 3, 4, 5].map(quorum), [1, 2, 2, 3, 3]);
+    }
+
+    #[test]
+    fn drift_allowance_is_one_percent_plus_two_ms() {
+        assert_eq!(drift(Duration::from_millis(1000)), Duration::from_millis(12));
+    }
+}

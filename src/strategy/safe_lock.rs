@@ -1,0 +1,48 @@
+//! The lock the Redis documentation recommends for a single instance:
+//! `SET lock <unique token> NX PX ttl`, released by a Lua compare-and-delete
+//! so a buyer never deletes a lock it no longer holds. That stops the
+//! article's cascade, but not the first double sale when a holder stalls
+//! past the TTL: the check-then-decrement is still not atomic.
+
+use super::lock::{set_nx_px, LockProtocol};
+use super::{scripts, stock, Client, Context, Outcome};
+use crate::scenario::StrategySettings;
+
+pub struct SafeLock {
+    pub settings: StrategySettings,
+    release: redis::Script,
+}
+
+impl SafeLock {
+    pub fn new(settings: StrategySettings) -> SafeLock {
+        SafeLock {
+            settings,
+            release: redis::Script::new(scripts::COMPARE_AND_DELETE),
+        }
+    }
+}
+
+impl LockProtocol for SafeLock {
+    type Guard = String;
+
+    async fn try_acquire(&self, client: &mut Client, ctx: &Context<'_>) -> redis::RedisResult<Option<String>> {
+        let token = client.next_token();
+        let taken = set_nx_px(&mut client.conn, &ctx.keys.lock, &token, self.settings.lock.ttl).await?;
+        Ok(taken.then_some(token))
+    }
+
+    async fn critical(&self, client: &mut Client, ctx: &Context<'_>, _: &String) -> redis::RedisResult<Outcome> {
+        stock::check_then_decrement(client, ctx, &self.settings.stall).await
+    }
+
+    async fn release(&self, client: &mut Client, ctx: &Context<'_>, token: Option<String>) {
+        if let Some(token) = token {
+            let _: redis::RedisResult<i64> = self
+                .release
+                .key(&ctx.keys.lock)
+                .arg(token)
+                .invoke_async(&mut client.conn)
+                .await;
+        }
+    }
+}

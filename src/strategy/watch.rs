@@ -1,0 +1,54 @@
+//! Optimistic concurrency: `WATCH stock`, `GET`, `MULTI` / `DECRBY` /
+//! `EXEC`; when another buyer changed the stock in between, `EXEC` aborts
+//! and the buyer starts over (each abort counted). The client owns its
+//! connection: `WATCH` state is per connection.
+
+use std::time::Instant;
+
+use super::{outcome_of, stock, Client, Context, Outcome, PurchaseReport};
+use crate::scenario::StrategySettings;
+
+pub struct Watch(pub StrategySettings);
+
+impl Watch {
+    pub async fn purchase(&self, client: &mut Client, ctx: &Context<'_>) -> PurchaseReport {
+        let mut report = PurchaseReport::new();
+        let started = Instant::now();
+        report.outcome = outcome_of(self.until_committed(client, ctx, &mut report).await);
+        if report.outcome != Outcome::Cancelled {
+            report.critical_section = Some(started.elapsed());
+        }
+        report
+    }
+
+    async fn until_committed(
+        &self,
+        client: &mut Client,
+        ctx: &Context<'_>,
+        report: &mut PurchaseReport,
+    ) -> redis::RedisResult<Outcome> {
+        loop {
+            if ctx.stop.is_stopped() {
+                return Ok(Outcome::Cancelled);
+            }
+            let () = redis::cmd("WATCH")
+                .arg(&ctx.keys.stock)
+                .query_async(&mut client.conn)
+                .await?;
+            if let Err(outcome) = stock::check(client, ctx).await? {
+                let () = redis::cmd("UNWATCH").query_async(&mut client.conn).await?;
+                return Ok(outcome);
+            }
+            stock::stall(client, &self.0.stall).await;
+            let committed: Option<(i64,)> = redis::pipe()
+                .atomic()
+                .decr(&ctx.keys.stock, ctx.quantity)
+                .query_async(&mut client.conn)
+                .await?;
+            if committed.is_some() {
+                return Ok(Outcome::Sold);
+            }
+            report.watch_aborts += 1;
+        }
+    }
+}
