@@ -360,7 +360,8 @@ mod tests {
             m.record(&report(outcome, None), Duration::from_micros(10), 3);
         }
         let c = &m.counters;
-        assert_eq!((c.attempts, c.sales, c.sold_units), (4, 1, 3));
+        assert_eq!((c.attempts, c.sales, c.sold_units), (6, 1, 3));
+        assert_eq!((c.gave_up, c.fenced_out, c.watch_aborts), (1, 1, 7));
         assert_eq!(
             (c.rejected_sold_out, c.cancelled, c.error_total()),
             (1, 1, 2)
@@ -368,7 +369,7 @@ mod tests {
         assert_eq!(c.errors["no_stock"], 1);
         assert_eq!(
             m.histograms.purchase.len(),
-            4,
+            6,
             "a cancelled purchase is not timed"
         );
     }

@@ -75,12 +75,25 @@ impl<'a> Locator<'a> {
         }
     }
 
-    /// Byte offset of the deepest part of `field` present in the file: the
-    /// field itself, or its table when the field is missing.
+    /// `origin:line` of the key at `parts` (TOML keys, unsplit), or of the
+    /// deepest table of it present in the file.
+    pub fn place(&self, parts: &[&str]) -> String {
+        match self.offset_of_parts(parts.iter().copied()) {
+            Some(offset) => format!("{}:{}", self.origin, self.line_at(offset)),
+            None => self.origin.to_owned(),
+        }
+    }
+
     fn offset_of(&self, field: &str) -> Option<usize> {
+        self.offset_of_parts(field.split('.'))
+    }
+
+    /// Byte offset of the deepest part of the path present in the file: the
+    /// field itself, or its table when the field is missing.
+    fn offset_of_parts<'p>(&self, parts: impl Iterator<Item = &'p str>) -> Option<usize> {
         let mut table: &dyn TableLike = self.doc.as_ref()?.as_table();
         let mut best = None;
-        for part in field.split('.').filter(|p| !p.is_empty()) {
+        for part in parts.filter(|p| !p.is_empty()) {
             let Some((key, item)) = table.get_key_value(part) else {
                 break;
             };

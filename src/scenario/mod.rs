@@ -10,6 +10,7 @@ mod error;
 mod locate;
 mod overrides;
 mod raw;
+mod sweep;
 mod validate;
 
 use std::num::{NonZeroU32, NonZeroU64};
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::ScenarioError;
 pub use overrides::Override;
+pub use sweep::{SweepPlan, SweepPoint};
 
 /// A validated scenario: everything a run needs to know, in real types.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,6 +173,17 @@ pub struct Stall {
     pub fraction: f64,
 }
 
+fn parse_table(source: &str, origin: &str) -> Result<toml::Table, ScenarioError> {
+    toml::from_str(source).map_err(|e| locate::Locator::new(source, origin, &[]).syntax_error(&e))
+}
+
+fn read_source(path: &Path) -> Result<String, ScenarioError> {
+    std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
 /// A Redis URL whose password never leaves it: `Display` and `Debug` mask it.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct RedisUrl(String);
@@ -220,14 +233,12 @@ impl Scenario {
     /// # Errors
     /// [`ScenarioError`] naming the file, line and field of the first problem.
     pub fn load(path: &Path, overrides: &[Override]) -> Result<Scenario, ScenarioError> {
-        let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let source = read_source(path)?;
         Scenario::parse(&source, &path.display().to_string(), overrides)
     }
 
-    /// Parses scenario text; `origin` names it in errors.
+    /// Parses scenario text; `origin` names it in errors. A `[sweep]` table
+    /// is ignored: `run` runs the scenario's own values.
     ///
     /// # Errors
     /// [`ScenarioError`] naming the origin, line and field of the first problem.
@@ -236,9 +247,19 @@ impl Scenario {
         origin: &str,
         overrides: &[Override],
     ) -> Result<Scenario, ScenarioError> {
+        let mut table = parse_table(source, origin)?;
+        table.remove("sweep");
+        Scenario::from_table(table, source, origin, overrides)
+    }
+
+    /// Overrides, deserializes and validates an already parsed file.
+    fn from_table(
+        mut table: toml::Table,
+        source: &str,
+        origin: &str,
+        overrides: &[Override],
+    ) -> Result<Scenario, ScenarioError> {
         let locator = locate::Locator::new(source, origin, overrides);
-        let mut table: toml::Table =
-            toml::from_str(source).map_err(|e| locator.syntax_error(&e))?;
         overrides::apply(&mut table, overrides)?;
         let raw: raw::RawScenario = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|e| locator.serde_error(&e))?;

@@ -15,8 +15,6 @@ pub struct RawScenario {
     pub stock: RawStock,
     pub load: RawLoad,
     pub strategy: RawStrategy,
-    /// Read by `sweep`, ignored by `run`; see [`super::sweep`].
-    pub sweep: Option<toml::Table>,
 }
 
 #[derive(Debug, Default, Deserialize)]
