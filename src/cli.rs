@@ -24,6 +24,11 @@ pub enum Command {
     /// Run one scenario: spawn the workers, hammer the purchase path, audit
     /// the stock and write the reports.
     Run(RunArgs),
+    /// Run every combination of the scenario's [sweep] table (one fresh key
+    /// prefix per point, one Redis for all), then write sweep.csv and charts.
+    /// Exits 1 if any point failed its audit, unless the sweep says
+    /// expect_oversell = true.
+    Sweep(RunArgs),
     /// Worker process entry point (started by `run`; speaks the protocol on
     /// stdin/stdout).
     #[command(hide = true)]
@@ -40,7 +45,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "URL")]
     pub redis_url: Option<String>,
 
-    /// Report folder [default: reports/<scenario>-<UTC yyyymmddThhmmssZ>].
+    /// Report folder [default: reports/<scenario>-<UTC yyyymmddThhmmssZ>,
+    /// for a sweep reports/<scenario>-sweep-<UTC yyyymmddThhmmssZ>].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
@@ -49,7 +55,7 @@ pub struct RunArgs {
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub set: Vec<Override>,
 
-    /// Print only the verdict and the report folder.
+    /// Print only the verdict and the report folder (no progress lines).
     #[arg(long, short)]
     pub quiet: bool,
 }

@@ -17,8 +17,10 @@
 //! - [`metrics`]: HdrHistogram recording, V2 shipping, lossless merging.
 //! - [`audit`]: stock invariants as pure functions.
 //! - [`report`]: one module per output file, rendering to bytes.
+//! - [`sweep`]: runs every point of a scenario's `[sweep]` table.
 //! - [`redis_server`]: a throwaway embedded redis-server.
-//! - [`keys`], [`stop`], [`process`], [`run_id`]: small shared pieces.
+//! - [`keys`], [`stop`], [`interrupt`], [`process`], [`run_id`]: small
+//!   shared pieces.
 
 pub mod audit;
 pub mod cli;
@@ -35,6 +37,7 @@ pub mod run_id;
 pub mod scenario;
 pub mod stop;
 pub mod strategy;
+pub mod sweep;
 pub mod worker;
 
 use std::path::PathBuf;
@@ -56,6 +59,34 @@ pub struct RunOutcome {
     pub interrupted: bool,
 }
 
+/// The coordinator's runtime: one thread is plenty for reading pipes, and
+/// it keeps every child's parent-death signal tied to the main thread.
+///
+/// # Errors
+/// When the runtime cannot start.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+}
+
+/// `reports/<name>-<stamp>` unless the user chose a folder.
+fn out_dir(chosen: &Option<PathBuf>, folder: String) -> PathBuf {
+    chosen
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(folder))
+}
+
+/// `--set` flags plus `--redis-url`, which is `redis.url` by another name.
+fn overrides(args: &RunArgs) -> Vec<Override> {
+    let mut overrides = args.set.clone();
+    if let Some(url) = &args.redis_url {
+        overrides.push(Override::redis_url(url));
+    }
+    overrides
+}
+
 impl RunOutcome {
     pub fn exit_code(self) -> u8 {
         match (self.interrupted, self.verdict) {
@@ -71,22 +102,11 @@ impl RunOutcome {
 /// # Errors
 /// [`Error`] with the exit code of its kind.
 pub fn run_command(args: &RunArgs) -> Result<RunOutcome, Error> {
-    let mut overrides = args.set.clone();
-    if let Some(url) = &args.redis_url {
-        overrides.push(Override::redis_url(url));
-    }
-    let scenario = Scenario::load(&args.scenario, &overrides)?;
+    let scenario = Scenario::load(&args.scenario, &overrides(args))?;
     let stamp = run_id::utc_stamp(SystemTime::now());
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("reports").join(format!("{}-{stamp}", scenario.name)));
+    let out = out_dir(&args.out, format!("{}-{stamp}", scenario.name));
     let run_id = run_id::run_id(&scenario.name, &stamp);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
-    let record = runtime.block_on(async {
+    let record = runtime()?.block_on(async {
         let interrupt = Interrupt::install().context("installing the Ctrl-C handler")?;
         let mut target = Target::open(&scenario.redis, scenario.lock_servers()).await?;
         coordinator::run(&scenario, &run_id, &mut target, interrupt).await

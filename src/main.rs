@@ -4,21 +4,26 @@ use clap::Parser;
 use seckill_bench::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Run(args) => match seckill_bench::run_command(&args) {
-            Ok(outcome) => ExitCode::from(outcome.exit_code()),
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(e.exit_code())
-            }
-        },
-        Command::Worker => match seckill_bench::worker::main() {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("worker error: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
+    let result = match Cli::parse().command {
+        Command::Run(args) => seckill_bench::run_command(&args).map(|o| o.exit_code()),
+        Command::Sweep(args) => seckill_bench::sweep::sweep_command(&args),
+        Command::Worker => return worker(),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn worker() -> ExitCode {
+    match seckill_bench::worker::main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("worker error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -158,7 +158,11 @@ impl Collector {
     }
 
     /// Runs until every worker is done; returns whether it was interrupted.
-    async fn collect(&mut self, fleet: &mut Fleet, interrupt: &mut Interrupt) -> anyhow::Result<bool> {
+    async fn collect(
+        &mut self,
+        fleet: &mut Fleet,
+        interrupt: &mut Interrupt,
+    ) -> anyhow::Result<bool> {
         let mut interrupted = false;
         while self.done.iter().any(|d| !d) {
             tokio::select! {

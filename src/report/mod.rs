@@ -6,6 +6,8 @@ mod audit_csv;
 mod latency;
 pub mod latency_svg;
 mod summary;
+pub mod sweep;
+pub mod sweep_svg;
 mod terminal;
 mod workers;
 

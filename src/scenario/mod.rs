@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::ScenarioError;
 pub use overrides::Override;
-pub use sweep::{SweepPlan, SweepPoint};
+pub use sweep::{value_text, SweepPlan, SweepPoint};
 
 /// A validated scenario: everything a run needs to know, in real types.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,7 +152,9 @@ pub struct LockParams {
 pub enum Backoff {
     Fixed,
     /// Doubles after every failed attempt, up to `cap`.
-    Exponential { cap: Duration },
+    Exponential {
+        cap: Duration,
+    },
 }
 
 /// What a buyer does when one lock wait reaches `wait_timeout`.

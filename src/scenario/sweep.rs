@@ -58,7 +58,11 @@ impl SweepPlan {
 
     /// # Errors
     /// [`ScenarioError`] naming the origin, line and field of the first problem.
-    pub fn parse(source: &str, origin: &str, overrides: &[Override]) -> Result<SweepPlan, ScenarioError> {
+    pub fn parse(
+        source: &str,
+        origin: &str,
+        overrides: &[Override],
+    ) -> Result<SweepPlan, ScenarioError> {
         let mut table = parse_table(source, origin)?;
         let locator = Locator::new(source, origin, &[]);
         let sweep = match table.remove("sweep") {
@@ -66,7 +70,12 @@ impl SweepPlan {
             Some(_) => return Err(invalid(origin, "sweep", "must be a table", "write [sweep]")),
             None => {
                 let hint = "add a [sweep] table mapping field paths to lists, e.g. \"strategy.kind\" = [\"article\", \"lua\"]";
-                return Err(invalid(origin, "sweep", "this scenario has no [sweep] table", hint));
+                return Err(invalid(
+                    origin,
+                    "sweep",
+                    "this scenario has no [sweep] table",
+                    hint,
+                ));
             }
         };
         let expect_oversell = expect_oversell(&sweep, &locator)?;
@@ -87,7 +96,11 @@ impl SweepPlan {
 
     /// Embedded lock servers the points need (the most any point needs).
     pub fn lock_servers(&self) -> u32 {
-        self.points.iter().map(|p| p.scenario.lock_servers()).max().unwrap_or(0)
+        self.points
+            .iter()
+            .map(|p| p.scenario.lock_servers())
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -110,7 +123,13 @@ impl SweepPoint {
         });
         let name = format!("{:03}-{}", index + 1, parts.collect::<Vec<_>>().join("-"));
         name.chars()
-            .map(|c| if c.is_ascii_alphanumeric() || "-_.=".contains(c) { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.=".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect()
     }
 }
@@ -158,7 +177,9 @@ fn flatten(
             continue;
         }
         prefix.push(key.clone());
-        let parts: Vec<&str> = std::iter::once("sweep").chain(prefix.iter().map(String::as_str)).collect();
+        let parts: Vec<&str> = std::iter::once("sweep")
+            .chain(prefix.iter().map(String::as_str))
+            .collect();
         let place = locator.place(&parts);
         let path = prefix.join(".");
         match value {
@@ -170,7 +191,12 @@ fn flatten(
             }),
             _ => {
                 let hint = "give a non-empty list of values, e.g. [1, 2, 4]";
-                return Err(invalid(&place, &format!("sweep.{path}"), "must be a list of values", hint));
+                return Err(invalid(
+                    &place,
+                    &format!("sweep.{path}"),
+                    "must be a list of values",
+                    hint,
+                ));
             }
         }
         prefix.pop();
@@ -186,7 +212,8 @@ fn check_axes(axes: &[Axis], origin: &str) -> Result<(), ScenarioError> {
     for axis in axes {
         let top = axis.path.split('.').next().unwrap_or("");
         if FIXED_FIELDS.contains(&top) {
-            let hint = "sweep load, stock or strategy fields; run separate sweeps for other servers";
+            let hint =
+                "sweep load, stock or strategy fields; run separate sweeps for other servers";
             return Err(invalid(&axis.place, &axis.path, "cannot be swept", hint));
         }
     }
@@ -224,7 +251,11 @@ fn point(
     origin: &str,
     overrides: &[Override],
 ) -> Result<SweepPoint, ScenarioError> {
-    let values: Vec<toml::Value> = axes.iter().zip(combo).map(|(a, &i)| a.values[i].clone()).collect();
+    let values: Vec<toml::Value> = axes
+        .iter()
+        .zip(combo)
+        .map(|(a, &i)| a.values[i].clone())
+        .collect();
     let mut all = overrides.to_vec();
     all.extend(axes.iter().zip(&values).map(|(axis, value)| Override {
         arg: format!("{}: [sweep] {} = {value}", axis.place, axis.path),
@@ -273,14 +304,21 @@ load.processes = [1, 2]
     #[test]
     fn a_bad_value_names_its_sweep_line() {
         let text = BASE.replace("[1, 2]", "[1, 0]");
-        let e = SweepPlan::parse(&text, "s.toml", &[]).unwrap_err().to_string();
-        assert!(e.starts_with("s.toml:16: [sweep] load.processes = 0: field `load.processes`"), "{e}");
+        let e = SweepPlan::parse(&text, "s.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("s.toml:16: [sweep] load.processes = 0: field `load.processes`"),
+            "{e}"
+        );
     }
 
     #[test]
     fn a_bad_path_names_its_sweep_line() {
         let text = BASE.replace("\"strategy.kind\"", "\"strategy.knd\"");
-        let e = SweepPlan::parse(&text, "s.toml", &[]).unwrap_err().to_string();
+        let e = SweepPlan::parse(&text, "s.toml", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("s.toml:15: [sweep] strategy.knd"), "{e}");
         assert!(e.contains("unknown field `knd`"), "{e}");
     }
@@ -289,7 +327,11 @@ load.processes = [1, 2]
     fn non_lists_fixed_fields_and_missing_tables_are_refused() {
         let e = SweepPlan::parse(&BASE.replace("[1, 2]", "2"), "s.toml", &[]).unwrap_err();
         assert!(e.to_string().contains("must be a list of values"), "{e}");
-        let e = SweepPlan::parse(&format!("{BASE}\"redis.key_prefix\" = [\"a\"]\n"), "s.toml", &[]);
+        let e = SweepPlan::parse(
+            &format!("{BASE}\"redis.key_prefix\" = [\"a\"]\n"),
+            "s.toml",
+            &[],
+        );
         assert!(e.unwrap_err().to_string().contains("cannot be swept"));
         let no_sweep = &BASE[..BASE.find("[sweep]").unwrap()];
         let e = SweepPlan::parse(no_sweep, "s.toml", &[]).unwrap_err();
@@ -299,7 +341,11 @@ load.processes = [1, 2]
     #[test]
     fn expect_oversell_is_read_and_run_ignores_the_sweep() {
         let text = BASE.replace("[sweep]", "[sweep]\nexpect_oversell = true");
-        assert!(SweepPlan::parse(&text, "s.toml", &[]).unwrap().expect_oversell);
+        assert!(
+            SweepPlan::parse(&text, "s.toml", &[])
+                .unwrap()
+                .expect_oversell
+        );
         let s = Scenario::parse(&text, "s.toml", &[]).unwrap();
         assert_eq!(s.strategy.kind.name(), "article");
     }

@@ -180,19 +180,37 @@ fn lock_params(raw: &RawStrategy) -> Result<LockParams> {
     let backoff = match raw.backoff.as_deref().unwrap_or("fixed") {
         "fixed" => Backoff::Fixed,
         "exponential" => Backoff::Exponential {
-            cap: millis("strategy.backoff_cap_ms", raw.backoff_cap_ms.unwrap_or(1000), 1)?,
+            cap: millis(
+                "strategy.backoff_cap_ms",
+                raw.backoff_cap_ms.unwrap_or(1000),
+                1,
+            )?,
         },
         other => return Err(one_of("strategy.backoff", other, &["fixed", "exponential"])),
     };
     let on_wait_timeout = match raw.on_wait_timeout.as_deref().unwrap_or("retry") {
         "retry" => OnWaitTimeout::Retry,
         "give_up" => OnWaitTimeout::GiveUp,
-        other => return Err(one_of("strategy.on_wait_timeout", other, &["retry", "give_up"])),
+        other => {
+            return Err(one_of(
+                "strategy.on_wait_timeout",
+                other,
+                &["retry", "give_up"],
+            ))
+        }
     };
     Ok(LockParams {
         ttl: millis("strategy.lock_ttl_ms", raw.lock_ttl_ms.unwrap_or(5000), 1)?,
-        wait_timeout: millis("strategy.wait_timeout_ms", raw.wait_timeout_ms.unwrap_or(10_000), 1)?,
-        retry_interval: millis("strategy.retry_interval_ms", raw.retry_interval_ms.unwrap_or(10), 0)?,
+        wait_timeout: millis(
+            "strategy.wait_timeout_ms",
+            raw.wait_timeout_ms.unwrap_or(10_000),
+            1,
+        )?,
+        retry_interval: millis(
+            "strategy.retry_interval_ms",
+            raw.retry_interval_ms.unwrap_or(10),
+            0,
+        )?,
         backoff,
         jitter: fraction("strategy.jitter", raw.jitter.unwrap_or(0.0))?,
         on_wait_timeout,

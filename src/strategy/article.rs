@@ -14,12 +14,21 @@ pub struct Article(pub StrategySettings);
 impl LockProtocol for Article {
     type Guard = ();
 
-    async fn try_acquire(&self, client: &mut Client, ctx: &Context<'_>) -> redis::RedisResult<Option<()>> {
+    async fn try_acquire(
+        &self,
+        client: &mut Client,
+        ctx: &Context<'_>,
+    ) -> redis::RedisResult<Option<()>> {
         let taken = set_nx_px(&mut client.conn, &ctx.keys.lock, "1", self.0.lock.ttl).await?;
         Ok(taken.then_some(()))
     }
 
-    async fn critical(&self, client: &mut Client, ctx: &Context<'_>, _: &()) -> redis::RedisResult<Outcome> {
+    async fn critical(
+        &self,
+        client: &mut Client,
+        ctx: &Context<'_>,
+        _: &(),
+    ) -> redis::RedisResult<Outcome> {
         stock::check_then_decrement(client, ctx, &self.0.stall).await
     }
 

@@ -29,7 +29,11 @@ impl Fenced {
 impl LockProtocol for Fenced {
     type Guard = i64;
 
-    async fn try_acquire(&self, client: &mut Client, ctx: &Context<'_>) -> redis::RedisResult<Option<i64>> {
+    async fn try_acquire(
+        &self,
+        client: &mut Client,
+        ctx: &Context<'_>,
+    ) -> redis::RedisResult<Option<i64>> {
         self.acquire
             .key(&ctx.keys.lock)
             .key(&ctx.keys.fence)
@@ -38,7 +42,12 @@ impl LockProtocol for Fenced {
             .await
     }
 
-    async fn critical(&self, client: &mut Client, ctx: &Context<'_>, token: &i64) -> redis::RedisResult<Outcome> {
+    async fn critical(
+        &self,
+        client: &mut Client,
+        ctx: &Context<'_>,
+        token: &i64,
+    ) -> redis::RedisResult<Outcome> {
         if let Err(outcome) = stock::check(client, ctx).await? {
             return Ok(outcome);
         }
@@ -51,7 +60,11 @@ impl LockProtocol for Fenced {
             .arg(ctx.quantity)
             .invoke_async(&mut client.conn)
             .await?;
-        Ok(if applied == 1 { Outcome::Sold } else { Outcome::FencedOut })
+        Ok(if applied == 1 {
+            Outcome::Sold
+        } else {
+            Outcome::FencedOut
+        })
     }
 
     async fn release(&self, client: &mut Client, ctx: &Context<'_>, token: Option<i64>) {

@@ -29,7 +29,11 @@ impl Lua {
         report
     }
 
-    async fn decrement(&self, client: &mut Client, ctx: &Context<'_>) -> redis::RedisResult<Outcome> {
+    async fn decrement(
+        &self,
+        client: &mut Client,
+        ctx: &Context<'_>,
+    ) -> redis::RedisResult<Outcome> {
         let reply: i64 = self
             .script
             .key(&ctx.keys.stock)

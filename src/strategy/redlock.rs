@@ -54,7 +54,11 @@ impl LockProtocol for Redlock {
     type Guard = String;
 
     /// Node errors (a server down) are votes not won, not purchase errors.
-    async fn try_acquire(&self, client: &mut Client, ctx: &Context<'_>) -> redis::RedisResult<Option<String>> {
+    async fn try_acquire(
+        &self,
+        client: &mut Client,
+        ctx: &Context<'_>,
+    ) -> redis::RedisResult<Option<String>> {
         let token = client.next_token();
         let ttl = self.settings.lock.ttl;
         let started = Instant::now();
@@ -72,7 +76,12 @@ impl LockProtocol for Redlock {
         Ok(None)
     }
 
-    async fn critical(&self, client: &mut Client, ctx: &Context<'_>, _: &String) -> redis::RedisResult<Outcome> {
+    async fn critical(
+        &self,
+        client: &mut Client,
+        ctx: &Context<'_>,
+        _: &String,
+    ) -> redis::RedisResult<Outcome> {
         stock::check_then_decrement(client, ctx, &self.settings.stall).await
     }
 
@@ -94,6 +103,9 @@ mod tests {
 
     #[test]
     fn drift_allowance_is_one_percent_plus_two_ms() {
-        assert_eq!(drift(Duration::from_millis(1000)), Duration::from_millis(12));
+        assert_eq!(
+            drift(Duration::from_millis(1000)),
+            Duration::from_millis(12)
+        );
     }
 }

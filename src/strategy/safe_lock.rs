@@ -25,13 +25,28 @@ impl SafeLock {
 impl LockProtocol for SafeLock {
     type Guard = String;
 
-    async fn try_acquire(&self, client: &mut Client, ctx: &Context<'_>) -> redis::RedisResult<Option<String>> {
+    async fn try_acquire(
+        &self,
+        client: &mut Client,
+        ctx: &Context<'_>,
+    ) -> redis::RedisResult<Option<String>> {
         let token = client.next_token();
-        let taken = set_nx_px(&mut client.conn, &ctx.keys.lock, &token, self.settings.lock.ttl).await?;
+        let taken = set_nx_px(
+            &mut client.conn,
+            &ctx.keys.lock,
+            &token,
+            self.settings.lock.ttl,
+        )
+        .await?;
         Ok(taken.then_some(token))
     }
 
-    async fn critical(&self, client: &mut Client, ctx: &Context<'_>, _: &String) -> redis::RedisResult<Outcome> {
+    async fn critical(
+        &self,
+        client: &mut Client,
+        ctx: &Context<'_>,
+        _: &String,
+    ) -> redis::RedisResult<Outcome> {
         stock::check_then_decrement(client, ctx, &self.settings.stall).await
     }
 

@@ -11,7 +11,10 @@ use crate::scenario::Stall;
 ///
 /// # Errors
 /// The Redis error of `GET`.
-pub async fn check(client: &mut Client, ctx: &Context<'_>) -> redis::RedisResult<Result<i64, Outcome>> {
+pub async fn check(
+    client: &mut Client,
+    ctx: &Context<'_>,
+) -> redis::RedisResult<Result<i64, Outcome>> {
     let stock: Option<i64> = client.conn.get(&ctx.keys.stock).await?;
     Ok(match stock {
         None => Err(Outcome::Error(ErrorKind::NoStock)),

@@ -42,14 +42,18 @@ pub async fn connect_all(plan: &WorkerPlan) -> anyhow::Result<Vec<Client>> {
 async fn connect_lock_nodes(plan: &WorkerPlan) -> Vec<Option<MultiplexedConnection>> {
     // Redlock wants node timeouts well below the TTL, so a dead node costs
     // little of the lock's validity.
-    let timeout = (plan.strategy.lock.ttl / 10).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let timeout =
+        (plan.strategy.lock.ttl / 10).clamp(Duration::from_millis(50), Duration::from_secs(1));
     let config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout));
     let mut nodes = Vec::with_capacity(plan.lock_urls.len());
     for url in &plan.lock_urls {
         let conn = match redis::Client::open(url.as_str()) {
-            Ok(client) => client.get_multiplexed_async_connection_with_config(&config).await.ok(),
+            Ok(client) => client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+                .ok(),
             Err(_) => None,
         };
         nodes.push(conn);

@@ -1,0 +1,208 @@
+//! The sweep folder's own reports: `sweep.csv` (the swept values, then the
+//! `summary.csv` columns of each point) and the charts that compare points:
+//! throughput and p99 per point and against each swept number, and the
+//! oversold units of every point, failing ones in red.
+
+use std::path::Path;
+
+use super::sweep_svg::{self, Bar, Line};
+use super::SummaryRow;
+use crate::scenario::value_text;
+
+/// One finished point of a sweep.
+#[derive(Debug, Clone)]
+pub struct PointResult {
+    /// `strategy.kind=lua, load.processes=4`.
+    pub label: String,
+    /// One value per swept field.
+    pub values: Vec<toml::Value>,
+    pub row: SummaryRow,
+    /// The point's own run folder, relative to the sweep folder.
+    pub folder: String,
+}
+
+/// Renders and atomically writes `sweep.csv` and the charts into `dir`.
+///
+/// # Errors
+/// When rendering fails or `dir` is not writable.
+pub fn write(dir: &Path, fields: &[String], points: &[PointResult]) -> anyhow::Result<()> {
+    let mut files = vec![("sweep.csv".to_owned(), render_csv(fields, points)?)];
+    files.extend(render_charts(fields, points)?);
+    std::fs::create_dir_all(dir)?;
+    for (name, bytes) in files {
+        super::write_atomically(&dir.join(name), &bytes)?;
+    }
+    Ok(())
+}
+
+/// # Errors
+/// When CSV encoding fails.
+pub fn render_csv(fields: &[String], points: &[PointResult]) -> anyhow::Result<Vec<u8>> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let summary_header = summary_record(&points.first().map(|p| p.row.clone()))?.0;
+    let header = fields
+        .iter()
+        .map(String::as_str)
+        .chain(summary_header.iter());
+    writer.write_record(header.chain(std::iter::once("folder")))?;
+    for point in points {
+        let values = point.values.iter().map(value_text);
+        let (_, summary) = summary_record(&Some(point.row.clone()))?;
+        let summary = summary.iter().map(str::to_owned);
+        writer.write_record(
+            values
+                .chain(summary)
+                .chain(std::iter::once(point.folder.clone())),
+        )?;
+    }
+    Ok(writer.into_inner()?)
+}
+
+/// The `summary.csv` header and values of a row, so the two files can never
+/// disagree on column names.
+fn summary_record(
+    row: &Option<SummaryRow>,
+) -> anyhow::Result<(csv::StringRecord, csv::StringRecord)> {
+    let Some(row) = row else {
+        return Ok((csv::StringRecord::new(), csv::StringRecord::new()));
+    };
+    let bytes = super::csv_bytes([row])?;
+    let mut reader = csv::Reader::from_reader(bytes.as_slice());
+    let header = reader.headers()?.clone();
+    let values = reader.records().next().transpose()?.unwrap_or_default();
+    Ok((header, values))
+}
+
+/// # Errors
+/// When a chart fails to render.
+pub fn render_charts(
+    fields: &[String],
+    points: &[PointResult],
+) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut charts = vec![
+        (
+            "purchases_per_s.svg".to_owned(),
+            bars(
+                points,
+                "purchases/s per point",
+                "purchases/s",
+                |r| r.purchases_per_s,
+                false,
+            )?,
+        ),
+        (
+            "p99.svg".to_owned(),
+            bars(
+                points,
+                "purchase p99 per point",
+                "p99 latency (µs)",
+                |r| r.p99_us as f64,
+                true,
+            )?,
+        ),
+        ("oversold.svg".to_owned(), oversold_chart(points)?),
+    ];
+    for (index, field) in fields.iter().enumerate() {
+        if !points.iter().all(|p| number(&p.values[index]).is_some()) {
+            continue;
+        }
+        let throughput = lines(fields, points, index, |r| r.purchases_per_s);
+        let title = format!("purchases/s against {field}");
+        let svg = sweep_svg::line_chart(&title, field, "purchases/s", &throughput, false)?;
+        charts.push((format!("purchases_per_s-vs-{field}.svg"), svg));
+        let p99 = lines(fields, points, index, |r| r.p99_us as f64);
+        let title = format!("purchase p99 against {field}");
+        let svg = sweep_svg::line_chart(&title, field, "p99 latency (µs)", &p99, true)?;
+        charts.push((format!("p99-vs-{field}.svg"), svg));
+    }
+    Ok(charts)
+}
+
+fn bars(
+    points: &[PointResult],
+    title: &str,
+    value_label: &str,
+    metric: impl Fn(&SummaryRow) -> f64,
+    log: bool,
+) -> anyhow::Result<Vec<u8>> {
+    let bars: Vec<Bar> = points
+        .iter()
+        .map(|p| Bar {
+            label: p.label.clone(),
+            value: metric(&p.row),
+            alarm: p.row.verdict != "PASS",
+        })
+        .collect();
+    let failing = bars.iter().filter(|b| b.alarm).count();
+    let note =
+        (failing > 0).then(|| format!("{failing} of {} points FAILED the audit (red)", bars.len()));
+    sweep_svg::bar_chart(title, value_label, &bars, log, note.as_deref())
+}
+
+fn oversold_chart(points: &[PointResult]) -> anyhow::Result<Vec<u8>> {
+    let bars: Vec<Bar> = points
+        .iter()
+        .map(|p| Bar {
+            label: p.label.clone(),
+            value: p.row.oversold as f64,
+            alarm: p.row.oversold > 0,
+        })
+        .collect();
+    let oversold = bars.iter().filter(|b| b.alarm).count();
+    let note = if oversold > 0 {
+        format!("{oversold} of {} points OVERSOLD", bars.len())
+    } else {
+        format!("no point oversold ({} points)", bars.len())
+    };
+    sweep_svg::bar_chart(
+        "oversold units per point",
+        "oversold units",
+        &bars,
+        false,
+        Some(&note),
+    )
+}
+
+/// One line per combination of the other swept fields, against field `x`.
+fn lines(
+    fields: &[String],
+    points: &[PointResult],
+    x: usize,
+    metric: impl Fn(&SummaryRow) -> f64,
+) -> Vec<Line> {
+    let mut lines: Vec<Line> = Vec::new();
+    for point in points {
+        let label = series_label(fields, &point.values, x);
+        let at = (number(&point.values[x]).unwrap_or(0.0), metric(&point.row));
+        match lines.iter_mut().find(|l| l.label == label) {
+            Some(line) => line.points.push(at),
+            None => lines.push(Line {
+                label,
+                points: vec![at],
+            }),
+        }
+    }
+    for line in &mut lines {
+        line.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    lines
+}
+
+fn number(v: &toml::Value) -> Option<f64> {
+    v.as_float().or_else(|| v.as_integer().map(|i| i as f64))
+}
+
+fn series_label(fields: &[String], values: &[toml::Value], except: usize) -> String {
+    let parts: Vec<String> = fields
+        .iter()
+        .zip(values)
+        .enumerate()
+        .filter(|(i, _)| *i != except)
+        .map(|(_, (f, v))| format!("{}={}", f.rsplit('.').next().unwrap_or(f), value_text(v)))
+        .collect();
+    if parts.is_empty() {
+        "all".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}

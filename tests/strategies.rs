@@ -1,0 +1,203 @@
+//! Strategies and sweeps against real redis-servers.
+
+use crate::support::{self, num, scenario, Bench};
+
+/// Small and contended: 9 buyers for 60 units, until sold out.
+const SMALL: &str = r#"
+name = "small"
+
+[stock]
+initial = 60
+
+[load]
+processes = 3
+clients_per_process = 3
+duration = "30s"
+
+[strategy]
+kind = "article"
+lock_ttl_ms = 2000
+retry_interval_ms = 1
+"#;
+
+const SAFE: [&str; 4] = ["fenced", "lua", "watch", "decr"];
+
+fn sweep(path: &str, extra: &[&str]) -> support::Run {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report").display().to_string();
+    let mut args = vec!["sweep".to_owned(), path.to_owned(), "--out".to_owned(), out];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    Bench::new(args, dir).output()
+}
+
+#[test]
+fn every_strategy_sells_exactly_the_stock_and_a_sweep_covers_the_product() {
+    let kinds = r#"["article", "safe-lock", "fenced", "redlock", "watch", "lua", "decr"]"#;
+    let text =
+        format!("{SMALL}\n[sweep]\n\"strategy.kind\" = {kinds}\n\"load.processes\" = [1, 3]\n");
+    let (_dir, path) = support::write_scenario(&text);
+    let run = sweep(&path, &[]);
+    run.assert_code(0);
+    let rows = run.csv("sweep.csv");
+    assert_eq!(rows.len(), 14, "7 strategies x 2 process counts");
+    let mut seen = std::collections::BTreeSet::new();
+    for row in &rows {
+        seen.insert((row["strategy.kind"].clone(), row["load.processes"].clone()));
+        assert_eq!(row["strategy"], row["strategy.kind"]);
+        assert_eq!(row["verdict"], "PASS", "{row:?}");
+        assert_eq!(num(row, "final_stock"), 0, "{row:?}");
+        assert_eq!(num(row, "sold"), 60, "{row:?}");
+        let point = run.out().join(&row["folder"]).join("summary.csv");
+        assert!(point.exists(), "each point has its own run folder");
+    }
+    assert_eq!(seen.len(), 14, "every combination once");
+    let oversold = std::fs::read_to_string(run.out().join("oversold.svg")).unwrap();
+    assert!(
+        oversold.contains("no point oversold"),
+        "calm when nothing oversold"
+    );
+    let vs =
+        std::fs::read_to_string(run.out().join("purchases_per_s-vs-load.processes.svg")).unwrap();
+    assert!(vs.contains("kind=lua") && vs.contains("load.processes"));
+    assert!(run.stderr.contains("[14/14]"), "{}", run.context());
+}
+
+#[test]
+fn stall_past_ttl_makes_expiring_locks_oversell() {
+    let redis = support::redis();
+    for kind in ["article", "safe-lock"] {
+        let run = Bench::run(
+            &scenario("article-stall"),
+            &[
+                "--redis-url",
+                &redis.url(),
+                "--set",
+                &format!("strategy.kind={kind}"),
+            ],
+        )
+        .output();
+        run.assert_code(1);
+        assert!(
+            num(&run.summary(), "oversold") > 0,
+            "{kind}: {}",
+            run.context()
+        );
+    }
+}
+
+#[test]
+fn fenced_and_atomic_strategies_never_oversell_through_a_stall() {
+    let redis = support::redis();
+    for round in 0..3 {
+        for kind in SAFE {
+            let run = Bench::run(
+                &scenario("article-stall"),
+                &[
+                    "--redis-url",
+                    &redis.url(),
+                    "--set",
+                    &format!("strategy.kind={kind}"),
+                ],
+            )
+            .output();
+            run.assert_code(0);
+            let s = run.summary();
+            assert_eq!(num(&s, "oversold"), 0, "{kind} round {round}");
+            assert!(num(&s, "final_stock") >= 0, "{kind} round {round}");
+            if kind == "fenced" {
+                assert!(
+                    num(&s, "fenced_out") > 0,
+                    "fencing must have refused a stale holder"
+                );
+            }
+        }
+    }
+}
+
+/// Main server plus three lock servers, `stop` of which are killed before
+/// the run.
+fn redlock_run(stop: usize, extra: &[&str]) -> support::Run {
+    let main = support::redis();
+    let mut nodes: Vec<_> = (0..3).map(|_| support::redis()).collect();
+    let urls: Vec<String> = nodes.iter().map(|n| format!("\"{}\"", n.url())).collect();
+    let list = format!("redis.redlock_urls=[{}]", urls.join(","));
+    nodes.truncate(3 - stop);
+    let (_dir, path) = support::write_scenario(SMALL);
+    let main_url = main.url();
+    let mut args = vec!["--redis-url", &main_url, "--set", &list];
+    args.extend(["--set", "strategy.kind=redlock"]);
+    args.extend_from_slice(extra);
+    Bench::run(&path, &args).output()
+}
+
+#[test]
+fn redlock_keeps_working_with_one_of_three_nodes_stopped() {
+    let run = redlock_run(1, &[]);
+    run.assert_code(0);
+    let s = run.summary();
+    assert_eq!(num(&s, "sold"), 60);
+    assert_eq!(num(&s, "final_stock"), 0);
+}
+
+#[test]
+fn redlock_without_a_quorum_sells_nothing() {
+    let give_up = [
+        "--set",
+        "strategy.on_wait_timeout=give_up",
+        "--set",
+        "strategy.wait_timeout_ms=50",
+    ];
+    let run = redlock_run(2, &[&give_up[..], &["--set", "load.duration=1s"]].concat());
+    run.assert_code(0);
+    let s = run.summary();
+    assert_eq!(num(&s, "sold"), 0, "one vote of three is no lock");
+    assert!(num(&s, "gave_up") > 0, "{}", run.context());
+}
+
+#[test]
+fn exploration_sweep_lists_oversold_points_and_exits_0() {
+    let text = SMALL
+        .replace("lock_ttl_ms = 2000", "lock_ttl_ms = 20\nstall_ms = 60")
+        .replace("initial = 60", "initial = 3");
+    let strict = format!("{text}\n[sweep]\n\"strategy.kind\" = [\"unlocked\", \"lua\"]\n");
+    let (_dir, path) = support::write_scenario(&strict);
+    let run = sweep(&path, &[]);
+    run.assert_code(1);
+    assert!(
+        run.stdout.contains("FAIL strategy.kind=unlocked"),
+        "{}",
+        run.context()
+    );
+    let explore = strict.replace("[sweep]", "[sweep]\nexpect_oversell = true");
+    let (_dir, path) = support::write_scenario(&explore);
+    let run = sweep(&path, &[]);
+    run.assert_code(0);
+    assert!(run.stdout.contains("as expected"), "{}", run.context());
+    let svg = std::fs::read_to_string(run.out().join("oversold.svg")).unwrap();
+    assert!(svg.contains("1 of 2 points OVERSOLD"), "{svg:.300}");
+    let rows = run.csv("sweep.csv");
+    assert_eq!(rows[0]["verdict"], "FAIL");
+    assert_eq!(rows[1]["verdict"], "PASS");
+}
+
+#[test]
+fn bad_sweep_path_or_value_exits_2_naming_it() {
+    for (sweep_line, needle) in [
+        ("\"load.processes\" = [1, 0]", "[sweep] load.processes = 0"),
+        ("\"load.procs\" = [1, 2]", "[sweep] load.procs"),
+        (
+            "\"strategy.kind\" = [\"lua\", \"optimistic\"]",
+            "unknown strategy `optimistic`",
+        ),
+    ] {
+        let (_dir, path) = support::write_scenario(&format!("{SMALL}\n[sweep]\n{sweep_line}\n"));
+        let run = sweep(&path, &[]);
+        run.assert_code(2);
+        assert!(run.stderr.contains(needle), "{needle}: {}", run.context());
+        assert!(run.stderr.contains("scenario.toml:"), "{}", run.context());
+        assert!(
+            !run.out().exists(),
+            "nothing runs or is written on bad input"
+        );
+    }
+}
