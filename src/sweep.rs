@@ -2,7 +2,7 @@
 //! against one Redis (embedded or the user's), each point with a fresh key
 //! prefix and its own run folder, then writes the sweep's CSV and charts.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
 
 use crate::audit::Verdict;
@@ -119,7 +119,7 @@ fn print_summary(
     plan: &SweepPlan,
     points: &[PointResult],
     failing: &[&PointResult],
-    out: &PathBuf,
+    out: &Path,
     quiet: bool,
 ) {
     let verdict = match (failing.is_empty(), plan.expect_oversell) {
