@@ -21,18 +21,28 @@ pub enum Phase {
     LockWait,
     /// From holding the lock (or the first stock read) to the decrement or rejection.
     CriticalSection,
-    /// The whole purchase, lock release included.
+    /// Response time: the whole purchase, lock release included, from its
+    /// intended start (open loop: its scheduled arrival).
     Purchase,
+    /// Service time: the whole purchase from when it was actually sent.
+    /// Equal to `Purchase` in a closed loop.
+    Service,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 3] = [Phase::Purchase, Phase::LockWait, Phase::CriticalSection];
+    pub const ALL: [Phase; 4] = [
+        Phase::Purchase,
+        Phase::Service,
+        Phase::LockWait,
+        Phase::CriticalSection,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Phase::LockWait => "lock_wait",
             Phase::CriticalSection => "critical_section",
             Phase::Purchase => "purchase",
+            Phase::Service => "service",
         }
     }
 }
@@ -59,6 +69,10 @@ pub struct Counters {
     pub watch_aborts: u64,
     pub compensations: u64,
     pub cancelled: u64,
+    /// Open loop: arrivals that found no idle client and had to queue.
+    pub late: u64,
+    /// Open loop: arrivals dropped because `max_in_flight` were in flight.
+    pub dropped: u64,
     /// Failed purchases by kind (`no_stock`, `timeout`, `io`, `redis`).
     pub errors: BTreeMap<String, u64>,
 }
@@ -80,6 +94,8 @@ impl Counters {
         self.watch_aborts += other.watch_aborts;
         self.compensations += other.compensations;
         self.cancelled += other.cancelled;
+        self.late += other.late;
+        self.dropped += other.dropped;
         for (kind, n) in &other.errors {
             *self.errors.entry(kind.clone()).or_default() += n;
         }
@@ -114,6 +130,7 @@ pub struct PhaseHistograms {
     pub lock_wait: Histogram<u64>,
     pub critical_section: Histogram<u64>,
     pub purchase: Histogram<u64>,
+    pub service: Histogram<u64>,
 }
 
 impl Default for PhaseHistograms {
@@ -122,6 +139,7 @@ impl Default for PhaseHistograms {
             lock_wait: new_histogram(),
             critical_section: new_histogram(),
             purchase: new_histogram(),
+            service: new_histogram(),
         }
     }
 }
@@ -141,6 +159,7 @@ impl PhaseHistograms {
             Phase::LockWait => &self.lock_wait,
             Phase::CriticalSection => &self.critical_section,
             Phase::Purchase => &self.purchase,
+            Phase::Service => &self.service,
         }
     }
 
@@ -149,6 +168,14 @@ impl PhaseHistograms {
             Phase::LockWait => &mut self.lock_wait,
             Phase::CriticalSection => &mut self.critical_section,
             Phase::Purchase => &mut self.purchase,
+            Phase::Service => &mut self.service,
+        }
+    }
+
+    /// Empties every histogram, keeping its size.
+    pub fn reset(&mut self) {
+        for phase in Phase::ALL {
+            self.get_mut(phase).reset();
         }
     }
 
@@ -182,21 +209,39 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Records one finished purchase; `elapsed` is the whole purchase.
-    pub fn record(&mut self, report: &PurchaseReport, elapsed: Duration, quantity: u64) {
+    /// Records one finished purchase: `response` from its intended start,
+    /// `service` from when it was sent.
+    pub fn record(
+        &mut self,
+        report: &PurchaseReport,
+        response: Duration,
+        service: Duration,
+        quantity: u64,
+    ) {
         self.counters.record(report, quantity);
         self.dirty = true;
         if matches!(report.outcome, Outcome::Cancelled) {
             return;
         }
         let h = &mut self.histograms;
-        record(&mut h.purchase, elapsed);
+        record(&mut h.purchase, response);
+        record(&mut h.service, service);
         if let Some(d) = report.lock_wait {
             record(&mut h.lock_wait, d);
         }
         if let Some(d) = report.critical_section {
             record(&mut h.critical_section, d);
         }
+    }
+
+    pub fn count_late(&mut self) {
+        self.counters.late += 1;
+        self.dirty = true;
+    }
+
+    pub fn count_dropped(&mut self) {
+        self.counters.dropped += 1;
+        self.dirty = true;
     }
 
     /// Encodes everything recorded since the last call and starts afresh;
@@ -213,10 +258,9 @@ impl Metrics {
             lock_wait: encode(&self.histograms.lock_wait)?,
             critical_section: encode(&self.histograms.critical_section)?,
             purchase: encode(&self.histograms.purchase)?,
+            service: encode(&self.histograms.service)?,
         };
-        for phase in Phase::ALL {
-            self.histograms.get_mut(phase).reset();
-        }
+        self.histograms.reset();
         self.dirty = false;
         Ok(Some(batch))
     }
@@ -229,6 +273,7 @@ pub struct Batch {
     pub lock_wait: String,
     pub critical_section: String,
     pub purchase: String,
+    pub service: String,
 }
 
 impl Batch {
@@ -239,6 +284,7 @@ impl Batch {
             lock_wait: decode(&self.lock_wait)?,
             critical_section: decode(&self.critical_section)?,
             purchase: decode(&self.purchase)?,
+            service: decode(&self.service)?,
         })
     }
 }
@@ -307,11 +353,8 @@ mod tests {
             } else {
                 (&mut b, i * 1000)
             };
-            m.record(
-                &report(Outcome::Sold, Some(us)),
-                Duration::from_micros(us),
-                1,
-            );
+            let d = Duration::from_micros(us);
+            m.record(&report(Outcome::Sold, Some(us)), d, d, 1);
             reference.record(us).unwrap();
         }
         let mut totals = Totals::default();
@@ -336,7 +379,8 @@ mod tests {
     fn drain_resets_and_skips_when_idle() {
         let mut m = Metrics::default();
         assert!(m.drain().unwrap().is_none());
-        m.record(&report(Outcome::SoldOut, None), Duration::from_micros(5), 1);
+        let d = Duration::from_micros(5);
+        m.record(&report(Outcome::SoldOut, None), d, d, 1);
         let batch = m.drain().unwrap().unwrap();
         assert_eq!(batch.counters.rejected_sold_out, 1);
         assert_eq!(batch.histograms().unwrap().lock_wait.len(), 0);
@@ -357,7 +401,8 @@ mod tests {
             Outcome::FencedOut,
         ];
         for outcome in outcomes {
-            m.record(&report(outcome, None), Duration::from_micros(10), 3);
+            let d = Duration::from_micros(10);
+            m.record(&report(outcome, None), d, d, 3);
         }
         let c = &m.counters;
         assert_eq!((c.attempts, c.sales, c.sold_units), (6, 1, 3));

@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::Keys;
 use crate::metrics::Batch;
-use crate::scenario::{StopRule, StrategySettings};
+use crate::scenario::{Pace, StopRule, StrategySettings};
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// What one worker process is asked to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,9 +28,12 @@ pub struct WorkerPlan {
     /// `redlock` lock servers, passwords included; empty otherwise.
     pub lock_urls: Vec<String>,
     pub keys: Keys,
+    /// Connections (clients) this worker opens.
     pub clients: u32,
     pub quantity: u64,
     pub stop: StopRule,
+    /// This worker's share of the load shape.
+    pub pace: Pace,
     pub strategy: StrategySettings,
     /// How often the worker ships a [`Batch`].
     pub flush_interval: Duration,

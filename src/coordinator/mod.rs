@@ -15,7 +15,7 @@ use crate::interrupt::Interrupt;
 use crate::keys::Keys;
 use crate::metrics::{Counters, Totals};
 use crate::protocol::{FromWorker, ToWorker, WorkerPlan, PROTOCOL_VERSION};
-use crate::scenario::{Scenario, StrategyKind};
+use crate::scenario::{Pace, Scenario, StrategyKind};
 use fleet::{Event, Fleet};
 pub use target::Target;
 
@@ -122,14 +122,31 @@ fn plans(scenario: &Scenario, target: &Target, keys: &Keys) -> Vec<WorkerPlan> {
             redis_url: target.url().to_owned(),
             lock_urls: lock_urls.clone(),
             keys: keys.clone(),
-            clients: scenario.load.clients_per_process.get(),
+            clients: scenario.load.connections_per_process(),
             quantity: scenario.stock.quantity.get(),
             stop: scenario.load.stop,
+            pace: worker_pace(&scenario.load.pace, scenario.load.processes.get()),
             strategy: scenario.strategy,
             flush_interval: FLUSH_INTERVAL,
             response_timeout: RESPONSE_TIMEOUT,
         })
         .collect()
+}
+
+/// One worker's share: the rate and the in-flight cap split evenly.
+fn worker_pace(pace: &Pace, processes: u32) -> Pace {
+    match pace {
+        Pace::Closed { .. } => pace.clone(),
+        Pace::Open {
+            rate,
+            arrivals,
+            max_in_flight,
+        } => Pace::Open {
+            rate: rate.scaled(1.0 / f64::from(processes)),
+            arrivals: *arrivals,
+            max_in_flight: max_in_flight.div_ceil(processes),
+        },
+    }
 }
 
 /// Merges the workers' batches as they arrive.

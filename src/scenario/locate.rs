@@ -94,11 +94,16 @@ impl<'a> Locator<'a> {
         let mut table: &dyn TableLike = self.doc.as_ref()?.as_table();
         let mut best = None;
         for part in parts.filter(|p| !p.is_empty()) {
-            let Some((key, item)) = table.get_key_value(part) else {
+            let (name, index) = split_index(part);
+            let Some((key, item)) = table.get_key_value(name) else {
                 break;
             };
             best = key.span().or_else(|| item.span()).map(|s| s.start).or(best);
-            match item.as_table_like() {
+            let inner = match index {
+                Some(i) => element(item, i).inspect(|t| best = inner_span(*t).or(best)),
+                None => item.as_table_like(),
+            };
+            match inner {
                 Some(inner) => table = inner,
                 None => break,
             }
@@ -114,4 +119,33 @@ impl<'a> Locator<'a> {
             .count()
             + 1
     }
+}
+
+/// `stages[2]` -> (`stages`, Some(2)), as serde_path_to_error writes arrays.
+fn split_index(part: &str) -> (&str, Option<usize>) {
+    match part.strip_suffix(']').and_then(|p| p.split_once('[')) {
+        Some((name, index)) => (name, index.parse().ok()),
+        None => (part, None),
+    }
+}
+
+/// Element `i` of an array of tables (`[[load.stages]]`) or an inline array.
+fn element(item: &toml_edit::Item, i: usize) -> Option<&dyn TableLike> {
+    if let Some(tables) = item.as_array_of_tables() {
+        return tables.get(i).map(|t| t as &dyn TableLike);
+    }
+    item.as_array()?
+        .get(i)?
+        .as_inline_table()
+        .map(|t| t as &dyn TableLike)
+}
+
+/// Where a table starts, so a missing field inside it points at it.
+fn inner_span(table: &dyn TableLike) -> Option<usize> {
+    table
+        .iter()
+        .next()
+        .and_then(|(k, _)| table.key(k))
+        .and_then(|k| k.span())
+        .map(|s| s.start)
 }

@@ -9,6 +9,7 @@
 mod error;
 mod locate;
 mod overrides;
+mod pace;
 mod raw;
 mod sweep;
 mod validate;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::ScenarioError;
 pub use overrides::Override;
+pub use pace::{Arrivals, Pace, Ramp, RampStage};
 pub use sweep::{value_text, SweepPlan, SweepPoint};
 
 /// A validated scenario: everything a run needs to know, in real types.
@@ -33,6 +35,13 @@ pub struct Scenario {
     pub stock: StockSettings,
     pub load: LoadSettings,
     pub strategy: StrategySettings,
+    pub report: ReportSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportSettings {
+    /// Length of one timeline row and one `latency.hlog` interval.
+    pub interval: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,18 +65,40 @@ pub struct StockSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadSettings {
     pub processes: NonZeroU32,
+    /// Clients (connections) each process opens; in a closed loop with
+    /// client stages, also the number active at the start.
     pub clients_per_process: NonZeroU32,
     pub stop: StopRule,
+    pub pace: Pace,
 }
 
 impl LoadSettings {
+    /// Connections per process: enough for the largest client stage.
+    pub fn connections_per_process(&self) -> u32 {
+        match &self.pace {
+            Pace::Closed { clients } => (clients.max() as u32).max(self.clients_per_process.get()),
+            Pace::Open { .. } => self.clients_per_process.get(),
+        }
+    }
+
     pub fn total_clients(&self) -> u64 {
-        u64::from(self.processes.get()) * u64::from(self.clients_per_process.get())
+        u64::from(self.processes.get()) * u64::from(self.connections_per_process())
+    }
+
+    /// The mean target rate over `elapsed`, for an open-loop run.
+    pub fn target_rate(&self, elapsed: Duration) -> Option<f64> {
+        match &self.pace {
+            Pace::Open { rate, .. } if !elapsed.is_zero() => {
+                Some(rate.integral(elapsed) / elapsed.as_secs_f64())
+            }
+            _ => None,
+        }
     }
 }
 
 /// When a client stops, besides being told the stock is sold out. At least one
-/// of the two is set; with both, whichever comes first.
+/// of the two is set; with both, whichever comes first. Stages set the
+/// duration to their total unless a shorter one is given.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct StopRule {
     pub purchases_per_client: Option<NonZeroU64>,

@@ -15,6 +15,14 @@ pub struct RawScenario {
     pub stock: RawStock,
     pub load: RawLoad,
     pub strategy: RawStrategy,
+    #[serde(default)]
+    pub report: RawReport,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReport {
+    pub interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -39,6 +47,18 @@ pub struct RawLoad {
     pub clients_per_process: i64,
     pub purchases_per_client: Option<i64>,
     pub duration: Option<String>,
+    pub rate: Option<f64>,
+    pub arrivals: Option<String>,
+    pub max_in_flight: Option<i64>,
+    pub stages: Option<Vec<RawStage>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    pub duration: String,
+    pub rate: Option<f64>,
+    pub clients: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]

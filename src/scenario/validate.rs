@@ -5,10 +5,11 @@ use std::num::{NonZeroU32, NonZeroU64};
 use std::time::Duration;
 
 use super::error::FieldError;
-use super::raw::{RawLoad, RawRedis, RawScenario, RawStock, RawStrategy};
+use super::pace::{Arrivals, Pace, Ramp, RampStage};
+use super::raw::{RawLoad, RawRedis, RawReport, RawScenario, RawStage, RawStock, RawStrategy};
 use super::{
-    Backoff, LoadSettings, LockParams, OnWaitTimeout, RedisSettings, RedisUrl, Scenario, Stall,
-    StockSettings, StopRule, StrategyKind, StrategySettings,
+    Backoff, LoadSettings, LockParams, OnWaitTimeout, RedisSettings, RedisUrl, ReportSettings,
+    Scenario, Stall, StockSettings, StopRule, StrategyKind, StrategySettings,
 };
 
 type Result<T> = std::result::Result<T, FieldError>;
@@ -25,6 +26,7 @@ pub fn scenario(raw: RawScenario) -> Result<Scenario> {
         stock: stock(&raw.stock)?,
         load: load(&raw.load)?,
         strategy: strategy(&raw.strategy)?,
+        report: report(&raw.report)?,
     };
     redlock_servers(&scenario)?;
     Ok(scenario)
@@ -117,6 +119,9 @@ fn stock(raw: &RawStock) -> Result<StockSettings> {
     })
 }
 
+/// Default cap on arrivals in flight (queued or running), whole run.
+const DEFAULT_MAX_IN_FLIGHT: i64 = 10_000;
+
 fn load(raw: &RawLoad) -> Result<LoadSettings> {
     let processes = bounded_u32("load.processes", raw.processes, MAX_PROCESSES)?;
     let clients_per_process = bounded_u32(
@@ -124,6 +129,17 @@ fn load(raw: &RawLoad) -> Result<LoadSettings> {
         raw.clients_per_process,
         MAX_CLIENTS_PER_PROCESS,
     )?;
+    let pace = pace(raw, clients_per_process.get())?;
+    let stop = stop_rule(raw, &pace)?;
+    Ok(LoadSettings {
+        processes,
+        clients_per_process,
+        stop,
+        pace,
+    })
+}
+
+fn stop_rule(raw: &RawLoad, pace: &Pace) -> Result<StopRule> {
     let purchases_per_client = raw
         .purchases_per_client
         .map(|n| positive_u64("load.purchases_per_client", n))
@@ -133,22 +149,161 @@ fn load(raw: &RawLoad) -> Result<LoadSettings> {
         .as_deref()
         .map(|d| positive_duration("load.duration", d))
         .transpose()?;
+    let staged = match pace {
+        Pace::Closed { clients } => clients.length(),
+        Pace::Open { rate, .. } => rate.length(),
+    };
+    let duration = match (duration, staged) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     if purchases_per_client.is_none() && duration.is_none() {
         return Err(FieldError::new(
             "load",
-            "no stop rule: neither purchases_per_client nor duration is set",
+            "no stop rule: neither purchases_per_client, duration nor stages is set",
             "set load.purchases_per_client (e.g. 1) and/or load.duration (e.g. \"30s\")",
         ));
     }
-    let stop = StopRule {
+    Ok(StopRule {
         purchases_per_client,
         duration,
-    };
-    Ok(LoadSettings {
-        processes,
-        clients_per_process,
-        stop,
     })
+}
+
+/// Closed loop unless a rate is given, by `load.rate` or by rate stages.
+fn pace(raw: &RawLoad, clients_per_process: u32) -> Result<Pace> {
+    let stages = raw.stages.as_deref().unwrap_or_default();
+    let stages = stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| stage(i, s))
+        .collect::<Result<Vec<Staged>>>()?;
+    let open = raw.rate.is_some() || stages.iter().any(|s| s.rate);
+    if let Some(i) = stages.iter().position(|s| s.rate != open) {
+        let message = "mixes a client count with a rate: a run is either closed loop (clients) or open loop (rate)";
+        return Err(FieldError::new(
+            &format!("load.stages[{i}]"),
+            message,
+            "give every stage the same kind of target",
+        ));
+    }
+    let ramp = |start: f64| Ramp {
+        start,
+        stages: stages.iter().map(|s| s.stage).collect(),
+    };
+    if !open {
+        if raw.arrivals.is_some() || raw.max_in_flight.is_some() {
+            let field = if raw.arrivals.is_some() {
+                "load.arrivals"
+            } else {
+                "load.max_in_flight"
+            };
+            return Err(FieldError::new(
+                field,
+                "applies only to an open-loop run",
+                "set load.rate (purchases per second) or remove it",
+            ));
+        }
+        return Ok(Pace::Closed {
+            clients: ramp(f64::from(clients_per_process)),
+        });
+    }
+    let start = raw
+        .rate
+        .map(|r| positive_rate("load.rate", r))
+        .transpose()?
+        .unwrap_or(0.0);
+    Ok(Pace::Open {
+        rate: ramp(start),
+        arrivals: arrivals(raw.arrivals.as_deref())?,
+        max_in_flight: bounded_u32(
+            "load.max_in_flight",
+            raw.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT),
+            i64::from(u32::MAX),
+        )?
+        .get(),
+    })
+}
+
+/// One validated stage and whether its target is a rate.
+struct Staged {
+    stage: RampStage,
+    rate: bool,
+}
+
+fn stage(i: usize, raw: &RawStage) -> Result<Staged> {
+    let field = |name: &str| format!("load.stages[{i}].{name}");
+    let duration = positive_duration(&field("duration"), &raw.duration)?;
+    let (target, rate) = match (raw.rate, raw.clients) {
+        (Some(r), None) => (non_negative_rate(&field("rate"), r)?, true),
+        (None, Some(c)) if (0..=MAX_CLIENTS_PER_PROCESS).contains(&c) => (c as f64, false),
+        (None, Some(c)) => {
+            let message = format!("must be between 0 and {MAX_CLIENTS_PER_PROCESS}, got {c}");
+            return Err(FieldError::new(
+                &field("clients"),
+                message,
+                "set the clients per process at the end of the stage",
+            ));
+        }
+        _ => {
+            let message = "needs exactly one target: rate (purchases/s) or clients (per process)";
+            return Err(FieldError::new(
+                &format!("load.stages[{i}]"),
+                message,
+                "write e.g. { duration = \"10s\", rate = 5000 }",
+            ));
+        }
+    };
+    Ok(Staged {
+        stage: RampStage { duration, target },
+        rate,
+    })
+}
+
+fn arrivals(raw: Option<&str>) -> Result<Arrivals> {
+    match raw.unwrap_or("fixed") {
+        "fixed" => Ok(Arrivals::Fixed),
+        "poisson" => Ok(Arrivals::Poisson),
+        other => Err(one_of("load.arrivals", other, &["fixed", "poisson"])),
+    }
+}
+
+fn positive_rate(field: &str, rate: f64) -> Result<f64> {
+    if rate.is_finite() && rate > 0.0 {
+        Ok(rate)
+    } else {
+        Err(FieldError::new(
+            field,
+            format!("must be a positive number of purchases per second, got {rate}"),
+            "e.g. rate = 20000",
+        ))
+    }
+}
+
+fn non_negative_rate(field: &str, rate: f64) -> Result<f64> {
+    if rate == 0.0 {
+        Ok(0.0)
+    } else {
+        positive_rate(field, rate)
+    }
+}
+
+fn report(raw: &RawReport) -> Result<ReportSettings> {
+    let interval = raw
+        .interval
+        .as_deref()
+        .map(|i| positive_duration("report.interval", i))
+        .transpose()?
+        .unwrap_or(Duration::from_secs(1));
+    if interval < Duration::from_millis(100) {
+        let hint = "use at least \"100ms\": shorter intervals hold too few samples";
+        return Err(FieldError::new(
+            "report.interval",
+            "is shorter than 100ms",
+            hint,
+        ));
+    }
+    Ok(ReportSettings { interval })
 }
 
 fn strategy(raw: &RawStrategy) -> Result<StrategySettings> {

@@ -15,6 +15,8 @@ use crate::protocol::WorkerPlan;
 use crate::stop::StopSignal;
 use crate::strategy::{Client, Context, Outcome, Strategy};
 
+use super::pacer::Pacer;
+
 /// Opens one connection per client.
 ///
 /// # Errors
@@ -61,19 +63,27 @@ async fn connect_lock_nodes(plan: &WorkerPlan) -> Vec<Option<MultiplexedConnecti
     nodes
 }
 
-/// Runs every client to its end.
+/// Runs every client to its end, paced by the plan's load shape.
 pub async fn run_all(
     clients: Vec<Client>,
     plan: Rc<WorkerPlan>,
     stop: StopSignal,
     metrics: Rc<RefCell<Metrics>>,
 ) {
+    let per_client = plan.stop.purchases_per_client.map(|n| n.get());
+    let arrivals = per_client.map(|n| n * u64::from(plan.clients));
+    let pacer = Rc::new(Pacer::start(
+        &plan.pace, per_client, arrivals, &stop, &metrics,
+    ));
     let strategy = Rc::new(Strategy::new(&plan.strategy));
     let tasks: Vec<_> = clients
         .into_iter()
-        .map(|client| {
+        .enumerate()
+        .map(|(index, client)| {
             let buyer = Buyer {
+                index: index as u32,
                 strategy: strategy.clone(),
+                pacer: pacer.clone(),
                 plan: plan.clone(),
                 stop: stop.clone(),
                 metrics: metrics.clone(),
@@ -87,7 +97,9 @@ pub async fn run_all(
 }
 
 struct Buyer {
+    index: u32,
     strategy: Rc<Strategy>,
+    pacer: Rc<Pacer>,
     plan: Rc<WorkerPlan>,
     stop: StopSignal,
     metrics: Rc<RefCell<Metrics>>,
@@ -95,22 +107,26 @@ struct Buyer {
 
 impl Buyer {
     async fn run(self, mut client: Client) {
-        let limit = self.plan.stop.purchases_per_client.map(|n| n.get());
         let ctx = Context {
             keys: &self.plan.keys,
             quantity: self.plan.quantity,
             stop: &self.stop,
         };
         let mut done = 0u64;
-        while limit.is_none_or(|n| done < n) && !self.stop.is_stopped() {
-            let started = Instant::now();
+        while let Some(ticket) = self.pacer.next(self.index, done).await {
+            let sent = Instant::now();
             let report = self.strategy.purchase(&mut client, &ctx).await;
-            let elapsed = started.elapsed();
-            self.metrics
-                .borrow_mut()
-                .record(&report, elapsed, self.plan.quantity);
+            let ended = Instant::now();
+            self.metrics.borrow_mut().record(
+                &report,
+                ended - ticket.intended,
+                ended - sent,
+                self.plan.quantity,
+            );
+            self.pacer.finished();
             done += 1;
             if report.outcome == Outcome::SoldOut {
+                self.pacer.sold_out();
                 break;
             }
         }

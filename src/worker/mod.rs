@@ -4,6 +4,7 @@
 //! milliseconds. Generates load and records; aggregates nothing.
 
 mod client;
+mod pacer;
 mod pipe;
 
 use std::cell::RefCell;
