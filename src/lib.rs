@@ -109,7 +109,7 @@ pub fn run_command(args: &RunArgs) -> Result<RunOutcome, Error> {
     let record = runtime()?.block_on(async {
         let interrupt = Interrupt::install().context("installing the Ctrl-C handler")?;
         let mut target = Target::open(&scenario.redis, scenario.lock_servers()).await?;
-        coordinator::run(&scenario, &run_id, &mut target, interrupt).await
+        coordinator::run(&scenario, &run_id, &mut target, interrupt, args.quiet).await
     })?;
     report::write_all(&out, &record)?;
     if args.quiet {

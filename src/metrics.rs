@@ -317,10 +317,10 @@ pub struct Totals {
 
 impl Totals {
     /// # Errors
-    /// When the batch's histograms do not decode.
-    pub fn add_batch(&mut self, batch: &Batch) -> anyhow::Result<()> {
-        self.histograms.add(&batch.histograms()?)?;
-        self.counters.add(&batch.counters);
+    /// Never in practice: the histograms auto-resize.
+    pub fn add(&mut self, counters: &Counters, histograms: &PhaseHistograms) -> anyhow::Result<()> {
+        self.histograms.add(histograms)?;
+        self.counters.add(counters);
         Ok(())
     }
 }
@@ -358,8 +358,11 @@ mod tests {
             reference.record(us).unwrap();
         }
         let mut totals = Totals::default();
-        totals.add_batch(&a.drain().unwrap().unwrap()).unwrap();
-        totals.add_batch(&b.drain().unwrap().unwrap()).unwrap();
+        for batch in [a.drain().unwrap().unwrap(), b.drain().unwrap().unwrap()] {
+            totals
+                .add(&batch.counters, &batch.histograms().unwrap())
+                .unwrap();
+        }
         let merged = &totals.histograms.purchase;
         assert_eq!(merged.len(), 1000);
         assert_eq!(merged.max(), reference.max());

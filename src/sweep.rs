@@ -76,6 +76,7 @@ async fn run_points(
             &run_id,
             &mut target,
             interrupt.clone(),
+            quiet,
         )
         .await
         {

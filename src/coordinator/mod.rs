@@ -3,9 +3,11 @@
 //! Owns the run's lifecycle; rendering the result is the report's job.
 
 mod fleet;
+mod progress;
 mod target;
+mod timeline;
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 
@@ -17,7 +19,9 @@ use crate::metrics::{Counters, Totals};
 use crate::protocol::{FromWorker, ToWorker, WorkerPlan, PROTOCOL_VERSION};
 use crate::scenario::{Pace, Scenario, StrategyKind};
 use fleet::{Event, Fleet};
+use progress::Progress;
 pub use target::Target;
+pub use timeline::{Timeline, TimelineRow};
 
 /// How often workers ship metrics.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(5);
@@ -47,6 +51,10 @@ pub struct RunRecord {
     pub audit: Audit,
     /// Stopped early by Ctrl-C / SIGTERM.
     pub interrupted: bool,
+    /// Wall-clock time of the common start (`Go`).
+    pub started_at: SystemTime,
+    /// One row per report interval, and their `latency.hlog` lines.
+    pub timeline: Timeline,
 }
 
 /// Runs a scenario to its end on `target`. `interrupt` firing stops the
@@ -60,40 +68,52 @@ pub async fn run(
     run_id: &str,
     target: &mut Target,
     interrupt: Interrupt,
+    quiet: bool,
 ) -> Result<RunRecord, Error> {
     let keys = Keys::for_run(&scenario.redis.key_prefix, run_id);
     target.prepare(&keys, scenario.stock.initial).await?;
-    let result = drive(scenario, target, &keys, interrupt).await;
+    let result = drive(scenario, target, &keys, interrupt, quiet).await;
     let final_stock = target.stock(&keys).await;
     target.cleanup(&keys).await;
-    let (totals, workers, duration, interrupted) = result?;
+    let collected = result?;
     let final_stock = final_stock?;
     let audit = audit::audit(StockFacts {
         initial: scenario.stock.initial,
         final_stock,
-        sold: totals.counters.sold_units,
+        sold: collected.totals.counters.sold_units,
     });
     Ok(RunRecord {
         scenario: scenario.clone(),
         run_id: run_id.to_owned(),
         redis: target.description.clone(),
-        totals,
-        workers,
-        duration,
+        totals: collected.totals,
+        workers: collected.workers,
+        duration: collected.duration,
         final_stock,
         audit,
-        interrupted,
+        interrupted: collected.interrupted,
+        started_at: collected.started_at,
+        timeline: collected.timeline,
     })
 }
 
-type Drive = (Totals, Vec<WorkerRecord>, Duration, bool);
+/// What the load phase produced.
+struct Collected {
+    totals: Totals,
+    workers: Vec<WorkerRecord>,
+    duration: Duration,
+    interrupted: bool,
+    started_at: SystemTime,
+    timeline: Timeline,
+}
 
 async fn drive(
     scenario: &Scenario,
-    target: &Target,
+    target: &mut Target,
     keys: &Keys,
     mut interrupt: Interrupt,
-) -> anyhow::Result<Drive> {
+    quiet: bool,
+) -> anyhow::Result<Collected> {
     let plans = plans(scenario, target, keys);
     let hashes: Vec<u64> = plans.iter().map(WorkerPlan::hash).collect();
     let mut fleet = Fleet::spawn(plans).await?;
@@ -102,12 +122,33 @@ async fn drive(
         () = interrupt.wait() => return Err(Error::Interrupted.into()),
     }
     fleet.broadcast(&ToWorker::Go).await;
-    let started = Instant::now();
-    let mut collector = Collector::new(&fleet.pids);
-    let interrupted = collector.collect(&mut fleet, &mut interrupt).await?;
-    let duration = started.elapsed();
+    let started_at = SystemTime::now();
+    let mut collector = Collector::new(&fleet.pids, Instant::now());
+    let mut progress = Progress::new(scenario, quiet);
+    let interrupted = collector
+        .collect(
+            &mut fleet,
+            &mut Watch {
+                target,
+                keys,
+                interrupt: &mut interrupt,
+                progress: &mut progress,
+                interval: scenario.report.interval,
+            },
+        )
+        .await;
+    progress.finish();
+    let interrupted = interrupted?;
+    let duration = collector.started.elapsed();
     fleet.reap().await;
-    Ok((collector.totals, collector.workers, duration, interrupted))
+    Ok(Collected {
+        totals: collector.totals,
+        workers: collector.workers,
+        duration,
+        interrupted,
+        started_at,
+        timeline: collector.timeline,
+    })
 }
 
 fn plans(scenario: &Scenario, target: &Target, keys: &Keys) -> Vec<WorkerPlan> {
@@ -149,15 +190,28 @@ fn worker_pace(pace: &Pace, processes: u32) -> Pace {
     }
 }
 
-/// Merges the workers' batches as they arrive.
+/// What the collector watches besides the workers.
+struct Watch<'a> {
+    target: &'a mut Target,
+    keys: &'a Keys,
+    interrupt: &'a mut Interrupt,
+    progress: &'a mut Progress,
+    interval: Duration,
+}
+
+/// Merges the workers' batches as they arrive, into the totals, the
+/// per-worker counts and the timeline.
 struct Collector {
+    started: Instant,
     totals: Totals,
     workers: Vec<WorkerRecord>,
     done: Vec<bool>,
+    timeline: Timeline,
+    stock: Option<i64>,
 }
 
 impl Collector {
-    fn new(pids: &[u32]) -> Collector {
+    fn new(pids: &[u32], started: Instant) -> Collector {
         let workers = pids
             .iter()
             .enumerate()
@@ -168,39 +222,52 @@ impl Collector {
             })
             .collect();
         Collector {
+            started,
             totals: Totals::default(),
             workers,
             done: vec![false; pids.len()],
+            timeline: Timeline::default(),
+            stock: None,
         }
     }
 
     /// Runs until every worker is done; returns whether it was interrupted.
-    async fn collect(
-        &mut self,
-        fleet: &mut Fleet,
-        interrupt: &mut Interrupt,
-    ) -> anyhow::Result<bool> {
+    async fn collect(&mut self, fleet: &mut Fleet, watch: &mut Watch<'_>) -> anyhow::Result<bool> {
         let mut interrupted = false;
+        let mut interval =
+            tokio::time::interval_at((self.started + watch.interval).into(), watch.interval);
+        let mut redraw = tokio::time::interval(watch.progress.every());
         while self.done.iter().any(|d| !d) {
             tokio::select! {
                 event = fleet.next() => {
                     let (index, event) = event.context("every worker pipe closed")?;
                     self.handle(index, event)?;
                 }
-                () = interrupt.wait(), if !interrupted => {
+                _ = interval.tick() => self.close_interval(watch).await?,
+                _ = redraw.tick() => watch.progress.update(&self.totals.counters, self.stock),
+                () = watch.interrupt.wait(), if !interrupted => {
                     interrupted = true;
                     eprintln!("interrupted: stopping the workers (they finish their current purchase)");
                     fleet.broadcast(&ToWorker::Stop).await;
                 }
             }
         }
+        self.close_interval(watch).await?;
         Ok(interrupted)
+    }
+
+    /// Ends the current timeline interval with the stock Redis reports now.
+    async fn close_interval(&mut self, watch: &mut Watch<'_>) -> anyhow::Result<()> {
+        self.stock = watch.target.stock(watch.keys).await.ok();
+        self.timeline.close(self.started.elapsed(), self.stock)
     }
 
     fn handle(&mut self, index: usize, event: Event) -> anyhow::Result<()> {
         match event {
             Event::Message(FromWorker::Batch { batch }) => {
-                self.totals.add_batch(&batch)?;
+                let histograms = batch.histograms()?;
+                self.totals.add(&batch.counters, &histograms)?;
+                self.timeline.add(&batch.counters, &histograms)?;
                 self.workers[index].counters.add(&batch.counters);
             }
             Event::Message(FromWorker::Done) => self.done[index] = true,

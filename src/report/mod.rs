@@ -3,12 +3,17 @@
 //! rename), so a reader never sees half a report.
 
 mod audit_csv;
+pub mod hlog;
+pub mod html;
+mod index;
 mod latency;
 pub mod latency_svg;
 mod summary;
 pub mod sweep;
 pub mod sweep_svg;
 mod terminal;
+mod timeline;
+pub mod timeline_svg;
 mod workers;
 
 use std::path::Path;
@@ -25,12 +30,22 @@ pub use terminal::terminal_summary;
 /// # Errors
 /// When a renderer fails (CSV or SVG encoding).
 pub fn render_all(record: &RunRecord) -> anyhow::Result<Vec<(&'static str, Vec<u8>)>> {
+    let latency_svg = latency::render_svg(record)?;
+    let timeline_svg = timeline::render_svg(record)?;
+    let charts = vec![
+        ("Latency by percentile".to_owned(), latency_svg.clone()),
+        ("Over time".to_owned(), timeline_svg.clone()),
+    ];
     Ok(vec![
         ("summary.csv", summary::render(record)?),
         ("audit.csv", audit_csv::render(record)?),
         ("latency.csv", latency::render_csv(record)?),
         ("workers.csv", workers::render(record)?),
-        ("latency.svg", latency::render_svg(record)?),
+        ("timeline.csv", timeline::render_csv(record)?),
+        ("latency.hlog", timeline::render_hlog(record)),
+        ("latency.svg", latency_svg),
+        ("timeline.svg", timeline_svg),
+        ("index.html", index::render(record, charts)?),
     ])
 }
 

@@ -44,6 +44,19 @@ pub struct SummaryRow {
     pub error_kinds: String,
     pub interrupted: bool,
     pub run_id: String,
+    /// Open loop: arrivals that found every client busy and queued.
+    pub late: u64,
+    /// Open loop: arrivals dropped beyond `load.max_in_flight`.
+    pub dropped: u64,
+    /// Open loop: the mean purchases/s the schedule asked for; empty when closed.
+    pub target_rate: Option<f64>,
+    /// Open loop: whether `purchases_per_s` reached 95% of `target_rate`.
+    pub rate_reached: Option<bool>,
+    /// Service time (from the actual send) percentiles; equal to the
+    /// response-time columns in a closed loop.
+    pub service_p50_us: u64,
+    pub service_p99_us: u64,
+    pub service_max_us: u64,
 }
 
 impl SummaryRow {
@@ -53,6 +66,8 @@ impl SummaryRow {
         let h = &record.totals.histograms.purchase;
         let secs = record.duration.as_secs_f64();
         let per_s = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+        let target = s.load.target_rate(record.duration);
+        let service = &record.totals.histograms.service;
         SummaryRow {
             scenario: s.name.clone(),
             strategy: s.strategy.kind.name(),
@@ -92,7 +107,29 @@ impl SummaryRow {
                 .join(";"),
             interrupted: record.interrupted,
             run_id: record.run_id.clone(),
+            late: c.late,
+            dropped: c.dropped,
+            target_rate: target.map(round3),
+            rate_reached: target.map(|t| per_s(c.attempts) >= 0.95 * t),
+            service_p50_us: service.value_at_quantile(0.50),
+            service_p99_us: service.value_at_quantile(0.99),
+            service_max_us: service.max(),
         }
+    }
+}
+
+impl SummaryRow {
+    /// The `summary.csv` header and values, so other tables built from a
+    /// row can never disagree with it on column names.
+    ///
+    /// # Errors
+    /// When CSV encoding fails.
+    pub fn record(&self) -> anyhow::Result<(csv::StringRecord, csv::StringRecord)> {
+        let bytes = super::csv_bytes([self])?;
+        let mut reader = csv::Reader::from_reader(bytes.as_slice());
+        let header = reader.headers()?.clone();
+        let values = reader.records().next().transpose()?.unwrap_or_default();
+        Ok((header, values))
     }
 }
 

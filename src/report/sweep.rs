@@ -39,7 +39,10 @@ pub fn write(dir: &Path, fields: &[String], points: &[PointResult]) -> anyhow::R
 /// When CSV encoding fails.
 pub fn render_csv(fields: &[String], points: &[PointResult]) -> anyhow::Result<Vec<u8>> {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let summary_header = summary_record(&points.first().map(|p| p.row.clone()))?.0;
+    let summary_header = match points.first() {
+        Some(p) => p.row.record()?.0,
+        None => csv::StringRecord::new(),
+    };
     let header = fields
         .iter()
         .map(String::as_str)
@@ -47,7 +50,7 @@ pub fn render_csv(fields: &[String], points: &[PointResult]) -> anyhow::Result<V
     writer.write_record(header.chain(std::iter::once("folder")))?;
     for point in points {
         let values = point.values.iter().map(value_text);
-        let (_, summary) = summary_record(&Some(point.row.clone()))?;
+        let (_, summary) = point.row.record()?;
         let summary = summary.iter().map(str::to_owned);
         writer.write_record(
             values
@@ -56,21 +59,6 @@ pub fn render_csv(fields: &[String], points: &[PointResult]) -> anyhow::Result<V
         )?;
     }
     Ok(writer.into_inner()?)
-}
-
-/// The `summary.csv` header and values of a row, so the two files can never
-/// disagree on column names.
-fn summary_record(
-    row: &Option<SummaryRow>,
-) -> anyhow::Result<(csv::StringRecord, csv::StringRecord)> {
-    let Some(row) = row else {
-        return Ok((csv::StringRecord::new(), csv::StringRecord::new()));
-    };
-    let bytes = super::csv_bytes([row])?;
-    let mut reader = csv::Reader::from_reader(bytes.as_slice());
-    let header = reader.headers()?.clone();
-    let values = reader.records().next().transpose()?.unwrap_or_default();
-    Ok((header, values))
 }
 
 /// # Errors

@@ -40,6 +40,18 @@ pub fn terminal_summary(record: &RunRecord, dir: &Path) -> String {
         "  lock failures {}, wait timeouts {}",
         row.lock_failures, row.wait_timeouts
     );
+    if let Some(target) = row.target_rate {
+        let reached = if row.rate_reached == Some(true) {
+            "reached"
+        } else {
+            "NOT reached"
+        };
+        let _ = writeln!(
+            out,
+            "  open loop: target {target:.1} purchases/s {reached}; {} late, {} dropped; service p99 {} us",
+            row.late, row.dropped, row.service_p99_us
+        );
+    }
     let _ = writeln!(out, "  redis: {}", record.redis);
     let _ = write!(out, "  report: {}", dir.display());
     out

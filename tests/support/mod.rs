@@ -2,12 +2,47 @@
 //! the real binary run in a temp dir, CSV readers, and the check that no
 //! process the run started outlives it.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use seckill_bench::redis_server::RedisServer;
+
+/// Runs of the binary share the machine; a test that measures timing takes
+/// it alone, so its figures are not another test's load.
+static MACHINE: RwLock<()> = RwLock::new(());
+
+thread_local! {
+    static ALONE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Held by a timing-sensitive test for its whole body: no other test's run
+/// of the binary overlaps it.
+pub struct Alone(#[allow(dead_code)] RwLockWriteGuard<'static, ()>);
+
+impl Drop for Alone {
+    fn drop(&mut self) {
+        ALONE.with(|a| a.set(false));
+    }
+}
+
+pub fn alone() -> Alone {
+    let guard = MACHINE.write().unwrap_or_else(|e| e.into_inner());
+    ALONE.with(|a| a.set(true));
+    Alone(guard)
+}
+
+/// A shared hold for one run, unless this thread already holds it alone.
+fn shared() -> Option<RwLockReadGuard<'static, ()>> {
+    if ALONE.with(Cell::get) {
+        None
+    } else {
+        Some(MACHINE.read().unwrap_or_else(|e| e.into_inner()))
+    }
+}
 
 /// A throwaway redis-server for one test, killed when dropped. Fails loudly,
 /// with the install hint, when redis-server is missing.
@@ -131,12 +166,14 @@ impl Bench {
         self.cmd
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
+        let machine = shared();
         let child = self.cmd.spawn().expect("starting seckill-bench");
         let pending = Pending {
             command: format!("seckill-bench {}", self.args.join(" ")),
             tag: self.tag,
             dir: self.dir,
             started: Instant::now(),
+            _machine: machine,
         };
         (child, pending)
     }
@@ -153,6 +190,7 @@ pub struct Pending {
     pub tag: String,
     dir: tempfile::TempDir,
     started: Instant,
+    _machine: Option<RwLockReadGuard<'static, ()>>,
 }
 
 impl Pending {

@@ -1,0 +1,66 @@
+//! The run over time: every report interval, what was done, the stock left
+//! and that interval's latency, plus the interval histograms for
+//! `latency.hlog`. Batches count in the interval in which they arrive (they
+//! are at most a few milliseconds old).
+
+use std::time::Duration;
+
+use crate::metrics::{Counters, Phase, PhaseHistograms};
+use crate::report::hlog;
+
+/// One report interval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineRow {
+    /// End of the interval, since the load started.
+    pub end: Duration,
+    pub length: Duration,
+    pub counters: Counters,
+    /// Response time of the interval's purchases; `None` without samples.
+    pub p50_us: Option<u64>,
+    pub p99_us: Option<u64>,
+    pub max_us: Option<u64>,
+    /// Read from Redis at the end of the interval.
+    pub stock: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    pub rows: Vec<TimelineRow>,
+    /// `latency.hlog` interval lines, without the header.
+    pub hlog: String,
+    counters: Counters,
+    histograms: PhaseHistograms,
+}
+
+impl Timeline {
+    pub fn add(&mut self, counters: &Counters, histograms: &PhaseHistograms) -> anyhow::Result<()> {
+        self.counters.add(counters);
+        self.histograms.add(histograms)
+    }
+
+    /// Ends the current interval at `end`.
+    ///
+    /// # Errors
+    /// When a histogram cannot be compressed for the log.
+    pub fn close(&mut self, end: Duration, stock: Option<i64>) -> anyhow::Result<()> {
+        let start = self.rows.last().map_or(Duration::ZERO, |r| r.end);
+        let length = end.saturating_sub(start);
+        for phase in Phase::ALL {
+            let h = self.histograms.get(phase);
+            self.hlog += &hlog::interval_line(phase.name(), start, length, h)?;
+        }
+        let h = &self.histograms.purchase;
+        let some = |v: u64| (!h.is_empty()).then_some(v);
+        self.rows.push(TimelineRow {
+            end,
+            length,
+            counters: std::mem::take(&mut self.counters),
+            p50_us: some(h.value_at_quantile(0.5)),
+            p99_us: some(h.value_at_quantile(0.99)),
+            max_us: some(h.max()),
+            stock,
+        });
+        self.histograms.reset();
+        Ok(())
+    }
+}

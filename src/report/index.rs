@@ -1,0 +1,122 @@
+//! `index.html`: the run on one self-contained page, verdict first, in words
+//! a person understands; the drawing of the page is [`super::html`].
+
+use super::html::{self, Page};
+use super::SummaryRow;
+use crate::audit::Verdict;
+use crate::coordinator::RunRecord;
+use crate::scenario::Pace;
+
+/// # Errors
+/// When the summary row cannot be encoded.
+pub fn render(record: &RunRecord, charts: Vec<(String, Vec<u8>)>) -> anyhow::Result<Vec<u8>> {
+    let row = SummaryRow::new(record);
+    let (header, values) = row.record()?;
+    let title = format!("{} ({})", row.scenario, row.strategy);
+    let verdict = match (record.audit.verdict, record.interrupted) {
+        (Verdict::Fail, _) => "FAIL",
+        (Verdict::Pass, true) => "INTERRUPTED",
+        (Verdict::Pass, false) => "PASS",
+    };
+    let headline = headline(record, &row);
+    let page = Page {
+        title: &title,
+        verdict,
+        headline: &headline,
+        facts: facts(record, &row),
+        summary: (
+            header.iter().map(str::to_owned).collect(),
+            vec![values.iter().map(str::to_owned).collect()],
+        ),
+        audit: record
+            .audit
+            .invariants
+            .iter()
+            .map(|i| {
+                [
+                    i.name.to_owned(),
+                    i.expected.clone(),
+                    i.observed.clone(),
+                    i.pass.to_string(),
+                ]
+            })
+            .collect(),
+        notes: notes(record, &row),
+        charts,
+    };
+    Ok(html::render(&page))
+}
+
+fn headline(record: &RunRecord, row: &SummaryRow) -> String {
+    match record.audit.verdict {
+        Verdict::Pass => format!(
+            "Sold {} of {} units at {:.0} purchases/s: no oversell, and the stock Redis reports matches the recorded sales.",
+            row.sold, row.initial_stock, row.purchases_per_s
+        ),
+        Verdict::Fail if row.oversold > 0 => format!(
+            "Oversold {} unit(s): {} units recorded as sold out of {}, and the stock ended at {}.",
+            row.oversold, row.sold, row.initial_stock, row.final_stock
+        ),
+        Verdict::Fail => format!(
+            "The stock is not conserved: {} units left the stock but {} were recorded as sold.",
+            row.initial_stock as i64 - row.final_stock,
+            row.sold
+        ),
+    }
+}
+
+fn facts(record: &RunRecord, row: &SummaryRow) -> Vec<(String, String)> {
+    let s = &record.scenario;
+    let pace = match &s.load.pace {
+        Pace::Closed { .. } => "closed loop".to_owned(),
+        Pace::Open { .. } => format!(
+            "open loop, target {:.0} purchases/s",
+            row.target_rate.unwrap_or(0.0)
+        ),
+    };
+    let load = format!(
+        "{} processes x {} clients, {pace}",
+        row.processes, row.clients_per_process
+    );
+    [
+        ("description", s.description.clone()),
+        ("strategy", row.strategy.to_owned()),
+        ("load", load),
+        ("duration", format!("{:.3} s", row.duration_s)),
+        ("redis", record.redis.clone()),
+        ("run id", record.run_id.clone()),
+        ("started", crate::run_id::utc_stamp(record.started_at)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+fn notes(record: &RunRecord, row: &SummaryRow) -> Vec<String> {
+    let mut notes = Vec::new();
+    if record.interrupted {
+        notes.push(
+            "Interrupted: stopped early by a signal; the figures cover the run up to then."
+                .to_owned(),
+        );
+    }
+    if let (Some(target), Some(false)) = (row.target_rate, row.rate_reached) {
+        notes.push(format!(
+            "Target rate not reached: {:.0} of {target:.0} purchases/s ({} arrivals queued late, {} dropped).",
+            row.purchases_per_s, row.late, row.dropped
+        ));
+    }
+    if row.errors > 0 {
+        notes.push(format!(
+            "{} purchases failed with errors: {}.",
+            row.errors, row.error_kinds
+        ));
+    }
+    for broken in record.audit.invariants.iter().filter(|i| !i.pass) {
+        notes.push(format!(
+            "Broken invariant {}: expected {}, observed {}.",
+            broken.name, broken.expected, broken.observed
+        ));
+    }
+    notes
+}

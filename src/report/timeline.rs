@@ -1,0 +1,91 @@
+//! `timeline.csv` and `timeline.svg`: the run interval by interval, so a
+//! person sees when the stock ran out or the lock collapsed.
+
+use serde::Serialize;
+
+use super::timeline_svg::{self, TimelinePoint};
+use crate::coordinator::{RunRecord, TimelineRow};
+
+#[derive(Serialize)]
+struct Row {
+    /// End of the interval, seconds since the start.
+    t_s: f64,
+    interval_s: f64,
+    purchases: u64,
+    sales: u64,
+    /// Sold out, gave up or fenced out.
+    rejected: u64,
+    errors: u64,
+    late: u64,
+    dropped: u64,
+    stock: Option<i64>,
+    purchases_per_s: f64,
+    sales_per_s: f64,
+    p50_us: Option<u64>,
+    p99_us: Option<u64>,
+    max_us: Option<u64>,
+}
+
+fn per_s(n: u64, row: &TimelineRow) -> f64 {
+    let secs = row.length.as_secs_f64();
+    if secs > 0.0 {
+        (n as f64 / secs * 10.0).round() / 10.0
+    } else {
+        0.0
+    }
+}
+
+fn row(r: &TimelineRow) -> Row {
+    let c = &r.counters;
+    Row {
+        t_s: (r.end.as_secs_f64() * 1000.0).round() / 1000.0,
+        interval_s: (r.length.as_secs_f64() * 1000.0).round() / 1000.0,
+        purchases: c.attempts,
+        sales: c.sales,
+        rejected: c.rejected_sold_out + c.gave_up + c.fenced_out,
+        errors: c.error_total(),
+        late: c.late,
+        dropped: c.dropped,
+        stock: r.stock,
+        purchases_per_s: per_s(c.attempts, r),
+        sales_per_s: per_s(c.sales, r),
+        p50_us: r.p50_us,
+        p99_us: r.p99_us,
+        max_us: r.max_us,
+    }
+}
+
+pub fn render_csv(record: &RunRecord) -> anyhow::Result<Vec<u8>> {
+    super::csv_bytes(record.timeline.rows.iter().map(row))
+}
+
+pub fn render_svg(record: &RunRecord) -> anyhow::Result<Vec<u8>> {
+    let points: Vec<TimelinePoint> = record
+        .timeline
+        .rows
+        .iter()
+        .map(|r| TimelinePoint {
+            t_s: r.end.as_secs_f64(),
+            purchases_per_s: per_s(r.counters.attempts, r),
+            sales_per_s: per_s(r.counters.sales, r),
+            errors: r.counters.error_total(),
+            stock: r.stock,
+            p50_us: r.p50_us,
+            p99_us: r.p99_us,
+            max_us: r.max_us,
+        })
+        .collect();
+    let title = format!(
+        "{} ({}): over time",
+        record.scenario.name,
+        record.scenario.strategy.kind.name()
+    );
+    timeline_svg::render(&title, &points)
+}
+
+/// The whole `latency.hlog`: header and every interval.
+pub fn render_hlog(record: &RunRecord) -> Vec<u8> {
+    let mut log = super::hlog::header(record.started_at);
+    log += &record.timeline.hlog;
+    log.into_bytes()
+}

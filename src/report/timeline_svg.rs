@@ -1,0 +1,921 @@
+//! Renders the run timeline (`timeline.svg`): what happened over the run, one point per
+//! report interval.
+//!
+//! This module owns only the drawing: it takes plain numbers per interval and returns the
+//! bytes of a complete SVG document. Two panels share the time axis. The top one puts
+//! throughput (left axis) against the stock left (right axis), so the moment the stock runs
+//! out, or the lock collapses, shows as a bend in the lines. The bottom one shows the latency
+//! percentiles on a log axis. Red is reserved for trouble (intervals with errors, stock below
+//! zero), as on the other charts. The log axis is drawn as a linear axis over `log10(µs)`
+//! with its tick labels mapped back, so both panels share one coordinate type.
+
+use std::ops::Range;
+
+use plotters::chart::DualCoordChartContext;
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
+use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+/// One report interval of a run.
+pub struct TimelinePoint {
+    /// End of the interval, seconds since the load started.
+    pub t_s: f64,
+    /// Purchase attempts finished in the interval, per second.
+    pub purchases_per_s: f64,
+    /// Sales (successful decrements) in the interval, per second.
+    pub sales_per_s: f64,
+    /// Errors in the interval (count).
+    pub errors: u64,
+    /// Stock left at the end of the interval as read from Redis; None when it could not be read.
+    pub stock: Option<i64>,
+    /// The interval's purchase latency percentiles in microseconds; None when the interval had no samples.
+    pub p50_us: Option<u64>,
+    pub p99_us: Option<u64>,
+    pub max_us: Option<u64>,
+}
+
+const WIDTH: u32 = 900;
+const HEIGHT: u32 = 720;
+/// The top panel's share of the height below the title, legend strip included.
+const TOP_PANEL_PX: u32 = 400;
+const FONT: &str = "sans-serif";
+const MARGIN: u32 = 16;
+const Y_LABEL_AREA: u32 = 70;
+const X_LABEL_AREA: u32 = 50;
+/// The top panel's x axis only carries tick labels; its description is on the bottom panel.
+const TOP_X_LABEL_AREA: u32 = 28;
+const LEGEND_PX: u32 = 28;
+/// Room above the highest value, so lines never run along the frame.
+const HEADROOM: f64 = 1.2;
+/// The least share of the top panel kept below zero once the stock went negative, so an
+/// oversell of a few units out of thousands cannot hide in a one-pixel sliver.
+const OVERSOLD_SHARE: f64 = 0.15;
+const MAX_OVERSOLD_SHARE: f64 = 0.5;
+/// Tableau-10 hues, as on the other charts; red stays reserved for trouble.
+const PURCHASES: RGBColor = RGBColor(31, 119, 180);
+const SALES: RGBColor = RGBColor(44, 160, 44);
+const STOCK: RGBColor = RGBColor(255, 127, 14);
+const P50: RGBColor = RGBColor(140, 86, 75);
+const P99: RGBColor = RGBColor(148, 103, 189);
+/// p99's hue, lightened: the max is context for p99, not a line to read first.
+const MAX: RGBColor = RGBColor(197, 176, 213);
+const ALARM: RGBColor = RGBColor(214, 39, 40);
+const GREY: RGBColor = RGBColor(90, 90, 90);
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+type Plot<'a> = DrawingArea<SVGBackend<'a>, Cartesian2d<Axis, Axis>>;
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<Axis, Axis>>;
+type DualChart<'a, 'b> =
+    DualCoordChartContext<'a, SVGBackend<'b>, Cartesian2d<Axis, Axis>, Cartesian2d<Axis, Axis>>;
+/// Runs of consecutive known values; a missing value ends a run, so gaps stay gaps.
+type Segments = Vec<Vec<(f64, f64)>>;
+
+/// Renders the chart as a complete SVG document.
+///
+/// Points are drawn in time order whatever their input order; points with a non-finite time
+/// are skipped, and missing or non-finite values leave a gap in their line. No points at all
+/// gives a chart with a "no data" note.
+/// # Errors
+/// When plotters fails to draw.
+pub fn render(title: &str, points: &[TimelinePoint]) -> anyhow::Result<Vec<u8>> {
+    let timeline = Timeline::new(points);
+    let mut svg = String::new();
+    {
+        // The backend only flushes into `svg` when it is dropped, hence the scope.
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let body = root.titled(title, (FONT, 24))?;
+        let (top, bottom) = body.split_vertically(TOP_PANEL_PX);
+        draw_top(&top, &timeline)?;
+        draw_bottom(&bottom, &timeline)?;
+        root.present()?;
+    }
+    Ok(svg.into_bytes())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+/// The input reduced to what gets drawn, with every axis decided up front.
+struct Timeline {
+    time: Axis,
+    rate: Axis,
+    /// None when the stock was never read: no line and no right axis.
+    stock: Option<Axis>,
+    /// None when no interval had latency samples.
+    latency: Option<Axis>,
+    purchases: Segments,
+    sales: Segments,
+    stock_left: Segments,
+    /// The latencies are in log10(µs), the space their axis is drawn in.
+    p50: Segments,
+    p99: Segments,
+    max: Segments,
+    errors: Vec<ErrorSpan>,
+    sold_out_at: Option<f64>,
+    lowest_stock: Option<i64>,
+}
+
+/// An interval that had errors: from the previous point's time to its own.
+struct ErrorSpan {
+    from: f64,
+    to: f64,
+    count: u64,
+}
+
+impl Timeline {
+    fn new(points: &[TimelinePoint]) -> Self {
+        let mut points: Vec<&TimelinePoint> = points.iter().filter(|p| p.t_s.is_finite()).collect();
+        points.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
+        let series = |value: fn(&TimelinePoint) -> Option<f64>| segments(&points, value);
+        let (purchases, sales) = (series(purchases), series(sales));
+        let stock_left = series(|p| p.stock.map(|s| s as f64));
+        let rate_max = max_of(&purchases).max(max_of(&sales));
+        let (rate, stock) = top_axes(rate_max, bounds(&stock_left));
+        let (p50, p99, max) = (series(p50), series(p99), series(max));
+        let latency = latency_axis(p50.iter().chain(&p99).chain(&max).flatten());
+        let time = time_axis(&points);
+        Self {
+            errors: error_spans(&points, time.lo),
+            sold_out_at: points
+                .iter()
+                .find(|p| p.stock.is_some_and(|s| s <= 0))
+                .map(|p| p.t_s),
+            lowest_stock: points.iter().filter_map(|p| p.stock).min(),
+            time,
+            rate,
+            stock,
+            latency,
+            purchases,
+            sales,
+            stock_left,
+            p50,
+            p99,
+            max,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        [&self.purchases, &self.sales, &self.stock_left]
+            .iter()
+            .all(|s| s.is_empty())
+            && self.latency.is_none()
+            && self.errors.is_empty()
+    }
+
+    fn oversold(&self) -> bool {
+        self.lowest_stock.is_some_and(|s| s < 0)
+    }
+}
+
+fn purchases(p: &TimelinePoint) -> Option<f64> {
+    Some(p.purchases_per_s)
+}
+
+fn sales(p: &TimelinePoint) -> Option<f64> {
+    Some(p.sales_per_s)
+}
+
+fn p50(p: &TimelinePoint) -> Option<f64> {
+    p.p50_us.map(log_us)
+}
+
+fn p99(p: &TimelinePoint) -> Option<f64> {
+    p.p99_us.map(log_us)
+}
+
+fn max(p: &TimelinePoint) -> Option<f64> {
+    p.max_us.map(log_us)
+}
+
+fn segments(points: &[&TimelinePoint], value: fn(&TimelinePoint) -> Option<f64>) -> Segments {
+    let mut runs: Segments = vec![vec![]];
+    for p in points {
+        match value(p).filter(|v| v.is_finite()) {
+            Some(v) => runs.last_mut().map_or((), |run| run.push((p.t_s, v))),
+            None => runs.push(vec![]),
+        }
+    }
+    runs.retain(|run| !run.is_empty());
+    runs
+}
+
+fn bounds(segments: &Segments) -> Option<(f64, f64)> {
+    let values = || segments.iter().flatten().map(|p| p.1);
+    let lo = values().reduce(f64::min)?;
+    Some((lo, values().fold(lo, f64::max)))
+}
+
+fn max_of(segments: &Segments) -> f64 {
+    bounds(segments).map_or(0.0, |b| b.1)
+}
+
+fn error_spans(points: &[&TimelinePoint], start: f64) -> Vec<ErrorSpan> {
+    let starts = std::iter::once(start).chain(points.iter().map(|p| p.t_s));
+    let spans = points.iter().zip(starts).map(|(p, from)| ErrorSpan {
+        from,
+        to: p.t_s,
+        count: p.errors,
+    });
+    spans.filter(|s| s.count > 0).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Axes
+
+/// A linear axis with hand-picked ticks, so every axis gets its own label formatter.
+#[derive(Clone)]
+struct Axis {
+    lo: f64,
+    hi: f64,
+    major: Vec<f64>,
+    minor: Vec<f64>,
+}
+
+impl Axis {
+    /// `lo` and `hi` are log10 of the values; the faint 2..9 x 10^k gridlines make it read
+    /// as a log axis.
+    fn log(lo: f64, hi: f64) -> Self {
+        Self {
+            lo,
+            hi,
+            major: log_ticks(lo, hi),
+            minor: decade_multiples(lo, hi, &[2, 3, 4, 5, 6, 7, 8, 9]),
+        }
+    }
+
+    fn linear(lo: f64, hi: f64, ticks_from: f64, whole: bool) -> Self {
+        let major = linear_ticks(ticks_from, hi, whole);
+        Self {
+            lo,
+            hi,
+            major,
+            minor: vec![],
+        }
+    }
+}
+
+impl Ranged for Axis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, (from, to): (i32, i32)) -> i32 {
+        let share = (value - self.lo) / (self.hi - self.lo);
+        from + (share * f64::from(to - from)).round() as i32
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        match hint.weight().allow_light_points() {
+            true => self.minor.clone(),
+            false => self.major.clone(),
+        }
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.lo..self.hi
+    }
+}
+
+/// From the earliest point (or zero) to the last, with a unit range when there is no span.
+fn time_axis(points: &[&TimelinePoint]) -> Axis {
+    let lo = points.first().map_or(0.0, |p| p.t_s.min(0.0));
+    let hi = points.last().map_or(lo, |p| p.t_s);
+    let hi = if hi > lo { hi } else { lo + 1.0 };
+    // A little room past the last point, so its marker is not cut in half by the frame.
+    let end = hi + (hi - lo) * 0.02;
+    Axis {
+        hi: end,
+        ..Axis::linear(lo, hi, lo, false)
+    }
+}
+
+/// The top panel's axes: per second on the left, stock on the right. Once the stock went
+/// negative both keep the same share below zero, so their zeros line up and one red zero line
+/// serves both; rates keep their ticks at zero and above, since they cannot be negative.
+fn top_axes(rate_max: f64, stock: Option<(f64, f64)>) -> (Axis, Option<Axis>) {
+    let rate_hi = nonzero(rate_max) * HEADROOM;
+    let Some((stock_lo, stock_hi)) = stock else {
+        return (Axis::linear(0.0, rate_hi, 0.0, false), None);
+    };
+    let (stock_axis, share) = stock_axis(stock_lo, stock_hi);
+    let rate_lo = below_zero(rate_hi, share);
+    (Axis::linear(rate_lo, rate_hi, 0.0, false), Some(stock_axis))
+}
+
+/// The stock axis and the share of it below zero. A deep oversell gets a symmetric axis
+/// rather than squeezing the rates into a strip at the top.
+fn stock_axis(lo: f64, hi: f64) -> (Axis, f64) {
+    let top = nonzero(hi) * HEADROOM;
+    if lo >= 0.0 {
+        return (Axis::linear(0.0, top, 0.0, true), 0.0);
+    }
+    let bottom = lo * HEADROOM;
+    let share = -bottom / (top - bottom);
+    if share > MAX_OVERSOLD_SHARE {
+        let reach = top.max(-bottom);
+        return (
+            Axis::linear(-reach, reach, -reach, true),
+            MAX_OVERSOLD_SHARE,
+        );
+    }
+    let share = share.max(OVERSOLD_SHARE);
+    let lo = below_zero(top, share);
+    (Axis::linear(lo, top, lo, true), share)
+}
+
+/// All zeros (an idle run) still need a visible range.
+fn nonzero(max: f64) -> f64 {
+    if max > 0.0 {
+        max
+    } else {
+        1.0
+    }
+}
+
+/// The axis bottom that leaves `share` of the whole axis below zero.
+fn below_zero(top: f64, share: f64) -> f64 {
+    -top * share / (1.0 - share)
+}
+
+/// Over log10(µs), padded 1.5x each way so the lines clear the frame, and spanning at least
+/// a decade so a flat latency still gets tick labels.
+fn latency_axis<'a>(points: impl Iterator<Item = &'a (f64, f64)> + Clone) -> Option<Axis> {
+    let lo = points.clone().map(|p| p.1).reduce(f64::min)?;
+    let hi = points.map(|p| p.1).fold(lo, f64::max);
+    let pad = 1.5f64.log10();
+    let widen = ((1.0 - (hi - lo + 2.0 * pad)) / 2.0).max(0.0);
+    Some(Axis::log(lo - pad - widen, hi + pad + widen))
+}
+
+/// Samples are whole microseconds; a zero is drawn at 1 µs, the axis's floor.
+fn log_us(us: u64) -> f64 {
+    (us.max(1) as f64).log10()
+}
+
+/// Multiples of a 1-2-5 step, about six of them, from `lo` up.
+fn linear_ticks(lo: f64, hi: f64, whole: bool) -> Vec<f64> {
+    let step = nice_step((hi - lo) / 6.0);
+    let step = if whole { step.max(1.0) } else { step };
+    let first = (lo / step).ceil();
+    let ticks = (0..40).map(|k| (first + f64::from(k)) * step);
+    ticks.take_while(|&t| t <= hi).collect()
+}
+
+fn nice_step(raw: f64) -> f64 {
+    if !(raw.is_finite() && raw > 0.0) {
+        return 1.0;
+    }
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let multiple = [1.0, 2.0, 5.0].into_iter().find(|&m| m * magnitude >= raw);
+    multiple.unwrap_or(10.0) * magnitude
+}
+
+/// 1, 2 and 5 x 10^k over a few decades; the bare powers of ten over many.
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let multiples: &[u32] = if hi - lo <= 3.0 { &[1, 2, 5] } else { &[1] };
+    decade_multiples(lo, hi, multiples)
+}
+
+/// Positions (in log10) of `m x 10^k` within `[lo, hi]`.
+fn decade_multiples(lo: f64, hi: f64, multiples: &[u32]) -> Vec<f64> {
+    let (first, last) = (lo.floor() as i32, hi.ceil() as i32);
+    // Bounded so a degenerate range cannot ask for millions of decades.
+    let decades = first..=last.min(first + 40);
+    let all = decades.flat_map(|k| {
+        multiples
+            .iter()
+            .map(move |&m| f64::from(k) + f64::from(m).log10())
+    });
+    all.filter(|&t| t >= lo && t <= hi).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Top panel: throughput and stock
+
+fn draw_top(area: &Area<'_>, t: &Timeline) -> anyhow::Result<()> {
+    let (legend, body) = area.split_vertically(LEGEND_PX);
+    if !t.is_empty() {
+        draw_legend(&legend, &top_keys(t))?;
+    }
+    let chart = top_frame(&body, t)?;
+    let plot = chart.plotting_area();
+    if t.is_empty() {
+        return note(plot, "no data");
+    }
+    draw_error_spans(plot, t)?;
+    if t.oversold() {
+        draw_oversold(plot, t)?;
+    }
+    draw_sold_out(plot, t, true)?;
+    draw_stock(chart.secondary_plotting_area(), t)?;
+    draw_segments(plot, &t.purchases, PURCHASES.stroke_width(2))?;
+    draw_segments(plot, &t.sales, SALES.stroke_width(2))
+}
+
+/// Both panels keep the same room on either side, so their time axes line up. The right
+/// axis's room is a margin unless there is a right axis: a label area would make plotters
+/// repeat the left axis's labels there.
+fn builder<'a, 'b>(
+    area: &'a Area<'b>,
+    x_labels: u32,
+    right_axis: bool,
+) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .margin(MARGIN)
+        .margin_top(4)
+        .x_label_area_size(x_labels)
+        .y_label_area_size(Y_LABEL_AREA);
+    match right_axis {
+        true => builder.right_y_label_area_size(Y_LABEL_AREA),
+        false => builder.margin_right(MARGIN + Y_LABEL_AREA),
+    };
+    builder
+}
+
+fn top_frame<'a, 'b>(area: &'a Area<'b>, t: &Timeline) -> anyhow::Result<DualChart<'a, 'b>> {
+    let no_stock = || Axis::linear(0.0, 1.0, 0.0, true);
+    let mut chart = builder(area, TOP_X_LABEL_AREA, t.stock.is_some())
+        .build_cartesian_2d(t.time.clone(), t.rate.clone())?
+        .set_secondary_coord(t.time.clone(), t.stock.clone().unwrap_or_else(no_stock));
+    chart
+        .configure_mesh()
+        .y_desc("per second")
+        .x_label_formatter(&|v| compact(*v))
+        .y_label_formatter(&|v| compact(*v))
+        .axis_desc_style((FONT, 16))
+        .label_style((FONT, 14))
+        .draw()?;
+    if t.stock.is_some() {
+        chart
+            .configure_secondary_axes()
+            .y_desc("stock left")
+            .y_label_formatter(&|v| compact(*v))
+            .axis_desc_style((FONT, 16))
+            .label_style((FONT, 14))
+            .draw()?;
+    }
+    Ok(chart)
+}
+
+/// A light red column over each interval with errors, and a red marker on its floor that
+/// stays visible even when the column is a pixel wide.
+fn draw_error_spans(plot: &Plot<'_>, t: &Timeline) -> anyhow::Result<()> {
+    for span in &t.errors {
+        let corners = [(span.from, t.rate.lo), (span.to, t.rate.hi)];
+        plot.draw(&Rectangle::new(corners, ALARM.mix(0.15).filled()))?;
+        let floor = ((span.from + span.to) / 2.0, t.rate.lo);
+        plot.draw(&(EmptyElement::at(floor) + TriangleMarker::new((0, -7), 6, ALARM.filled())))?;
+    }
+    Ok(())
+}
+
+/// Shades everything below zero and draws the zero line in red, with the lowest stock
+/// written in the shading: an oversell has to be impossible to miss.
+fn draw_oversold(plot: &Plot<'_>, t: &Timeline) -> anyhow::Result<()> {
+    let (time, rate) = (&t.time, &t.rate);
+    let band = [(time.lo, rate.lo), (time.hi, 0.0)];
+    plot.draw(&Rectangle::new(band, ALARM.mix(0.08).filled()))?;
+    plot.draw(&PathElement::new(
+        [(time.lo, 0.0), (time.hi, 0.0)],
+        ALARM.stroke_width(2),
+    ))?;
+    let lowest = t.lowest_stock.unwrap_or(0);
+    let text = format!("below 0: OVERSOLD (lowest stock {lowest})");
+    let font = (FONT, 15).into_font().style(FontStyle::Bold);
+    let style = font.color(&ALARM).pos(Pos::new(HPos::Left, VPos::Center));
+    let at = EmptyElement::at((time.lo, rate.lo / 2.0));
+    plot.draw(&(at + Text::new(text, (10, 0), style)))?;
+    Ok(())
+}
+
+/// A dashed line where the stock first reached zero, labelled on the top panel only.
+fn draw_sold_out(plot: &Plot<'_>, t: &Timeline, labelled: bool) -> anyhow::Result<()> {
+    let Some(at) = t.sold_out_at else {
+        return Ok(());
+    };
+    let Range { start: lo, end: hi } = plot.get_y_range();
+    let line = DashedPathElement::new([(at, lo), (at, hi)], 6, 4, GREY.stroke_width(2));
+    plot.draw(&line)?;
+    if !labelled {
+        return Ok(());
+    }
+    // Past three quarters of the way the label goes left of the line, to stay in the frame.
+    let right_side = (at - t.time.lo) / (t.time.hi - t.time.lo) < 0.75;
+    let (h, dx) = if right_side {
+        (HPos::Left, 6)
+    } else {
+        (HPos::Right, -6)
+    };
+    let style = TextStyle::from((FONT, 14))
+        .color(&GREY)
+        .pos(Pos::new(h, VPos::Top));
+    let text = format!("sold out at {} s", trim_decimals(&format!("{at:.1}")));
+    plot.draw(&(EmptyElement::at((at, hi)) + Text::new(text, (dx, 6), style)))?;
+    Ok(())
+}
+
+/// The stock line, with its points below zero marked in red.
+fn draw_stock(plot: &Plot<'_>, t: &Timeline) -> anyhow::Result<()> {
+    draw_segments(plot, &t.stock_left, STOCK.stroke_width(2))?;
+    let negative = t.stock_left.iter().flatten().filter(|p| p.1 < 0.0);
+    for &p in negative {
+        plot.draw(&Circle::new(p, 4, ALARM.filled()))?;
+    }
+    Ok(())
+}
+
+fn draw_segments(plot: &Plot<'_>, segments: &Segments, style: ShapeStyle) -> anyhow::Result<()> {
+    for run in segments {
+        plot.draw(&PathElement::new(run.clone(), style))?;
+        // A lone point between gaps has no line to show it.
+        if let [p] = run[..] {
+            plot.draw(&Circle::new(p, 3, style.color.filled()))?;
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bottom panel: latency
+
+fn draw_bottom(area: &Area<'_>, t: &Timeline) -> anyhow::Result<()> {
+    let (legend, body) = area.split_vertically(LEGEND_PX);
+    if t.latency.is_some() {
+        draw_legend(&legend, &latency_keys())?;
+    }
+    // 1 µs to 1 ms, only so an empty panel still has a frame.
+    let y = t.latency.clone().unwrap_or_else(|| Axis::log(0.0, 3.0));
+    let chart = bottom_frame(&body, &t.time, y)?;
+    let plot = chart.plotting_area();
+    if t.latency.is_none() {
+        let text = if t.is_empty() {
+            "no data"
+        } else {
+            "no latency samples"
+        };
+        return note(plot, text);
+    }
+    draw_sold_out(plot, t, false)?;
+    // p99 last, so it is on top where the lines cross.
+    draw_segments(plot, &t.max, MAX.stroke_width(2))?;
+    draw_segments(plot, &t.p50, P50.stroke_width(2))?;
+    draw_segments(plot, &t.p99, P99.stroke_width(2))
+}
+
+fn bottom_frame<'a, 'b>(area: &'a Area<'b>, time: &Axis, y: Axis) -> anyhow::Result<Chart<'a, 'b>> {
+    let mut chart = builder(area, X_LABEL_AREA, false).build_cartesian_2d(time.clone(), y)?;
+    chart
+        .configure_mesh()
+        .x_desc("time since start (s)")
+        .y_desc("latency (µs)")
+        .x_label_formatter(&|v| compact(*v))
+        .y_label_formatter(&|v| compact(10f64.powf(*v)))
+        .axis_desc_style((FONT, 16))
+        .label_style((FONT, 14))
+        .draw()?;
+    Ok(chart)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Legends and notes
+
+/// A legend entry: a sample of the line (or marker) and its name, with an optional grey
+/// remark after it.
+struct Key {
+    label: &'static str,
+    swatch: Swatch,
+    remark: Option<String>,
+}
+
+enum Swatch {
+    Line(ShapeStyle),
+    Marker(RGBColor),
+}
+
+fn key(label: &'static str, swatch: Swatch) -> Key {
+    Key {
+        label,
+        swatch,
+        remark: None,
+    }
+}
+
+fn top_keys(t: &Timeline) -> Vec<Key> {
+    let mut keys = vec![
+        key("purchases/s", Swatch::Line(PURCHASES.stroke_width(2))),
+        key("sales/s", Swatch::Line(SALES.stroke_width(2))),
+    ];
+    if t.stock.is_some() {
+        keys.push(key(
+            "stock left (right axis)",
+            Swatch::Line(STOCK.stroke_width(2)),
+        ));
+    }
+    if !t.errors.is_empty() {
+        let total: u64 = t.errors.iter().map(|s| s.count).sum();
+        let spans = t.errors.len();
+        let plural = if spans == 1 { "" } else { "s" };
+        let remark = format!("{} in {spans} interval{plural}", grouped(total));
+        keys.push(Key {
+            remark: Some(remark),
+            ..key("errors", Swatch::Marker(ALARM))
+        });
+    }
+    keys
+}
+
+fn latency_keys() -> Vec<Key> {
+    vec![
+        key("p50", Swatch::Line(P50.stroke_width(2))),
+        key("p99", Swatch::Line(P99.stroke_width(2))),
+        key("max", Swatch::Line(MAX.stroke_width(2))),
+    ]
+}
+
+/// A row of keys above the panel, starting at the plot's left edge: outside the plot, so it
+/// never covers data whatever the lines do.
+fn draw_legend(area: &Area<'_>, keys: &[Key]) -> anyhow::Result<()> {
+    let y = (LEGEND_PX / 2 + 2) as i32;
+    let mut x = (MARGIN + Y_LABEL_AREA) as i32;
+    let style = TextStyle::from((FONT, 15)).pos(Pos::new(HPos::Left, VPos::Center));
+    let remark_style = style.color(&GREY);
+    for k in keys {
+        match k.swatch {
+            Swatch::Line(line) => area.draw(&PathElement::new([(x, y), (x + 24, y)], line))?,
+            Swatch::Marker(color) => {
+                area.draw(&TriangleMarker::new((x + 12, y), 6, color.filled()))?
+            }
+        }
+        x += 30;
+        area.draw(&Text::new(k.label, (x, y), style.clone()))?;
+        x += text_px(k.label, 15);
+        if let Some(remark) = &k.remark {
+            area.draw(&Text::new(
+                format!("({remark})"),
+                (x + 5, y),
+                remark_style.clone(),
+            ))?;
+            x += 5 + text_px(remark, 15) + text_px("()", 15);
+        }
+        x += 22;
+    }
+    Ok(())
+}
+
+/// A note in the middle of the plot, so an empty panel still reads as deliberate.
+fn note(plot: &Plot<'_>, text: &str) -> anyhow::Result<()> {
+    let area = plot.strip_coord_spec();
+    let (w, h) = area.dim_in_pixel();
+    let grey = BLACK.mix(0.6);
+    let style = TextStyle::from((FONT, 22))
+        .color(&grey)
+        .pos(Pos::new(HPos::Center, VPos::Center));
+    area.draw(&Text::new(text, (w as i32 / 2, h as i32 / 2), style))?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text
+
+/// Tick labels: 0, 2.5, 400, 1.5k, 300k, 2M; short enough never to collide.
+fn compact(v: f64) -> String {
+    let (scaled, suffix) = match v.abs() {
+        a if a >= 1e9 => (v / 1e9, "G"),
+        a if a >= 1e6 => (v / 1e6, "M"),
+        a if a >= 1e3 => (v / 1e3, "k"),
+        _ => (v, ""),
+    };
+    format!("{}{suffix}", trim_decimals(&format!("{scaled:.2}")))
+}
+
+fn trim_decimals(s: &str) -> &str {
+    let trimmed = match s.contains('.') {
+        true => s.trim_end_matches('0').trim_end_matches('.'),
+        false => s,
+    };
+    if trimmed == "-0" {
+        "0"
+    } else {
+        trimmed
+    }
+}
+
+/// Counts: 1,234,567.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Estimated rendered width. SVG gives no text metrics, so this assumes an average glyph of
+/// 0.6 em; plotters writes font sizes divided by 1.24.
+fn text_px(text: &str, size: u32) -> i32 {
+    (text.chars().count() as f64 * f64::from(size) / 1.24 * 0.6).ceil() as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RED: &str = "#D62728";
+
+    fn point(t_s: f64, rate: f64, stock: Option<i64>, p99_us: Option<u64>) -> TimelinePoint {
+        TimelinePoint {
+            t_s,
+            purchases_per_s: rate,
+            sales_per_s: rate / 20.0,
+            errors: 0,
+            stock,
+            p50_us: p99_us.map(|v| v / 8),
+            p99_us,
+            max_us: p99_us.map(|v| v.saturating_mul(3)),
+        }
+    }
+
+    /// 30 one-second intervals: ~2,000 purchases/s until the 1,000 units run out at 12 s,
+    /// then nothing; p99 around 300 ms while selling.
+    fn sale() -> Vec<TimelinePoint> {
+        let interval = |i: i64| {
+            let selling = i <= 12;
+            let stock = (1000 - 84 * i).max(0);
+            let rate = if selling { 2_000.0 } else { 0.0 };
+            let p99 = selling.then_some(300_000);
+            point(i as f64, rate, Some(stock), p99)
+        };
+        (1..=30).map(interval).collect()
+    }
+
+    /// Stock down to -3 at 5 s, errors in two intervals.
+    fn oversell() -> Vec<TimelinePoint> {
+        let interval = |i: i64| TimelinePoint {
+            errors: [0, 4, 37][usize::from(i == 2) + 2 * usize::from(i == 4)],
+            ..point(
+                i as f64,
+                1_800.0,
+                Some((400 - 81 * i).max(-3)),
+                Some(12_000),
+            )
+        };
+        (1..=10).map(interval).collect()
+    }
+
+    fn svg(points: &[TimelinePoint]) -> String {
+        String::from_utf8(render("timeline", points).unwrap()).unwrap()
+    }
+
+    /// The trimmed contents of every `<text>` element (plotters puts them on their own line).
+    fn texts(svg: &str) -> Vec<String> {
+        let bodies = svg.split("<text").skip(1);
+        let content = bodies.filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0));
+        content.map(|c| c.trim().to_string()).collect()
+    }
+
+    fn assert_texts(svg: &str, wanted: &[&str]) {
+        let texts = texts(svg);
+        for w in wanted {
+            assert!(texts.iter().any(|t| t == w), "missing {w:?} in {texts:?}");
+        }
+    }
+
+    fn lacks_text(svg: &str, unwanted: &str) -> bool {
+        !texts(svg).iter().any(|t| t == unwanted)
+    }
+
+    #[test]
+    fn realistic_sale_names_lines_axes_and_the_sell_out() {
+        let svg = svg(&sale());
+        let legend = [
+            "purchases/s",
+            "sales/s",
+            "stock left (right axis)",
+            "p50",
+            "p99",
+        ];
+        let axes = [
+            "time since start (s)",
+            "per second",
+            "stock left",
+            "latency (µs)",
+        ];
+        let ticks = ["0", "10", "30", "2k", "1k", "100k", "1M"];
+        assert_texts(&svg, &legend);
+        assert_texts(&svg, &axes);
+        assert_texts(&svg, &ticks);
+        assert_texts(&svg, &["timeline", "max", "sold out at 12 s"]);
+        assert!(lacks_text(&svg, "errors"));
+        assert!(!svg.contains(RED), "red is reserved for trouble");
+    }
+
+    #[test]
+    fn oversell_and_errors_are_red() {
+        let svg = svg(&oversell());
+        assert_texts(&svg, &["below 0: OVERSOLD (lowest stock -3)", "errors"]);
+        assert_texts(&svg, &["(41 in 2 intervals)", "sold out at 5 s"]);
+        let red_triangles = svg
+            .lines()
+            .filter(|l| l.starts_with("<polygon") && l.contains(RED));
+        // One per interval with errors, plus the legend's.
+        assert_eq!(red_triangles.count(), 3);
+    }
+
+    #[test]
+    fn negative_stock_gets_room_and_a_shared_zero() {
+        let (rate, stock) = top_axes(2_000.0, Some((-3.0, 1_000.0)));
+        let stock = stock.unwrap();
+        let zero_share = |a: &Axis| -a.lo / (a.hi - a.lo);
+        assert!(zero_share(&stock) >= OVERSOLD_SHARE - 1e-9);
+        assert!((zero_share(&rate) - zero_share(&stock)).abs() < 1e-9);
+        assert!(rate.major.iter().all(|&t| t >= 0.0), "{:?}", rate.major);
+        let (_, deep) = top_axes(100.0, Some((-5_000.0, 10.0)));
+        let deep = deep.unwrap();
+        assert!(deep.lo <= -5_000.0 && deep.hi >= 5_000.0);
+        assert!(deep.major.contains(&0.0) && deep.major.iter().any(|&t| t < 0.0));
+    }
+
+    #[test]
+    fn empty_timeline_renders_a_note_in_both_panels() {
+        let svg = svg(&[]);
+        let notes = texts(&svg).iter().filter(|t| *t == "no data").count();
+        assert_eq!(notes, 2);
+        assert!(lacks_text(&svg, "purchases/s"));
+    }
+
+    #[test]
+    fn degenerate_timelines_render() {
+        let mut gap = sale();
+        gap[5].stock = None;
+        gap[6].p99_us = None;
+        gap[7].purchases_per_s = f64::NAN;
+        let cases = [
+            vec![point(1.0, 10.0, Some(3), Some(100))],
+            vec![point(0.0, 0.0, Some(0), Some(0))],
+            vec![point(1.0, 0.0, None, None), point(2.0, 0.0, None, None)],
+            vec![
+                point(f64::NAN, 5.0, None, None),
+                point(2.0, 1e12, Some(i64::MIN), Some(u64::MAX)),
+            ],
+            vec![
+                point(f64::MAX, 1.0, Some(1), Some(1)),
+                point(-5.0, 1.0, Some(-1), None),
+            ],
+            vec![
+                point(3.0, 1.0, Some(5), None),
+                point(3.0, 2.0, Some(4), None),
+            ],
+            gap,
+        ];
+        for points in cases {
+            let svg = svg(&points);
+            assert_texts(&svg, &["purchases/s", "time since start (s)"]);
+            assert!(lacks_text(&svg, "no data"));
+        }
+    }
+
+    #[test]
+    fn missing_latency_and_stock_leave_notes_not_lines() {
+        let points = [point(1.0, 50.0, None, None), point(2.0, 60.0, None, None)];
+        let svg = svg(&points);
+        assert_texts(&svg, &["no latency samples"]);
+        assert!(lacks_text(&svg, "stock left") && lacks_text(&svg, "p99"));
+    }
+
+    #[test]
+    fn missing_values_split_lines() {
+        let mut points = sale();
+        points[3].stock = None;
+        let refs: Vec<&TimelinePoint> = points.iter().collect();
+        let runs = segments(&refs, |p| p.stock.map(|s| s as f64));
+        let lengths: Vec<_> = runs.iter().map(Vec::len).collect();
+        assert_eq!(lengths, [3, 26]);
+        assert_eq!(segments(&refs[..0], p99), Segments::new());
+    }
+
+    #[test]
+    fn latency_axis_spans_a_decade_and_labels_it() {
+        let flat = [(1.0, log_us(300_000)), (2.0, log_us(300_000))];
+        let axis = latency_axis(flat.iter()).unwrap();
+        assert!(axis.hi - axis.lo >= 1.0 - 1e-9);
+        let labels: Vec<_> = axis.major.iter().map(|t| compact(10f64.powf(*t))).collect();
+        assert!(labels.contains(&"200k".to_string()), "{labels:?}");
+        assert!(latency_axis([].iter()).is_none());
+    }
+
+    #[test]
+    fn numbers_read_naturally() {
+        let ticks = [0.0, 2.5, 400.0, 1_500.0, 300_000.0, 2e6, -200.0].map(compact);
+        assert_eq!(ticks, ["0", "2.5", "400", "1.5k", "300k", "2M", "-200"]);
+        assert_eq!(grouped(1_234_567), "1,234,567");
+        assert_eq!(grouped(41), "41");
+        assert_eq!(trim_decimals("1500.0"), "1500");
+        assert_eq!(trim_decimals("-0.00"), "0");
+    }
+}
