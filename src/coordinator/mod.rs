@@ -236,7 +236,8 @@ impl Collector {
         let mut interrupted = false;
         let mut interval =
             tokio::time::interval_at((self.started + watch.interval).into(), watch.interval);
-        let mut redraw = tokio::time::interval(watch.progress.every());
+        let every = watch.progress.every();
+        let mut redraw = tokio::time::interval_at((self.started + every).into(), every);
         while self.done.iter().any(|d| !d) {
             tokio::select! {
                 event = fleet.next() => {
