@@ -1,8 +1,11 @@
-//! The stock audit: invariants over plain numbers, no I/O. A run passes only
-//! if the stock never went negative, no more was sold than there was, and
-//! what left the stock is exactly what was recorded as sold.
+//! The stock audit and the CI thresholds: checks over plain numbers, no
+//! I/O. A run passes the audit only if the stock never went negative, no
+//! more was sold than there was, and what left the stock is exactly what was
+//! recorded as sold. Thresholds are the user's own limits on the figures.
 
 use serde::Serialize;
+
+use crate::scenario::Thresholds;
 
 /// What the coordinator knows at the end of a run, in units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +20,7 @@ pub struct StockFacts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Invariant {
     #[serde(rename = "invariant")]
-    pub name: &'static str,
+    pub name: String,
     pub expected: String,
     pub observed: String,
     pub pass: bool,
@@ -56,19 +59,19 @@ pub fn audit(facts: StockFacts) -> Audit {
     let sold = i128::from(facts.sold);
     let invariants = vec![
         Invariant {
-            name: "final_stock_non_negative",
+            name: "final_stock_non_negative".to_owned(),
             expected: ">= 0".to_owned(),
             observed: final_stock.to_string(),
             pass: final_stock >= 0,
         },
         Invariant {
-            name: "sold_within_initial_stock",
+            name: "sold_within_initial_stock".to_owned(),
             expected: format!("<= {initial}"),
             observed: sold.to_string(),
             pass: sold <= initial,
         },
         Invariant {
-            name: "stock_conservation",
+            name: "stock_conservation".to_owned(),
             expected: format!("initial - final = {}", initial - final_stock),
             observed: format!("sold = {sold}"),
             pass: initial - final_stock == sold,
@@ -88,6 +91,72 @@ pub fn audit(facts: StockFacts) -> Audit {
     }
 }
 
+/// The figures of a run that thresholds limit.
+pub struct Figures<'a> {
+    pub oversold: u64,
+    pub purchases_per_s: f64,
+    pub attempts: u64,
+    pub errors: u64,
+    pub wait_timeouts: u64,
+    /// `(phase, quantile) -> µs`.
+    pub latency: &'a dyn Fn(&str, f64) -> u64,
+}
+
+/// One row per threshold set, named `threshold.<name>[.<phase>]`.
+pub fn thresholds(t: &Thresholds, f: &Figures<'_>) -> Vec<Invariant> {
+    let mut rows = vec![at_most(
+        "threshold.max_oversold",
+        f.oversold as f64,
+        t.max_oversold as f64,
+    )];
+    if let Some(min) = t.min_purchases_per_s {
+        rows.push(Invariant {
+            name: "threshold.min_purchases_per_s".to_owned(),
+            expected: format!(">= {min}"),
+            observed: format!("{:.1}", f.purchases_per_s),
+            pass: f.purchases_per_s >= min,
+        });
+    }
+    for (limits, q, name) in [
+        (&t.max_p99_us, 0.99, "max_p99_us"),
+        (&t.max_p999_us, 0.999, "max_p999_us"),
+    ] {
+        for (phase, limit) in limits {
+            let observed = (f.latency)(phase, q) as f64;
+            rows.push(at_most(
+                &format!("threshold.{name}.{phase}"),
+                observed,
+                *limit as f64,
+            ));
+        }
+    }
+    if let Some(max) = t.max_error_rate {
+        let rate = if f.attempts == 0 {
+            0.0
+        } else {
+            f.errors as f64 / f.attempts as f64
+        };
+        rows.push(at_most("threshold.max_error_rate", rate, max));
+    }
+    if let Some(max) = t.max_wait_timeouts {
+        rows.push(at_most(
+            "threshold.max_wait_timeouts",
+            f.wait_timeouts as f64,
+            max as f64,
+        ));
+    }
+    rows
+}
+
+fn at_most(name: &str, observed: f64, limit: f64) -> Invariant {
+    Invariant {
+        name: name.to_owned(),
+        expected: format!("<= {limit}"),
+        observed: format!("{observed}"),
+        pass: observed <= limit,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,11 +169,11 @@ mod tests {
         })
     }
 
-    fn failing(a: &Audit) -> Vec<&'static str> {
+    fn failing(a: &Audit) -> Vec<&str> {
         a.invariants
             .iter()
             .filter(|i| !i.pass)
-            .map(|i| i.name)
+            .map(|i| i.name.as_str())
             .collect()
     }
 
@@ -160,5 +229,57 @@ mod tests {
     fn oversold_takes_the_larger_of_both_measures() {
         let a = run(5, -3, 6);
         assert_eq!(a.oversold, 3);
+    }
+
+    fn figures(latency: &dyn Fn(&str, f64) -> u64) -> Figures<'_> {
+        Figures {
+            oversold: 0,
+            purchases_per_s: 900.0,
+            attempts: 1000,
+            errors: 20,
+            wait_timeouts: 3,
+            latency,
+        }
+    }
+
+    #[test]
+    fn thresholds_fire_when_a_figure_crosses_its_limit() {
+        let latency = |phase: &str, q: f64| match (phase, q) {
+            ("purchase", 0.99) => 4000,
+            ("lock_wait", 0.999) => 9000,
+            _ => 1,
+        };
+        let t = Thresholds {
+            max_oversold: 0,
+            min_purchases_per_s: Some(1000.0),
+            max_p99_us: vec![("purchase".to_owned(), 5000)],
+            max_p999_us: vec![("lock_wait".to_owned(), 8000)],
+            max_error_rate: Some(0.01),
+            max_wait_timeouts: Some(3),
+        };
+        let rows = thresholds(&t, &figures(&latency));
+        let verdicts: Vec<(&str, bool)> = rows.iter().map(|r| (r.name.as_str(), r.pass)).collect();
+        assert_eq!(
+            verdicts,
+            [
+                ("threshold.max_oversold", true),
+                ("threshold.min_purchases_per_s", false),
+                ("threshold.max_p99_us.purchase", true),
+                ("threshold.max_p999_us.lock_wait", false),
+                ("threshold.max_error_rate", false),
+                ("threshold.max_wait_timeouts", true),
+            ]
+        );
+        assert_eq!(rows[4].observed, "0.02");
+    }
+
+    #[test]
+    fn only_max_oversold_is_checked_by_default() {
+        let latency = |_: &str, _: f64| 1;
+        let mut f = figures(&latency);
+        f.oversold = 1;
+        let rows = thresholds(&Thresholds::default(), &f);
+        assert_eq!(rows.len(), 1);
+        assert!(!rows[0].pass);
     }
 }

@@ -56,6 +56,7 @@ use scenario::{Override, Scenario};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunOutcome {
     pub verdict: Verdict,
+    pub thresholds_passed: bool,
     pub interrupted: bool,
 }
 
@@ -88,11 +89,14 @@ fn overrides(args: &RunArgs) -> Vec<Override> {
 }
 
 impl RunOutcome {
+    /// 1 audit failed; else 3 a threshold was violated; else 130
+    /// interrupted; else 0.
     pub fn exit_code(self) -> u8 {
-        match (self.interrupted, self.verdict) {
-            (_, Verdict::Fail) => 1,
-            (true, Verdict::Pass) => 130,
-            (false, Verdict::Pass) => 0,
+        match (self.verdict, self.thresholds_passed, self.interrupted) {
+            (Verdict::Fail, _, _) => 1,
+            (Verdict::Pass, false, _) => 3,
+            (Verdict::Pass, true, true) => 130,
+            (Verdict::Pass, true, false) => 0,
         }
     }
 }
@@ -113,12 +117,17 @@ pub fn run_command(args: &RunArgs) -> Result<RunOutcome, Error> {
     })?;
     report::write_all(&out, &record)?;
     if args.quiet {
-        println!("{} {}", record.audit.verdict.as_str(), out.display());
+        let verdict = match (record.audit.verdict, record.thresholds_passed()) {
+            (Verdict::Pass, false) => "THRESHOLDS-FAILED",
+            (v, _) => v.as_str(),
+        };
+        println!("{verdict} {}", out.display());
     } else {
         println!("{}", report::terminal_summary(&record, &out));
     }
     Ok(RunOutcome {
         verdict: record.audit.verdict,
+        thresholds_passed: record.thresholds_passed(),
         interrupted: record.interrupted,
     })
 }

@@ -37,6 +37,11 @@ impl Phase {
         Phase::CriticalSection,
     ];
 
+    /// The phase called `name`, as written in reports and thresholds.
+    pub fn named(name: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Phase::LockWait => "lock_wait",

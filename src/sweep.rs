@@ -14,8 +14,9 @@ use crate::report::{self, sweep::PointResult, SummaryRow};
 use crate::run_id;
 use crate::scenario::SweepPlan;
 
-/// Runs the sweep and returns its exit code: 0, 1 when a point failed its
-/// audit (0 with `expect_oversell`), 130 when interrupted.
+/// Runs the sweep and returns its exit code: 0; 1 when a point failed its
+/// audit (unless `expect_oversell`); else 3 when a point that passed its
+/// audit violated a threshold; else 130 when interrupted.
 ///
 /// # Errors
 /// [`Error`] for bad input (before anything runs) or the environment.

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 
-use crate::audit::{self, Audit, StockFacts};
+use crate::audit::{self, Audit, Invariant, StockFacts};
 use crate::error::Error;
 use crate::interrupt::Interrupt;
 use crate::keys::Keys;
-use crate::metrics::{Counters, Totals};
+use crate::metrics::{Counters, Phase, Totals};
 use crate::protocol::{FromWorker, ToWorker, WorkerPlan, PROTOCOL_VERSION};
 use crate::scenario::{Pace, Scenario, StrategyKind};
 use fleet::{Event, Fleet};
@@ -55,6 +55,14 @@ pub struct RunRecord {
     pub started_at: SystemTime,
     /// One row per report interval, and their `latency.hlog` lines.
     pub timeline: Timeline,
+    /// The scenario's thresholds, checked.
+    pub thresholds: Vec<Invariant>,
+}
+
+impl RunRecord {
+    pub fn thresholds_passed(&self) -> bool {
+        self.thresholds.iter().all(|t| t.pass)
+    }
 }
 
 /// Runs a scenario to its end on `target`. `interrupt` firing stops the
@@ -82,6 +90,7 @@ pub async fn run(
         final_stock,
         sold: collected.totals.counters.sold_units,
     });
+    let thresholds = check_thresholds(scenario, &collected, &audit);
     Ok(RunRecord {
         scenario: scenario.clone(),
         run_id: run_id.to_owned(),
@@ -94,7 +103,30 @@ pub async fn run(
         interrupted: collected.interrupted,
         started_at: collected.started_at,
         timeline: collected.timeline,
+        thresholds,
     })
+}
+
+fn check_thresholds(scenario: &Scenario, collected: &Collected, audit: &Audit) -> Vec<Invariant> {
+    let c = &collected.totals.counters;
+    let secs = collected.duration.as_secs_f64();
+    let histograms = &collected.totals.histograms;
+    let latency = |phase: &str, q: f64| {
+        Phase::named(phase).map_or(0, |p| histograms.get(p).value_at_quantile(q))
+    };
+    let figures = audit::Figures {
+        oversold: audit.oversold,
+        purchases_per_s: if secs > 0.0 {
+            c.attempts as f64 / secs
+        } else {
+            0.0
+        },
+        attempts: c.attempts,
+        errors: c.error_total(),
+        wait_timeouts: c.wait_timeouts,
+        latency: &latency,
+    };
+    audit::thresholds(&scenario.thresholds, &figures)
 }
 
 /// What the load phase produced.

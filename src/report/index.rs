@@ -13,10 +13,15 @@ pub fn render(record: &RunRecord, charts: Vec<(String, Vec<u8>)>) -> anyhow::Res
     let row = SummaryRow::new(record);
     let (header, values) = row.record()?;
     let title = format!("{} ({})", row.scenario, row.strategy);
-    let verdict = match (record.audit.verdict, record.interrupted) {
-        (Verdict::Fail, _) => "FAIL",
-        (Verdict::Pass, true) => "INTERRUPTED",
-        (Verdict::Pass, false) => "PASS",
+    let verdict = match (
+        record.audit.verdict,
+        record.thresholds_passed(),
+        record.interrupted,
+    ) {
+        (Verdict::Fail, _, _) => "FAIL",
+        (Verdict::Pass, false, _) => "THRESHOLDS FAILED",
+        (Verdict::Pass, true, true) => "INTERRUPTED",
+        (Verdict::Pass, true, false) => "PASS",
     };
     let headline = headline(record, &row);
     let page = Page {
@@ -32,6 +37,7 @@ pub fn render(record: &RunRecord, charts: Vec<(String, Vec<u8>)>) -> anyhow::Res
             .audit
             .invariants
             .iter()
+            .chain(&record.thresholds)
             .map(|i| {
                 [
                     i.name.to_owned(),
@@ -112,7 +118,13 @@ fn notes(record: &RunRecord, row: &SummaryRow) -> Vec<String> {
             row.errors, row.error_kinds
         ));
     }
-    for broken in record.audit.invariants.iter().filter(|i| !i.pass) {
+    for broken in record
+        .audit
+        .invariants
+        .iter()
+        .chain(&record.thresholds)
+        .filter(|i| !i.pass)
+    {
         notes.push(format!(
             "Broken invariant {}: expected {}, observed {}.",
             broken.name, broken.expected, broken.observed

@@ -57,6 +57,8 @@ pub struct SummaryRow {
     pub service_p50_us: u64,
     pub service_p99_us: u64,
     pub service_max_us: u64,
+    /// `PASS` or `FAIL`: the scenario's thresholds (max_oversold always).
+    pub thresholds: &'static str,
 }
 
 impl SummaryRow {
@@ -114,6 +116,11 @@ impl SummaryRow {
             service_p50_us: service.value_at_quantile(0.50),
             service_p99_us: service.value_at_quantile(0.99),
             service_max_us: service.max(),
+            thresholds: if record.thresholds_passed() {
+                "PASS"
+            } else {
+                "FAIL"
+            },
         }
     }
 }

@@ -23,7 +23,13 @@ pub fn terminal_summary(record: &RunRecord, dir: &Path) -> String {
         row.initial_stock, row.final_stock, row.sold, row.unsold, row.attempts,
         row.rejected_sold_out, row.errors, row.duration_s
     );
-    for failed in record.audit.invariants.iter().filter(|i| !i.pass) {
+    for failed in record
+        .audit
+        .invariants
+        .iter()
+        .chain(&record.thresholds)
+        .filter(|i| !i.pass)
+    {
         let _ = writeln!(
             out,
             "  broken: {} (expected {}, observed {})",

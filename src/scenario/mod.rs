@@ -36,6 +36,21 @@ pub struct Scenario {
     pub load: LoadSettings,
     pub strategy: StrategySettings,
     pub report: ReportSettings,
+    pub thresholds: Thresholds,
+}
+
+/// Limits checked at the end of a run, for CI: a violated one exits 3.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// Units oversold that are tolerated; 0 unless set.
+    pub max_oversold: u64,
+    pub min_purchases_per_s: Option<f64>,
+    /// (phase name, limit in µs).
+    pub max_p99_us: Vec<(String, u64)>,
+    pub max_p999_us: Vec<(String, u64)>,
+    /// Failed purchases / attempts, 0.0..=1.0.
+    pub max_error_rate: Option<f64>,
+    pub max_wait_timeouts: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

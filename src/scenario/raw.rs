@@ -17,6 +17,27 @@ pub struct RawScenario {
     pub strategy: RawStrategy,
     #[serde(default)]
     pub report: RawReport,
+    #[serde(default)]
+    pub thresholds: RawThresholds,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThresholds {
+    pub max_oversold: Option<i64>,
+    pub min_purchases_per_s: Option<f64>,
+    pub max_p99_us: Option<PerPhase>,
+    pub max_p999_us: Option<PerPhase>,
+    pub max_error_rate: Option<f64>,
+    pub max_wait_timeouts: Option<i64>,
+}
+
+/// A latency limit for the purchase phase, or a table of limits by phase.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PerPhase {
+    Purchase(i64),
+    Phases(std::collections::BTreeMap<String, i64>),
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use super::error::FieldError;
 use super::pace::{Arrivals, Pace, Ramp, RampStage};
-use super::raw::{RawLoad, RawRedis, RawReport, RawScenario, RawStage, RawStock, RawStrategy};
+use super::raw::{
+    PerPhase, RawLoad, RawRedis, RawReport, RawScenario, RawStage, RawStock, RawStrategy,
+    RawThresholds,
+};
 use super::{
     Backoff, LoadSettings, LockParams, OnWaitTimeout, RedisSettings, RedisUrl, ReportSettings,
-    Scenario, Stall, StockSettings, StopRule, StrategyKind, StrategySettings,
+    Scenario, Stall, StockSettings, StopRule, StrategyKind, StrategySettings, Thresholds,
 };
 
 type Result<T> = std::result::Result<T, FieldError>;
@@ -27,6 +30,7 @@ pub fn scenario(raw: RawScenario) -> Result<Scenario> {
         load: load(&raw.load)?,
         strategy: strategy(&raw.strategy)?,
         report: report(&raw.report)?,
+        thresholds: thresholds(&raw.thresholds)?,
     };
     redlock_servers(&scenario)?;
     Ok(scenario)
@@ -453,4 +457,60 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         _ => return None,
     };
     Duration::try_from_secs_f64(number * seconds_per_unit).ok()
+}
+
+fn thresholds(raw: &RawThresholds) -> Result<Thresholds> {
+    let count = |field: &str, v: Option<i64>| -> Result<Option<u64>> {
+        v.map(|n| {
+            u64::try_from(n).map_err(|_| {
+                FieldError::new(
+                    field,
+                    format!("must be 0 or more, got {n}"),
+                    "set a whole number",
+                )
+            })
+        })
+        .transpose()
+    };
+    Ok(Thresholds {
+        max_oversold: count("thresholds.max_oversold", raw.max_oversold)?.unwrap_or(0),
+        min_purchases_per_s: raw
+            .min_purchases_per_s
+            .map(|r| positive_rate("thresholds.min_purchases_per_s", r))
+            .transpose()?,
+        max_p99_us: per_phase("thresholds.max_p99_us", raw.max_p99_us.as_ref())?,
+        max_p999_us: per_phase("thresholds.max_p999_us", raw.max_p999_us.as_ref())?,
+        max_error_rate: raw
+            .max_error_rate
+            .map(|r| fraction("thresholds.max_error_rate", r))
+            .transpose()?,
+        max_wait_timeouts: count("thresholds.max_wait_timeouts", raw.max_wait_timeouts)?,
+    })
+}
+
+/// A bare number limits the purchase phase; a table names phases.
+fn per_phase(field: &str, raw: Option<&PerPhase>) -> Result<Vec<(String, u64)>> {
+    let limits: Vec<(String, i64)> = match raw {
+        None => return Ok(Vec::new()),
+        Some(PerPhase::Purchase(us)) => vec![("purchase".to_owned(), *us)],
+        Some(PerPhase::Phases(table)) => table.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+    };
+    let phases = crate::metrics::Phase::ALL.map(|p| p.name());
+    limits
+        .into_iter()
+        .map(|(phase, us)| {
+            let at = format!("{field}.{phase}");
+            if !phases.contains(&phase.as_str()) {
+                return Err(one_of(&at, &phase, &phases));
+            }
+            let limit = u64::try_from(us).ok().filter(|&u| u > 0).ok_or_else(|| {
+                FieldError::new(
+                    &at,
+                    format!("must be a positive number of microseconds, got {us}"),
+                    "e.g. 5000 for 5 ms",
+                )
+            })?;
+            Ok((phase, limit))
+        })
+        .collect()
 }
