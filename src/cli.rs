@@ -29,6 +29,11 @@ pub enum Command {
     /// Exits 1 if any point failed its audit, unless the sweep says
     /// expect_oversell = true.
     Sweep(RunArgs),
+    /// Compare two run folders (or two sweep folders): print each figure
+    /// with its change, write compare.csv and compare.svg into the
+    /// candidate. Exits 3 when purchases/s fell or p99 rose by more than
+    /// --max-regression percent, 1 when the candidate oversold.
+    Compare(CompareArgs),
     /// Worker process entry point (started by `run`; speaks the protocol on
     /// stdin/stdout).
     #[command(hide = true)]
@@ -58,4 +63,15 @@ pub struct RunArgs {
     /// Print only the verdict and the report folder (no progress lines).
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The reference run or sweep folder.
+    pub baseline: PathBuf,
+    /// The run or sweep folder to judge; compare.csv and compare.svg go here.
+    pub candidate: PathBuf,
+    /// Tolerated change in percent before a figure counts as a regression.
+    #[arg(long, value_name = "PCT", default_value_t = 10.0)]
+    pub max_regression: f64,
 }

@@ -18,12 +18,14 @@
 //! - [`audit`]: stock invariants as pure functions.
 //! - [`report`]: one module per output file, rendering to bytes.
 //! - [`sweep`]: runs every point of a scenario's `[sweep]` table.
+//! - [`compare`]: the CI regression gate between two report folders.
 //! - [`redis_server`]: a throwaway embedded redis-server.
 //! - [`keys`], [`stop`], [`interrupt`], [`process`], [`run_id`]: small
 //!   shared pieces.
 
 pub mod audit;
 pub mod cli;
+pub mod compare;
 pub mod coordinator;
 pub mod error;
 pub mod interrupt;

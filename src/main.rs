@@ -7,6 +7,11 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Run(args) => seckill_bench::run_command(&args).map(|o| o.exit_code()),
         Command::Sweep(args) => seckill_bench::sweep::sweep_command(&args),
+        Command::Compare(args) => seckill_bench::compare::compare_command(
+            &args.baseline,
+            &args.candidate,
+            args.max_regression,
+        ),
         Command::Worker => return worker(),
     };
     match result {
