@@ -11,10 +11,16 @@ use crate::scenario::Thresholds;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StockFacts {
     pub initial: u64,
-    /// As Redis reports it; negative after an oversell.
-    pub final_stock: i64,
+    /// As Redis reports it; negative after an oversell; `None` when the key
+    /// is gone (a restart without persistence).
+    pub final_stock: Option<i64>,
     /// Units recorded as sold by the workers.
     pub sold: u64,
+    /// Units of purchases whose stock write may or may not have applied
+    /// (reply lost, or a worker killed mid-purchase).
+    pub in_doubt: u64,
+    /// A restart left the stock key missing or reset.
+    pub reset: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -32,6 +38,10 @@ pub enum Verdict {
     Pass,
     #[serde(rename = "FAIL")]
     Fail,
+    /// The stock was reset by a restart: the audit cannot judge the
+    /// strategy. Still a failure for the exit code.
+    #[serde(rename = "RESET")]
+    Reset,
 }
 
 impl Verdict {
@@ -39,6 +49,7 @@ impl Verdict {
         match self {
             Verdict::Pass => "PASS",
             Verdict::Fail => "FAIL",
+            Verdict::Reset => "RESET",
         }
     }
 }
@@ -50,34 +61,67 @@ pub struct Audit {
     pub oversold: u64,
     /// Units still on sale at the end.
     pub unsold: u64,
+    /// Units that left the stock with no recorded sale (explained by the
+    /// in-doubt purchases when the audit passes).
+    pub lost: u64,
     pub verdict: Verdict,
 }
 
+/// Reconciles the recorded sales with the stock Redis reports:
+/// `sold <= initial - final <= sold + in_doubt`, no negative stock, no more
+/// sold than there was. Never PASS with a negative stock or sales beyond the
+/// initial stock; never FAIL for in-doubt purchases alone.
 pub fn audit(facts: StockFacts) -> Audit {
     let initial = i128::from(facts.initial);
-    let final_stock = i128::from(facts.final_stock);
     let sold = i128::from(facts.sold);
-    let invariants = vec![
+    let mut invariants = vec![Invariant {
+        name: "sold_within_initial_stock".to_owned(),
+        expected: format!("<= {initial}"),
+        observed: sold.to_string(),
+        pass: sold <= initial,
+    }];
+    let Some(final_stock) = facts.final_stock.filter(|_| !facts.reset) else {
+        invariants.push(Invariant {
+            name: "stock_not_reset".to_owned(),
+            expected: "the stock key survives the run".to_owned(),
+            observed: "reset by a redis-server restart without persistence".to_owned(),
+            pass: false,
+        });
+        let oversold = (sold - initial).max(0) as u64;
+        let verdict = if oversold > 0 {
+            Verdict::Fail
+        } else {
+            Verdict::Reset
+        };
+        return Audit {
+            invariants,
+            oversold,
+            unsold: 0,
+            lost: 0,
+            verdict,
+        };
+    };
+    let final_stock = i128::from(final_stock);
+    let gone = initial - final_stock;
+    let in_doubt = i128::from(facts.in_doubt);
+    invariants.insert(
+        0,
         Invariant {
             name: "final_stock_non_negative".to_owned(),
             expected: ">= 0".to_owned(),
             observed: final_stock.to_string(),
             pass: final_stock >= 0,
         },
-        Invariant {
-            name: "sold_within_initial_stock".to_owned(),
-            expected: format!("<= {initial}"),
-            observed: sold.to_string(),
-            pass: sold <= initial,
-        },
-        Invariant {
-            name: "stock_conservation".to_owned(),
-            expected: format!("initial - final = {}", initial - final_stock),
-            observed: format!("sold = {sold}"),
-            pass: initial - final_stock == sold,
-        },
-    ];
-    let oversold = (sold - initial).max(-final_stock).max(0);
+    );
+    invariants.push(Invariant {
+        name: "stock_conservation".to_owned(),
+        expected: format!(
+            "sold {sold} <= initial - final <= sold + in doubt {}",
+            sold + in_doubt
+        ),
+        observed: format!("initial - final = {gone}"),
+        pass: sold <= gone && gone <= sold + in_doubt,
+    });
     let verdict = if invariants.iter().all(|i| i.pass) {
         Verdict::Pass
     } else {
@@ -85,8 +129,9 @@ pub fn audit(facts: StockFacts) -> Audit {
     };
     Audit {
         invariants,
-        oversold: oversold as u64,
+        oversold: (sold - initial).max(-final_stock).max(0) as u64,
         unsold: final_stock.max(0) as u64,
+        lost: (gone - sold).max(0) as u64,
         verdict,
     }
 }
@@ -164,8 +209,20 @@ mod tests {
     fn run(initial: u64, final_stock: i64, sold: u64) -> Audit {
         audit(StockFacts {
             initial,
+            final_stock: Some(final_stock),
+            sold,
+            in_doubt: 0,
+            reset: false,
+        })
+    }
+
+    fn with_doubt(initial: u64, final_stock: Option<i64>, sold: u64, in_doubt: u64) -> Audit {
+        audit(StockFacts {
+            initial,
             final_stock,
             sold,
+            in_doubt,
+            reset: false,
         })
     }
 
@@ -223,6 +280,47 @@ mod tests {
         assert_eq!(a.verdict, Verdict::Fail);
         assert_eq!(a.oversold, 0);
         assert_eq!(failing(&a), ["stock_conservation"]);
+    }
+
+    #[test]
+    fn in_doubt_purchases_explain_lost_units_but_not_more() {
+        // 3 writes in doubt, 2 of them applied: lost 2, within the doubt.
+        let a = with_doubt(100, Some(40), 58, 3);
+        assert_eq!(a.verdict, Verdict::Pass);
+        assert_eq!(a.lost, 2);
+        // 5 units gone unrecorded but only 3 in doubt: not conserved.
+        let a = with_doubt(100, Some(37), 58, 3);
+        assert_eq!(a.verdict, Verdict::Fail);
+        assert_eq!(failing(&a), ["stock_conservation"]);
+        // In doubt alone, none applied: still a pass.
+        assert_eq!(with_doubt(100, Some(42), 58, 3).verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn in_doubt_never_excuses_an_oversell() {
+        let a = with_doubt(5, Some(-1), 5, 10);
+        assert_eq!(a.verdict, Verdict::Fail);
+        assert_eq!(a.oversold, 1);
+        let a = with_doubt(5, Some(0), 6, 10);
+        assert_eq!(a.verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn a_lost_stock_key_is_a_reset_not_an_oversell() {
+        let a = with_doubt(100, None, 40, 0);
+        assert_eq!(a.verdict, Verdict::Reset);
+        assert_eq!(a.oversold, 0);
+        assert_eq!(failing(&a), ["stock_not_reset"]);
+        let reset = audit(StockFacts {
+            initial: 100,
+            final_stock: Some(100),
+            sold: 40,
+            in_doubt: 0,
+            reset: true,
+        });
+        assert_eq!(reset.verdict, Verdict::Reset);
+        // Recorded sales beyond the stock are an oversell, reset or not.
+        assert_eq!(with_doubt(10, None, 12, 0).verdict, Verdict::Fail);
     }
 
     #[test]

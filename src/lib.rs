@@ -95,7 +95,7 @@ impl RunOutcome {
     /// interrupted; else 0.
     pub fn exit_code(self) -> u8 {
         match (self.verdict, self.thresholds_passed, self.interrupted) {
-            (Verdict::Fail, _, _) => 1,
+            (Verdict::Fail | Verdict::Reset, _, _) => 1,
             (Verdict::Pass, false, _) => 3,
             (Verdict::Pass, true, true) => 130,
             (Verdict::Pass, true, false) => 0,

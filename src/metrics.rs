@@ -53,7 +53,7 @@ impl Phase {
 }
 
 /// Plain counts of what happened. `attempts = sales + rejected_sold_out +
-/// gave_up + fenced_out + errors`; cancelled purchases (cut off by the stop
+/// gave_up + fenced_out + in_doubt + errors`; cancelled purchases (cut off by the stop
 /// rule while waiting for the lock) are not attempts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
@@ -74,6 +74,8 @@ pub struct Counters {
     pub watch_aborts: u64,
     pub compensations: u64,
     pub cancelled: u64,
+    /// Stock writes whose reply never came: maybe applied, maybe not.
+    pub in_doubt: u64,
     /// Open loop: arrivals that found no idle client and had to queue.
     pub late: u64,
     /// Open loop: arrivals dropped because `max_in_flight` were in flight.
@@ -99,6 +101,7 @@ impl Counters {
         self.watch_aborts += other.watch_aborts;
         self.compensations += other.compensations;
         self.cancelled += other.cancelled;
+        self.in_doubt += other.in_doubt;
         self.late += other.late;
         self.dropped += other.dropped;
         for (kind, n) in &other.errors {
@@ -122,6 +125,7 @@ impl Counters {
             }
             Outcome::SoldOut => self.rejected_sold_out += 1,
             Outcome::GaveUp => self.gave_up += 1,
+            Outcome::InDoubt => self.in_doubt += 1,
             Outcome::FencedOut => self.fenced_out += 1,
             Outcome::Error(kind) => *self.errors.entry(kind.name().to_owned()).or_default() += 1,
         }

@@ -145,7 +145,11 @@ fn print_summary(
     for p in failing {
         println!(
             "  FAIL {}: oversold {}, final stock {}",
-            p.label, p.row.oversold, p.row.final_stock
+            p.label,
+            p.row.oversold,
+            p.row
+                .final_stock
+                .map_or("gone".to_owned(), |f| f.to_string())
         );
     }
     println!("  report: {}", out.display());

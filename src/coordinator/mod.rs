@@ -25,8 +25,6 @@ pub use timeline::{Timeline, TimelineRow};
 
 /// How often workers ship metrics.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(5);
-/// Per-call Redis timeout in workers.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One worker's share of the run.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +45,8 @@ pub struct RunRecord {
     pub workers: Vec<WorkerRecord>,
     /// From `Go` to the last worker's `Done`.
     pub duration: Duration,
-    pub final_stock: i64,
+    /// `None` when the stock key was gone at the end.
+    pub final_stock: Option<i64>,
     pub audit: Audit,
     /// Stopped early by Ctrl-C / SIGTERM.
     pub interrupted: bool,
@@ -85,10 +84,13 @@ pub async fn run(
     target.cleanup(&keys).await;
     let collected = result?;
     let final_stock = final_stock?;
+    let counters = &collected.totals.counters;
     let audit = audit::audit(StockFacts {
         initial: scenario.stock.initial,
         final_stock,
-        sold: collected.totals.counters.sold_units,
+        sold: counters.sold_units,
+        in_doubt: counters.in_doubt * scenario.stock.quantity.get(),
+        reset: false,
     });
     let thresholds = check_thresholds(scenario, &collected, &audit);
     Ok(RunRecord {
@@ -201,7 +203,7 @@ fn plans(scenario: &Scenario, target: &Target, keys: &Keys) -> Vec<WorkerPlan> {
             pace: worker_pace(&scenario.load.pace, scenario.load.processes.get()),
             strategy: scenario.strategy,
             flush_interval: FLUSH_INTERVAL,
-            response_timeout: RESPONSE_TIMEOUT,
+            response_timeout: scenario.redis.timeout,
         })
         .collect()
 }
@@ -291,7 +293,7 @@ impl Collector {
 
     /// Ends the current timeline interval with the stock Redis reports now.
     async fn close_interval(&mut self, watch: &mut Watch<'_>) -> anyhow::Result<()> {
-        self.stock = watch.target.stock(watch.keys).await.ok();
+        self.stock = watch.target.stock(watch.keys).await.ok().flatten();
         self.timeline.close(self.started.elapsed(), self.stock)
     }
 

@@ -19,6 +19,7 @@ pub fn render(record: &RunRecord, charts: Vec<(String, Vec<u8>)>) -> anyhow::Res
         record.interrupted,
     ) {
         (Verdict::Fail, _, _) => "FAIL",
+        (Verdict::Reset, _, _) => "RESET",
         (Verdict::Pass, false, _) => "THRESHOLDS FAILED",
         (Verdict::Pass, true, true) => "INTERRUPTED",
         (Verdict::Pass, true, false) => "PASS",
@@ -54,19 +55,23 @@ pub fn render(record: &RunRecord, charts: Vec<(String, Vec<u8>)>) -> anyhow::Res
 }
 
 fn headline(record: &RunRecord, row: &SummaryRow) -> String {
+    let final_stock = row.final_stock.map_or("gone".to_owned(), |f| f.to_string());
     match record.audit.verdict {
+        Verdict::Reset => format!(
+            "The stock was reset by a redis-server restart without persistence: {} units were recorded as sold before it, and the audit cannot judge the strategy.",
+            row.sold
+        ),
         Verdict::Pass => format!(
             "Sold {} of {} units at {:.0} purchases/s: no oversell, and the stock Redis reports matches the recorded sales.",
             row.sold, row.initial_stock, row.purchases_per_s
         ),
         Verdict::Fail if row.oversold > 0 => format!(
             "Oversold {} unit(s): {} units recorded as sold out of {}, and the stock ended at {}.",
-            row.oversold, row.sold, row.initial_stock, row.final_stock
+            row.oversold, row.sold, row.initial_stock, final_stock
         ),
         Verdict::Fail => format!(
-            "The stock is not conserved: {} units left the stock but {} were recorded as sold.",
-            row.initial_stock as i64 - row.final_stock,
-            row.sold
+            "The stock is not conserved: it ended at {final_stock} of {} while {} units were recorded as sold and {} purchases were in doubt.",
+            row.initial_stock, row.sold, row.in_doubt
         ),
     }
 }

@@ -13,7 +13,8 @@ pub struct SummaryRow {
     pub processes: u32,
     pub clients_per_process: u32,
     pub initial_stock: u64,
-    pub final_stock: i64,
+    /// Empty when the stock key was gone (reset).
+    pub final_stock: Option<i64>,
     /// Units recorded as sold.
     pub sold: u64,
     pub oversold: u64,
@@ -57,6 +58,10 @@ pub struct SummaryRow {
     pub service_p50_us: u64,
     pub service_p99_us: u64,
     pub service_max_us: u64,
+    /// Purchases whose stock write may or may not have applied.
+    pub in_doubt: u64,
+    /// Units that left the stock with no recorded sale.
+    pub lost: u64,
     /// `PASS` or `FAIL`: the scenario's thresholds (max_oversold always).
     pub thresholds: &'static str,
 }
@@ -116,6 +121,8 @@ impl SummaryRow {
             service_p50_us: service.value_at_quantile(0.50),
             service_p99_us: service.value_at_quantile(0.99),
             service_max_us: service.max(),
+            in_doubt: c.in_doubt,
+            lost: record.audit.lost,
             thresholds: if record.thresholds_passed() {
                 "PASS"
             } else {

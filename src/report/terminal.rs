@@ -11,7 +11,13 @@ pub fn terminal_summary(record: &RunRecord, dir: &Path) -> String {
     let mut out = String::new();
     let verdict = match record.audit.verdict {
         crate::audit::Verdict::Pass => "PASS: no oversell, stock conserved".to_owned(),
-        crate::audit::Verdict::Fail => format!("FAIL: oversold {} unit(s)", row.oversold),
+        crate::audit::Verdict::Fail if row.oversold > 0 => {
+            format!("FAIL: oversold {} unit(s)", row.oversold)
+        }
+        crate::audit::Verdict::Fail => "FAIL: the stock is not conserved".to_owned(),
+        crate::audit::Verdict::Reset => {
+            "RESET: a redis-server restart without persistence lost the stock; the audit cannot judge".to_owned()
+        }
     };
     let _ = writeln!(out, "{} [{}] {verdict}", row.scenario, row.strategy);
     if record.interrupted {
@@ -20,7 +26,7 @@ pub fn terminal_summary(record: &RunRecord, dir: &Path) -> String {
     let _ = writeln!(
         out,
         "  stock {} -> {}, sold {}, unsold {}, {} attempts ({} rejected sold out, {} errors) in {:.3}s",
-        row.initial_stock, row.final_stock, row.sold, row.unsold, row.attempts,
+        row.initial_stock, row.final_stock.map_or("gone".to_owned(), |f| f.to_string()), row.sold, row.unsold, row.attempts,
         row.rejected_sold_out, row.errors, row.duration_s
     );
     for failed in record

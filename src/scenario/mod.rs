@@ -68,6 +68,20 @@ pub struct RedisSettings {
     /// Independent servers for the `redlock` strategy's lock; empty with the
     /// embedded server, which then starts `strategy.redlock_nodes` of them.
     pub redlock_urls: Vec<RedisUrl>,
+    /// Per-call timeout of the workers; a write whose reply does not come
+    /// in time is in doubt.
+    pub timeout: Duration,
+    /// Of the embedded server, for `redis-restart` faults.
+    pub persistence: Persistence,
+}
+
+/// What an embedded redis-server keeps across a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Persistence {
+    /// `--save "" --appendonly no`: a restart loses the stock.
+    None,
+    /// `--appendonly yes --appendfsync always`: every write is on disk first.
+    AofAlways,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -52,6 +52,8 @@ pub struct RawRedis {
     pub url: Option<String>,
     pub key_prefix: Option<String>,
     pub redlock_urls: Option<Vec<String>>,
+    pub timeout_ms: Option<i64>,
+    pub persistence: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

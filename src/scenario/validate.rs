@@ -11,8 +11,9 @@ use super::raw::{
     RawThresholds,
 };
 use super::{
-    Backoff, LoadSettings, LockParams, OnWaitTimeout, RedisSettings, RedisUrl, ReportSettings,
-    Scenario, Stall, StockSettings, StopRule, StrategyKind, StrategySettings, Thresholds,
+    Backoff, LoadSettings, LockParams, OnWaitTimeout, Persistence, RedisSettings, RedisUrl,
+    ReportSettings, Scenario, Stall, StockSettings, StopRule, StrategyKind, StrategySettings,
+    Thresholds,
 };
 
 type Result<T> = std::result::Result<T, FieldError>;
@@ -85,10 +86,17 @@ fn redis(raw: RawRedis) -> Result<RedisSettings> {
             "use a non-empty prefix without spaces or braces; the run adds its own {hash tag}",
         ));
     }
+    let persistence = match raw.persistence.as_deref().unwrap_or("none") {
+        "none" => Persistence::None,
+        "aof-always" => Persistence::AofAlways,
+        other => return Err(one_of("redis.persistence", other, &["none", "aof-always"])),
+    };
     Ok(RedisSettings {
         url,
         key_prefix,
         redlock_urls,
+        timeout: millis("redis.timeout_ms", raw.timeout_ms.unwrap_or(2000), 1)?,
+        persistence,
     })
 }
 

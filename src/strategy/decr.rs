@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use redis::AsyncCommands;
 
-use super::{outcome_of, stock, Client, Context, Outcome, PurchaseReport};
+use super::{outcome_of, stock, written, Client, Context, Outcome, PurchaseReport};
 use crate::scenario::StrategySettings;
 
 pub struct Decr(pub StrategySettings);
@@ -28,11 +28,14 @@ async fn decrement(
     report: &mut PurchaseReport,
 ) -> redis::RedisResult<Outcome> {
     let quantity = ctx.quantity as i64;
-    let left: i64 = client.conn.decr(&ctx.keys.stock, quantity).await?;
+    let left: i64 = match client.conn.decr(&ctx.keys.stock, quantity).await {
+        Ok(left) => left,
+        Err(e) => return written(Err::<i64, _>(e), |_| Outcome::Sold),
+    };
     if left >= 0 {
         return Ok(Outcome::Sold);
     }
-    let _: i64 = client.conn.incr(&ctx.keys.stock, quantity).await?;
     report.compensations += 1;
-    Ok(Outcome::SoldOut)
+    let reply: redis::RedisResult<i64> = client.conn.incr(&ctx.keys.stock, quantity).await;
+    written(reply, |_| Outcome::SoldOut)
 }

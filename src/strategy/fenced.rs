@@ -5,7 +5,7 @@
 //! over is refused (`fenced_out`) instead of selling twice.
 
 use super::lock::LockProtocol;
-use super::{scripts, stock, Client, Context, Outcome};
+use super::{scripts, stock, written, Client, Context, Outcome};
 use crate::scenario::StrategySettings;
 
 pub struct Fenced {
@@ -52,18 +52,20 @@ impl LockProtocol for Fenced {
             return Ok(outcome);
         }
         stock::stall(client, &self.settings.stall).await;
-        let applied: i64 = self
+        let applied: redis::RedisResult<i64> = self
             .decrement
             .key(&ctx.keys.fence)
             .key(&ctx.keys.stock)
             .arg(*token)
             .arg(ctx.quantity)
             .invoke_async(&mut client.conn)
-            .await?;
-        Ok(if applied == 1 {
-            Outcome::Sold
-        } else {
-            Outcome::FencedOut
+            .await;
+        written(applied, |applied| {
+            if applied == 1 {
+                Outcome::Sold
+            } else {
+                Outcome::FencedOut
+            }
         })
     }
 

@@ -4,7 +4,9 @@
 
 use std::time::Instant;
 
-use super::{outcome_of, scripts, stock, Client, Context, ErrorKind, Outcome, PurchaseReport};
+use super::{
+    outcome_of, scripts, stock, written, Client, Context, ErrorKind, Outcome, PurchaseReport,
+};
 use crate::scenario::StrategySettings;
 
 pub struct Lua {
@@ -34,13 +36,13 @@ impl Lua {
         client: &mut Client,
         ctx: &Context<'_>,
     ) -> redis::RedisResult<Outcome> {
-        let reply: i64 = self
+        let reply: redis::RedisResult<i64> = self
             .script
             .key(&ctx.keys.stock)
             .arg(ctx.quantity)
             .invoke_async(&mut client.conn)
-            .await?;
-        Ok(match reply {
+            .await;
+        written(reply, |reply| match reply {
             1 => Outcome::Sold,
             0 => Outcome::SoldOut,
             _ => Outcome::Error(ErrorKind::NoStock),

@@ -37,6 +37,10 @@ pub enum Outcome {
     FencedOut,
     /// The stop rule cut the purchase off before it touched the stock.
     Cancelled,
+    /// The stock write was sent but its reply never came (timeout, dropped
+    /// connection): it may or may not have been applied. Never a sale, never
+    /// a rejection; the audit allows for it.
+    InDoubt,
     Error(ErrorKind),
 }
 
@@ -72,6 +76,32 @@ impl ErrorKind {
 
 fn outcome_of(result: redis::RedisResult<Outcome>) -> Outcome {
     result.unwrap_or_else(|e| Outcome::Error(ErrorKind::of(&e)))
+}
+
+/// The outcome of a stock write: a lost reply makes it in doubt rather than
+/// an error, since the write may have been applied.
+fn written<T>(
+    result: redis::RedisResult<T>,
+    outcome: impl FnOnce(T) -> Outcome,
+) -> redis::RedisResult<Outcome> {
+    match result {
+        Ok(reply) => Ok(outcome(reply)),
+        Err(e) if matches!(ErrorKind::of(&e), ErrorKind::Timeout | ErrorKind::Io) => {
+            Ok(Outcome::InDoubt)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+impl Outcome {
+    /// Whether the connection may be broken: the client reconnects before
+    /// its next purchase.
+    pub fn lost_connection(self) -> bool {
+        matches!(
+            self,
+            Outcome::InDoubt | Outcome::Error(ErrorKind::Timeout | ErrorKind::Io)
+        )
+    }
 }
 
 /// What one purchase did, for the metrics.

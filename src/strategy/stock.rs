@@ -4,7 +4,7 @@
 
 use redis::AsyncCommands;
 
-use super::{Client, Context, ErrorKind, Outcome};
+use super::{written, Client, Context, ErrorKind, Outcome};
 use crate::scenario::Stall;
 
 /// The stock as read, or the outcome that ends the purchase without a write.
@@ -41,9 +41,9 @@ pub async fn check_then_decrement(
         return Ok(outcome);
     }
     stall(client, how).await;
-    let _: i64 = client
+    let reply: redis::RedisResult<i64> = client
         .conn
         .incr(&ctx.keys.stock, -(ctx.quantity as i64))
-        .await?;
-    Ok(Outcome::Sold)
+        .await;
+    written(reply, |_| Outcome::Sold)
 }

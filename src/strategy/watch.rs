@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use super::{outcome_of, stock, Client, Context, Outcome, PurchaseReport};
+use super::{outcome_of, stock, written, Client, Context, Outcome, PurchaseReport};
 use crate::scenario::StrategySettings;
 
 pub struct Watch(pub StrategySettings);
@@ -40,15 +40,16 @@ impl Watch {
                 return Ok(outcome);
             }
             stock::stall(client, &self.0.stall).await;
-            let committed: Option<(i64,)> = redis::pipe()
+            let committed: redis::RedisResult<Option<(i64,)>> = redis::pipe()
                 .atomic()
                 .decr(&ctx.keys.stock, ctx.quantity)
                 .query_async(&mut client.conn)
-                .await?;
-            if committed.is_some() {
-                return Ok(Outcome::Sold);
+                .await;
+            match committed {
+                Ok(Some(_)) => return Ok(Outcome::Sold),
+                Ok(None) => report.watch_aborts += 1,
+                Err(e) => return written(Err::<(), _>(e), |()| Outcome::Sold),
             }
-            report.watch_aborts += 1;
         }
     }
 }

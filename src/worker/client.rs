@@ -17,19 +17,61 @@ use crate::strategy::{Client, Context, Outcome, Strategy};
 
 use super::pacer::Pacer;
 
+/// Opens connections to the main server, and again after one was lost.
+pub struct Connector {
+    redis: redis::Client,
+    config: redis::AsyncConnectionConfig,
+}
+
+/// Reconnect backoff: doubling from the first to the last.
+const RECONNECT_FIRST: Duration = Duration::from_millis(10);
+const RECONNECT_MAX: Duration = Duration::from_secs(1);
+
+impl Connector {
+    /// # Errors
+    /// When the URL is not a Redis URL.
+    pub fn new(plan: &WorkerPlan) -> anyhow::Result<Connector> {
+        Ok(Connector {
+            redis: redis::Client::open(plan.redis_url.as_str()).context("bad Redis URL")?,
+            config: redis::AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(plan.response_timeout))
+                .set_response_timeout(Some(plan.response_timeout)),
+        })
+    }
+
+    async fn connect(&self) -> redis::RedisResult<MultiplexedConnection> {
+        self.redis
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await
+    }
+
+    /// Replaces a client's connection after it was lost, retrying with
+    /// backoff until it works or the worker stops.
+    async fn reconnect(&self, client: &mut Client, stop: &StopSignal) {
+        let mut pause = RECONNECT_FIRST;
+        while !stop.is_stopped() {
+            if let Ok(conn) = self.connect().await {
+                client.conn = conn;
+                return;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = stop.stopped() => return,
+            }
+            pause = (pause * 2).min(RECONNECT_MAX);
+        }
+    }
+}
+
 /// Opens one connection per client.
 ///
 /// # Errors
 /// When Redis cannot be reached within the plan's timeout.
-pub async fn connect_all(plan: &WorkerPlan) -> anyhow::Result<Vec<Client>> {
-    let redis = redis::Client::open(plan.redis_url.as_str()).context("bad Redis URL")?;
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(plan.response_timeout))
-        .set_response_timeout(Some(plan.response_timeout));
+pub async fn connect_all(plan: &WorkerPlan, connector: &Connector) -> anyhow::Result<Vec<Client>> {
     let mut clients = Vec::with_capacity(plan.clients as usize);
     for i in 0..plan.clients {
-        let conn = redis
-            .get_multiplexed_async_connection_with_config(&config)
+        let conn = connector
+            .connect()
             .await
             .with_context(|| format!("connecting client {i} to Redis"))?;
         let mut client = Client::new(conn, u64::from(plan.worker_index) << 32 | u64::from(i));
@@ -67,6 +109,7 @@ async fn connect_lock_nodes(plan: &WorkerPlan) -> Vec<Option<MultiplexedConnecti
 pub async fn run_all(
     clients: Vec<Client>,
     plan: Rc<WorkerPlan>,
+    connector: Rc<Connector>,
     stop: StopSignal,
     metrics: Rc<RefCell<Metrics>>,
 ) {
@@ -85,6 +128,7 @@ pub async fn run_all(
                 strategy: strategy.clone(),
                 pacer: pacer.clone(),
                 plan: plan.clone(),
+                connector: connector.clone(),
                 stop: stop.clone(),
                 metrics: metrics.clone(),
             };
@@ -101,6 +145,7 @@ struct Buyer {
     strategy: Rc<Strategy>,
     pacer: Rc<Pacer>,
     plan: Rc<WorkerPlan>,
+    connector: Rc<Connector>,
     stop: StopSignal,
     metrics: Rc<RefCell<Metrics>>,
 }
@@ -128,6 +173,9 @@ impl Buyer {
             if report.outcome == Outcome::SoldOut {
                 self.pacer.sold_out();
                 break;
+            }
+            if report.outcome.lost_connection() {
+                self.connector.reconnect(&mut client, &self.stop).await;
             }
         }
     }

@@ -43,7 +43,8 @@ pub fn main() -> anyhow::Result<()> {
 
 async fn serve(mut inbox: Inbox, outbox: Outbox) -> anyhow::Result<()> {
     let plan = receive_plan(&mut inbox).await?;
-    let clients = client::connect_all(&plan).await?;
+    let connector = Rc::new(client::Connector::new(&plan)?);
+    let clients = client::connect_all(&plan, &connector).await?;
     outbox.send(&FromWorker::Ready {
         plan_hash: plan.hash(),
     });
@@ -57,7 +58,7 @@ async fn serve(mut inbox: Inbox, outbox: Outbox) -> anyhow::Result<()> {
     tokio::task::spawn_local(watch_for_stop(inbox, stop.clone()));
     let metrics = Rc::new(RefCell::new(Metrics::default()));
     let plan = Rc::new(plan);
-    let run = client::run_all(clients, plan.clone(), stop, metrics.clone());
+    let run = client::run_all(clients, plan.clone(), connector, stop, metrics.clone());
     tokio::select! {
         () = run => {}
         never = flush_forever(&plan, &metrics, &outbox) => never?,
