@@ -69,7 +69,7 @@ pub enum ToWorker {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FromWorker {
     Ready { plan_hash: u64 },
-    Batch { batch: Batch },
+    Batch { batch: Box<Batch> },
     Done,
     Failed { message: String },
 }

@@ -107,7 +107,9 @@ async fn flush_forever(
 
 fn flush(metrics: &RefCell<Metrics>, outbox: &Outbox) -> anyhow::Result<()> {
     if let Some(batch) = metrics.borrow_mut().drain()? {
-        outbox.send(&FromWorker::Batch { batch });
+        outbox.send(&FromWorker::Batch {
+            batch: Box::new(batch),
+        });
     }
     Ok(())
 }
