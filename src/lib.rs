@@ -20,14 +20,15 @@
 //! - [`sweep`]: runs every point of a scenario's `[sweep]` table.
 //! - [`compare`]: the CI regression gate between two report folders.
 //! - [`redis_server`]: a throwaway embedded redis-server.
-//! - [`keys`], [`stop`], [`interrupt`], [`process`], [`run_id`]: small
-//!   shared pieces.
+//! - [`keys`], [`stop`], [`interrupt`], [`freeze`], [`process`], [`run_id`]:
+//!   small shared pieces.
 
 pub mod audit;
 pub mod cli;
 pub mod compare;
 pub mod coordinator;
 pub mod error;
+pub mod freeze;
 pub mod interrupt;
 pub mod keys;
 pub mod metrics;

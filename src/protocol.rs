@@ -63,15 +63,30 @@ pub enum ToWorker {
     },
     Go,
     Stop,
+    /// Ship your metrics, say `Frozen`, and SIGSTOP yourself: at once, or in
+    /// the next critical section.
+    Freeze {
+        at_critical_section: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FromWorker {
-    Ready { plan_hash: u64 },
-    Batch { batch: Box<Batch> },
+    Ready {
+        plan_hash: u64,
+    },
+    Batch {
+        batch: Box<Batch>,
+    },
     Done,
-    Failed { message: String },
+    Failed {
+        message: String,
+    },
+    /// About to SIGSTOP itself; `in_flight` purchases were under way.
+    Frozen {
+        in_flight: u32,
+    },
 }
 
 /// One message as a line, newline included.

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use crate::scenario::Persistence;
+
 /// Environment variable naming the redis-server binary to use.
 pub const BINARY_ENV: &str = "SECKILL_REDIS_SERVER";
 
@@ -18,6 +20,8 @@ pub struct RedisServer {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
+    binary: PathBuf,
+    persistence: Persistence,
 }
 
 impl RedisServer {
@@ -26,16 +30,45 @@ impl RedisServer {
     /// # Errors
     /// When no binary is found, or the server does not answer within `deadline`.
     pub fn start(deadline: Duration) -> anyhow::Result<RedisServer> {
+        RedisServer::start_with(deadline, Persistence::None)
+    }
+
+    /// Starts a server keeping its data as `persistence` says.
+    ///
+    /// # Errors
+    /// When no binary is found, or the server does not answer within `deadline`.
+    pub fn start_with(deadline: Duration, persistence: Persistence) -> anyhow::Result<RedisServer> {
         let binary = find_binary()?;
         let dir = tempfile::Builder::new()
             .prefix("seckill-redis-")
             .tempdir()
             .context("creating a temp dir for redis-server")?;
         let port = free_port()?;
-        let child = spawn(&binary, dir.path(), port)?;
-        let mut server = RedisServer { child, port, dir };
+        let child = spawn(&binary, dir.path(), port, persistence)?;
+        let mut server = RedisServer {
+            child,
+            port,
+            dir,
+            binary,
+            persistence,
+        };
         server.wait_ready(deadline)?;
         Ok(server)
+    }
+
+    /// Kills the server as a crash would (SIGKILL: no shutdown save).
+    pub fn crash(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a crashed server again on the same port and data folder.
+    ///
+    /// # Errors
+    /// When it does not come back within a few seconds.
+    pub fn revive(&mut self) -> anyhow::Result<()> {
+        self.child = spawn(&self.binary, self.dir.path(), self.port, self.persistence)?;
+        self.wait_ready(Duration::from_secs(10))
     }
 
     pub fn port(&self) -> u16 {
@@ -109,10 +142,15 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-fn spawn(binary: &Path, dir: &Path, port: u16) -> anyhow::Result<Child> {
+fn spawn(binary: &Path, dir: &Path, port: u16, persistence: Persistence) -> anyhow::Result<Child> {
     let mut cmd = Command::new(binary);
+    let appendonly = match persistence {
+        Persistence::None => ["--appendonly", "no", "--appendfsync", "everysec"],
+        Persistence::AofAlways => ["--appendonly", "yes", "--appendfsync", "always"],
+    };
     cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .args(["--save", "", "--daemonize", "no"])
+        .args(appendonly)
         .arg("--dir")
         .arg(dir)
         .args(["--logfile", "redis.log", "--maxclients", "10000"])

@@ -2,8 +2,10 @@
 //! together, merges what they stream, and audits the stock at the end.
 //! Owns the run's lifecycle; rendering the result is the report's job.
 
+mod faults;
 mod fleet;
 mod progress;
+mod proxy;
 mod target;
 mod timeline;
 
@@ -18,8 +20,11 @@ use crate::keys::Keys;
 use crate::metrics::{Counters, Phase, Totals};
 use crate::protocol::{FromWorker, ToWorker, WorkerPlan, PROTOCOL_VERSION};
 use crate::scenario::{Pace, Scenario, StrategyKind};
+pub use faults::FaultEvent;
+use faults::{FaultContext, Faults};
 use fleet::{Event, Fleet};
 use progress::Progress;
+use proxy::Proxy;
 pub use target::Target;
 pub use timeline::{Timeline, TimelineRow};
 
@@ -56,6 +61,11 @@ pub struct RunRecord {
     pub timeline: Timeline,
     /// The scenario's thresholds, checked.
     pub thresholds: Vec<Invariant>,
+    /// What the scenario's faults did, in order.
+    pub faults: Vec<FaultEvent>,
+    /// Purchases whose stock write may or may not have applied: replies
+    /// lost, plus those under way in killed workers.
+    pub in_doubt: u64,
 }
 
 impl RunRecord {
@@ -84,13 +94,13 @@ pub async fn run(
     target.cleanup(&keys).await;
     let collected = result?;
     let final_stock = final_stock?;
-    let counters = &collected.totals.counters;
+    let in_doubt = collected.totals.counters.in_doubt + collected.killed_in_flight;
     let audit = audit::audit(StockFacts {
         initial: scenario.stock.initial,
         final_stock,
-        sold: counters.sold_units,
-        in_doubt: counters.in_doubt * scenario.stock.quantity.get(),
-        reset: false,
+        sold: collected.totals.counters.sold_units,
+        in_doubt: in_doubt * scenario.stock.quantity.get(),
+        reset: collected.reset,
     });
     let thresholds = check_thresholds(scenario, &collected, &audit);
     Ok(RunRecord {
@@ -106,6 +116,8 @@ pub async fn run(
         started_at: collected.started_at,
         timeline: collected.timeline,
         thresholds,
+        faults: collected.faults,
+        in_doubt,
     })
 }
 
@@ -139,6 +151,9 @@ struct Collected {
     interrupted: bool,
     started_at: SystemTime,
     timeline: Timeline,
+    faults: Vec<FaultEvent>,
+    killed_in_flight: u64,
+    reset: bool,
 }
 
 async fn drive(
@@ -148,7 +163,15 @@ async fn drive(
     mut interrupt: Interrupt,
     quiet: bool,
 ) -> anyhow::Result<Collected> {
-    let plans = plans(scenario, target, keys);
+    let proxy = match scenario.faults.iter().any(|f| f.action.needs_proxy()) {
+        true => Some(Proxy::start(upstream(target.url())?).await?),
+        false => None,
+    };
+    let url = match &proxy {
+        Some(proxy) => via_proxy(target.url(), proxy.port())?,
+        None => target.url().to_owned(),
+    };
+    let plans = plans(scenario, &url, target.lock_urls(), keys);
     let hashes: Vec<u64> = plans.iter().map(WorkerPlan::hash).collect();
     let mut fleet = Fleet::spawn(plans).await?;
     tokio::select! {
@@ -157,8 +180,10 @@ async fn drive(
     }
     fleet.broadcast(&ToWorker::Go).await;
     let started_at = SystemTime::now();
-    let mut collector = Collector::new(&fleet.pids, Instant::now());
+    let started = Instant::now();
+    let mut collector = Collector::new(&fleet.pids, started);
     let mut progress = Progress::new(scenario, quiet);
+    let mut faults = Faults::new(&scenario.faults, fleet.len(), started);
     let interrupted = collector
         .collect(
             &mut fleet,
@@ -168,10 +193,13 @@ async fn drive(
                 interrupt: &mut interrupt,
                 progress: &mut progress,
                 interval: scenario.report.interval,
+                faults: &mut faults,
+                proxy: proxy.as_ref(),
             },
         )
         .await;
     progress.finish();
+    faults.release_all(&fleet);
     let interrupted = interrupted?;
     let duration = collector.started.elapsed();
     fleet.reap().await;
@@ -182,19 +210,37 @@ async fn drive(
         interrupted,
         started_at,
         timeline: collector.timeline,
+        faults: faults.log,
+        killed_in_flight: faults.killed_in_flight,
+        reset: faults.reset,
     })
 }
 
-fn plans(scenario: &Scenario, target: &Target, keys: &Keys) -> Vec<WorkerPlan> {
+/// `host:port` of a Redis URL, for the proxy to connect to.
+fn upstream(url: &str) -> anyhow::Result<String> {
+    let parsed = url::Url::parse(url)?;
+    let host = parsed.host_str().context("the Redis URL has no host")?;
+    Ok(format!("{host}:{}", parsed.port().unwrap_or(6379)))
+}
+
+/// The same URL (credentials, database) through the proxy's port.
+fn via_proxy(url: &str, port: u16) -> anyhow::Result<String> {
+    let mut parsed = url::Url::parse(url)?;
+    parsed.set_host(Some("127.0.0.1"))?;
+    let _ = parsed.set_port(Some(port));
+    Ok(parsed.to_string())
+}
+
+fn plans(scenario: &Scenario, url: &str, lock_urls: &[String], keys: &Keys) -> Vec<WorkerPlan> {
     let lock_urls = match scenario.strategy.kind {
-        StrategyKind::Redlock => target.lock_urls().to_vec(),
+        StrategyKind::Redlock => lock_urls.to_vec(),
         _ => Vec::new(),
     };
     (0..scenario.load.processes.get())
         .map(|worker_index| WorkerPlan {
             protocol_version: PROTOCOL_VERSION,
             worker_index,
-            redis_url: target.url().to_owned(),
+            redis_url: url.to_owned(),
             lock_urls: lock_urls.clone(),
             keys: keys.clone(),
             clients: scenario.load.connections_per_process(),
@@ -231,6 +277,8 @@ struct Watch<'a> {
     interrupt: &'a mut Interrupt,
     progress: &'a mut Progress,
     interval: Duration,
+    faults: &'a mut Faults,
+    proxy: Option<&'a Proxy>,
 }
 
 /// Merges the workers' batches as they arrive, into the totals, the
@@ -270,14 +318,18 @@ impl Collector {
         let mut interrupted = false;
         let mut interval =
             tokio::time::interval_at((self.started + watch.interval).into(), watch.interval);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let every = watch.progress.every();
         let mut redraw = tokio::time::interval_at((self.started + every).into(), every);
         while self.done.iter().any(|d| !d) {
+            let fault_due = watch.faults.next_due();
             tokio::select! {
                 event = fleet.next() => {
                     let (index, event) = event.context("every worker pipe closed")?;
-                    self.handle(index, event)?;
+                    self.handle(index, event, fleet, watch)?;
+                    self.fire_faults(fleet, watch).await?;
                 }
+                () = sleep_until(fault_due), if fault_due.is_some() => self.fire_faults(fleet, watch).await?,
                 _ = interval.tick() => self.close_interval(watch).await?,
                 _ = redraw.tick() => watch.progress.update(&self.totals.counters, self.stock),
                 () = watch.interrupt.wait(), if !interrupted => {
@@ -291,14 +343,42 @@ impl Collector {
         Ok(interrupted)
     }
 
+    async fn fire_faults(
+        &mut self,
+        fleet: &mut Fleet,
+        watch: &mut Watch<'_>,
+    ) -> anyhow::Result<()> {
+        let mut ctx = FaultContext {
+            fleet,
+            target: watch.target,
+            keys: watch.keys,
+            proxy: watch.proxy,
+        };
+        watch
+            .faults
+            .fire_due(self.totals.counters.sold_units, &mut ctx)
+            .await
+    }
+
     /// Ends the current timeline interval with the stock Redis reports now.
     async fn close_interval(&mut self, watch: &mut Watch<'_>) -> anyhow::Result<()> {
         self.stock = watch.target.stock(watch.keys).await.ok().flatten();
         self.timeline.close(self.started.elapsed(), self.stock)
     }
 
-    fn handle(&mut self, index: usize, event: Event) -> anyhow::Result<()> {
+    fn handle(
+        &mut self,
+        index: usize,
+        event: Event,
+        fleet: &Fleet,
+        watch: &mut Watch<'_>,
+    ) -> anyhow::Result<()> {
         match event {
+            Event::Message(FromWorker::Frozen { in_flight }) => {
+                watch.faults.frozen(index, in_flight, fleet);
+                self.done[index] |= watch.faults.killed[index];
+            }
+            Event::Closed if watch.faults.killed[index] => self.done[index] = true,
             Event::Message(FromWorker::Batch { batch }) => {
                 let histograms = batch.histograms()?;
                 self.totals.add(&batch.counters, &histograms)?;
@@ -310,5 +390,12 @@ impl Collector {
             other => return Err(fleet::unexpected(index, self.workers[index].pid, other)),
         }
         Ok(())
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }

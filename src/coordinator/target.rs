@@ -17,7 +17,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub struct Target {
     /// Kept alive for the run; dropping them stops the servers.
-    _embedded: Vec<RedisServer>,
+    embedded: Vec<RedisServer>,
     url: String,
     /// `redlock` lock servers, passwords included.
     lock_urls: Vec<String>,
@@ -34,6 +34,7 @@ impl Target {
     /// When a server cannot be started, or the main one reached within
     /// [`CONNECT_TIMEOUT`].
     pub async fn open(settings: &RedisSettings, lock_nodes: u32) -> anyhow::Result<Target> {
+        let persistence = settings.persistence;
         let mut embedded = Vec::new();
         let (url, description, lock_urls) = match &settings.url {
             Some(url) => {
@@ -41,7 +42,11 @@ impl Target {
                 (url.expose().to_owned(), url.redacted(), locks.collect())
             }
             None => {
-                for _ in 0..=lock_nodes {
+                embedded.push(RedisServer::start_with(
+                    Duration::from_secs(5),
+                    persistence,
+                )?);
+                for _ in 0..lock_nodes {
                     embedded.push(RedisServer::start(Duration::from_secs(5))?);
                 }
                 let main = &embedded[0];
@@ -54,12 +59,28 @@ impl Target {
             .await
             .with_context(|| format!("cannot reach Redis at {description}"))?;
         Ok(Target {
-            _embedded: embedded,
+            embedded: embedded,
             url,
             lock_urls,
             description,
             control,
         })
+    }
+
+    /// Crashes and restarts the embedded main server (`redis-restart`).
+    ///
+    /// # Errors
+    /// Without an embedded server, or when it does not come back.
+    pub async fn restart(&mut self, downtime: Duration) -> anyhow::Result<()> {
+        let server = self
+            .embedded
+            .first_mut()
+            .context("no embedded redis-server to restart")?;
+        server.crash();
+        tokio::time::sleep(downtime).await;
+        server.revive()?;
+        self.control = connect(&self.url).await?;
+        Ok(())
     }
 
     pub fn lock_urls(&self) -> &[String] {

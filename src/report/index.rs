@@ -104,7 +104,17 @@ fn facts(record: &RunRecord, row: &SummaryRow) -> Vec<(String, String)> {
 }
 
 fn notes(record: &RunRecord, row: &SummaryRow) -> Vec<String> {
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = record
+        .faults
+        .iter()
+        .map(|e| format!("Fault at {:.2} s: {}.", e.at.as_secs_f64(), e.what))
+        .collect();
+    if row.in_doubt > 0 {
+        notes.push(format!(
+            "{} purchase(s) were in doubt: their stock write was sent but the reply never came (or their worker was killed), so they count neither as sales nor as rejections; {} unit(s) left the stock without a recorded sale, which the audit allows up to the in-doubt count.",
+            row.in_doubt, row.lost
+        ));
+    }
     if record.interrupted {
         notes.push(
             "Interrupted: stopped early by a signal; the figures cover the run up to then."

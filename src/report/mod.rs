@@ -43,6 +43,7 @@ pub fn render_all(record: &RunRecord) -> anyhow::Result<Vec<(&'static str, Vec<u
         ("workers.csv", workers::render(record)?),
         ("timeline.csv", timeline::render_csv(record)?),
         ("latency.hlog", timeline::render_hlog(record)),
+        ("faults.csv", faults_csv(record)?),
         ("latency.svg", latency_svg),
         ("timeline.svg", timeline_svg),
         ("index.html", index::render(record, charts)?),
@@ -76,6 +77,21 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     tmp.persist(path)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+/// `faults.csv`: `t_s,fault,what`, one row per thing a fault did.
+fn faults_csv(record: &RunRecord) -> anyhow::Result<Vec<u8>> {
+    #[derive(serde::Serialize)]
+    struct Row<'a> {
+        t_s: f64,
+        fault: &'a str,
+        what: &'a str,
+    }
+    csv_bytes(record.faults.iter().map(|e| Row {
+        t_s: (e.at.as_secs_f64() * 1000.0).round() / 1000.0,
+        fault: e.fault,
+        what: &e.what,
+    }))
 }
 
 /// CSV rows to bytes with a header from the row type.

@@ -121,7 +121,7 @@ impl SummaryRow {
             service_p50_us: service.value_at_quantile(0.50),
             service_p99_us: service.value_at_quantile(0.99),
             service_max_us: service.max(),
-            in_doubt: c.in_doubt,
+            in_doubt: record.in_doubt,
             lost: record.audit.lost,
             thresholds: if record.thresholds_passed() {
                 "PASS"

@@ -64,6 +64,21 @@ pub fn terminal_summary(record: &RunRecord, dir: &Path) -> String {
             row.late, row.dropped, row.service_p99_us
         );
     }
+    for event in &record.faults {
+        let _ = writeln!(
+            out,
+            "  fault at {:.2}s: {}",
+            event.at.as_secs_f64(),
+            event.what
+        );
+    }
+    if row.in_doubt > 0 || row.lost > 0 {
+        let _ = writeln!(
+            out,
+            "  {} purchase(s) in doubt (reply lost), {} unit(s) left the stock without a recorded sale",
+            row.in_doubt, row.lost
+        );
+    }
     let _ = writeln!(out, "  redis: {}", record.redis);
     let _ = write!(out, "  report: {}", dir.display());
     out

@@ -7,6 +7,7 @@
 //! (validation). Every error names where the bad value came from.
 
 mod error;
+mod faults;
 mod locate;
 mod overrides;
 mod pace;
@@ -21,6 +22,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use error::ScenarioError;
+pub use faults::{Fault, FaultAction, FaultTarget, FaultTime};
 pub use overrides::Override;
 pub use pace::{Arrivals, Pace, Ramp, RampStage};
 pub use sweep::{value_text, SweepPlan, SweepPoint};
@@ -37,6 +39,7 @@ pub struct Scenario {
     pub strategy: StrategySettings,
     pub report: ReportSettings,
     pub thresholds: Thresholds,
+    pub faults: Vec<Fault>,
 }
 
 /// Limits checked at the end of a run, for CI: a violated one exits 3.

@@ -19,6 +19,27 @@ pub struct RawScenario {
     pub report: RawReport,
     #[serde(default)]
     pub thresholds: RawThresholds,
+    #[serde(default)]
+    pub faults: Vec<RawFault>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFault {
+    pub kind: String,
+    pub at: String,
+    pub duration: Option<String>,
+    pub target: Option<RawTarget>,
+    pub delay_ms: Option<i64>,
+    pub jitter_ms: Option<i64>,
+}
+
+/// `"lock-holder"`, `"random"`, or a worker index.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawTarget {
+    Named(String),
+    Worker(i64),
 }
 
 #[derive(Debug, Default, Deserialize)]

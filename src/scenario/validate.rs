@@ -7,13 +7,13 @@ use std::time::Duration;
 use super::error::FieldError;
 use super::pace::{Arrivals, Pace, Ramp, RampStage};
 use super::raw::{
-    PerPhase, RawLoad, RawRedis, RawReport, RawScenario, RawStage, RawStock, RawStrategy,
-    RawThresholds,
+    PerPhase, RawFault, RawLoad, RawRedis, RawReport, RawScenario, RawStage, RawStock, RawStrategy,
+    RawTarget, RawThresholds,
 };
 use super::{
-    Backoff, LoadSettings, LockParams, OnWaitTimeout, Persistence, RedisSettings, RedisUrl,
-    ReportSettings, Scenario, Stall, StockSettings, StopRule, StrategyKind, StrategySettings,
-    Thresholds,
+    Backoff, Fault, FaultAction, FaultTarget, FaultTime, LoadSettings, LockParams, OnWaitTimeout,
+    Persistence, RedisSettings, RedisUrl, ReportSettings, Scenario, Stall, StockSettings, StopRule,
+    StrategyKind, StrategySettings, Thresholds,
 };
 
 type Result<T> = std::result::Result<T, FieldError>;
@@ -32,8 +32,16 @@ pub fn scenario(raw: RawScenario) -> Result<Scenario> {
         strategy: strategy(&raw.strategy)?,
         report: report(&raw.report)?,
         thresholds: thresholds(&raw.thresholds)?,
+        faults: Vec::new(),
     };
     redlock_servers(&scenario)?;
+    let faults = raw
+        .faults
+        .iter()
+        .enumerate()
+        .map(|(i, f)| fault(i, f, &scenario))
+        .collect::<Result<Vec<_>>>()?;
+    let scenario = Scenario { faults, ..scenario };
     Ok(scenario)
 }
 
@@ -521,4 +529,95 @@ fn per_phase(field: &str, raw: Option<&PerPhase>) -> Result<Vec<(String, u64)>> 
             Ok((phase, limit))
         })
         .collect()
+}
+
+fn fault(i: usize, raw: &RawFault, scenario: &Scenario) -> Result<Fault> {
+    let field = |name: &str| format!("faults[{i}].{name}");
+    let at = fault_time(&field("at"), &raw.at)?;
+    let duration = |default: u64| -> Result<Duration> {
+        raw.duration
+            .as_deref()
+            .map(|d| positive_duration(&field("duration"), d))
+            .transpose()
+            .map(|d| d.unwrap_or(Duration::from_millis(default)))
+    };
+    let action = match raw.kind.as_str() {
+        "pause" => FaultAction::Pause {
+            target: fault_target(&field("target"), raw.target.as_ref(), scenario)?,
+            duration: duration(1000)?,
+        },
+        "kill" => FaultAction::Kill {
+            target: fault_target(&field("target"), raw.target.as_ref(), scenario)?,
+        },
+        "redis-restart" if scenario.redis.url.is_some() => {
+            let hint =
+                "remove redis.url / --redis-url: the harness restarts only its own embedded server";
+            return Err(FieldError::new(
+                &field("kind"),
+                "redis-restart needs the embedded redis-server",
+                hint,
+            ));
+        }
+        "redis-restart" => FaultAction::RedisRestart {
+            downtime: duration(500)?,
+        },
+        "latency" => FaultAction::Latency {
+            delay: millis(&field("delay_ms"), raw.delay_ms.unwrap_or(50), 0)?,
+            jitter: millis(&field("jitter_ms"), raw.jitter_ms.unwrap_or(0), 0)?,
+            duration: duration(1000)?,
+        },
+        "disconnect" => FaultAction::Disconnect,
+        other => {
+            return Err(one_of(
+                &field("kind"),
+                other,
+                &["pause", "kill", "redis-restart", "latency", "disconnect"],
+            ))
+        }
+    };
+    Ok(Fault { at, action })
+}
+
+/// `"2s"` after the start, or `"after 50 sales"`.
+fn fault_time(field: &str, text: &str) -> Result<FaultTime> {
+    let sales = text
+        .strip_prefix("after ")
+        .and_then(|rest| {
+            rest.strip_suffix(" sales")
+                .or_else(|| rest.strip_suffix(" sale"))
+        })
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    if let Some(n) = sales {
+        return Ok(FaultTime::AfterSales(n));
+    }
+    match parse_duration(text) {
+        Some(d) => Ok(FaultTime::After(d)),
+        None => Err(FieldError::new(
+            field,
+            format!("`{text}` is neither a time nor a sales count"),
+            "write a time since the start (\"2s\") or \"after 50 sales\"",
+        )),
+    }
+}
+
+fn fault_target(field: &str, raw: Option<&RawTarget>, scenario: &Scenario) -> Result<FaultTarget> {
+    let processes = i64::from(scenario.load.processes.get());
+    match raw {
+        None => Ok(FaultTarget::Random),
+        Some(RawTarget::Named(n)) if n == "lock-holder" => Ok(FaultTarget::LockHolder),
+        Some(RawTarget::Named(n)) if n == "random" => Ok(FaultTarget::Random),
+        Some(RawTarget::Worker(w)) if (0..processes).contains(w) => {
+            Ok(FaultTarget::Worker(*w as u32))
+        }
+        Some(RawTarget::Worker(w)) => Err(FieldError::new(
+            field,
+            format!("worker {w} does not exist (workers 0..{})", processes - 1),
+            "give a worker index below load.processes",
+        )),
+        Some(RawTarget::Named(n)) => Err(one_of(
+            field,
+            n,
+            &["lock-holder", "random", "<worker index>"],
+        )),
+    }
 }

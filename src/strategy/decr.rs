@@ -15,7 +15,7 @@ impl Decr {
     pub async fn purchase(&self, client: &mut Client, ctx: &Context<'_>) -> PurchaseReport {
         let mut report = PurchaseReport::new();
         let started = Instant::now();
-        stock::stall(client, &self.0.stall).await;
+        stock::stall(client, ctx, &self.0.stall).await;
         report.outcome = outcome_of(decrement(client, ctx, &mut report).await);
         report.critical_section = Some(started.elapsed());
         report

@@ -51,7 +51,7 @@ impl LockProtocol for Fenced {
         if let Err(outcome) = stock::check(client, ctx).await? {
             return Ok(outcome);
         }
-        stock::stall(client, &self.settings.stall).await;
+        stock::stall(client, ctx, &self.settings.stall).await;
         let applied: redis::RedisResult<i64> = self
             .decrement
             .key(&ctx.keys.fence)

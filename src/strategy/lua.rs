@@ -25,7 +25,7 @@ impl Lua {
     pub async fn purchase(&self, client: &mut Client, ctx: &Context<'_>) -> PurchaseReport {
         let mut report = PurchaseReport::new();
         let started = Instant::now();
-        stock::stall(client, &self.settings.stall).await;
+        stock::stall(client, ctx, &self.settings.stall).await;
         report.outcome = outcome_of(self.decrement(client, ctx).await);
         report.critical_section = Some(started.elapsed());
         report

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 
+use crate::freeze::FreezeHook;
 use crate::keys::Keys;
 use crate::scenario::{StrategyKind, StrategySettings};
 use crate::stop::StopSignal;
@@ -169,6 +170,8 @@ pub struct Context<'a> {
     pub keys: &'a Keys,
     pub quantity: u64,
     pub stop: &'a StopSignal,
+    /// Fires a `pause` / `kill` fault inside the critical section.
+    pub freeze: &'a FreezeHook,
 }
 
 pub enum Strategy {

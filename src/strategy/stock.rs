@@ -23,8 +23,11 @@ pub async fn check(
     })
 }
 
-/// The pause a GC or VM stall would cause, for a `fraction` of purchases.
-pub async fn stall(client: &mut Client, stall: &Stall) {
+/// The point between reading and writing the stock: where a fault freezes
+/// the worker, and where a GC or VM stall would pause a `fraction` of
+/// purchases.
+pub async fn stall(client: &mut Client, ctx: &Context<'_>, stall: &Stall) {
+    ctx.freeze.critical_section();
     if !stall.duration.is_zero() && client.rng.f64() < stall.fraction {
         tokio::time::sleep(stall.duration).await;
     }
@@ -40,7 +43,7 @@ pub async fn check_then_decrement(
     if let Err(outcome) = check(client, ctx).await? {
         return Ok(outcome);
     }
-    stall(client, how).await;
+    stall(client, ctx, how).await;
     let reply: redis::RedisResult<i64> = client
         .conn
         .incr(&ctx.keys.stock, -(ctx.quantity as i64))

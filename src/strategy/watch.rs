@@ -39,7 +39,7 @@ impl Watch {
                 let () = redis::cmd("UNWATCH").query_async(&mut client.conn).await?;
                 return Ok(outcome);
             }
-            stock::stall(client, &self.0.stall).await;
+            stock::stall(client, ctx, &self.0.stall).await;
             let committed: redis::RedisResult<Option<(i64,)>> = redis::pipe()
                 .atomic()
                 .decr(&ctx.keys.stock, ctx.quantity)

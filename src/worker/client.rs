@@ -1,7 +1,7 @@
 //! The buyers of one worker: each a local task with its own connection,
 //! looping purchases until the stop rule, the stop signal, or sold out.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use redis::aio::MultiplexedConnection;
 
+use crate::freeze::FreezeHook;
 use crate::metrics::Metrics;
 use crate::protocol::WorkerPlan;
 use crate::stop::StopSignal;
@@ -105,20 +106,30 @@ async fn connect_lock_nodes(plan: &WorkerPlan) -> Vec<Option<MultiplexedConnecti
     nodes
 }
 
+/// What every client of a worker shares.
+pub struct Crew {
+    pub plan: WorkerPlan,
+    pub connector: Connector,
+    pub stop: StopSignal,
+    pub metrics: Rc<RefCell<Metrics>>,
+    pub freeze: Rc<FreezeHook>,
+    /// Purchases under way right now: in doubt if the worker is killed.
+    pub in_flight: Rc<Cell<u32>>,
+}
+
 /// Runs every client to its end, paced by the plan's load shape.
-pub async fn run_all(
-    clients: Vec<Client>,
-    plan: Rc<WorkerPlan>,
-    connector: Rc<Connector>,
-    stop: StopSignal,
-    metrics: Rc<RefCell<Metrics>>,
-) {
-    let per_client = plan.stop.purchases_per_client.map(|n| n.get());
-    let arrivals = per_client.map(|n| n * u64::from(plan.clients));
-    let pacer = Rc::new(Pacer::start(
-        &plan.pace, per_client, arrivals, &stop, &metrics,
-    ));
-    let strategy = Rc::new(Strategy::new(&plan.strategy));
+pub async fn run_all(clients: Vec<Client>, crew: Rc<Crew>) {
+    let per_client = crew.plan.stop.purchases_per_client.map(|n| n.get());
+    let arrivals = per_client.map(|n| n * u64::from(crew.plan.clients));
+    let pacer = Pacer::start(
+        &crew.plan.pace,
+        per_client,
+        arrivals,
+        &crew.stop,
+        &crew.metrics,
+    );
+    let pacer = Rc::new(pacer);
+    let strategy = Rc::new(Strategy::new(&crew.plan.strategy));
     let tasks: Vec<_> = clients
         .into_iter()
         .enumerate()
@@ -127,10 +138,7 @@ pub async fn run_all(
                 index: index as u32,
                 strategy: strategy.clone(),
                 pacer: pacer.clone(),
-                plan: plan.clone(),
-                connector: connector.clone(),
-                stop: stop.clone(),
-                metrics: metrics.clone(),
+                crew: crew.clone(),
             };
             tokio::task::spawn_local(buyer.run(client))
         })
@@ -144,29 +152,30 @@ struct Buyer {
     index: u32,
     strategy: Rc<Strategy>,
     pacer: Rc<Pacer>,
-    plan: Rc<WorkerPlan>,
-    connector: Rc<Connector>,
-    stop: StopSignal,
-    metrics: Rc<RefCell<Metrics>>,
+    crew: Rc<Crew>,
 }
 
 impl Buyer {
     async fn run(self, mut client: Client) {
+        let crew = &self.crew;
         let ctx = Context {
-            keys: &self.plan.keys,
-            quantity: self.plan.quantity,
-            stop: &self.stop,
+            keys: &crew.plan.keys,
+            quantity: crew.plan.quantity,
+            stop: &crew.stop,
+            freeze: &crew.freeze,
         };
         let mut done = 0u64;
         while let Some(ticket) = self.pacer.next(self.index, done).await {
             let sent = Instant::now();
+            crew.in_flight.set(crew.in_flight.get() + 1);
             let report = self.strategy.purchase(&mut client, &ctx).await;
+            crew.in_flight.set(crew.in_flight.get() - 1);
             let ended = Instant::now();
-            self.metrics.borrow_mut().record(
+            crew.metrics.borrow_mut().record(
                 &report,
                 ended - ticket.intended,
                 ended - sent,
-                self.plan.quantity,
+                crew.plan.quantity,
             );
             self.pacer.finished();
             done += 1;
@@ -175,7 +184,7 @@ impl Buyer {
                 break;
             }
             if report.outcome.lost_connection() {
-                self.connector.reconnect(&mut client, &self.stop).await;
+                crew.connector.reconnect(&mut client, &crew.stop).await;
             }
         }
     }

@@ -7,12 +7,13 @@ mod client;
 mod pacer;
 mod pipe;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _};
 
+use crate::freeze::{self, FreezeHook};
 use crate::metrics::Metrics;
 use crate::protocol::{FromWorker, ToWorker, WorkerPlan, PROTOCOL_VERSION};
 use crate::stop::StopSignal;
@@ -43,7 +44,7 @@ pub fn main() -> anyhow::Result<()> {
 
 async fn serve(mut inbox: Inbox, outbox: Outbox) -> anyhow::Result<()> {
     let plan = receive_plan(&mut inbox).await?;
-    let connector = Rc::new(client::Connector::new(&plan)?);
+    let connector = client::Connector::new(&plan)?;
     let clients = client::connect_all(&plan, &connector).await?;
     outbox.send(&FromWorker::Ready {
         plan_hash: plan.hash(),
@@ -55,13 +56,22 @@ async fn serve(mut inbox: Inbox, outbox: Outbox) -> anyhow::Result<()> {
     }
     let deadline = plan.stop.duration.map(|d| Instant::now() + d);
     let stop = StopSignal::new(deadline);
-    tokio::task::spawn_local(watch_for_stop(inbox, stop.clone()));
     let metrics = Rc::new(RefCell::new(Metrics::default()));
-    let plan = Rc::new(plan);
-    let run = client::run_all(clients, plan.clone(), connector, stop, metrics.clone());
+    let in_flight = Rc::new(Cell::new(0));
+    let freeze = Rc::new(freeze_hook(&metrics, &outbox, &in_flight));
+    tokio::task::spawn_local(obey(inbox, stop.clone(), freeze.clone()));
+    let flush_interval = plan.flush_interval;
+    let crew = Rc::new(client::Crew {
+        plan,
+        connector,
+        stop,
+        metrics: metrics.clone(),
+        freeze,
+        in_flight,
+    });
     tokio::select! {
-        () = run => {}
-        never = flush_forever(&plan, &metrics, &outbox) => never?,
+        () = client::run_all(clients, crew) => {}
+        never = flush_forever(flush_interval, &metrics, &outbox) => never?,
     }
     flush(&metrics, &outbox)?;
     outbox.send(&FromWorker::Done);
@@ -81,10 +91,17 @@ async fn receive_plan(inbox: &mut Inbox) -> anyhow::Result<WorkerPlan> {
     Ok(*plan)
 }
 
-/// `Stop`, or the coordinator's end of the pipe closing, stops the clients.
-async fn watch_for_stop(mut inbox: Inbox, stop: StopSignal) {
+/// Acts on the coordinator's messages during the run. `Stop`, or the
+/// coordinator's end of the pipe closing, stops the clients.
+async fn obey(mut inbox: Inbox, stop: StopSignal, freeze: Rc<FreezeHook>) {
     loop {
         match inbox.next().await {
+            Ok(Some(ToWorker::Freeze {
+                at_critical_section: true,
+            })) => freeze.arm(),
+            Ok(Some(ToWorker::Freeze {
+                at_critical_section: false,
+            })) => freeze.freeze_now(),
             Ok(Some(ToWorker::Stop)) | Ok(None) | Err(_) => break,
             Ok(Some(_)) => {}
         }
@@ -92,12 +109,28 @@ async fn watch_for_stop(mut inbox: Inbox, stop: StopSignal) {
     stop.trigger();
 }
 
+/// Ships the metrics, tells the coordinator, stops the process.
+fn freeze_hook(
+    metrics: &Rc<RefCell<Metrics>>,
+    outbox: &Outbox,
+    in_flight: &Rc<Cell<u32>>,
+) -> FreezeHook {
+    let (metrics, outbox, in_flight) = (metrics.clone(), outbox.clone(), in_flight.clone());
+    FreezeHook::new(Box::new(move || {
+        let _ = flush(&metrics, &outbox);
+        outbox.send(&FromWorker::Frozen {
+            in_flight: in_flight.get(),
+        });
+        freeze::stop_self();
+    }))
+}
+
 async fn flush_forever(
-    plan: &WorkerPlan,
+    every: std::time::Duration,
     metrics: &RefCell<Metrics>,
     outbox: &Outbox,
 ) -> anyhow::Result<()> {
-    let mut tick = tokio::time::interval(plan.flush_interval);
+    let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;

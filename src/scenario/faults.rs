@@ -1,0 +1,69 @@
+//! Faults a scenario injects, as data: when, what, to whom. The coordinator
+//! acts them out (`src/coordinator/faults.rs`).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fault {
+    pub at: FaultTime,
+    pub action: FaultAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum FaultTime {
+    /// Since the common start.
+    After(Duration),
+    /// Once this many units were recorded as sold.
+    AfterSales(u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum FaultAction {
+    /// SIGSTOP a worker, SIGCONT it `duration` later.
+    Pause {
+        target: FaultTarget,
+        duration: Duration,
+    },
+    /// SIGKILL a worker; the run goes on without it.
+    Kill { target: FaultTarget },
+    /// Stop the embedded redis-server and start it again on the same port
+    /// after `downtime`.
+    RedisRestart { downtime: Duration },
+    /// The proxy between workers and Redis delays every chunk by `delay` ±
+    /// `jitter` for `duration`.
+    Latency {
+        delay: Duration,
+        jitter: Duration,
+        duration: Duration,
+    },
+    /// The proxy drops every connection at once.
+    Disconnect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FaultTarget {
+    /// A worker caught holding the lock: frozen inside its critical section,
+    /// between reading and writing the stock.
+    LockHolder,
+    Random,
+    Worker(u32),
+}
+
+impl FaultAction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultAction::Pause { .. } => "pause",
+            FaultAction::Kill { .. } => "kill",
+            FaultAction::RedisRestart { .. } => "redis-restart",
+            FaultAction::Latency { .. } => "latency",
+            FaultAction::Disconnect => "disconnect",
+        }
+    }
+
+    /// Whether workers must reach Redis through the fault proxy.
+    pub fn needs_proxy(&self) -> bool {
+        matches!(self, FaultAction::Latency { .. } | FaultAction::Disconnect)
+    }
+}
