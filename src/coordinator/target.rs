@@ -59,7 +59,7 @@ impl Target {
             .await
             .with_context(|| format!("cannot reach Redis at {description}"))?;
         Ok(Target {
-            embedded: embedded,
+            embedded,
             url,
             lock_urls,
             description,

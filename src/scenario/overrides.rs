@@ -24,10 +24,14 @@ impl FromStr for Override {
             .split_once('=')
             .ok_or_else(|| format!("`{arg}` has no `=`; write PATH=VALUE"))?;
         let path = path.trim();
-        let valid_part = |p: &str| {
+        let valid_name = |p: &str| {
             !p.is_empty()
                 && p.chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
+        let valid_part = |p: &str| match split_index(p) {
+            (name, Some(_)) => valid_name(name),
+            (name, None) => valid_name(name) && !p.contains('['),
         };
         if !path.split('.').all(valid_part) {
             return Err(format!(
@@ -70,27 +74,49 @@ fn parse_value(raw: &str) -> toml::Value {
         .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
 }
 
-/// Sets every override in `table`, creating intermediate tables as needed.
+/// `faults[2]` -> (`faults`, Some(2)).
+fn split_index(part: &str) -> (&str, Option<usize>) {
+    match part.strip_suffix(']').and_then(|p| p.split_once('[')) {
+        Some((name, index)) => (name, index.parse().ok()),
+        None => (part, None),
+    }
+}
+
+/// Sets every override in `table`, creating intermediate tables as needed;
+/// `name[i]` steps into element `i` of an existing array of tables.
 ///
 /// # Errors
-/// When a path goes through a value that is not a table.
+/// When a path goes through a value that is not a table, or an element
+/// that does not exist.
 pub fn apply(table: &mut toml::Table, overrides: &[Override]) -> Result<(), ScenarioError> {
     for o in overrides {
         let mut parts: Vec<&str> = o.path.split('.').collect();
         let last = parts.pop().expect("FromStr guarantees a non-empty path");
         let mut current = &mut *table;
         for part in parts {
-            let entry = current
-                .entry(part)
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            current = entry
-                .as_table_mut()
-                .ok_or_else(|| ScenarioError::BadOverride {
-                    arg: o.arg.clone(),
-                    message: format!("`{part}` is a value, not a table"),
-                })?;
+            current = step(current, part).map_err(|message| ScenarioError::BadOverride {
+                arg: o.arg.clone(),
+                message,
+            })?;
         }
         current.insert(last.to_owned(), o.value.clone());
     }
     Ok(())
+}
+
+fn step<'t>(table: &'t mut toml::Table, part: &str) -> Result<&'t mut toml::Table, String> {
+    let (name, index) = split_index(part);
+    let entry = table
+        .entry(name)
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let entry = match index {
+        None => entry,
+        Some(i) => entry
+            .as_array_mut()
+            .and_then(|a| a.get_mut(i))
+            .ok_or_else(|| format!("`{name}` has no element {i}"))?,
+    };
+    entry
+        .as_table_mut()
+        .ok_or_else(|| format!("`{part}` is a value, not a table"))
 }

@@ -1,0 +1,122 @@
+//! Faults against real processes and a real redis-server: the audit stays
+//! exact, strategies that should survive do, and nothing is left running.
+
+use crate::support::{self, num, scenario, Bench};
+
+fn run_with(scenario_name: &str, extra: &[&str]) -> support::Run {
+    Bench::run(&scenario(scenario_name), extra).output()
+}
+
+#[test]
+fn pausing_the_lock_holder_past_the_ttl_oversells_the_article_lock_only() {
+    let _alone = support::alone();
+    let article = run_with("pause-holder", &["--set", "strategy.kind=article"]);
+    article.assert_code(1);
+    assert!(
+        num(&article.summary(), "oversold") > 0,
+        "{}",
+        article.context()
+    );
+    let faults = article.csv("faults.csv");
+    assert!(
+        faults
+            .iter()
+            .any(|f| f["what"].contains("stopped (SIGSTOP)")),
+        "{faults:?}"
+    );
+    for safe in ["fenced", "lua"] {
+        let run = run_with("pause-holder", &["--set", &format!("strategy.kind={safe}")]);
+        run.assert_code(0);
+        let s = run.summary();
+        assert_eq!(num(&s, "final_stock"), 0, "{safe}: {}", run.context());
+        assert_eq!(num(&s, "sold"), 200, "{safe}");
+    }
+}
+
+#[test]
+fn a_killed_worker_leaves_a_pass_with_bounded_doubt_and_no_orphan() {
+    let short = ["--set", "load.duration=3s", "--set", "faults[0].at=1s"];
+    let run = Bench::run(&scenario("kill-worker"), &short).output();
+    run.assert_code(0);
+    let s = run.summary();
+    assert_eq!(s["verdict"], "PASS");
+    assert!(
+        num(&s, "in_doubt") <= 8,
+        "at most the killed worker's 8 clients: {}",
+        run.context()
+    );
+    assert!(num(&s, "lost") <= num(&s, "in_doubt"));
+    let faults = run.csv("faults.csv");
+    assert!(
+        faults
+            .iter()
+            .any(|f| f["what"].contains("killed (SIGKILL)")),
+        "{faults:?}"
+    );
+}
+
+#[test]
+fn every_strategy_survives_a_disconnect() {
+    let _alone = support::alone();
+    let text = std::fs::read_to_string(scenario("network-stall")).unwrap();
+    let kinds = r#"["article", "safe-lock", "fenced", "lua", "watch", "decr"]"#;
+    let swept = format!("{text}\n[sweep]\n\"strategy.kind\" = {kinds}\n")
+        .replace("duration = \"5s\"", "duration = \"2s\"")
+        .replace("at = \"1s\"", "at = \"300ms\"")
+        .replace("duration = \"1s\"", "duration = \"300ms\"")
+        .replace("at = \"3s\"", "at = \"1s\"");
+    let (_dir, path) = support::write_scenario(&swept);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report").display().to_string();
+    let args = ["sweep", path.as_str(), "--out", out.as_str()]
+        .map(str::to_owned)
+        .to_vec();
+    let run = Bench::new(args, dir).output();
+    run.assert_code(0);
+    let rows = run.csv("sweep.csv");
+    assert_eq!(rows.len(), 6);
+    for row in &rows {
+        assert_eq!(row["verdict"], "PASS", "{row:?}");
+        assert!(
+            num(row, "sold") > 0,
+            "sales after the disconnect too: {row:?}"
+        );
+    }
+}
+
+#[test]
+fn a_restart_without_persistence_is_reported_as_a_reset() {
+    let quick = ["--set", "load.duration=2s", "--set", "faults[0].at=700ms"];
+    let run = run_with("redis-restart", &quick);
+    run.assert_code(1);
+    let s = run.summary();
+    assert_eq!(s["verdict"], "RESET", "{}", run.context());
+    assert_eq!(
+        num(&s, "oversold"),
+        0,
+        "a reset is not blamed on the strategy"
+    );
+    assert!(run.stdout.contains("RESET"), "{}", run.context());
+    let kept = [&quick[..], &["--set", "redis.persistence=aof-always"]].concat();
+    let run = run_with("redis-restart", &kept);
+    run.assert_code(0);
+    assert_eq!(run.summary()["verdict"], "PASS", "{}", run.context());
+}
+
+#[test]
+fn bad_faults_exit_2_naming_the_field() {
+    let redis = support::redis();
+    let run = run_with("redis-restart", &["--redis-url", &redis.url()]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("faults[0].kind"), "{}", run.context());
+    let run = run_with("kill-worker", &["--set", "faults[0].target=99"]);
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("faults[0].target") && run.stderr.contains("worker 99 does not exist"),
+        "{}",
+        run.context()
+    );
+    let run = run_with("kill-worker", &["--set", "faults[0].at=soon"]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("faults[0].at"), "{}", run.context());
+}
