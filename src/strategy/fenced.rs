@@ -4,7 +4,7 @@
 //! is still the newest. A holder that stalled past its TTL and was taken
 //! over is refused (`fenced_out`) instead of selling twice.
 
-use super::lock::LockProtocol;
+use super::lock::{LockProtocol, Release};
 use super::{scripts, stock, written, Client, Context, Outcome};
 use crate::scenario::StrategySettings;
 
@@ -12,7 +12,7 @@ pub struct Fenced {
     pub settings: StrategySettings,
     acquire: redis::Script,
     decrement: redis::Script,
-    release: redis::Script,
+    release: Release,
 }
 
 impl Fenced {
@@ -21,7 +21,7 @@ impl Fenced {
             settings,
             acquire: redis::Script::new(scripts::FENCED_ACQUIRE),
             decrement: redis::Script::new(scripts::FENCED_DECREMENT),
-            release: redis::Script::new(scripts::COMPARE_AND_DELETE),
+            release: Release::new(),
         }
     }
 }
@@ -71,11 +71,8 @@ impl LockProtocol for Fenced {
 
     async fn release(&self, client: &mut Client, ctx: &Context<'_>, token: Option<i64>) {
         if let Some(token) = token {
-            let _: redis::RedisResult<i64> = self
-                .release
-                .key(&ctx.keys.lock)
-                .arg(token)
-                .invoke_async(&mut client.conn)
+            self.release
+                .run(&mut client.conn, &ctx.keys.lock, token)
                 .await;
         }
     }

@@ -124,6 +124,26 @@ async fn wait(pause: Duration) {
     }
 }
 
+/// The token-checked release of the Redis documentation: deletes the lock
+/// only while it still holds the caller's token. Shared by the token locks.
+pub struct Release(redis::Script);
+
+impl Release {
+    pub fn new() -> Release {
+        Release(redis::Script::new(super::scripts::COMPARE_AND_DELETE))
+    }
+
+    /// Best effort: a lock not released expires with its TTL.
+    pub async fn run(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        lock: &str,
+        token: impl redis::ToRedisArgs,
+    ) {
+        let _: redis::RedisResult<i64> = self.0.key(lock).arg(token).invoke_async(conn).await;
+    }
+}
+
 /// `SET lock value NX PX ttl` on `conn`: true when taken.
 ///
 /// # Errors

@@ -11,31 +11,26 @@
 
 use std::time::{Duration, Instant};
 
-use super::lock::{set_nx_px, LockProtocol};
-use super::{scripts, stock, Client, Context, Outcome};
+use super::lock::{set_nx_px, LockProtocol, Release};
+use super::{stock, Client, Context, Outcome};
 use crate::scenario::StrategySettings;
 
 pub struct Redlock {
     pub settings: StrategySettings,
-    release: redis::Script,
+    release: Release,
 }
 
 impl Redlock {
     pub fn new(settings: StrategySettings) -> Redlock {
         Redlock {
             settings,
-            release: redis::Script::new(scripts::COMPARE_AND_DELETE),
+            release: Release::new(),
         }
     }
 
     async fn release_all(&self, client: &mut Client, ctx: &Context<'_>, token: &str) {
         for node in client.lock_nodes.iter_mut().flatten() {
-            let _: redis::RedisResult<i64> = self
-                .release
-                .key(&ctx.keys.lock)
-                .arg(token)
-                .invoke_async(node)
-                .await;
+            self.release.run(node, &ctx.keys.lock, token).await;
         }
     }
 }

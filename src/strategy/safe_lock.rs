@@ -4,20 +4,20 @@
 //! article's cascade, but not the first double sale when a holder stalls
 //! past the TTL: the check-then-decrement is still not atomic.
 
-use super::lock::{set_nx_px, LockProtocol};
-use super::{scripts, stock, Client, Context, Outcome};
+use super::lock::{set_nx_px, LockProtocol, Release};
+use super::{stock, Client, Context, Outcome};
 use crate::scenario::StrategySettings;
 
 pub struct SafeLock {
     pub settings: StrategySettings,
-    release: redis::Script,
+    release: Release,
 }
 
 impl SafeLock {
     pub fn new(settings: StrategySettings) -> SafeLock {
         SafeLock {
             settings,
-            release: redis::Script::new(scripts::COMPARE_AND_DELETE),
+            release: Release::new(),
         }
     }
 }
@@ -52,11 +52,8 @@ impl LockProtocol for SafeLock {
 
     async fn release(&self, client: &mut Client, ctx: &Context<'_>, token: Option<String>) {
         if let Some(token) = token {
-            let _: redis::RedisResult<i64> = self
-                .release
-                .key(&ctx.keys.lock)
-                .arg(token)
-                .invoke_async(&mut client.conn)
+            self.release
+                .run(&mut client.conn, &ctx.keys.lock, token)
                 .await;
         }
     }
