@@ -7,7 +7,11 @@
 
 use plotters::coord::combinators::WithKeyPoints;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::chart::{
+    compact, log_minor_ticks, log_ticks, plot_note, svg_document, Area, DENSE_LOG_DECADES, FONT,
+    MARGIN, PALETTE, WIDTH, X_LABEL_AREA, Y_LABEL_AREA,
+};
 
 /// One line on the chart: a phase name ("purchase", "lock_wait", "critical_section") and its
 /// percentile ladder as (percentile in 0..=100, value in microseconds), ascending by percentile.
@@ -16,8 +20,7 @@ pub struct PhaseCurve<'a> {
     pub points: Vec<(f64, u64)>,
 }
 
-const SIZE: (u32, u32) = (900, 560);
-const FONT: &str = "sans-serif";
+const SIZE: (u32, u32) = (WIDTH, 560);
 /// 99.9999%: beyond this the tick labels get long and the samples too few to mean much.
 const MAX_FINITE_X: f64 = 1e6;
 /// Guards decade arithmetic against `1 / (1 - 0.9999)` being 10000.000000000827.
@@ -25,14 +28,9 @@ const DECADE_EPS: f64 = 1e-6;
 /// Legend geometry, in proportions of the plotting area, used to keep data out from under it.
 const LEGEND_WIDTH_SHARE: f64 = 0.3;
 const PLOT_HEIGHT_PX: f64 = 430.0;
-/// Tableau-10 hues: well separated from each other and legible on a white background.
-const PALETTE: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
+/// Tableau-10 hues without red: across the reports red means trouble only.
+const PHASE_COLORS: [RGBColor; 6] = [
+    PALETTE[0], PALETTE[1], PALETTE[2], PALETTE[3], PALETTE[4], PALETTE[5],
 ];
 
 /// A curve already mapped into chart space (x = 1/(1-p), y = µs clamped to >= 1).
@@ -54,22 +52,14 @@ struct XAxis {
 pub fn render(title: &str, curves: &[PhaseCurve<'_>]) -> anyhow::Result<Vec<u8>> {
     let x_axis = x_axis(curves);
     let series = to_series(curves, &x_axis);
-    let mut svg = String::new();
-    {
-        // The backend only flushes into `svg` when it is dropped, hence the scope.
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE)?;
-        draw_chart(&root, title, &series, &x_axis)?;
-        root.present()?;
-    }
-    Ok(svg.into_bytes())
+    svg_document(SIZE, |root| draw_chart(root, title, &series, &x_axis))
 }
 
 type Axis = WithKeyPoints<LogCoord<f64>>;
 type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<Axis, Axis>>;
 
 fn draw_chart(
-    root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    root: &Area<'_>,
     title: &str,
     series: &[Series<'_>],
     x_axis: &XAxis,
@@ -78,15 +68,16 @@ fn draw_chart(
     let x_spec = (1.0..x_axis.top)
         .log_scale()
         .with_key_points(decades(1.0, x_axis.top));
+    let (y_major, y_minor) = y_ticks(y_lo, y_hi);
     let y_spec = (y_lo..y_hi)
         .log_scale()
-        .with_key_points(y_ticks(y_lo, y_hi))
-        .with_light_points(log_ticks(y_lo, y_hi, &[2, 3, 4, 5, 6, 7, 8, 9]));
+        .with_key_points(y_major)
+        .with_light_points(y_minor);
     let mut chart = ChartBuilder::on(root)
         .caption(title, (FONT, 24))
-        .margin(16)
-        .x_label_area_size(50)
-        .y_label_area_size(70)
+        .margin(MARGIN)
+        .x_label_area_size(X_LABEL_AREA)
+        .y_label_area_size(Y_LABEL_AREA)
         .build_cartesian_2d(x_spec, y_spec)?;
     let x_fmt = |x: &f64| x_label(*x, x_axis);
     chart
@@ -94,7 +85,7 @@ fn draw_chart(
         .x_desc("percentile")
         .y_desc("latency (µs)")
         .x_label_formatter(&x_fmt)
-        .y_label_formatter(&|y| y_label(*y))
+        .y_label_formatter(&|y| compact(*y))
         .axis_desc_style((FONT, 16))
         .label_style((FONT, 14))
         .draw()?;
@@ -119,16 +110,7 @@ fn draw_series(chart: &mut Chart<'_, '_>, series: &[Series<'_>]) -> anyhow::Resu
 /// Legend for real data, or a "no samples" note so an empty run still yields a valid chart.
 fn finish<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, series: &[Series<'_>]) -> anyhow::Result<()> {
     if series.is_empty() {
-        let area = chart.plotting_area();
-        let (w, h) = area.dim_in_pixel();
-        let grey = BLACK.mix(0.6);
-        let style = TextStyle::from((FONT, 22).into_font())
-            .color(&grey)
-            .pos(Pos::new(HPos::Center, VPos::Center));
-        let (x, y) = (w as i32 / 2, h as i32 / 2);
-        area.strip_coord_spec()
-            .draw(&Text::new("no samples", (x, y), style))?;
-        return Ok(());
+        return plot_note(chart.plotting_area(), "no samples");
     }
     // Curves rise to the right, so the upper left is normally empty; `legend_headroom`
     // makes room there when a curve does not rise.
@@ -170,7 +152,7 @@ fn x_axis(curves: &[PhaseCurve<'_>]) -> XAxis {
 }
 
 fn to_series<'a>(curves: &[PhaseCurve<'a>], x_axis: &XAxis) -> Vec<Series<'a>> {
-    let with_color = curves.iter().zip(PALETTE.iter().cycle());
+    let with_color = curves.iter().zip(PHASE_COLORS.iter().cycle());
     let series = with_color.map(|(c, &color)| Series {
         name: c.name,
         color,
@@ -215,20 +197,18 @@ fn legend_headroom(series: &[Series<'_>], x_top: f64, lo: f64) -> f64 {
     lo * (peak / lo).powf(1.0 / (1.0 - height_share.min(0.5)))
 }
 
-fn y_ticks(lo: f64, hi: f64) -> Vec<f64> {
-    // With few decades the bare powers of ten leave the axis nearly unlabelled.
-    let multiples: &[u32] = if hi / lo <= 1e4 { &[1, 2, 5] } else { &[1] };
-    log_ticks(lo, hi, multiples)
-}
-
-/// `m * 10^k` for every multiple `m`, restricted to `[lo, hi]`, ascending.
-fn log_ticks(lo: f64, hi: f64, multiples: &[u32]) -> Vec<f64> {
-    let first = lo.log10().floor() as i32;
-    let last = hi.log10().ceil() as i32;
-    let all =
-        (first..=last).flat_map(|k| multiples.iter().map(move |&m| f64::from(m) * 10f64.powi(k)));
+/// The y axis's (major, minor) ticks in µs: the shared log ticks, picked over log10(µs).
+fn y_ticks(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
+    let (lo, hi) = (lo.log10(), hi.log10());
     // Samples are whole microseconds, so sub-µs ticks would only label empty space.
-    all.filter(|&v| v >= lo.max(1.0) && v <= hi).collect()
+    let to_us = |ticks: Vec<f64>| {
+        let whole_us = ticks.into_iter().filter(|&t| t >= 0.0);
+        whole_us.map(|t| 10f64.powf(t)).collect()
+    };
+    (
+        to_us(log_ticks(lo, hi, DENSE_LOG_DECADES)),
+        to_us(log_minor_ticks(lo, hi)),
+    )
 }
 
 /// Powers of ten in `[lo, hi]`.
@@ -262,20 +242,10 @@ fn percentile_label(nines: usize) -> String {
     }
 }
 
-/// 1, 20, 500, 1k, 50k, 2M: short enough to never collide on a log axis.
-fn y_label(v: f64) -> String {
-    let (scaled, suffix) = match v {
-        v if v >= 1e9 => (v / 1e9, "G"),
-        v if v >= 1e6 => (v / 1e6, "M"),
-        v if v >= 1e3 => (v / 1e3, "k"),
-        v => (v, ""),
-    };
-    format!("{}{suffix}", (scaled * 10.0).round() / 10.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::chart::texts;
 
     fn ladder(scale: u64) -> Vec<(f64, u64)> {
         let ps = [0.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99, 100.0];
@@ -302,13 +272,6 @@ mod tests {
 
     fn render_str(curves: &[PhaseCurve<'_>]) -> String {
         String::from_utf8(render("latency", curves).unwrap()).unwrap()
-    }
-
-    /// The trimmed contents of every `<text>` element (plotters puts them on their own line).
-    fn texts(svg: &str) -> Vec<String> {
-        let bodies = svg.split("<text").skip(1);
-        let content = bodies.filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0));
-        content.map(|c| c.trim().to_string()).collect()
     }
 
     fn has_text(texts: &[String], wanted: &str) -> bool {
@@ -367,10 +330,6 @@ mod tests {
     fn labels_are_readable() {
         let labels: Vec<_> = (0..5).map(percentile_label).collect();
         assert_eq!(labels, ["0%", "90%", "99%", "99.9%", "99.99%"]);
-        assert_eq!(y_label(1.0), "1");
-        assert_eq!(y_label(500.0), "500");
-        assert_eq!(y_label(2000.0), "2k");
-        assert_eq!(y_label(1e6), "1M");
     }
 
     #[test]

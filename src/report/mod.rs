@@ -3,6 +3,7 @@
 //! rename), so a reader never sees half a report.
 
 mod audit_csv;
+mod chart;
 pub mod hlog;
 pub mod html;
 mod index;

@@ -7,13 +7,13 @@
 //! over `log10(value)` with their tick labels mapped back, so linear and log charts share one
 //! coordinate type and one drawing path.
 
-use std::ops::Range;
-
-use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
-use plotters::coord::types::RangedCoordf64;
-use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::chart::{
+    chars_fitting, compact, exact, plot_note, svg_document, text_px, truncate, Area, Axis, Chart,
+    ALARM, DENSE_LOG_DECADES, FONT, GREY, MARGIN, PALETTE, WIDTH, X_LABEL_AREA, Y_LABEL_AREA,
+};
 
 /// One line: a label (e.g. "strategy.kind=lua") and its (x, y) points, ascending by x.
 pub struct Line {
@@ -30,26 +30,8 @@ pub struct Bar {
     pub alarm: bool,
 }
 
-const WIDTH: u32 = 900;
 const LINE_HEIGHT: u32 = 560;
-const FONT: &str = "sans-serif";
-const MARGIN: u32 = 16;
-const X_LABEL_AREA: u32 = 50;
-const Y_LABEL_AREA: u32 = 70;
-/// Tableau-10 without its red, which is reserved for alarms so red always means trouble.
-const PALETTE: [RGBColor; 9] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
 const CALM: RGBColor = PALETTE[0];
-const ALARM: RGBColor = RGBColor(214, 39, 40);
 /// Marker shapes cycle independently of colours, so lines stay distinct in greyscale too.
 const SHAPES: usize = 4;
 /// Vertical pitch of one bar; the bar chart grows by this much per point.
@@ -63,9 +45,6 @@ const TITLE_PX: u32 = 30;
 const NOTE_PX: u32 = 26;
 /// Clear space between two x tick labels, so "1 2 4" on a wide axis do not run together.
 const TICK_GAP_PX: f64 = 12.0;
-
-type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
-type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<Axis, Axis>>;
 
 /// A line chart of a metric against one swept numeric parameter.
 ///
@@ -88,7 +67,7 @@ pub fn line_chart(
     let x = x_axis(&series, plot_px);
     let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
     let y = Scale::fit(ys, log_y).extend(0.07);
-    render((WIDTH, LINE_HEIGHT), |root| {
+    svg_document((WIDTH, LINE_HEIGHT), |root| {
         let body = header(root, title, None)?;
         let (plot, legend) = body.split_horizontally(WIDTH - legend_px);
         let chart = line_frame(&plot, &x, &y, (x_label, y_label))?;
@@ -123,7 +102,7 @@ pub fn bar_chart(
     let note = note(bars, alarm_note);
     let height = layout.height(note.is_some());
     let scale = bar_scale(bars, log, &layout);
-    render((WIDTH, height), |root| {
+    svg_document((WIDTH, height), |root| {
         let body = header(root, title, note.as_ref())?;
         let chart = bar_frame(&body, value_label, &scale, &layout)?;
         if bars.is_empty() {
@@ -131,21 +110,6 @@ pub fn bar_chart(
         }
         draw_bars(&chart, bars, &scale, &layout)
     })
-}
-
-fn render(
-    size: (u32, u32),
-    draw: impl FnOnce(&Area<'_>) -> anyhow::Result<()>,
-) -> anyhow::Result<Vec<u8>> {
-    let mut svg = String::new();
-    {
-        // The backend only flushes into `svg` when it is dropped, hence the scope.
-        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-        root.fill(&WHITE)?;
-        draw(&root)?;
-        root.present()?;
-    }
-    Ok(svg.into_bytes())
 }
 
 /// The subtitle under the title: (text, is an alarm).
@@ -160,7 +124,7 @@ fn header<'a>(root: &Area<'a>, title: &str, note: Option<&Note>) -> anyhow::Resu
     let (strip, rest) = body.split_vertically(NOTE_PX);
     let (color, weight) = match alarm {
         true => (ALARM, FontStyle::Bold),
-        false => (RGBColor(90, 90, 90), FontStyle::Normal),
+        false => (GREY, FontStyle::Normal),
     };
     let font = (FONT, 17).into_font().style(weight);
     let style = font.color(&color).pos(Pos::new(HPos::Center, VPos::Center));
@@ -175,14 +139,7 @@ fn header<'a>(root: &Area<'a>, title: &str, note: Option<&Note>) -> anyhow::Resu
 
 /// A "no data" note, so an empty sweep still yields a valid chart.
 fn no_data(chart: &Chart<'_, '_>) -> anyhow::Result<()> {
-    let area = chart.plotting_area().strip_coord_spec();
-    let (w, h) = area.dim_in_pixel();
-    let grey = BLACK.mix(0.6);
-    let style = TextStyle::from((FONT, 22).into_font())
-        .color(&grey)
-        .pos(Pos::new(HPos::Center, VPos::Center));
-    area.draw(&Text::new("no data", (w as i32 / 2, h as i32 / 2), style))?;
-    Ok(())
+    plot_note(chart.plotting_area(), "no data")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -214,13 +171,7 @@ fn to_series(lines: &[Line]) -> Vec<Series<'_>> {
 }
 
 /// The x axis: the swept values padded a little, with a tick at each swept value.
-struct XAxis {
-    lo: f64,
-    hi: f64,
-    ticks: Vec<f64>,
-}
-
-fn x_axis(series: &[Series<'_>], plot_px: f64) -> XAxis {
+fn x_axis(series: &[Series<'_>], plot_px: f64) -> Axis {
     let mut xs: Vec<f64> = series
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.0))
@@ -228,12 +179,7 @@ fn x_axis(series: &[Series<'_>], plot_px: f64) -> XAxis {
     xs.sort_by(f64::total_cmp);
     xs.dedup();
     let (Some(&first), Some(&last)) = (xs.first(), xs.last()) else {
-        let ticks = linear_ticks(0.0, 1.0, false);
-        return XAxis {
-            lo: 0.0,
-            hi: 1.0,
-            ticks,
-        };
+        return Axis::linear(0.0, 1.0, 0.0, false);
     };
     // A single swept value still needs a range around it.
     let pad = match last - first {
@@ -242,7 +188,7 @@ fn x_axis(series: &[Series<'_>], plot_px: f64) -> XAxis {
     };
     let (lo, hi) = (first - pad, last + pad);
     let ticks = thin_ticks(&xs, plot_px / (hi - lo));
-    XAxis { lo, hi, ticks }
+    Axis::new(lo, hi, ticks, vec![])
 }
 
 /// Drops swept values whose labels would collide with the previous kept one (e.g. 1, 2, 4
@@ -261,16 +207,15 @@ fn thin_ticks(xs: &[f64], px_per_unit: f64) -> Vec<f64> {
 
 fn line_frame<'a, 'b>(
     area: &'a Area<'b>,
-    x: &XAxis,
+    x: &Axis,
     y: &Scale,
     (x_desc, y_desc): (&str, &str),
 ) -> anyhow::Result<Chart<'a, 'b>> {
-    let x_spec = Axis::new(x.lo, x.hi, x.ticks.clone(), vec![]);
     let mut chart = ChartBuilder::on(area)
         .margin(MARGIN)
         .x_label_area_size(X_LABEL_AREA)
         .y_label_area_size(Y_LABEL_AREA)
-        .build_cartesian_2d(x_spec, y.spec())?;
+        .build_cartesian_2d(x.clone(), y.spec())?;
     chart
         .configure_mesh()
         .x_desc(x_desc)
@@ -489,46 +434,6 @@ fn bar_text<'a, DB: DrawingBackend + 'a>(
 // ---------------------------------------------------------------------------------------------
 // Axes
 
-/// A linear axis with hand-picked ticks. plotters' own `WithKeyPoints` over `f64` cannot take
-/// a label formatter, hence this stand-in.
-#[derive(Clone)]
-struct Axis {
-    range: RangedCoordf64,
-    major: Vec<f64>,
-    minor: Vec<f64>,
-}
-
-impl Axis {
-    fn new(lo: f64, hi: f64, major: Vec<f64>, minor: Vec<f64>) -> Self {
-        let range = (lo..hi).into();
-        Self {
-            range,
-            major,
-            minor,
-        }
-    }
-}
-
-impl Ranged for Axis {
-    type FormatOption = DefaultFormatting;
-    type ValueType = f64;
-
-    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
-        self.range.map(value, limit)
-    }
-
-    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
-        match hint.weight().allow_light_points() {
-            true => self.minor.clone(),
-            false => self.major.clone(),
-        }
-    }
-
-    fn range(&self) -> Range<f64> {
-        self.range.range()
-    }
-}
-
 /// A value axis. For log axes `lo` and `hi` are log10 of the values, and data goes through
 /// [`Scale::map`], which clamps zeros and negatives onto the bottom of the axis.
 #[derive(Clone, Copy)]
@@ -599,14 +504,10 @@ impl Scale {
     }
 
     fn spec(&self) -> Axis {
-        let (major, minor) = match self.log {
-            true => (
-                log_ticks(self.lo, self.hi),
-                log_minor_ticks(self.lo, self.hi),
-            ),
-            false => (linear_ticks(self.lo, self.hi, self.whole), vec![]),
-        };
-        Axis::new(self.lo, self.hi, major, minor)
+        match self.log {
+            true => Axis::log(self.lo, self.hi, DENSE_LOG_DECADES),
+            false => Axis::linear(self.lo, self.hi, self.lo, self.whole),
+        }
     }
 
     fn label(&self, t: f64) -> String {
@@ -614,131 +515,10 @@ impl Scale {
     }
 }
 
-/// Multiples of a 1-2-5 step, about six of them.
-fn linear_ticks(lo: f64, hi: f64, whole: bool) -> Vec<f64> {
-    let step = nice_step((hi - lo) / 6.0);
-    let step = if whole { step.max(1.0) } else { step };
-    let first = (lo / step).ceil();
-    let ticks = (0..40).map(|k| (first + f64::from(k)) * step);
-    ticks.take_while(|&t| t <= hi).collect()
-}
-
-fn nice_step(raw: f64) -> f64 {
-    if !(raw.is_finite() && raw > 0.0) {
-        return 1.0;
-    }
-    let magnitude = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .find(|&m| m * magnitude >= raw);
-    step.unwrap_or(10.0) * magnitude
-}
-
-/// Positions (in log10) of 1, 2, 5 x 10^k, or of the bare powers of ten over many decades.
-fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
-    let multiples: &[u32] = if hi - lo <= 4.0 { &[1, 2, 5] } else { &[1] };
-    decade_multiples(lo, hi, multiples)
-}
-
-/// The faint 2..9 x 10^k gridlines that make a log axis readable as one.
-fn log_minor_ticks(lo: f64, hi: f64) -> Vec<f64> {
-    match hi - lo <= 6.0 {
-        true => decade_multiples(lo, hi, &[2, 3, 4, 5, 6, 7, 8, 9]),
-        false => vec![],
-    }
-}
-
-fn decade_multiples(lo: f64, hi: f64, multiples: &[u32]) -> Vec<f64> {
-    let (first, last) = (lo.floor() as i32, hi.ceil() as i32);
-    // Bounded so a degenerate range cannot ask for millions of decades.
-    let decades = first..=last.min(first + 40);
-    let all = decades.flat_map(|k| {
-        multiples
-            .iter()
-            .map(move |&m| f64::from(k) + f64::from(m).log10())
-    });
-    all.filter(|&t| t >= lo && t <= hi).collect()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Text
-
-/// Tick labels: 0.005, 20, 1.5k, 400k, 2M; short enough never to collide.
-fn compact(v: f64) -> String {
-    let (scaled, suffix) = match v.abs() {
-        a if a >= 1e9 => (v / 1e9, "G"),
-        a if a >= 1e6 => (v / 1e6, "M"),
-        a if a >= 1e3 => (v / 1e3, "k"),
-        _ => (v, ""),
-    };
-    // Values below 1 keep one digit past their first significant one.
-    let decimals = match scaled.abs() {
-        a if a > 0.0 && a < 1.0 => ((-a.log10()).ceil() as usize + 1).min(12),
-        _ => 2,
-    };
-    format!("{}{suffix}", trim_decimals(format!("{scaled:.decimals$}")))
-}
-
-/// Values written on bars: 48,213 or 0.53; exact enough to quote, unlike tick labels.
-fn exact(v: f64) -> String {
-    match v.abs() {
-        a if !a.is_finite() => "n/a".to_string(),
-        a if a >= 1e12 => compact(v),
-        a if a >= 100.0 => grouped(v.round() as i64),
-        _ => trim_decimals(format!("{v:.2}")),
-    }
-}
-
-fn grouped(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
-}
-
-fn trim_decimals(s: String) -> String {
-    let trimmed = match s.contains('.') {
-        true => s.trim_end_matches('0').trim_end_matches('.'),
-        false => &s,
-    };
-    if trimmed == "-0" {
-        "0".to_string()
-    } else {
-        trimmed.to_string()
-    }
-}
-
-/// Estimated rendered width. SVG gives no text metrics, so this assumes an average glyph of
-/// 0.6 em; plotters writes font sizes divided by 1.24.
-fn text_px(text: &str, size: u32) -> u32 {
-    (text.chars().count() as f64 * f64::from(size) / 1.24 * 0.6).ceil() as u32
-}
-
-fn chars_fitting(px: u32, size: f64) -> usize {
-    (f64::from(px) / (size / 1.24 * 0.6)).floor().max(4.0) as usize
-}
-
-/// Cuts a label that would overflow its column, marking the cut with an ellipsis.
-fn truncate(label: &str, max_chars: usize) -> String {
-    if label.chars().count() <= max_chars {
-        return label.to_string();
-    }
-    let kept: String = label.chars().take(max_chars.saturating_sub(1)).collect();
-    format!("{kept}…")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::chart::{assert_texts, texts};
 
     const RED: &str = "#D62728";
     const KINDS: [&str; 7] = [
@@ -786,20 +566,6 @@ mod tests {
     fn bar_svg(bars: &[Bar], log: bool, note: Option<&str>) -> String {
         let bytes = bar_chart("oversold units", "units", bars, log, note).unwrap();
         String::from_utf8(bytes).unwrap()
-    }
-
-    /// The trimmed contents of every `<text>` element (plotters puts them on their own line).
-    fn texts(svg: &str) -> Vec<String> {
-        let bodies = svg.split("<text").skip(1);
-        let content = bodies.filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0));
-        content.map(|c| c.trim().to_string()).collect()
-    }
-
-    fn assert_texts(svg: &str, wanted: &[&str]) {
-        let texts = texts(svg);
-        for w in wanted {
-            assert!(texts.iter().any(|t| t == w), "missing {w:?} in {texts:?}");
-        }
     }
 
     fn svg_height(svg: &str) -> u32 {
@@ -977,13 +743,5 @@ mod tests {
         assert!(texts(&cut)
             .iter()
             .any(|t| t.starts_with("xxx") && t.ends_with('…')));
-    }
-
-    #[test]
-    fn numbers_read_naturally() {
-        let ticks = [0.0, 0.005, 20.0, 1_500.0, 400_000.0, 2e6].map(compact);
-        assert_eq!(ticks, ["0", "0.005", "20", "1.5k", "400k", "2M"]);
-        let values = [0.0, 3.0, 0.53, 48_213.4, -1_234.0, f64::NAN].map(exact);
-        assert_eq!(values, ["0", "3", "0.53", "48,213", "-1,234", "n/a"]);
     }
 }

@@ -12,11 +12,14 @@
 use std::ops::Range;
 
 use plotters::chart::DualCoordChartContext;
-use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
-use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::chart::{
+    compact, grouped, plot_note, svg_document, text_px, trim_decimals, Area, Axis, Chart, ALARM,
+    FONT, GREY, MARGIN, PALETTE, WIDTH, X_LABEL_AREA, Y_LABEL_AREA,
+};
 
 /// One report interval of a run.
 pub struct TimelinePoint {
@@ -36,14 +39,9 @@ pub struct TimelinePoint {
     pub max_us: Option<u64>,
 }
 
-const WIDTH: u32 = 900;
 const HEIGHT: u32 = 720;
 /// The top panel's share of the height below the title, legend strip included.
 const TOP_PANEL_PX: u32 = 400;
-const FONT: &str = "sans-serif";
-const MARGIN: u32 = 16;
-const Y_LABEL_AREA: u32 = 70;
-const X_LABEL_AREA: u32 = 50;
 /// The top panel's x axis only carries tick labels; its description is on the bottom panel.
 const TOP_X_LABEL_AREA: u32 = 28;
 const LEGEND_PX: u32 = 28;
@@ -53,20 +51,19 @@ const HEADROOM: f64 = 1.2;
 /// oversell of a few units out of thousands cannot hide in a one-pixel sliver.
 const OVERSOLD_SHARE: f64 = 0.15;
 const MAX_OVERSOLD_SHARE: f64 = 0.5;
-/// Tableau-10 hues, as on the other charts; red stays reserved for trouble.
-const PURCHASES: RGBColor = RGBColor(31, 119, 180);
-const SALES: RGBColor = RGBColor(44, 160, 44);
-const STOCK: RGBColor = RGBColor(255, 127, 14);
-const P50: RGBColor = RGBColor(140, 86, 75);
-const P99: RGBColor = RGBColor(148, 103, 189);
+/// The shared palette's hues, as on the other charts; red stays reserved for trouble.
+const PURCHASES: RGBColor = PALETTE[0];
+const SALES: RGBColor = PALETTE[2];
+const STOCK: RGBColor = PALETTE[1];
+const P50: RGBColor = PALETTE[4];
+const P99: RGBColor = PALETTE[3];
 /// p99's hue, lightened: the max is context for p99, not a line to read first.
 const MAX: RGBColor = RGBColor(197, 176, 213);
-const ALARM: RGBColor = RGBColor(214, 39, 40);
-const GREY: RGBColor = RGBColor(90, 90, 90);
+/// The latency panel is short: its log axis keeps 1-2-5 ticks only up to three decades,
+/// one fewer than a full-height chart's (`chart::DENSE_LOG_DECADES`).
+const SHORT_LOG_DECADES: f64 = 3.0;
 
-type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 type Plot<'a> = DrawingArea<SVGBackend<'a>, Cartesian2d<Axis, Axis>>;
-type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<Axis, Axis>>;
 type DualChart<'a, 'b> =
     DualCoordChartContext<'a, SVGBackend<'b>, Cartesian2d<Axis, Axis>, Cartesian2d<Axis, Axis>>;
 /// Runs of consecutive known values; a missing value ends a run, so gaps stay gaps.
@@ -81,18 +78,12 @@ type Segments = Vec<Vec<(f64, f64)>>;
 /// When plotters fails to draw.
 pub fn render(title: &str, points: &[TimelinePoint]) -> anyhow::Result<Vec<u8>> {
     let timeline = Timeline::new(points);
-    let mut svg = String::new();
-    {
-        // The backend only flushes into `svg` when it is dropped, hence the scope.
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE)?;
+    svg_document((WIDTH, HEIGHT), |root| {
         let body = root.titled(title, (FONT, 24))?;
         let (top, bottom) = body.split_vertically(TOP_PANEL_PX);
         draw_top(&top, &timeline)?;
-        draw_bottom(&bottom, &timeline)?;
-        root.present()?;
-    }
-    Ok(svg.into_bytes())
+        draw_bottom(&bottom, &timeline)
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -225,59 +216,6 @@ fn error_spans(points: &[&TimelinePoint], start: f64) -> Vec<ErrorSpan> {
 // ---------------------------------------------------------------------------------------------
 // Axes
 
-/// A linear axis with hand-picked ticks, so every axis gets its own label formatter.
-#[derive(Clone)]
-struct Axis {
-    lo: f64,
-    hi: f64,
-    major: Vec<f64>,
-    minor: Vec<f64>,
-}
-
-impl Axis {
-    /// `lo` and `hi` are log10 of the values; the faint 2..9 x 10^k gridlines make it read
-    /// as a log axis.
-    fn log(lo: f64, hi: f64) -> Self {
-        Self {
-            lo,
-            hi,
-            major: log_ticks(lo, hi),
-            minor: decade_multiples(lo, hi, &[2, 3, 4, 5, 6, 7, 8, 9]),
-        }
-    }
-
-    fn linear(lo: f64, hi: f64, ticks_from: f64, whole: bool) -> Self {
-        let major = linear_ticks(ticks_from, hi, whole);
-        Self {
-            lo,
-            hi,
-            major,
-            minor: vec![],
-        }
-    }
-}
-
-impl Ranged for Axis {
-    type FormatOption = DefaultFormatting;
-    type ValueType = f64;
-
-    fn map(&self, value: &f64, (from, to): (i32, i32)) -> i32 {
-        let share = (value - self.lo) / (self.hi - self.lo);
-        from + (share * f64::from(to - from)).round() as i32
-    }
-
-    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
-        match hint.weight().allow_light_points() {
-            true => self.minor.clone(),
-            false => self.major.clone(),
-        }
-    }
-
-    fn range(&self) -> Range<f64> {
-        self.lo..self.hi
-    }
-}
-
 /// From the earliest point (or zero) to the last, with a unit range when there is no span.
 fn time_axis(points: &[&TimelinePoint]) -> Axis {
     let lo = points.first().map_or(0.0, |p| p.t_s.min(0.0));
@@ -346,49 +284,16 @@ fn latency_axis<'a>(points: impl Iterator<Item = &'a (f64, f64)> + Clone) -> Opt
     let hi = points.map(|p| p.1).fold(lo, f64::max);
     let pad = 1.5f64.log10();
     let widen = ((1.0 - (hi - lo + 2.0 * pad)) / 2.0).max(0.0);
-    Some(Axis::log(lo - pad - widen, hi + pad + widen))
+    Some(Axis::log(
+        lo - pad - widen,
+        hi + pad + widen,
+        SHORT_LOG_DECADES,
+    ))
 }
 
 /// Samples are whole microseconds; a zero is drawn at 1 µs, the axis's floor.
 fn log_us(us: u64) -> f64 {
     (us.max(1) as f64).log10()
-}
-
-/// Multiples of a 1-2-5 step, about six of them, from `lo` up.
-fn linear_ticks(lo: f64, hi: f64, whole: bool) -> Vec<f64> {
-    let step = nice_step((hi - lo) / 6.0);
-    let step = if whole { step.max(1.0) } else { step };
-    let first = (lo / step).ceil();
-    let ticks = (0..40).map(|k| (first + f64::from(k)) * step);
-    ticks.take_while(|&t| t <= hi).collect()
-}
-
-fn nice_step(raw: f64) -> f64 {
-    if !(raw.is_finite() && raw > 0.0) {
-        return 1.0;
-    }
-    let magnitude = 10f64.powf(raw.log10().floor());
-    let multiple = [1.0, 2.0, 5.0].into_iter().find(|&m| m * magnitude >= raw);
-    multiple.unwrap_or(10.0) * magnitude
-}
-
-/// 1, 2 and 5 x 10^k over a few decades; the bare powers of ten over many.
-fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
-    let multiples: &[u32] = if hi - lo <= 3.0 { &[1, 2, 5] } else { &[1] };
-    decade_multiples(lo, hi, multiples)
-}
-
-/// Positions (in log10) of `m x 10^k` within `[lo, hi]`.
-fn decade_multiples(lo: f64, hi: f64, multiples: &[u32]) -> Vec<f64> {
-    let (first, last) = (lo.floor() as i32, hi.ceil() as i32);
-    // Bounded so a degenerate range cannot ask for millions of decades.
-    let decades = first..=last.min(first + 40);
-    let all = decades.flat_map(|k| {
-        multiples
-            .iter()
-            .map(move |&m| f64::from(k) + f64::from(m).log10())
-    });
-    all.filter(|&t| t >= lo && t <= hi).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -402,7 +307,7 @@ fn draw_top(area: &Area<'_>, t: &Timeline) -> anyhow::Result<()> {
     let chart = top_frame(&body, t)?;
     let plot = chart.plotting_area();
     if t.is_empty() {
-        return note(plot, "no data");
+        return plot_note(plot, "no data");
     }
     draw_error_spans(plot, t)?;
     if t.oversold() {
@@ -547,7 +452,10 @@ fn draw_bottom(area: &Area<'_>, t: &Timeline) -> anyhow::Result<()> {
         draw_legend(&legend, &latency_keys())?;
     }
     // 1 µs to 1 ms, only so an empty panel still has a frame.
-    let y = t.latency.clone().unwrap_or_else(|| Axis::log(0.0, 3.0));
+    let y = t
+        .latency
+        .clone()
+        .unwrap_or_else(|| Axis::log(0.0, 3.0, SHORT_LOG_DECADES));
     let chart = bottom_frame(&body, &t.time, y)?;
     let plot = chart.plotting_area();
     if t.latency.is_none() {
@@ -556,7 +464,7 @@ fn draw_bottom(area: &Area<'_>, t: &Timeline) -> anyhow::Result<()> {
         } else {
             "no latency samples"
         };
-        return note(plot, text);
+        return plot_note(plot, text);
     }
     draw_sold_out(plot, t, false)?;
     // p99 last, so it is on top where the lines cross.
@@ -651,80 +559,24 @@ fn draw_legend(area: &Area<'_>, keys: &[Key]) -> anyhow::Result<()> {
         }
         x += 30;
         area.draw(&Text::new(k.label, (x, y), style.clone()))?;
-        x += text_px(k.label, 15);
+        x += text_px(k.label, 15) as i32;
         if let Some(remark) = &k.remark {
             area.draw(&Text::new(
                 format!("({remark})"),
                 (x + 5, y),
                 remark_style.clone(),
             ))?;
-            x += 5 + text_px(remark, 15) + text_px("()", 15);
+            x += 5 + (text_px(remark, 15) + text_px("()", 15)) as i32;
         }
         x += 22;
     }
     Ok(())
 }
 
-/// A note in the middle of the plot, so an empty panel still reads as deliberate.
-fn note(plot: &Plot<'_>, text: &str) -> anyhow::Result<()> {
-    let area = plot.strip_coord_spec();
-    let (w, h) = area.dim_in_pixel();
-    let grey = BLACK.mix(0.6);
-    let style = TextStyle::from((FONT, 22))
-        .color(&grey)
-        .pos(Pos::new(HPos::Center, VPos::Center));
-    area.draw(&Text::new(text, (w as i32 / 2, h as i32 / 2), style))?;
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
-// Text
-
-/// Tick labels: 0, 2.5, 400, 1.5k, 300k, 2M; short enough never to collide.
-fn compact(v: f64) -> String {
-    let (scaled, suffix) = match v.abs() {
-        a if a >= 1e9 => (v / 1e9, "G"),
-        a if a >= 1e6 => (v / 1e6, "M"),
-        a if a >= 1e3 => (v / 1e3, "k"),
-        _ => (v, ""),
-    };
-    format!("{}{suffix}", trim_decimals(&format!("{scaled:.2}")))
-}
-
-fn trim_decimals(s: &str) -> &str {
-    let trimmed = match s.contains('.') {
-        true => s.trim_end_matches('0').trim_end_matches('.'),
-        false => s,
-    };
-    if trimmed == "-0" {
-        "0"
-    } else {
-        trimmed
-    }
-}
-
-/// Counts: 1,234,567.
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Estimated rendered width. SVG gives no text metrics, so this assumes an average glyph of
-/// 0.6 em; plotters writes font sizes divided by 1.24.
-fn text_px(text: &str, size: u32) -> i32 {
-    (text.chars().count() as f64 * f64::from(size) / 1.24 * 0.6).ceil() as i32
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::chart::{assert_texts, texts};
 
     const RED: &str = "#D62728";
 
@@ -770,20 +622,6 @@ mod tests {
 
     fn svg(points: &[TimelinePoint]) -> String {
         String::from_utf8(render("timeline", points).unwrap()).unwrap()
-    }
-
-    /// The trimmed contents of every `<text>` element (plotters puts them on their own line).
-    fn texts(svg: &str) -> Vec<String> {
-        let bodies = svg.split("<text").skip(1);
-        let content = bodies.filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0));
-        content.map(|c| c.trim().to_string()).collect()
-    }
-
-    fn assert_texts(svg: &str, wanted: &[&str]) {
-        let texts = texts(svg);
-        for w in wanted {
-            assert!(texts.iter().any(|t| t == w), "missing {w:?} in {texts:?}");
-        }
     }
 
     fn lacks_text(svg: &str, unwanted: &str) -> bool {
@@ -907,15 +745,5 @@ mod tests {
         let labels: Vec<_> = axis.major.iter().map(|t| compact(10f64.powf(*t))).collect();
         assert!(labels.contains(&"200k".to_string()), "{labels:?}");
         assert!(latency_axis([].iter()).is_none());
-    }
-
-    #[test]
-    fn numbers_read_naturally() {
-        let ticks = [0.0, 2.5, 400.0, 1_500.0, 300_000.0, 2e6, -200.0].map(compact);
-        assert_eq!(ticks, ["0", "2.5", "400", "1.5k", "300k", "2M", "-200"]);
-        assert_eq!(grouped(1_234_567), "1,234,567");
-        assert_eq!(grouped(41), "41");
-        assert_eq!(trim_decimals("1500.0"), "1500");
-        assert_eq!(trim_decimals("-0.00"), "0");
     }
 }
