@@ -1,0 +1,563 @@
+#!/usr/bin/env bash
+# Client benchmark: how fast and how cheap is seckill-bench as a load
+# generator, next to redis-benchmark (and memtier_benchmark when installed)
+# sending the very same command to the same throwaway redis-server.
+#
+#   scripts/bench.sh [quick|full] [compare] [layout] [conns] [soak]
+#
+#   quick (default)  compare + conns                       ~1-2 minutes
+#   full             compare + layout + conns + soak        ~3-4 minutes
+#   compare  ROUNDS rounds, alternating in each round:
+#              redis-benchmark -c 50 -n N EVALSHA <sha> 1 <stock key> 1
+#              seckill-bench, strategy lua (one EVALSHA of the same script per
+#                purchase), 50 clients (LAYOUT, default 1 process x 50), closed
+#                loop, huge stock, BENCH_SECONDS long
+#              memtier_benchmark, same command, 1 thread x 50 clients (if installed)
+#   layout   seckill-bench 2 processes x 25 clients as well, in the same rounds
+#            (1 x 50 is the default because it is faster on 2 cores: one
+#            worker process keeps one core busy and leaves the other to the
+#            single-threaded redis-server; with 2 workers, three busy
+#            processes share two cores, and each epoll_wait finds fewer ready
+#            connections: in six full runs on a 2-core VM, 2-18% fewer
+#            ops/s and 0.2-1.6 us more client CPU per op than 1 x 50)
+#   conns    64 processes x 64 clients (4096 connections) for CONNS_SECONDS,
+#            RSS per connection (and 64 x 1 for the per-process baseline)
+#   soak     SOAK_PURCHASES purchases (10 million), RSS sampled over time
+#
+# Environment: ROUNDS (3), BENCH_SECONDS (6; full: 8), LAYOUT (1x50),
+# CONNS_SECONDS (5), SOAK_PURCHASES (10000000), SOAK_LAYOUT (=LAYOUT),
+# QUIET_WAIT (30: at most this many seconds to wait for an idle machine
+# before each measurement), RETRY_NOISY (1: take a compare measurement again
+# once when other processes used more than 25% of a CPU during it; 0: never).
+#
+# Client CPU is user+sys of the load generator's processes only: bash's
+# `time` around the command, which for seckill-bench covers the coordinator
+# and its worker processes (it waits for them). redis-server is started here,
+# not by the measured command, and its own CPU is read from /proc and shown
+# separately (server_cpu_us_per_op), as is the CPU used by anything else on
+# the machine meanwhile (other_cpu_pct, in % of one CPU: noise; above 10% a
+# measurement is flagged with a *; see other_pct). Everything talks to
+# 127.0.0.1.
+#
+# Output: a table on stdout and reports/bench/bench.csv (one row per
+# measurement, then one `median` row per compared tool), the RSS samples
+# conns-64x1-rss.csv, conns-64x64-rss.csv and soak-rss.csv, and the
+# seckill-bench run folders in reports/bench/runs/.
+# A benchmark, not a test: missing a target is reported, not an error. It
+# exits non-zero only when a measurement itself failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+# ---------------------------------------------------------------- arguments
+SECTIONS=()
+MODE=""
+for arg in "$@"; do
+  case "$arg" in
+    quick | full) MODE=$arg ;;
+    compare | layout | conns | soak) SECTIONS+=("$arg") ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "error: unknown argument '$arg' (see scripts/bench.sh --help)" >&2; exit 2 ;;
+  esac
+done
+if [ ${#SECTIONS[@]} -eq 0 ]; then
+  case "${MODE:-quick}" in
+    quick) SECTIONS=(compare conns) ;;
+    full) SECTIONS=(compare layout conns soak) ;;
+  esac
+fi
+want() { local s; for s in "${SECTIONS[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
+
+ROUNDS=${ROUNDS:-3}
+if [ "$MODE" = full ]; then BENCH_SECONDS=${BENCH_SECONDS:-8}; else BENCH_SECONDS=${BENCH_SECONDS:-6}; fi
+LAYOUT=${LAYOUT:-1x50}
+CONNS_SECONDS=${CONNS_SECONDS:-5}
+QUIET_WAIT=${QUIET_WAIT:-30}
+RETRY_NOISY=${RETRY_NOISY:-1}
+SOAK_PURCHASES=${SOAK_PURCHASES:-10000000}
+SOAK_MID=""
+SOAK_LAYOUT=${SOAK_LAYOUT:-$LAYOUT}
+CLIENTS=50
+for v in ROUNDS BENCH_SECONDS CONNS_SECONDS SOAK_PURCHASES QUIET_WAIT; do
+  if ! [[ ${!v} =~ ^[1-9][0-9]*$ ]]; then echo "error: $v must be a positive whole number, got '${!v}'" >&2; exit 2; fi
+done
+case $RETRY_NOISY in 0 | 1) ;; *) echo "error: RETRY_NOISY must be 0 or 1, got '$RETRY_NOISY'" >&2; exit 2 ;; esac
+for v in LAYOUT SOAK_LAYOUT; do
+  if ! [[ ${!v} =~ ^[1-9][0-9]*x[1-9][0-9]*$ ]]; then echo "error: $v must look like 1x50 (processes x clients), got '${!v}'" >&2; exit 2; fi
+done
+if [ $(( ${LAYOUT%x*} * ${LAYOUT#*x} )) -ne $CLIENTS ]; then
+  echo "error: LAYOUT=$LAYOUT is not $CLIENTS clients in all" >&2; exit 2
+fi
+
+# ------------------------------------------------------------ tools, build
+. scripts/lib/ensure-redis.sh
+ensure_redis
+REDIS_SERVER=${SECKILL_REDIS_SERVER:-redis-server}
+for tool in redis-benchmark redis-cli; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "error: $tool not found (Debian: apt-get install redis-tools)" >&2; exit 4; }
+done
+if want conns || want soak; then
+  command -v pgrep >/dev/null 2>&1 || { echo "error: pgrep not found (Debian: apt-get install procps)" >&2; exit 4; }
+fi
+MEMTIER=$(command -v memtier_benchmark || true)
+cargo build --release --locked
+BIN=$ROOT/target/release/seckill-bench
+OUT=$ROOT/reports/bench
+
+# ------------------------------------------------------------- temp + trap
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/seckill-bench.XXXXXX")
+REDIS_PID=""
+JOB_PID=""
+# shellcheck disable=SC2317 # invoked by the trap
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ -n "$JOB_PID" ] && kill -0 "$JOB_PID" 2>/dev/null; then
+    # the coordinator's own children get a parent-death signal
+    pkill -TERM -P "$JOB_PID" 2>/dev/null || true
+    kill -TERM "$JOB_PID" 2>/dev/null || true
+    wait "$JOB_PID" 2>/dev/null || true
+  fi
+  if [ -n "$REDIS_PID" ] && kill -0 "$REDIS_PID" 2>/dev/null; then
+    kill -TERM "$REDIS_PID" 2>/dev/null || true
+    wait "$REDIS_PID" 2>/dev/null || true
+  fi
+  rm -rf "$TMP"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo "interrupted" >&2; exit 130' INT TERM
+
+die() { echo "error: $*" >&2; exit 4; }
+
+# -------------------------------------------------------------- redis-server
+# 4096 client connections need more than the usual 1024 descriptors.
+if [ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge 65536 ]; then ulimit -n 65536; else ulimit -n "$(ulimit -Hn)"; fi
+PORT=""
+for _ in $(seq 1 20); do
+  port=$(( 20000 + RANDOM % 30000 ))
+  (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue # taken
+  mkdir -p "$TMP/redis"
+  "$REDIS_SERVER" --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+    --dir "$TMP/redis" --logfile "$TMP/redis/redis.log" --daemonize no \
+    --maxclients 10000 >/dev/null 2>&1 &
+  REDIS_PID=$!
+  for _ in $(seq 1 50); do
+    # ours, not another server that took the port meanwhile
+    if [ "$(redis-cli -h 127.0.0.1 -p "$port" INFO server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p')" = "$REDIS_PID" ]; then
+      PORT=$port; break
+    fi
+    kill -0 "$REDIS_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -n "$PORT" ] && break
+  kill "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true; REDIS_PID=""
+done
+[ -n "$PORT" ] || die "could not start redis-server on a free loopback port (see a redis.log in $TMP)"
+URL="redis://127.0.0.1:$PORT/0"
+rcli() { redis-cli -h 127.0.0.1 -p "$PORT" "$@"; }
+
+# The exact bytes of CHECK_AND_DECREMENT, as redis::Script hashes them: the
+# raw string starts with the newline after r#" and ends with the one before "#.
+awk '/CHECK_AND_DECREMENT: &str = r#"/ { on = 1; print ""; next }
+     on && /^"#;/ { exit }
+     on { print }' src/strategy/scripts.rs >"$TMP/check_and_decrement.lua"
+[ -s "$TMP/check_and_decrement.lua" ] || die "CHECK_AND_DECREMENT not found in src/strategy/scripts.rs"
+SHA=$(rcli -x SCRIPT LOAD <"$TMP/check_and_decrement.lua")
+[ "$SHA" = "$(sha1sum <"$TMP/check_and_decrement.lua" | cut -d' ' -f1)" ] || die "SCRIPT LOAD returned '$SHA'"
+HUGE=1000000000000000 # 1e15: exact in Lua's doubles, never sold out
+KEY="bench:{stock}"
+rcli SET "$KEY" "$HUGE" >/dev/null
+
+# ----------------------------------------------------------------- helpers
+ticks_per_s=$(getconf CLK_TCK)
+# utime + stime of redis-server (fields 14 and 15 of stat; after the ") "
+# that ends the command name they are the 12th and 13th)
+server_ticks() { local s f; read -r s <"/proc/$REDIS_PID/stat"; read -ra f <<<"${s##*) }"; echo $(( f[11] + f[12] )); }
+# busy ticks of the whole machine (all CPUs): user nice system irq softirq steal
+machine_ticks() { local u n s irq sirq st; read -r _ u n s _ _ irq sirq st _ </proc/stat; echo $(( u + n + s + irq + sirq + st )); }
+stock() { rcli GET "$KEY"; }
+
+# other_pct M0 M1: busy CPU charged neither to the load generator nor to
+# redis-server between two machine_ticks readings, in % of one CPU over the
+# measurement's wall time: other processes, this script's RSS sampling, and
+# kernel work charged to no process (softirqs run from the idle task: with
+# 64 worker processes this alone is ~15%).
+other_pct() {
+  awk -v m="$(( $2 - $1 ))" -v s="$RUN_SERVER" -v u="$RUN_USER" -v y="$RUN_SYS" -v w="$RUN_WALL" -v hz="$ticks_per_s" \
+    'BEGIN { o = m / hz - s / hz - u - y; if (o < 0) o = 0; printf "%.1f", (w > 0 ? 100 * o / w : 0) }'
+}
+
+# wait_quiet: before a measurement, waits (at most QUIET_WAIT s) for a second
+# in which the machine is nearly idle (< 20% of one CPU busy), so other work
+# (a build, a test suite) skews it less. What remains shows as other_cpu_pct.
+wait_quiet() {
+  local waited=0 m0 m1
+  while :; do
+    m0=$(machine_ticks); sleep 1; m1=$(machine_ticks)
+    [ $(( m1 - m0 )) -le $(( ticks_per_s / 5 )) ] && return 0
+    waited=$(( waited + 1 ))
+    if [ "$waited" -ge "$QUIET_WAIT" ]; then
+      echo "warning: the machine stayed busy for ${QUIET_WAIT}s (other processes); measuring anyway" >&2
+      return 0
+    fi
+  done
+}
+
+# timed LABEL CMD...: runs CMD with stdout+stderr in $TMP/LABEL.log; leaves
+# "wall user sys" in $TMP/LABEL.time and the exit code in $TMP/LABEL.rc.
+timed() {
+  local label=$1; shift
+  local TIMEFORMAT='%3R %3U %3S'
+  echo 0 >"$TMP/$label.rc"
+  { time "$@" >"$TMP/$label.log" 2>&1 || echo $? >"$TMP/$label.rc"; } 2>"$TMP/$label.time"
+}
+
+# column NAME FILE: a field of a one-row CSV with a header (no quoted commas).
+column() { awk -F, -v name="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i } NR == 2 && c { print $c }' "$2"; }
+
+# scenario FILE PROCESSES CLIENTS STOP_LINE
+scenario() {
+  cat >"$1" <<EOF
+name = "bench-lua"
+description = "scripts/bench.sh: one EVALSHA check-and-decrement per purchase, closed loop, huge stock"
+
+[stock]
+initial = $HUGE
+
+[load]
+processes = $2
+clients_per_process = $3
+$4
+
+[strategy]
+kind = "lua"
+EOF
+}
+
+CSV_HEADER="section,round,tool,processes,clients,ops,seconds,ops_per_s,ratio,cpu_user_s,cpu_sys_s,cpu_us_per_op,server_cpu_us_per_op,other_cpu_pct,rss_start_kib,rss_end_kib,rss_max_kib,rss_per_conn_kib,anon_per_conn_kib,status"
+ROWS=$TMP/rows.csv
+: >"$ROWS"
+FAILED=0
+
+# record SECTION ROUND TOOL PROCS CLIENTS OPS SECONDS USER SYS SERVER_TICKS OTHER_PCT STATUS [RSS_START RSS_END RSS_MAX RSS_PER_CONN ANON_PER_CONN]
+record() {
+  awk -v OFS=, -v hz="$ticks_per_s" \
+    -v sec="$1" -v rnd="$2" -v tool="$3" -v p="$4" -v c="$5" -v ops="$6" -v s="$7" -v u="$8" -v sy="$9" \
+    -v st="${10}" -v ot="${11}" -v status="${12}" -v r0="${13:-}" -v r1="${14:-}" -v rm="${15:-}" -v rc="${16:-}" -v ac="${17:-}" 'BEGIN {
+      rate = s > 0 ? ops / s : 0
+      cpu = ops > 0 ? (u + sy) / ops * 1e6 : 0
+      srv = ops > 0 ? st / hz / ops * 1e6 : 0
+      print sec, rnd, tool, p, c, ops, sprintf("%.3f", s), sprintf("%.0f", rate), "", u, sy,
+        sprintf("%.2f", cpu), sprintf("%.2f", srv), ot, r0, r1, rm, rc, ac, status
+    }' >>"$ROWS"
+}
+
+# run_seckill LABEL PROCESSES CLIENTS STOP_LINE [sampler-file]: one run of
+# seckill-bench against the bench's redis-server; sets RUN_* variables.
+run_seckill() {
+  local label=$1 procs=$2 clients=$3 stop=$4 samples=${5:-}
+  scenario "$TMP/$label.toml" "$procs" "$clients" "$stop"
+  local s0 m0 s1 m1
+  wait_quiet
+  s0=$(server_ticks); m0=$(machine_ticks)
+  if [ -z "$samples" ]; then
+    timed "$label" "$BIN" run "$TMP/$label.toml" --redis-url "$URL" --out "$TMP/runs/$label" --quiet
+  else
+    timed "$label" "$BIN" run "$TMP/$label.toml" --redis-url "$URL" --out "$TMP/runs/$label" --quiet &
+    JOB_PID=$!
+    sample_rss "$JOB_PID" "$samples"
+    wait "$JOB_PID" || true
+    JOB_PID=""
+  fi
+  s1=$(server_ticks); m1=$(machine_ticks)
+  local rc; rc=$(cat "$TMP/$label.rc")
+  local summary=$TMP/runs/$label/summary.csv
+  if [ "$rc" != 0 ] || [ ! -f "$summary" ]; then
+    echo "seckill-bench run '$label' failed (exit $rc):" >&2
+    tail -n 20 "$TMP/$label.log" >&2
+    FAILED=1
+    return 1
+  fi
+  read -r RUN_WALL RUN_USER RUN_SYS <"$TMP/$label.time"
+  RUN_OPS=$(column attempts "$summary")
+  RUN_SECONDS=$(column duration_s "$summary")
+  RUN_ERRORS=$(column errors "$summary")
+  RUN_VERDICT=$(column verdict "$summary")
+  RUN_SERVER=$(( s1 - s0 ))
+  RUN_OTHER=$(other_pct "$m0" "$m1")
+  RUN_STATUS=$RUN_VERDICT
+  [ "$RUN_ERRORS" = 0 ] || RUN_STATUS="$RUN_VERDICT errors=$RUN_ERRORS"
+}
+
+# sample_rss JOB FILE: every 0.5 s, until JOB ends, the summed VmRSS (and
+# RssAnon: the part not shared with other processes' binary pages) of the
+# coordinator's children (the `seckill-bench worker` processes) and how many.
+sample_rss() {
+  local job=$1 file=$2 start coord pids pid n kib anon t
+  start=$(date +%s.%N)
+  echo "t_s,workers,rss_kib,rss_anon_kib" >"$file"
+  while kill -0 "$job" 2>/dev/null; do
+    coord=$(pgrep -P "$job" | head -n 1 || true)
+    pids=""
+    [ -n "$coord" ] && pids=$(pgrep -P "$coord" -f 'seckill-bench worker' || true)
+    n=0
+    if [ -n "$pids" ]; then
+      # one cat and one awk per sample, whatever the number of workers
+      read -r n kib anon < <(for pid in $pids; do cat "/proc/$pid/status" 2>/dev/null || true; done |
+        awk '/^VmRSS:/ { n++; r += $2 } /^RssAnon:/ { a += $2 } END { print n + 0, r + 0, a + 0 }')
+    fi
+    t=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    [ "$n" -gt 0 ] && echo "$t,$n,$kib,$anon" >>"$file"
+    sleep 0.5
+  done
+}
+
+# rss_stats FILE PROCESSES: "start mid end max anon_max" KiB over the
+# samples with every worker up; start is the first sample 2 s in
+# (connections open, load running), mid the first one half-way through.
+rss_stats() {
+  awk -F, -v p="$2" 'NR > 1 && $2 == p { n++; t[n] = $1; r[n] = $3; if ($3 > m) m = $3; if ($4 > am) am = $4 }
+    END {
+      if (!n) { print 0, 0, 0, 0, 0; exit }
+      s = r[1]; for (i = 1; i <= n; i++) if (t[i] >= 2) { s = r[i]; break }
+      mid = r[n]; for (i = 1; i <= n; i++) if (t[i] >= t[n] / 2) { mid = r[i]; break }
+      print s, mid, r[n], m + 0, am + 0
+    }' "$1"
+}
+
+# ------------------------------------------------------------------ compare
+run_redis_benchmark() {
+  local label=$1 n=$2 before after s0 m0 s1 m1 rc rps
+  wait_quiet
+  before=$(stock); s0=$(server_ticks); m0=$(machine_ticks)
+  timed "$label" redis-benchmark -h 127.0.0.1 -p "$PORT" -c "$CLIENTS" -n "$n" --csv EVALSHA "$SHA" 1 "$KEY" 1
+  s1=$(server_ticks); m1=$(machine_ticks); after=$(stock)
+  rc=$(cat "$TMP/$label.rc")
+  rps=$(awk -F'"' '$2 ~ /^EVALSHA/ { print $4 }' "$TMP/$label.log")
+  if [ "$rc" != 0 ] || [ -z "$rps" ]; then
+    echo "redis-benchmark failed (exit $rc):" >&2; tail -n 20 "$TMP/$label.log" >&2; FAILED=1; return 1
+  fi
+  read -r RUN_WALL RUN_USER RUN_SYS <"$TMP/$label.time"
+  RUN_OPS=$n
+  RUN_RPS=$rps
+  RUN_SECONDS=$(awk -v n="$n" -v r="$rps" 'BEGIN { printf "%.3f", n / r }')
+  RUN_SERVER=$(( s1 - s0 ))
+  RUN_OTHER=$(other_pct "$m0" "$m1")
+  # every request must have run the script and sold one unit
+  RUN_STATUS=ok
+  [ $(( before - after )) -eq "$n" ] || RUN_STATUS="sold $(( before - after )) of $n"
+}
+
+run_memtier() {
+  local label=$1 per_client=$2 before after s0 m0 s1 m1 rc rps n
+  n=$(( per_client * CLIENTS ))
+  wait_quiet
+  before=$(stock); s0=$(server_ticks); m0=$(machine_ticks)
+  timed "$label" "$MEMTIER" -s 127.0.0.1 -p "$PORT" -t 1 -c "$CLIENTS" -n "$per_client" \
+    --hide-histogram --command="EVALSHA $SHA 1 $KEY 1"
+  s1=$(server_ticks); m1=$(machine_ticks); after=$(stock)
+  rc=$(cat "$TMP/$label.rc")
+  rps=$(tr '\r' '\n' <"$TMP/$label.log" | awk '$1 == "Totals" { print $2 }' | tail -n 1)
+  if [ "$rc" != 0 ] || [ -z "$rps" ]; then
+    echo "memtier_benchmark failed (exit $rc):" >&2; tail -n 20 "$TMP/$label.log" >&2; FAILED=1; return 1
+  fi
+  read -r RUN_WALL RUN_USER RUN_SYS <"$TMP/$label.time"
+  RUN_OPS=$n
+  RUN_SECONDS=$(awk -v n="$n" -v r="$rps" 'BEGIN { printf "%.3f", n / r }')
+  RUN_SERVER=$(( s1 - s0 ))
+  RUN_OTHER=$(other_pct "$m0" "$m1")
+  RUN_STATUS=ok
+  [ $(( before - after )) -eq "$n" ] || RUN_STATUS="sold $(( before - after )) of $n"
+}
+
+# measure TOOL ROUND: one compare measurement, recorded. TOOL is
+# redis-benchmark, memtier_benchmark or a seckill-bench layout (1x50). Taken
+# again once (RETRY_NOISY=1) when other processes used more than 25% of a CPU
+# meanwhile; the first try's seckill-bench run folder is kept as well.
+measure() {
+  local tool=$1 r=$2 try name procs=1 again=""
+  for try in 1 2; do
+    [ "$try" = 2 ] && again=-again
+    case $tool in
+      redis-benchmark) name=$tool; run_redis_benchmark "rb-$r$again" "$N" || return 1 ;;
+      memtier_benchmark) name=$tool; run_memtier "mt-$r$again" $(( N / CLIENTS )) || return 1 ;;
+      *)
+        name="seckill-bench $tool"; procs=${tool%x*}
+        run_seckill "sb-$tool-$r$again" "$procs" "${tool#*x}" "duration = \"${BENCH_SECONDS}s\"" || return 1
+        ;;
+    esac
+    if [ "$try" = 1 ] && [ "$RETRY_NOISY" = 1 ] && awk -v o="$RUN_OTHER" 'BEGIN { exit !(o > 25) }'; then
+      echo "bench: round $r, $name: other processes used ${RUN_OTHER}% of a CPU meanwhile; measuring again" >&2
+      continue
+    fi
+    break
+  done
+  record compare "$r" "$name" "$procs" $CLIENTS "$RUN_OPS" "$RUN_SECONDS" "$RUN_USER" "$RUN_SYS" "$RUN_SERVER" "$RUN_OTHER" "$RUN_STATUS"
+}
+
+echo "bench: redis-server $("$REDIS_SERVER" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') on 127.0.0.1:$PORT, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "bench: script sha $SHA, sections: ${SECTIONS[*]}"
+mkdir -p "$TMP/runs"
+
+if want compare || want layout; then
+  # Warm-up and calibration: N so that redis-benchmark runs ~BENCH_SECONDS,
+  # from the faster of two short runs (the first one is often cold).
+  run_redis_benchmark warmup-1 100000 || die "redis-benchmark warm-up failed"
+  rps=$RUN_RPS
+  run_redis_benchmark warmup-2 100000 || die "redis-benchmark warm-up failed"
+  rps=$(awk -v a="$rps" -v b="$RUN_RPS" 'BEGIN { print (a > b ? a : b) }')
+  N=$(awk -v r="$rps" -v s="$BENCH_SECONDS" 'BEGIN { n = int(r * s / 10000 + 0.5) * 10000; print (n < 10000 ? 10000 : n) }')
+  echo "bench: redis-benchmark warm-up ${rps} ops/s -> N = $N requests per round; seckill-bench runs ${BENCH_SECONDS}s"
+  for r in $(seq 1 "$ROUNDS"); do
+    if want compare; then
+      measure redis-benchmark "$r" || true
+      measure "$LAYOUT" "$r" || true
+      [ -z "$MEMTIER" ] || measure memtier_benchmark "$r" || true
+    fi
+    if want layout; then
+      for lay in 1x50 2x25; do
+        want compare && [ "$lay" = "$LAYOUT" ] && continue
+        measure "$lay" "$r" || true
+      done
+    fi
+    echo "bench: round $r of $ROUNDS done"
+  done
+  cached=$(rcli INFO memory | tr -d '\r' | awk -F: '$1 == "number_of_cached_scripts" { print $2 }')
+  [ "$cached" = 1 ] || echo "warning: redis-server holds $cached scripts: seckill-bench did not run the same script" >&2
+fi
+
+# ------------------------------------------------------------------- conns
+if want conns; then
+  maxclients=$(rcli CONFIG GET maxclients | tail -n 1)
+  if [ "$maxclients" -lt 4200 ]; then
+    echo "warning: redis-server maxclients is $maxclients (descriptor limit $(ulimit -n)); skipping 64 x 64" >&2
+  else
+    for lay in 64x1 64x64; do
+      p=${lay%x*}; c=${lay#*x}
+      if run_seckill "conns-$lay" "$p" "$c" "duration = \"${CONNS_SECONDS}s\"" "$TMP/conns-$lay-rss.csv"; then
+        # steady state: the largest sum seen while all workers were up
+        read -r r0 _ r1 rmax amax < <(rss_stats "$TMP/conns-$lay-rss.csv" "$p")
+        per=$(awk -v m="$rmax" -v n="$(( p * c ))" 'BEGIN { printf "%.1f", m / n }')
+        aper=$(awk -v m="$amax" -v n="$(( p * c ))" 'BEGIN { printf "%.1f", m / n }')
+        record conns 1 "seckill-bench $lay" "$p" "$(( p * c ))" "$RUN_OPS" "$RUN_SECONDS" "$RUN_USER" "$RUN_SYS" "$RUN_SERVER" "$RUN_OTHER" "$RUN_STATUS" "$r0" "$r1" "$rmax" "$per" "$aper"
+      fi
+    done
+  fi
+fi
+
+# -------------------------------------------------------------------- soak
+if want soak; then
+  p=${SOAK_LAYOUT%x*}; c=${SOAK_LAYOUT#*x}
+  per_client=$(( (SOAK_PURCHASES + p * c - 1) / (p * c) ))
+  echo "bench: soak, $SOAK_LAYOUT x $per_client purchases = $(( p * c * per_client ))"
+  if run_seckill "soak" "$p" "$c" "purchases_per_client = $per_client
+duration = \"30m\"" "$TMP/soak-rss.csv"; then
+    read -r r0 rmid r1 rmax amax < <(rss_stats "$TMP/soak-rss.csv" "$p")
+    SOAK_MID=$rmid
+    per=$(awk -v m="$r1" -v n="$(( p * c ))" 'BEGIN { printf "%.1f", m / n }')
+    aper=$(awk -v m="$amax" -v n="$(( p * c ))" 'BEGIN { printf "%.1f", m / n }')
+    record soak 1 "seckill-bench $SOAK_LAYOUT" "$p" "$(( p * c ))" "$RUN_OPS" "$RUN_SECONDS" "$RUN_USER" "$RUN_SYS" "$RUN_SERVER" "$RUN_OTHER" "$RUN_STATUS" "$r0" "$r1" "$rmax" "$per" "$aper"
+  fi
+fi
+
+# ---------------------------------------------------------- medians, ratio
+# median per compare tool of every numeric column; ratio = ops/s over
+# redis-benchmark's ops/s in the same round (median of the per-round ratios).
+awk -F, -v OFS=, '
+  function median(list,   a, n, i, j, t) {
+    n = split(list, a, " ")
+    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    if (n == 0) return ""
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  { row[NR] = $0; if ($1 == "compare" && $3 == "redis-benchmark") base[$2] = $8 }
+  END {
+    for (i = 1; i <= NR; i++) {
+      $0 = row[i]
+      if ($1 == "compare" && ($2 in base) && base[$2] > 0) $9 = sprintf("%.2f", $8 / base[$2])
+      print
+      if ($1 != "compare") continue
+      key = $1 SUBSEP $3
+      if (!(key in seen)) { seen[key] = 1; order[++k] = key; first[key] = $0 }
+      for (c = 6; c <= 19; c++) if ($c != "") vals[key, c] = vals[key, c] " " $c
+      st = $20; if (st != "PASS" && st != "ok") bad[key] = st
+    }
+    for (i = 1; i <= k; i++) {
+      key = order[i]; $0 = first[key]; $2 = "median"
+      for (c = 6; c <= 19; c++) if ((key, c) in vals) $c = median(vals[key, c])
+      $6 = sprintf("%.0f", $6); $8 = sprintf("%.0f", $8)
+      if ($9 != "") $9 = sprintf("%.2f", $9)
+      $20 = (key in bad) ? bad[key] : "ok"
+      print
+    }
+  }' "$ROWS" >"$TMP/bench.csv.body"
+
+mkdir -p "$OUT"
+{ echo "$CSV_HEADER"; cat "$TMP/bench.csv.body"; } >"$OUT/.bench.csv.tmp"
+mv "$OUT/.bench.csv.tmp" "$OUT/bench.csv"
+for f in conns-64x64-rss conns-64x1-rss soak-rss; do
+  [ -f "$TMP/$f.csv" ] && cp "$TMP/$f.csv" "$OUT/.$f.tmp" && mv "$OUT/.$f.tmp" "$OUT/$f.csv"
+done
+rm -rf "$OUT/runs"
+cp -r "$TMP/runs" "$OUT/runs"
+
+# -------------------------------------------------------------------- table
+echo
+awk -F, '
+  function fmt(x,   s) { if (x == "") return "-"; x = sprintf("%.0f", x); s = ""; while (length(x) > 3) { s = "," substr(x, length(x) - 2) s; x = substr(x, 1, length(x) - 3) } return x s }
+  # other CPU above 10% of one CPU over the measurement: flagged with a *
+  function other(   ) { if ($2 != "median" && $14 > 10) { noisy = 1; return sprintf("%7.1f*", $14) } return sprintf("%7.1f ", $14) }
+  function cmp(   ) {
+    printf "%-7s %-19s %7s %10s %7.2f %11s %6s %9.2f %9.2f %s  %s\n", $2, $3, $5, fmt($6), $7, fmt($8), ($9 == "" ? "-" : $9 "x"), $12, $13, other(), $20
+  }
+  NR == 1 { next }
+  { row[++n] = $0 }
+  END {
+    for (i = 1; i <= n; i++) { $0 = row[i]; if ($1 == "compare") c++ }
+    if (c) {
+      printf "%-7s %-19s %7s %10s %7s %11s %6s %9s %9s %8s  %s\n", "round", "tool", "clients", "ops", "seconds", "ops/s", "ratio", "client", "server", "other", "status"
+      printf "%-7s %-19s %7s %10s %7s %11s %6s %9s %9s %8s\n", "", "", "", "", "", "", "", "us/op", "us/op", "%CPU"
+      for (i = 1; i <= n; i++) { $0 = row[i]; if ($1 == "compare" && $2 != "median") cmp() }
+      for (i = 1; i <= n; i++) { $0 = row[i]; if ($1 == "compare" && $2 == "median") cmp() }
+    }
+    h = 0
+    for (i = 1; i <= n; i++) {
+      $0 = row[i]
+      if ($1 == "compare") continue
+      if (!h++) {
+        printf "\n%-7s %-19s %5s %10s %7s %8s %7s %11s %11s %11s %8s %8s  %s\n", "section", "tool", "conns", "ops", "seconds", "ops/s", "client", "RSS start", "RSS end", "RSS max", "RSS", "anon", "status"
+        printf "%-7s %-19s %5s %10s %7s %8s %7s %11s %11s %11s %8s %8s\n", "", "", "", "", "", "", "us/op", "KiB", "KiB", "KiB", "KiB/conn", "KiB/conn"
+      }
+      printf "%-7s %-19s %5s %10s %7.2f %8s %7.2f %11s %11s %11s %8.1f %8.1f  %s%s\n", $1, $3, $5, fmt($6), $7, fmt($8), $12, fmt($15), fmt($16), fmt($17), $18, $19, $20, ($14 > 10 ? " *" : "")
+      if ($14 > 10) noisy = 1
+    }
+    if (noisy) print "\n* more than 10% of a CPU went to other processes or to kernel work charged to no process during this measurement (other_cpu_pct in bench.csv): take it with care"
+  }' "$OUT/bench.csv"
+
+# targets, from the medians
+awk -F, -v layout="seckill-bench $LAYOUT" -v mid="${SOAK_MID:-}" '
+  $2 == "median" && $3 == layout { ratio = $9; cpu = $12; seen = 1 }
+  $1 == "conns" && $3 ~ / 64x64$/ { conns = $5; per = $18; st = $20; full = $17 }
+  $1 == "conns" && $3 ~ / 64x1$/ { base = $17 }
+  $1 == "soak" { soak = $6; r0 = $15; r1 = $16; sst = $20 }
+  END {
+    print ""
+    if (seen) {
+      printf "target  %s ops/s >= 1.3 x redis-benchmark in the same round: %s (%.2fx)\n", layout, (ratio >= 1.3 ? "met" : "NOT met"), ratio
+      printf "target  client CPU <= 5 us per operation: %s (%.2f us)\n", (cpu <= 5 ? "met" : "NOT met"), cpu
+    }
+    if (conns != "") {
+      printf "target  64 x 64 = %d connections run cleanly: %s; RSS %.1f KiB per connection", conns, (st == "PASS" ? "yes" : "NO (" st ")"), per
+      if (base != "") printf " (%.1f KiB per connection over 64 x 1)", (full - base) / (conns - 64)
+      print ""
+    }
+    # flat: no growth over the second half of the run (the first seconds
+    # may still size histograms and allocator pools)
+    if (soak != "") printf "target  RSS does not grow with purchases (%s): %s (%d KiB 2 s in, %d KiB half-way, %d KiB at the end)%s\n", soak, (r1 <= mid * 1.01 + 256 ? "met" : "NOT met"), r0, mid, r1, (sst == "PASS" ? "" : "; run " sst)
+  }' "$OUT/bench.csv"
+echo
+echo "written: ${OUT#"$ROOT"/}/bench.csv$(want conns && echo ", conns-64x1-rss.csv, conns-64x64-rss.csv")$(want soak && echo ", soak-rss.csv"), runs/"
+exit "$FAILED"
