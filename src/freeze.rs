@@ -24,11 +24,6 @@ impl FreezeHook {
         }
     }
 
-    /// A hook that never fires (tests, tools).
-    pub fn inert() -> FreezeHook {
-        FreezeHook::new(Box::new(|| {}))
-    }
-
     pub fn arm(&self) {
         self.armed.set(true);
     }

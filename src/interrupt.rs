@@ -30,17 +30,6 @@ impl Interrupt {
         Ok(Interrupt { fired })
     }
 
-    /// One that never fires, for callers without signals (tests, tools).
-    pub fn never() -> Interrupt {
-        let (tx, fired) = watch::channel(false);
-        std::mem::forget(tx);
-        Interrupt { fired }
-    }
-
-    pub fn has_fired(&self) -> bool {
-        *self.fired.borrow()
-    }
-
     /// Resolves once the signal came.
     pub async fn wait(&mut self) {
         let _ = self.fired.wait_for(|fired| *fired).await;
