@@ -62,20 +62,21 @@ fn every_strategy_sells_exactly_the_stock_and_a_sweep_covers_the_product() {
     assert!(run.stderr.contains("[14/14]"), "{}", run.context());
 }
 
+/// `article-stall.toml` (a 100 ms stall past a 50 ms TTL) with `kind`.
+fn stalled(url: &str, kind: &str) -> support::Run {
+    let strategy = format!("strategy.kind={kind}");
+    Bench::run(
+        &scenario("article-stall"),
+        &["--redis-url", url, "--set", &strategy],
+    )
+    .output()
+}
+
 #[test]
 fn stall_past_ttl_makes_expiring_locks_oversell() {
     let redis = support::redis();
     for kind in ["article", "safe-lock"] {
-        let run = Bench::run(
-            &scenario("article-stall"),
-            &[
-                "--redis-url",
-                &redis.url(),
-                "--set",
-                &format!("strategy.kind={kind}"),
-            ],
-        )
-        .output();
+        let run = stalled(&redis.url(), kind);
         run.assert_code(1);
         assert!(
             num(&run.summary(), "oversold") > 0,
@@ -90,16 +91,7 @@ fn fenced_and_atomic_strategies_never_oversell_through_a_stall() {
     let redis = support::redis();
     for round in 0..3 {
         for kind in SAFE {
-            let run = Bench::run(
-                &scenario("article-stall"),
-                &[
-                    "--redis-url",
-                    &redis.url(),
-                    "--set",
-                    &format!("strategy.kind={kind}"),
-                ],
-            )
-            .output();
+            let run = stalled(&redis.url(), kind);
             run.assert_code(0);
             let s = run.summary();
             assert_eq!(num(&s, "oversold"), 0, "{kind} round {round}");

@@ -6,13 +6,17 @@
 use redis::AsyncCommands;
 
 use super::lock::{set_nx_px, LockProtocol};
-use super::{stock, Client, Context, Outcome};
+use super::{Client, Context};
 use crate::scenario::StrategySettings;
 
 pub struct Article(pub StrategySettings);
 
 impl LockProtocol for Article {
     type Guard = ();
+
+    fn settings(&self) -> &StrategySettings {
+        &self.0
+    }
 
     async fn try_acquire(
         &self,
@@ -21,15 +25,6 @@ impl LockProtocol for Article {
     ) -> redis::RedisResult<Option<()>> {
         let taken = set_nx_px(&mut client.conn, &ctx.keys.lock, "1", self.0.lock.ttl).await?;
         Ok(taken.then_some(()))
-    }
-
-    async fn critical(
-        &self,
-        client: &mut Client,
-        ctx: &Context<'_>,
-        _: &(),
-    ) -> redis::RedisResult<Outcome> {
-        stock::check_then_decrement(client, ctx, &self.0.stall).await
     }
 
     /// A failed `DEL` does not undo the sale, so it is not an error of the

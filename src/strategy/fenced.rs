@@ -29,6 +29,10 @@ impl Fenced {
 impl LockProtocol for Fenced {
     type Guard = i64;
 
+    fn settings(&self) -> &StrategySettings {
+        &self.settings
+    }
+
     async fn try_acquire(
         &self,
         client: &mut Client,

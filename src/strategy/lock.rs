@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{outcome_of, Client, Context, ErrorKind, Outcome, PurchaseReport};
+use super::{outcome_of, stock, Client, Context, ErrorKind, Outcome, PurchaseReport};
 use crate::scenario::{Backoff, LockParams, OnWaitTimeout, StrategySettings};
 
 /// One lock implementation: how to try once, what to do while holding it,
@@ -15,6 +15,8 @@ pub trait LockProtocol {
     /// What proves the lock is held (a token), passed to the later steps.
     type Guard;
 
+    fn settings(&self) -> &StrategySettings;
+
     /// One attempt; `None` when the lock is held by someone else.
     async fn try_acquire(
         &self,
@@ -22,13 +24,16 @@ pub trait LockProtocol {
         ctx: &Context<'_>,
     ) -> redis::RedisResult<Option<Self::Guard>>;
 
-    /// The stock check and decrement while holding the lock.
+    /// The stock check and decrement while holding the lock: by default
+    /// the article's non-atomic check-then-decrement.
     async fn critical(
         &self,
         client: &mut Client,
         ctx: &Context<'_>,
-        guard: &Self::Guard,
-    ) -> redis::RedisResult<Outcome>;
+        _guard: &Self::Guard,
+    ) -> redis::RedisResult<Outcome> {
+        stock::check_then_decrement(client, ctx, &self.settings().stall).await
+    }
 
     /// Lets go. `None` when acquiring failed with an error: the article
     /// deletes the lock even then (its `finally`), token-checked locks can't.
@@ -44,13 +49,12 @@ enum Acquired<G> {
 /// A whole purchase under `lock`, timed per phase.
 pub async fn locked_purchase<L: LockProtocol>(
     lock: &L,
-    settings: &StrategySettings,
     client: &mut Client,
     ctx: &Context<'_>,
 ) -> PurchaseReport {
     let mut report = PurchaseReport::new();
     let started = Instant::now();
-    let guard = match acquire(lock, &settings.lock, client, ctx, &mut report).await {
+    let guard = match acquire(lock, &lock.settings().lock, client, ctx, &mut report).await {
         Ok(Acquired::Held(guard)) => guard,
         Ok(Acquired::Stopped) => return report,
         Ok(Acquired::GaveUp) => {

@@ -202,10 +202,10 @@ impl Strategy {
 
     pub async fn purchase(&self, client: &mut Client, ctx: &Context<'_>) -> PurchaseReport {
         match self {
-            Strategy::Article(s) => lock::locked_purchase(s, &s.0, client, ctx).await,
-            Strategy::SafeLock(s) => lock::locked_purchase(s, &s.settings, client, ctx).await,
-            Strategy::Fenced(s) => lock::locked_purchase(s, &s.settings, client, ctx).await,
-            Strategy::Redlock(s) => lock::locked_purchase(s, &s.settings, client, ctx).await,
+            Strategy::Article(s) => lock::locked_purchase(s, client, ctx).await,
+            Strategy::SafeLock(s) => lock::locked_purchase(s, client, ctx).await,
+            Strategy::Fenced(s) => lock::locked_purchase(s, client, ctx).await,
+            Strategy::Redlock(s) => lock::locked_purchase(s, client, ctx).await,
             Strategy::Unlocked(s) => s.purchase(client, ctx).await,
             Strategy::Lua(s) => s.purchase(client, ctx).await,
             Strategy::Watch(s) => s.purchase(client, ctx).await,

@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use super::lock::{set_nx_px, LockProtocol, Release};
-use super::{stock, Client, Context, Outcome};
+use super::{Client, Context};
 use crate::scenario::StrategySettings;
 
 pub struct Redlock {
@@ -48,6 +48,10 @@ fn drift(ttl: Duration) -> Duration {
 impl LockProtocol for Redlock {
     type Guard = String;
 
+    fn settings(&self) -> &StrategySettings {
+        &self.settings
+    }
+
     /// Node errors (a server down) are votes not won, not purchase errors.
     async fn try_acquire(
         &self,
@@ -69,15 +73,6 @@ impl LockProtocol for Redlock {
         }
         self.release_all(client, ctx, &token).await;
         Ok(None)
-    }
-
-    async fn critical(
-        &self,
-        client: &mut Client,
-        ctx: &Context<'_>,
-        _: &String,
-    ) -> redis::RedisResult<Outcome> {
-        stock::check_then_decrement(client, ctx, &self.settings.stall).await
     }
 
     async fn release(&self, client: &mut Client, ctx: &Context<'_>, token: Option<String>) {

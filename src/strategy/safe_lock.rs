@@ -5,7 +5,7 @@
 //! past the TTL: the check-then-decrement is still not atomic.
 
 use super::lock::{set_nx_px, LockProtocol, Release};
-use super::{stock, Client, Context, Outcome};
+use super::{Client, Context};
 use crate::scenario::StrategySettings;
 
 pub struct SafeLock {
@@ -25,6 +25,10 @@ impl SafeLock {
 impl LockProtocol for SafeLock {
     type Guard = String;
 
+    fn settings(&self) -> &StrategySettings {
+        &self.settings
+    }
+
     async fn try_acquire(
         &self,
         client: &mut Client,
@@ -39,15 +43,6 @@ impl LockProtocol for SafeLock {
         )
         .await?;
         Ok(taken.then_some(token))
-    }
-
-    async fn critical(
-        &self,
-        client: &mut Client,
-        ctx: &Context<'_>,
-        _: &String,
-    ) -> redis::RedisResult<Outcome> {
-        stock::check_then_decrement(client, ctx, &self.settings.stall).await
     }
 
     async fn release(&self, client: &mut Client, ctx: &Context<'_>, token: Option<String>) {

@@ -115,7 +115,13 @@ impl Closed {
             if self.stop.is_stopped() || self.per_client.is_some_and(|n| done >= n) {
                 return None;
             }
-            let active = self.clients.at(self.started.elapsed()).round();
+            // Without stages the count never changes: skip the clock read
+            // on the hot path.
+            let active = match self.clients.stages.is_empty() {
+                true => self.clients.start,
+                false => self.clients.at(self.started.elapsed()),
+            }
+            .round();
             if f64::from(index) < active {
                 return Some(Ticket {
                     intended: Instant::now(),
