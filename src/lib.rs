@@ -24,6 +24,7 @@
 //!   small shared pieces.
 
 pub mod audit;
+pub mod checker;
 pub mod cli;
 pub mod compare;
 pub mod coordinator;
