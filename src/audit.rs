@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use crate::scenario::Thresholds;
+use crate::verdict::Verdict;
 
 /// What the coordinator knows at the end of a run, in units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +22,11 @@ pub struct StockFacts {
     pub in_doubt: u64,
     /// A restart left the stock key missing or reset.
     pub reset: bool,
+    /// Redis could not be read at the end: the final stock is unknown.
+    pub target_lost: bool,
+    /// Pairs of clients that held the lock at once and both wrote (the
+    /// lock-safety checker); `None` for a strategy that takes no lock.
+    pub unsafe_overlaps: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,28 +36,6 @@ pub struct Invariant {
     pub expected: String,
     pub observed: String,
     pub pass: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Verdict {
-    #[serde(rename = "PASS")]
-    Pass,
-    #[serde(rename = "FAIL")]
-    Fail,
-    /// The stock was reset by a restart: the audit cannot judge the
-    /// strategy. Still a failure for the exit code.
-    #[serde(rename = "RESET")]
-    Reset,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Pass => "PASS",
-            Verdict::Fail => "FAIL",
-            Verdict::Reset => "RESET",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,8 +53,10 @@ pub struct Audit {
 
 /// Reconciles the recorded sales with the stock Redis reports:
 /// `sold <= initial - final <= sold + in_doubt`, no negative stock, no more
-/// sold than there was. Never PASS with a negative stock or sales beyond the
-/// initial stock; never FAIL for in-doubt purchases alone.
+/// sold than there was, and (for a lock) no two clients writing while both
+/// held it. Never PASS with a negative stock or sales beyond the initial
+/// stock; never FAIL for in-doubt purchases alone. It never says
+/// INCONCLUSIVE: that is the run's word, not the stock's.
 pub fn audit(facts: StockFacts) -> Audit {
     let initial = i128::from(facts.initial);
     let sold = i128::from(facts.sold);
@@ -80,6 +66,12 @@ pub fn audit(facts: StockFacts) -> Audit {
         observed: sold.to_string(),
         pass: sold <= initial,
     }];
+    if let Some(overlaps) = facts.unsafe_overlaps {
+        invariants.push(lock_exclusive(overlaps));
+    }
+    if facts.target_lost {
+        return unknown_final_stock(invariants, sold - initial);
+    }
     let Some(final_stock) = facts.final_stock.filter(|_| !facts.reset) else {
         invariants.push(Invariant {
             name: "stock_not_reset".to_owned(),
@@ -132,6 +124,31 @@ pub fn audit(facts: StockFacts) -> Audit {
         oversold: (sold - initial).max(-final_stock).max(0) as u64,
         unsold: final_stock.max(0) as u64,
         lost: (gone - sold).max(0) as u64,
+        verdict,
+    }
+}
+
+fn lock_exclusive(unsafe_overlaps: u64) -> Invariant {
+    Invariant {
+        name: "lock_exclusive".to_owned(),
+        expected: "no two clients write the stock while both hold the lock".to_owned(),
+        observed: format!("{unsafe_overlaps} unsafe overlap(s)"),
+        pass: unsafe_overlaps == 0,
+    }
+}
+
+/// Redis was gone at the end: judge what the recorded sales alone show.
+fn unknown_final_stock(invariants: Vec<Invariant>, sold_beyond: i128) -> Audit {
+    let verdict = if invariants.iter().all(|i| i.pass) {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
+    Audit {
+        invariants,
+        oversold: sold_beyond.max(0) as u64,
+        unsold: 0,
+        lost: 0,
         verdict,
     }
 }
@@ -213,6 +230,8 @@ mod tests {
             sold,
             in_doubt: 0,
             reset: false,
+            target_lost: false,
+            unsafe_overlaps: None,
         })
     }
 
@@ -223,6 +242,8 @@ mod tests {
             sold,
             in_doubt,
             reset: false,
+            target_lost: false,
+            unsafe_overlaps: None,
         })
     }
 
@@ -317,10 +338,49 @@ mod tests {
             sold: 40,
             in_doubt: 0,
             reset: true,
+            target_lost: false,
+            unsafe_overlaps: None,
         });
         assert_eq!(reset.verdict, Verdict::Reset);
         // Recorded sales beyond the stock are an oversell, reset or not.
         assert_eq!(with_doubt(10, None, 12, 0).verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn unsafe_lock_overlaps_fail_the_audit_without_an_oversell() {
+        let facts = |overlaps| StockFacts {
+            initial: 1_000_000_000,
+            final_stock: Some(999_999_600),
+            sold: 400,
+            in_doubt: 0,
+            reset: false,
+            target_lost: false,
+            unsafe_overlaps: overlaps,
+        };
+        let a = audit(facts(Some(3)));
+        assert_eq!(a.verdict, Verdict::Fail);
+        assert_eq!(a.oversold, 0);
+        assert_eq!(failing(&a), ["lock_exclusive"]);
+        assert_eq!(audit(facts(Some(0))).verdict, Verdict::Pass);
+        assert!(audit(facts(None)).invariants.iter().all(|i| i.name != "lock_exclusive"));
+    }
+
+    #[test]
+    fn a_lost_target_judges_the_recorded_sales_alone() {
+        let facts = |sold| StockFacts {
+            initial: 10,
+            final_stock: None,
+            sold,
+            in_doubt: 0,
+            reset: false,
+            target_lost: true,
+            unsafe_overlaps: None,
+        };
+        let a = audit(facts(8));
+        assert_eq!(a.verdict, Verdict::Pass);
+        assert_eq!(failing(&a), Vec::<&str>::new());
+        let a = audit(facts(12));
+        assert_eq!((a.verdict, a.oversold), (Verdict::Fail, 2));
     }
 
     #[test]

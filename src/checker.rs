@@ -37,6 +37,37 @@ pub fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// A worker's open holds, for its watermark: per client, when it was
+/// granted the lock it still holds (0: none). Shared by the worker's
+/// clients on its one thread.
+pub struct HoldBoard(Vec<std::cell::Cell<u64>>);
+
+impl HoldBoard {
+    pub fn new(clients: usize) -> HoldBoard {
+        HoldBoard(vec![std::cell::Cell::new(0); clients])
+    }
+
+    pub fn open(&self, client: u32, granted_ns: u64) {
+        if let Some(slot) = self.0.get(client as usize) {
+            slot.set(granted_ns);
+        }
+    }
+
+    /// The client's hold, if any, is shipped (or never will be).
+    pub fn close(&self, client: u32) {
+        if let Some(slot) = self.0.get(client as usize) {
+            slot.set(0);
+        }
+    }
+
+    /// No hold shipped after now was granted before this: the earliest open
+    /// hold, or now.
+    pub fn watermark(&self, now_ns: u64) -> u64 {
+        let open = self.0.iter().map(std::cell::Cell::get).filter(|&g| g > 0);
+        open.min().unwrap_or(now_ns).min(now_ns)
+    }
+}
+
 /// One client's hold of the lock, as its worker ships it: a JSON array
 /// `[client, granted_ns, write_ns, applied]` to keep batches small.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,8 +166,8 @@ pub struct LockWindow {
     pub spans: Vec<Span>,
 }
 
-/// How many explained overlaps the report keeps.
-pub const EXAMPLES: usize = 5;
+/// How many explained overlaps the report keeps (one per pair of clients).
+pub const EXAMPLES: usize = 3;
 /// How many clients the Gantt strip shows.
 pub const WINDOW_CLIENTS: usize = 8;
 /// How many holds the Gantt strip keeps.
@@ -151,7 +182,7 @@ pub struct LockSafety {
     pub unsafe_overlaps: u64,
     /// Overlapping pairs in which a write was refused.
     pub fenced_overlaps: u64,
-    /// The first few unsafe overlaps, in the order found.
+    /// The first unsafe overlap of each of the first few pairs of clients.
     pub examples: Vec<Overlap>,
     /// The first fenced overlap, when there was no unsafe one to show.
     pub fenced_example: Option<Overlap>,
@@ -239,7 +270,9 @@ impl Checker {
         let r = &mut self.result;
         if overlap.is_unsafe() {
             r.unsafe_overlaps += 1;
-            if r.examples.len() < EXAMPLES {
+            let pair = |o: &Overlap| (o.stale.client, o.newer.client);
+            let new_pair = r.examples.iter().all(|e| pair(e) != pair(&overlap));
+            if r.examples.len() < EXAMPLES && new_pair {
                 r.examples.push(overlap);
             }
             if r.examples.len() == 1 && r.window.as_ref().is_none_or(|w| !w.first.is_unsafe()) {

@@ -9,9 +9,12 @@ use crate::scenario::Override;
 /// Load-test flash-sale ("seckill") stock deduction on Redis, and audit the
 /// stock for oversell.
 ///
-/// Exit codes: 0 audit passed, 1 audit failed (oversold or stock not
-/// conserved), 2 bad input, 4 environment (Redis unreachable, redis-server
-/// missing, a worker died), 130 interrupted.
+/// Exit codes: 0 PASS; 1 FAIL (oversold, stock not conserved, the lock let
+/// two clients write at once) or RESET (a restart lost the stock); 2 bad
+/// input; 3 a threshold was violated; 4 environment before the load started
+/// (Redis unreachable, redis-server missing, a worker died); 5 INCONCLUSIVE
+/// (a declared fault did not take effect, no purchase reached the stock, or
+/// Redis was lost mid-run); 130 interrupted. The most serious applies.
 #[derive(Debug, Parser)]
 #[command(name = "seckill-bench", version, about, long_about)]
 pub struct Cli {
@@ -63,6 +66,13 @@ pub struct RunArgs {
     /// Print only the verdict and the report folder (no progress lines).
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// `run` only: run the scenario N times, each with fresh keys and a
+    /// fresh embedded server, into trial-001/, trial-002/, ... plus
+    /// trials.csv. Exits 1 if any trial failed, else 5 if any was
+    /// inconclusive, else 3 if any violated a threshold.
+    #[arg(long, value_name = "N")]
+    pub repeat: Option<std::num::NonZeroU32>,
 }
 
 #[derive(Debug, Args)]

@@ -5,7 +5,7 @@ use seckill_bench::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Run(args) => seckill_bench::run_command(&args).map(|o| o.exit_code()),
+        Command::Run(args) => seckill_bench::run::run_command(&args),
         Command::Sweep(args) => seckill_bench::sweep::sweep_command(&args),
         Command::Compare(args) => seckill_bench::compare::compare_command(
             &args.baseline,

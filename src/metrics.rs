@@ -12,6 +12,7 @@ use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::checker::Hold;
 use crate::strategy::{Outcome, PurchaseReport};
 
 /// The timed phases of one purchase.
@@ -214,6 +215,8 @@ fn record(h: &mut Histogram<u64>, d: Duration) {
 pub struct Metrics {
     pub counters: Counters,
     pub histograms: PhaseHistograms,
+    /// Lock holds that ended in a definite stock write, for the checker.
+    pub holds: Vec<Hold>,
     dirty: bool,
 }
 
@@ -229,6 +232,11 @@ impl Metrics {
     ) {
         self.counters.record(report, quantity);
         self.dirty = true;
+        if let Some(hold) = report.hold {
+            if matches!(report.outcome, Outcome::Sold | Outcome::FencedOut) {
+                self.holds.push(hold);
+            }
+        }
         if matches!(report.outcome, Outcome::Cancelled) {
             return;
         }
@@ -254,16 +262,19 @@ impl Metrics {
     }
 
     /// Encodes everything recorded since the last call and starts afresh;
-    /// `None` when nothing was recorded.
+    /// `None` when nothing was recorded. `watermark_ns`: no hold recorded
+    /// later was granted before it.
     ///
     /// # Errors
     /// When V2 serialization fails (it does not for valid histograms).
-    pub fn drain(&mut self) -> anyhow::Result<Option<Batch>> {
+    pub fn drain(&mut self, watermark_ns: u64) -> anyhow::Result<Option<Batch>> {
         if !self.dirty {
             return Ok(None);
         }
         let batch = Batch {
             counters: std::mem::take(&mut self.counters),
+            holds: std::mem::take(&mut self.holds),
+            watermark_ns,
             lock_wait: encode(&self.histograms.lock_wait)?,
             critical_section: encode(&self.histograms.critical_section)?,
             purchase: encode(&self.histograms.purchase)?,
@@ -279,6 +290,11 @@ impl Metrics {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Batch {
     pub counters: Counters,
+    /// Lock holds finished since the last batch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holds: Vec<Hold>,
+    /// The worker's checker watermark (see [`crate::checker`]).
+    pub watermark_ns: u64,
     pub lock_wait: String,
     pub critical_section: String,
     pub purchase: String,
@@ -348,7 +364,29 @@ mod tests {
             wait_timeouts: 0,
             watch_aborts: 1,
             compensations: 0,
+            hold: None,
         }
+    }
+
+    #[test]
+    fn only_holds_that_ended_in_a_definite_write_are_shipped() {
+        let mut m = Metrics::default();
+        let hold = |outcome| PurchaseReport {
+            hold: Some(Hold {
+                client: 1,
+                granted_ns: 10,
+                write_ns: 20,
+                applied: outcome == Outcome::Sold,
+            }),
+            ..report(outcome, Some(5))
+        };
+        for outcome in [Outcome::Sold, Outcome::FencedOut, Outcome::InDoubt] {
+            m.record(&hold(outcome), Duration::from_micros(9), Duration::from_micros(9), 1);
+        }
+        let batch = m.drain(15).unwrap().unwrap();
+        assert_eq!(batch.holds.len(), 2, "the in-doubt write proves nothing");
+        assert_eq!(batch.watermark_ns, 15);
+        assert!(m.holds.is_empty());
     }
 
     #[test]
@@ -367,7 +405,7 @@ mod tests {
             reference.record(us).unwrap();
         }
         let mut totals = Totals::default();
-        for batch in [a.drain().unwrap().unwrap(), b.drain().unwrap().unwrap()] {
+        for batch in [a.drain(0).unwrap().unwrap(), b.drain(0).unwrap().unwrap()] {
             totals
                 .add(&batch.counters, &batch.histograms().unwrap())
                 .unwrap();
@@ -390,13 +428,13 @@ mod tests {
     #[test]
     fn drain_resets_and_skips_when_idle() {
         let mut m = Metrics::default();
-        assert!(m.drain().unwrap().is_none());
+        assert!(m.drain(0).unwrap().is_none());
         let d = Duration::from_micros(5);
         m.record(&report(Outcome::SoldOut, None), d, d, 1);
-        let batch = m.drain().unwrap().unwrap();
+        let batch = m.drain(0).unwrap().unwrap();
         assert_eq!(batch.counters.rejected_sold_out, 1);
         assert_eq!(batch.histograms().unwrap().lock_wait.len(), 0);
-        assert!(m.drain().unwrap().is_none());
+        assert!(m.drain(0).unwrap().is_none());
         assert!(m.histograms.purchase.is_empty());
     }
 

@@ -16,7 +16,7 @@ use crate::metrics::Batch;
 use crate::scenario::{Pace, StopRule, StrategySettings};
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// What one worker process is asked to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,10 +63,14 @@ pub enum ToWorker {
     },
     Go,
     Stop,
-    /// Ship your metrics, say `Frozen`, and SIGSTOP yourself: at once, or in
-    /// the next critical section.
+    /// Ship your metrics, say `Frozen`, and SIGSTOP yourself: at once, or,
+    /// with a `claim`, in the next critical section of any client, if this
+    /// worker wins the claim (one per fault, shared by every worker: exactly
+    /// one freezes).
     Freeze {
-        at_critical_section: bool,
+        /// The declared fault's index, echoed in `Frozen`.
+        fault: u32,
+        claim: Option<String>,
     },
 }
 
@@ -83,8 +87,10 @@ pub enum FromWorker {
     Failed {
         message: String,
     },
-    /// About to SIGSTOP itself; `in_flight` purchases were under way.
+    /// About to SIGSTOP itself for `fault`; `in_flight` purchases were
+    /// under way.
     Frozen {
+        fault: u32,
         in_flight: u32,
     },
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::SystemTime;
 
-use crate::audit::Verdict;
+use crate::verdict::Verdict;
 use crate::cli::RunArgs;
 use crate::coordinator::{self, Target};
 use crate::error::Error;
@@ -15,17 +15,22 @@ use crate::run_id;
 use crate::scenario::SweepPlan;
 
 /// Runs the sweep and returns its exit code: 0; 1 when a point failed its
-/// audit (unless `expect_oversell`); else 3 when a point that passed its
-/// audit violated a threshold; else 130 when interrupted.
+/// audit (unless `expect_oversell`); else 5 when a point was INCONCLUSIVE;
+/// else 3 when a point violated a threshold; else 130 when interrupted.
 ///
 /// # Errors
 /// [`Error`] for bad input (before anything runs) or the environment.
 pub fn sweep_command(args: &RunArgs) -> Result<u8, Error> {
-    let plan = SweepPlan::load(&args.scenario, &crate::overrides(args))?;
+    if args.repeat.is_some() {
+        return Err(Error::Usage(
+            "--repeat is for `run`; a sweep runs each point once".to_owned(),
+        ));
+    }
+    let plan = SweepPlan::load(&args.scenario, &crate::run::overrides(args))?;
     let stamp = run_id::utc_stamp(SystemTime::now());
-    let out = crate::out_dir(&args.out, format!("{}-sweep-{stamp}", plan.name));
+    let out = crate::run::out_dir(&args.out, format!("{}-sweep-{stamp}", plan.name));
     let (points, interrupted, error) =
-        crate::runtime()?.block_on(run_points(&plan, &stamp, &out, args.quiet));
+        crate::run::runtime()?.block_on(run_points(&plan, &stamp, &out, args.quiet));
     report::sweep::write(&out, &plan.fields, &points)?;
     if let Some(error) = error {
         eprintln!(
@@ -38,16 +43,33 @@ pub fn sweep_command(args: &RunArgs) -> Result<u8, Error> {
     }
     let failing: Vec<&PointResult> = points
         .iter()
-        .filter(|p| p.row.verdict != Verdict::Pass.as_str())
+        .filter(|p| p.verdict.verdict != Verdict::Pass)
         .collect();
     print_summary(&plan, &points, &failing, &out, args.quiet);
-    Ok(
-        match (interrupted, failing.is_empty() || plan.expect_oversell) {
-            (true, _) => 130,
-            (false, true) => 0,
-            (false, false) => 1,
-        },
-    )
+    Ok(exit_code(&points, plan.expect_oversell, interrupted))
+}
+
+/// The most serious point decides, as for `run`; with `expect_oversell`
+/// a failed audit is what the sweep set out to show.
+fn exit_code(points: &[PointResult], expect_oversell: bool, interrupted: bool) -> u8 {
+    let worst = points
+        .iter()
+        .map(|p| match p.verdict.exit_code() {
+            1 if expect_oversell => 0,
+            130 => 0,
+            code => code,
+        })
+        .max_by_key(|&code| match code {
+            1 => 4,
+            5 => 3,
+            3 => 2,
+            _ => 0,
+        })
+        .unwrap_or(0);
+    match worst {
+        0 if interrupted => 130,
+        code => code,
+    }
 }
 
 /// Runs points in order until the end, an interrupt, or an error; returns
@@ -96,6 +118,7 @@ async fn run_points(
             values: point.values.clone(),
             row,
             folder,
+            verdict: record.verdict.clone(),
         });
         if record.interrupted {
             return (results, true, None);
@@ -124,13 +147,23 @@ fn print_summary(
     out: &Path,
     quiet: bool,
 ) {
-    let verdict = match (failing.is_empty(), plan.expect_oversell) {
-        (true, _) => "PASS".to_owned(),
-        (false, true) => format!(
-            "{} point(s) failed the audit, as expected (expect_oversell = true)",
-            failing.len()
+    let count = |v: Verdict| failing.iter().filter(|p| p.verdict.verdict == v).count();
+    let failed = count(Verdict::Fail) + count(Verdict::Reset);
+    let inconclusive = count(Verdict::Inconclusive);
+    let thresholds = points.iter().filter(|p| !p.verdict.thresholds_passed).count();
+    let verdict = match (failed, inconclusive, plan.expect_oversell) {
+        (0, 0, _) if thresholds > 0 => {
+            format!("THRESHOLDS-FAILED: {thresholds} point(s) violated a threshold")
+        }
+        (0, 0, _) => "PASS".to_owned(),
+        (0, n, _) => format!("INCONCLUSIVE: {n} point(s) could not judge"),
+        (n, 0, true) => {
+            format!("{n} point(s) failed the audit, as expected (expect_oversell = true)")
+        }
+        (n, i, true) => format!(
+            "INCONCLUSIVE: {i} point(s) could not judge; {n} failed the audit, as expected"
         ),
-        (false, false) => format!("FAIL: {} point(s) failed the audit", failing.len()),
+        (n, _, false) => format!("FAIL: {n} point(s) failed the audit"),
     };
     if quiet {
         println!("{verdict} {}", out.display());
@@ -143,14 +176,7 @@ fn print_summary(
         plan.points.len()
     );
     for p in failing {
-        println!(
-            "  FAIL {}: oversold {}, final stock {}",
-            p.label,
-            p.row.oversold,
-            p.row
-                .final_stock
-                .map_or("gone".to_owned(), |f| f.to_string())
-        );
+        println!("  {} {}: {}", p.verdict.banner(), p.label, p.verdict.headline);
     }
     println!("  report: {}", out.display());
 }

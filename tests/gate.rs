@@ -46,7 +46,7 @@ fn a_violated_threshold_exits_3_and_is_listed() {
     );
     assert_eq!(strict.summary()["thresholds"], "FAIL");
     let page = std::fs::read_to_string(strict.out().join("index.html")).unwrap();
-    assert!(page.contains("THRESHOLDS FAILED"));
+    assert!(page.contains("THRESHOLDS-FAILED"));
     let lenient = Bench::run(
         &path,
         &[

@@ -140,8 +140,11 @@ fn redlock_without_a_quorum_sells_nothing() {
         "strategy.wait_timeout_ms=50",
     ];
     let run = redlock_run(2, &[&give_up[..], &["--set", "load.duration=1s"]].concat());
-    run.assert_code(0);
+    // Nothing reached the stock: the run tested nothing, so no PASS.
+    run.assert_code(5);
     let s = run.summary();
+    assert_eq!(s["verdict"], "INCONCLUSIVE");
+    assert!(s["inconclusive_reason"].contains("reached a definite outcome"), "{s:?}");
     assert_eq!(num(&s, "sold"), 0, "one vote of three is no lock");
     assert!(num(&s, "gave_up") > 0, "{}", run.context());
 }

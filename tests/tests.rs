@@ -83,7 +83,7 @@ fn article_stall_oversells_and_exits_1() {
     assert_eq!(s["verdict"], "FAIL");
     assert!(num(&s, "oversold") > 0, "{}", run.context());
     assert!(num(&s, "final_stock") < 0, "{}", run.context());
-    assert!(run.stdout.contains("FAIL: oversold"), "{}", run.context());
+    assert!(run.stdout.contains("FAIL: Oversold"), "{}", run.context());
     let audit = run.csv("audit.csv");
     let negative = audit
         .iter()

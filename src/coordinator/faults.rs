@@ -2,6 +2,10 @@
 //! happened in words for the reports. Time-based faults fire on a timer,
 //! sales-based ones as batches arrive; a frozen worker is resumed or killed
 //! here; a restart or a proxy fault goes through the target or the proxy.
+//!
+//! Every declared fault ends the run either applied (it took effect, with
+//! the evidence in the log) or not applied, with the reason: a run whose
+//! fault did not happen has not tested what it declared (INCONCLUSIVE).
 
 use std::time::{Duration, Instant};
 
@@ -10,21 +14,25 @@ use super::proxy::Proxy;
 use super::target::Target;
 use crate::keys::Keys;
 use crate::protocol::ToWorker;
+use crate::record::FaultEvent;
 use crate::scenario::{Fault, FaultAction, FaultTarget, FaultTime};
+use crate::verdict::Inconclusive;
 
-/// One line of the fault log: when, which fault, what happened.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FaultEvent {
-    pub at: Duration,
-    pub fault: &'static str,
-    pub what: String,
-}
-
-/// What a worker that said `Frozen` is waiting for.
+/// What a frozen worker is waiting for.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Fate {
     Resume(Duration),
     Kill,
+}
+
+/// Where a declared fault stands.
+#[derive(Debug, Clone, PartialEq)]
+enum Status {
+    Pending,
+    /// Sent to the workers; waiting for one to freeze. Since `at`.
+    Armed(Duration),
+    Applied,
+    NotApplied(String),
 }
 
 /// Something scheduled for later.
@@ -36,9 +44,12 @@ enum Later {
 
 pub struct Faults {
     started: Instant,
-    pending: Vec<Fault>,
-    /// Workers asked to freeze, and what happens to them when they do.
-    fates: Vec<Option<Fate>>,
+    /// Names this run's lock-holder claims (unique per run).
+    run_id: String,
+    declared: Vec<Fault>,
+    status: Vec<Status>,
+    /// Per worker: frozen (paused) right now.
+    paused: Vec<bool>,
     later: Vec<(Instant, Later)>,
     pub killed: Vec<bool>,
     /// Purchases under way in killed workers: in doubt.
@@ -49,11 +60,13 @@ pub struct Faults {
 }
 
 impl Faults {
-    pub fn new(faults: &[Fault], workers: usize, started: Instant) -> Faults {
+    pub fn new(faults: &[Fault], workers: usize, started: Instant, run_id: &str) -> Faults {
         Faults {
             started,
-            pending: faults.to_vec(),
-            fates: vec![None; workers],
+            run_id: run_id.to_owned(),
+            declared: faults.to_vec(),
+            status: vec![Status::Pending; faults.len()],
+            paused: vec![false; workers],
             later: Vec::new(),
             killed: vec![false; workers],
             killed_in_flight: 0,
@@ -62,34 +75,51 @@ impl Faults {
         }
     }
 
-    fn note(&mut self, fault: &'static str, what: String) {
-        self.note_at(self.started.elapsed(), fault, what);
+    fn note(&mut self, fault: usize, applied: bool, what: String) {
+        self.note_at(self.started.elapsed(), fault, applied, what);
     }
 
-    fn note_at(&mut self, at: Duration, fault: &'static str, what: String) {
-        self.log.push(FaultEvent { at, fault, what });
+    fn note_at(&mut self, at: Duration, fault: usize, applied: bool, what: String) {
+        self.log.push(FaultEvent {
+            at,
+            declared: fault + 1,
+            fault: self.declared[fault].action.name(),
+            applied,
+            what,
+        });
+    }
+
+    fn pending(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.declared.len()).filter(|&i| self.status[i] == Status::Pending)
     }
 
     /// When the next timed fault or resumption is due.
     pub fn next_due(&self) -> Option<Instant> {
-        let timed = self.pending.iter().filter_map(|f| match f.at {
-            FaultTime::After(d) => Some(self.started + d),
-            FaultTime::AfterSales(_) => None,
-        });
-        timed.chain(self.later.iter().map(|(at, _)| *at)).min()
+        let timed = self
+            .pending()
+            .filter_map(|i| match self.declared[i].at {
+                FaultTime::After(d) => Some(self.started + d),
+                FaultTime::AfterSales(_) => None,
+            });
+        let timed: Vec<Instant> = timed.collect();
+        timed
+            .into_iter()
+            .chain(self.later.iter().map(|(at, _)| *at))
+            .min()
     }
 
     /// Fires whatever is due at this time or sales count.
     pub async fn fire_due(&mut self, sold: u64, ctx: &mut FaultContext<'_>) -> anyhow::Result<()> {
         let now = Instant::now();
-        let (due, rest): (Vec<Fault>, Vec<Fault>) =
-            self.pending.drain(..).partition(|f| match f.at {
+        let due: Vec<usize> = self
+            .pending()
+            .filter(|&i| match self.declared[i].at {
                 FaultTime::After(d) => self.started + d <= now,
                 FaultTime::AfterSales(n) => sold >= n,
-            });
-        self.pending = rest;
+            })
+            .collect();
         for fault in due {
-            self.start(fault.action, ctx).await?;
+            self.start(fault, ctx).await?;
         }
         let (ready, wait): (Vec<_>, Vec<_>) = self.later.drain(..).partition(|(at, _)| *at <= now);
         self.later = wait;
@@ -99,108 +129,167 @@ impl Faults {
         Ok(())
     }
 
-    async fn start(
-        &mut self,
-        action: FaultAction,
-        ctx: &mut FaultContext<'_>,
-    ) -> anyhow::Result<()> {
-        match action {
-            FaultAction::Pause { target, duration } => {
-                self.freeze(target, Fate::Resume(duration), ctx).await
+    async fn start(&mut self, fault: usize, ctx: &mut FaultContext<'_>) -> anyhow::Result<()> {
+        match self.declared[fault].action {
+            FaultAction::Pause { target, .. } | FaultAction::Kill { target } => {
+                self.freeze(fault, target, ctx).await;
             }
-            FaultAction::Kill { target } => self.freeze(target, Fate::Kill, ctx).await,
-            FaultAction::RedisRestart { downtime } => self.restart(downtime, ctx).await?,
+            FaultAction::RedisRestart { downtime } => self.restart(fault, downtime, ctx).await?,
             FaultAction::Latency {
                 delay,
                 jitter,
                 duration,
-            } => {
-                if let Some(proxy) = ctx.proxy {
-                    proxy.set_latency(delay, jitter);
-                    self.later
-                        .push((Instant::now() + duration, Later::EndLatency));
-                    self.note("latency", format!("every packet between workers and Redis delayed {delay:?} ± {jitter:?} for {duration:?}"));
-                }
-            }
-            FaultAction::Disconnect => {
-                if let Some(proxy) = ctx.proxy {
-                    proxy.disconnect_all();
-                    self.note(
-                        "disconnect",
-                        "dropped every connection between workers and Redis at once".to_owned(),
-                    );
-                }
-            }
+            } => self.latency(fault, (delay, jitter, duration), ctx.proxy),
+            FaultAction::Disconnect => self.disconnect(fault, ctx.proxy),
         }
         Ok(())
     }
 
-    /// Asks a worker to freeze itself; it answers `Frozen` when it did.
-    async fn freeze(&mut self, target: FaultTarget, fate: Fate, ctx: &mut FaultContext<'_>) {
+    fn latency(
+        &mut self,
+        fault: usize,
+        (delay, jitter, duration): (Duration, Duration, Duration),
+        proxy: Option<&Proxy>,
+    ) {
+        let Some(proxy) = proxy else {
+            return self.not_applied(fault, "no fault proxy between workers and Redis");
+        };
+        let open = proxy.set_latency(delay, jitter);
+        if open == 0 {
+            return self.not_applied(fault, "no connection was open through the proxy");
+        }
+        self.later
+            .push((Instant::now() + duration, Later::EndLatency));
+        self.status[fault] = Status::Applied;
+        self.note(fault, true, format!("every packet of {open} connection(s) between workers and Redis delayed {delay:?} ± {jitter:?} for {duration:?}"));
+    }
+
+    fn disconnect(&mut self, fault: usize, proxy: Option<&Proxy>) {
+        let Some(proxy) = proxy else {
+            return self.not_applied(fault, "no fault proxy between workers and Redis");
+        };
+        let dropped = proxy.disconnect_all();
+        if dropped == 0 {
+            return self.not_applied(fault, "no connection was open to drop");
+        }
+        self.status[fault] = Status::Applied;
+        self.note(
+            fault,
+            true,
+            format!("dropped all {dropped} connection(s) between workers and Redis at once"),
+        );
+    }
+
+    fn not_applied(&mut self, fault: usize, why: &str) {
+        self.status[fault] = Status::NotApplied(why.to_owned());
+        self.note(fault, false, format!("did not take effect: {why}"));
+    }
+
+    /// Asks workers to freeze: a chosen one at once, or, for the lock
+    /// holder, every worker, the first critical section after now winning.
+    async fn freeze(&mut self, fault: usize, target: FaultTarget, ctx: &mut FaultContext<'_>) {
         let alive: Vec<usize> = (0..self.killed.len())
-            .filter(|&i| !self.killed[i] && self.fates[i].is_none())
+            .filter(|&i| !self.killed[i] && !self.paused[i])
             .collect();
-        let Some(index) = (match target {
+        let chosen = match target {
+            FaultTarget::LockHolder => {
+                return self.arm_lock_holder(fault, &alive, ctx.fleet).await;
+            }
             FaultTarget::Worker(w) => alive.iter().copied().find(|&i| i == w as usize),
-            FaultTarget::Random | FaultTarget::LockHolder => fastrand::choice(&alive).copied(),
-        }) else {
-            return;
+            FaultTarget::Random => fastrand::choice(&alive).copied(),
         };
-        self.fates[index] = Some(fate);
-        let at_critical_section = target == FaultTarget::LockHolder;
-        let fault = if fate == Fate::Kill { "kill" } else { "pause" };
-        let when = if at_critical_section {
-            " in its next critical section (holding the lock, between reading and writing the stock)"
-        } else {
-            ""
+        let Some(index) = chosen else {
+            return self.not_applied(fault, "the worker it targets is not running");
         };
+        self.status[fault] = Status::Armed(self.started.elapsed());
         let pid = ctx.fleet.pids[index];
         self.note(
             fault,
-            format!("worker {index} (pid {pid}) told to freeze{when}"),
+            false,
+            format!("worker {index} (pid {pid}) told to freeze"),
         );
         let message = ToWorker::Freeze {
-            at_critical_section,
+            fault: fault as u32,
+            claim: None,
         };
         ctx.fleet.send(index, &message).await;
     }
 
-    /// A worker froze itself: resume it later, or kill it now.
-    pub fn frozen(&mut self, index: usize, in_flight: u32, fleet: &Fleet) {
+    async fn arm_lock_holder(&mut self, fault: usize, alive: &[usize], fleet: &mut Fleet) {
+        if alive.is_empty() {
+            return self.not_applied(fault, "no worker was running");
+        }
+        self.status[fault] = Status::Armed(self.started.elapsed());
+        self.note(fault, false, format!(
+            "armed in {} worker(s): the first client to enter its critical section (holding the lock, between reading and writing the stock) freezes",
+            alive.len()
+        ));
+        let message = ToWorker::Freeze {
+            fault: fault as u32,
+            claim: Some(format!("seckill-bench-{}-fault-{fault}", self.run_id)),
+        };
+        for &index in alive {
+            fleet.send(index, &message).await;
+        }
+    }
+
+    /// A worker froze itself for `fault`: resume it later, or kill it now.
+    pub fn frozen(&mut self, index: usize, fault: u32, in_flight: u32, fleet: &Fleet) {
         let pid = fleet.pids[index];
-        match self.fates[index].take() {
-            Some(Fate::Resume(duration)) => {
+        let fault = fault as usize;
+        let fate = match self.declared.get(fault).map(|f| f.action) {
+            Some(FaultAction::Pause { duration, .. }) => Fate::Resume(duration),
+            Some(FaultAction::Kill { .. }) => Fate::Kill,
+            _ => return signal(pid, libc::SIGCONT),
+        };
+        self.status[fault] = Status::Applied;
+        match fate {
+            Fate::Resume(duration) => {
+                self.paused[index] = true;
                 self.later
                     .push((Instant::now() + duration, Later::Resume(index)));
-                self.note("pause", format!("worker {index} (pid {pid}) stopped (SIGSTOP) with {in_flight} purchase(s) under way, for {duration:?}"));
+                self.note(fault, true, format!("worker {index} (pid {pid}) stopped (SIGSTOP) with {in_flight} purchase(s) under way, for {duration:?}"));
             }
-            Some(Fate::Kill) => {
+            Fate::Kill => {
                 signal(pid, libc::SIGKILL);
                 self.killed[index] = true;
                 self.killed_in_flight += u64::from(in_flight);
-                self.note("kill", format!("worker {index} (pid {pid}) killed (SIGKILL) with {in_flight} purchase(s) under way: those are in doubt"));
+                self.note(fault, true, format!("worker {index} (pid {pid}) killed (SIGKILL) with {in_flight} purchase(s) under way: those are in doubt"));
             }
-            None => signal(pid, libc::SIGCONT),
         }
     }
 
     fn finish(&mut self, later: Later, ctx: &mut FaultContext<'_>) {
         match later {
-            Later::Resume(index) => {
-                signal(ctx.fleet.pids[index], libc::SIGCONT);
-                self.note("pause", format!("worker {index} resumed (SIGCONT)"));
-            }
+            Later::Resume(index) => self.resume(index, ctx.fleet),
             Later::EndLatency => {
                 if let Some(proxy) = ctx.proxy {
                     proxy.set_latency(Duration::ZERO, Duration::ZERO);
-                    self.note("latency", "latency window over".to_owned());
+                    let fault = self.last_of("latency");
+                    self.note(fault, true, "latency window over".to_owned());
                 }
             }
         }
     }
 
+    fn resume(&mut self, index: usize, fleet: &Fleet) {
+        signal(fleet.pids[index], libc::SIGCONT);
+        self.paused[index] = false;
+        let fault = self.last_of("pause");
+        self.note(fault, true, format!("worker {index} resumed (SIGCONT)"));
+    }
+
+    /// The latest applied fault of this kind, for its follow-up lines.
+    fn last_of(&self, name: &str) -> usize {
+        (0..self.declared.len())
+            .rev()
+            .find(|&i| self.declared[i].action.name() == name && self.status[i] == Status::Applied)
+            .unwrap_or(0)
+    }
+
     async fn restart(
         &mut self,
+        fault: usize,
         downtime: Duration,
         ctx: &mut FaultContext<'_>,
     ) -> anyhow::Result<()> {
@@ -209,8 +298,9 @@ impl Faults {
         ctx.target.restart(downtime).await?;
         let after = ctx.target.stock(ctx.keys).await?;
         self.reset |= after.is_none();
+        self.status[fault] = Status::Applied;
         let show = |s: Option<i64>| s.map_or("gone".to_owned(), |s| s.to_string());
-        self.note_at(at, "redis-restart", format!(
+        self.note_at(at, fault, true, format!(
             "redis-server crashed (SIGKILL) and restarted after {downtime:?}: stock {} before, {} after{}",
             show(before),
             show(after),
@@ -219,14 +309,72 @@ impl Faults {
         Ok(())
     }
 
-    /// Resumes every paused worker, so none stays stopped past the run.
-    pub fn release_all(&mut self, fleet: &Fleet) {
-        for (at, later) in std::mem::take(&mut self.later) {
+    /// At the end: resumes every paused worker, so none stays stopped past
+    /// the run, and marks every fault that never took effect, with why.
+    pub fn finish_run(&mut self, fleet: &Fleet, sold: u64, interrupted: bool) {
+        for (_, later) in std::mem::take(&mut self.later) {
             if let Later::Resume(index) = later {
-                let _ = at;
                 signal(fleet.pids[index], libc::SIGCONT);
             }
         }
+        let ended = self.started.elapsed();
+        for fault in 0..self.declared.len() {
+            let why = match &self.status[fault] {
+                Status::Pending => self.never_due(fault, ended, sold),
+                Status::Armed(at) => self.never_frozen(fault, *at),
+                Status::Applied | Status::NotApplied(_) => continue,
+            };
+            let why = match interrupted {
+                true => format!("{why} (the run was interrupted)"),
+                false => why,
+            };
+            self.not_applied(fault, &why);
+        }
+    }
+
+    fn never_due(&self, fault: usize, ended: Duration, sold: u64) -> String {
+        match self.declared[fault].at {
+            FaultTime::After(d) => format!(
+                "the run ended at {:.3} s, before its time {:.3} s",
+                ended.as_secs_f64(),
+                d.as_secs_f64()
+            ),
+            FaultTime::AfterSales(n) => {
+                format!("the run ended after {sold} units sold, before the {n} it waits for")
+            }
+        }
+    }
+
+    fn never_frozen(&self, fault: usize, at: Duration) -> String {
+        match self.declared[fault].action {
+            FaultAction::Pause {
+                target: FaultTarget::LockHolder,
+                ..
+            }
+            | FaultAction::Kill {
+                target: FaultTarget::LockHolder,
+            } => format!(
+                "no client entered a critical section after it was armed at {:.3} s",
+                at.as_secs_f64()
+            ),
+            _ => format!(
+                "the worker told to freeze at {:.3} s never did",
+                at.as_secs_f64()
+            ),
+        }
+    }
+
+    /// Every declared fault that did not take effect, for the verdict.
+    pub fn not_taken(&self) -> Vec<Inconclusive> {
+        (0..self.declared.len())
+            .filter_map(|i| match &self.status[i] {
+                Status::NotApplied(why) => Some(Inconclusive::FaultNotApplied {
+                    fault: format!("#{} {}", i + 1, self.declared[i].action.name()),
+                    why: why.clone(),
+                }),
+                _ => None,
+            })
+            .collect()
     }
 }
 

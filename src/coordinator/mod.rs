@@ -14,13 +14,15 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context;
 
 use crate::audit::{self, Audit, Invariant, StockFacts};
+use crate::checker::{monotonic_ns, Checker};
 use crate::error::Error;
 use crate::interrupt::Interrupt;
 use crate::keys::Keys;
 use crate::metrics::{Counters, Phase, Totals};
 use crate::protocol::{FromWorker, ToWorker, WorkerPlan, PROTOCOL_VERSION};
+use crate::record::{FaultEvent, RunRecord, WorkerRecord};
 use crate::scenario::{Pace, Scenario, StrategyKind};
-pub use faults::FaultEvent;
+use crate::verdict::{self, Inconclusive, RunVerdict};
 use faults::{FaultContext, Faults};
 use fleet::{Event, Fleet};
 use progress::Progress;
@@ -30,49 +32,6 @@ pub use timeline::{Timeline, TimelineRow};
 
 /// How often workers ship metrics.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(5);
-
-/// One worker's share of the run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WorkerRecord {
-    pub index: usize,
-    pub pid: u32,
-    pub counters: Counters,
-}
-
-/// Everything a run measured, for the reports.
-#[derive(Debug, Clone)]
-pub struct RunRecord {
-    pub scenario: Scenario,
-    pub run_id: String,
-    /// Where the load went, password-free.
-    pub redis: String,
-    pub totals: Totals,
-    pub workers: Vec<WorkerRecord>,
-    /// From `Go` to the last worker's `Done`.
-    pub duration: Duration,
-    /// `None` when the stock key was gone at the end.
-    pub final_stock: Option<i64>,
-    pub audit: Audit,
-    /// Stopped early by Ctrl-C / SIGTERM.
-    pub interrupted: bool,
-    /// Wall-clock time of the common start (`Go`).
-    pub started_at: SystemTime,
-    /// One row per report interval, and their `latency.hlog` lines.
-    pub timeline: Timeline,
-    /// The scenario's thresholds, checked.
-    pub thresholds: Vec<Invariant>,
-    /// What the scenario's faults did, in order.
-    pub faults: Vec<FaultEvent>,
-    /// Purchases whose stock write may or may not have applied: replies
-    /// lost, plus those under way in killed workers.
-    pub in_doubt: u64,
-}
-
-impl RunRecord {
-    pub fn thresholds_passed(&self) -> bool {
-        self.thresholds.iter().all(|t| t.pass)
-    }
-}
 
 /// Runs a scenario to its end on `target`. `interrupt` firing stops the
 /// workers early; the run is still audited.
@@ -89,21 +48,70 @@ pub async fn run(
 ) -> Result<RunRecord, Error> {
     let keys = Keys::for_run(&scenario.redis.key_prefix, run_id);
     target.prepare(&keys, scenario.stock.initial).await?;
-    let result = drive(scenario, target, &keys, interrupt, quiet).await;
+    let result = drive(scenario, run_id, target, &keys, interrupt, quiet).await;
     let final_stock = target.stock(&keys).await;
-    target.cleanup(&keys).await;
+    let keys_left = target.cleanup(&keys).await;
     let collected = result?;
-    let final_stock = final_stock?;
-    let in_doubt = collected.totals.counters.in_doubt + collected.killed_in_flight;
+    Ok(judge(scenario, run_id, target, collected, final_stock, keys_left))
+}
+
+/// Audits what the load produced and reaches the verdict. Redis lost at the
+/// end is not an error: the audit is needed most then.
+fn judge(
+    scenario: &Scenario,
+    run_id: &str,
+    target: &Target,
+    mut collected: Collected,
+    final_stock: anyhow::Result<Option<i64>>,
+    keys_left: Vec<String>,
+) -> RunRecord {
+    let lock_safety = collected.checker.take().map(|checker| checker.result);
+    let c = &collected.totals.counters;
+    let in_doubt = c.in_doubt + collected.killed_in_flight;
+    let mut inconclusive = collected.not_taken.clone();
+    let (final_stock, target_lost) = match final_stock {
+        Ok(stock) => (stock, false),
+        Err(e) => {
+            inconclusive.push(Inconclusive::TargetLost {
+                error: format!("{} at {}", redis_error(&e), target.description),
+            });
+            (None, true)
+        }
+    };
+    if c.sales + c.rejected_sold_out + c.fenced_out == 0 {
+        inconclusive.push(Inconclusive::NoDefiniteOutcome {
+            attempts: c.attempts,
+        });
+    }
     let audit = audit::audit(StockFacts {
         initial: scenario.stock.initial,
         final_stock,
-        sold: collected.totals.counters.sold_units,
+        sold: c.sold_units,
         in_doubt: in_doubt * scenario.stock.quantity.get(),
         reset: collected.reset,
+        target_lost,
+        unsafe_overlaps: lock_safety.as_ref().map(|l| l.unsafe_overlaps),
     });
     let thresholds = check_thresholds(scenario, &collected, &audit);
-    Ok(RunRecord {
+    let figures = verdict::Figures {
+        sold: c.sold_units,
+        initial: scenario.stock.initial,
+        final_stock,
+        oversold: audit.oversold,
+        in_doubt,
+        purchases_per_s: per_second(c.attempts, collected.duration),
+        unsafe_overlaps: lock_safety.as_ref().map(|l| l.unsafe_overlaps),
+        fenced_overlaps: lock_safety.as_ref().map(|l| l.fenced_overlaps),
+    };
+    let thresholds_passed = thresholds.iter().all(|t| t.pass);
+    let verdict = RunVerdict::new(
+        audit.verdict,
+        inconclusive,
+        thresholds_passed,
+        collected.interrupted,
+        &figures,
+    );
+    RunRecord {
         scenario: scenario.clone(),
         run_id: run_id.to_owned(),
         redis: target.description.clone(),
@@ -112,29 +120,41 @@ pub async fn run(
         duration: collected.duration,
         final_stock,
         audit,
+        verdict,
         interrupted: collected.interrupted,
         started_at: collected.started_at,
         timeline: collected.timeline,
         thresholds,
         faults: collected.faults,
         in_doubt,
-    })
+        lock_safety,
+        keys_left,
+    }
+}
+
+/// The root cause of a Redis failure, in words.
+fn redis_error(e: &anyhow::Error) -> String {
+    e.root_cause().to_string()
+}
+
+fn per_second(n: u64, over: Duration) -> f64 {
+    let secs = over.as_secs_f64();
+    if secs > 0.0 {
+        n as f64 / secs
+    } else {
+        0.0
+    }
 }
 
 fn check_thresholds(scenario: &Scenario, collected: &Collected, audit: &Audit) -> Vec<Invariant> {
     let c = &collected.totals.counters;
-    let secs = collected.duration.as_secs_f64();
     let histograms = &collected.totals.histograms;
     let latency = |phase: &str, q: f64| {
         Phase::named(phase).map_or(0, |p| histograms.get(p).value_at_quantile(q))
     };
     let figures = audit::Figures {
         oversold: audit.oversold,
-        purchases_per_s: if secs > 0.0 {
-            c.attempts as f64 / secs
-        } else {
-            0.0
-        },
+        purchases_per_s: per_second(c.attempts, collected.duration),
         attempts: c.attempts,
         errors: c.error_total(),
         wait_timeouts: c.wait_timeouts,
@@ -152,12 +172,17 @@ struct Collected {
     started_at: SystemTime,
     timeline: Timeline,
     faults: Vec<FaultEvent>,
+    /// Declared faults that did not take effect.
+    not_taken: Vec<Inconclusive>,
     killed_in_flight: u64,
     reset: bool,
+    /// `None` when the strategy takes no lock.
+    checker: Option<Checker>,
 }
 
 async fn drive(
     scenario: &Scenario,
+    run_id: &str,
     target: &mut Target,
     keys: &Keys,
     mut interrupt: Interrupt,
@@ -181,9 +206,14 @@ async fn drive(
     fleet.broadcast(&ToWorker::Go).await;
     let started_at = SystemTime::now();
     let started = Instant::now();
-    let mut collector = Collector::new(&fleet.pids, started);
+    let checker = scenario
+        .strategy
+        .kind
+        .takes_lock()
+        .then(|| Checker::new(scenario.strategy.lock.ttl, monotonic_ns(), fleet.len()));
+    let mut collector = Collector::new(&fleet.pids, started, checker);
     let mut progress = Progress::new(scenario, quiet);
-    let mut faults = Faults::new(&scenario.faults, fleet.len(), started);
+    let mut faults = Faults::new(&scenario.faults, fleet.len(), started, run_id);
     let interrupted = collector
         .collect(
             &mut fleet,
@@ -199,7 +229,8 @@ async fn drive(
         )
         .await;
     progress.finish();
-    faults.release_all(&fleet);
+    let sold = collector.totals.counters.sold_units;
+    faults.finish_run(&fleet, sold, matches!(interrupted, Ok(true)));
     let interrupted = interrupted?;
     let duration = collector.started.elapsed();
     fleet.reap().await;
@@ -210,9 +241,11 @@ async fn drive(
         interrupted,
         started_at,
         timeline: collector.timeline,
+        not_taken: faults.not_taken(),
         faults: faults.log,
         killed_in_flight: faults.killed_in_flight,
         reset: faults.reset,
+        checker: collector.checker,
     })
 }
 
@@ -290,10 +323,11 @@ struct Collector {
     done: Vec<bool>,
     timeline: Timeline,
     stock: Option<i64>,
+    checker: Option<Checker>,
 }
 
 impl Collector {
-    fn new(pids: &[u32], started: Instant) -> Collector {
+    fn new(pids: &[u32], started: Instant, checker: Option<Checker>) -> Collector {
         let workers = pids
             .iter()
             .enumerate()
@@ -310,6 +344,7 @@ impl Collector {
             done: vec![false; pids.len()],
             timeline: Timeline::default(),
             stock: None,
+            checker,
         }
     }
 
@@ -374,22 +409,37 @@ impl Collector {
         watch: &mut Watch<'_>,
     ) -> anyhow::Result<()> {
         match event {
-            Event::Message(FromWorker::Frozen { in_flight }) => {
-                watch.faults.frozen(index, in_flight, fleet);
-                self.done[index] |= watch.faults.killed[index];
+            Event::Message(FromWorker::Frozen { fault, in_flight }) => {
+                watch.faults.frozen(index, fault, in_flight, fleet);
+                if watch.faults.killed[index] {
+                    self.finished(index);
+                }
             }
-            Event::Closed if watch.faults.killed[index] => self.done[index] = true,
+            Event::Closed if watch.faults.killed[index] => self.finished(index),
             Event::Message(FromWorker::Batch { batch }) => {
                 let histograms = batch.histograms()?;
                 self.totals.add(&batch.counters, &histograms)?;
                 self.timeline.add(&batch.counters, &histograms)?;
                 self.workers[index].counters.add(&batch.counters);
+                if let Some(checker) = &mut self.checker {
+                    checker.add(index, &batch.holds, batch.watermark_ns);
+                }
             }
-            Event::Message(FromWorker::Done) => self.done[index] = true,
+            Event::Message(FromWorker::Done) => self.finished(index),
             Event::Closed if self.done[index] => {}
             other => return Err(fleet::unexpected(index, self.workers[index].pid, other)),
         }
         Ok(())
+    }
+}
+
+impl Collector {
+    /// The worker will report nothing more.
+    fn finished(&mut self, index: usize) {
+        self.done[index] = true;
+        if let Some(checker) = &mut self.checker {
+            checker.finished(index);
+        }
     }
 }
 

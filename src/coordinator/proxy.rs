@@ -3,6 +3,8 @@
 //! for a window, or drop every connection at once. The coordinator's own
 //! control connection goes around it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -22,6 +24,8 @@ struct Mode {
 pub struct Proxy {
     port: u16,
     mode: watch::Sender<Mode>,
+    /// Connections forwarding right now: a fault's evidence.
+    open: Arc<AtomicUsize>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -36,23 +40,34 @@ impl Proxy {
             .context("starting the fault proxy")?;
         let port = listener.local_addr()?.port();
         let (mode, watcher) = watch::channel(Mode::default());
-        let accept = tokio::spawn(accept(listener, upstream, watcher));
-        Ok(Proxy { port, mode, accept })
+        let open = Arc::new(AtomicUsize::new(0));
+        let accept = tokio::spawn(accept(listener, upstream, watcher, open.clone()));
+        Ok(Proxy {
+            port,
+            mode,
+            open,
+            accept,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    pub fn set_latency(&self, delay: Duration, jitter: Duration) {
+    /// Returns how many connections it applies to now.
+    pub fn set_latency(&self, delay: Duration, jitter: Duration) -> usize {
         self.mode.send_modify(|m| {
             m.delay = delay;
             m.jitter = jitter;
         });
+        self.open.load(Ordering::SeqCst)
     }
 
-    pub fn disconnect_all(&self) {
+    /// Returns how many connections it dropped.
+    pub fn disconnect_all(&self) -> usize {
+        let open = self.open.load(Ordering::SeqCst);
         self.mode.send_modify(|m| m.generation += 1);
+        open
     }
 }
 
@@ -62,13 +77,21 @@ impl Drop for Proxy {
     }
 }
 
-async fn accept(listener: TcpListener, upstream: String, mode: watch::Receiver<Mode>) {
+async fn accept(
+    listener: TcpListener,
+    upstream: String,
+    mode: watch::Receiver<Mode>,
+    open: Arc<AtomicUsize>,
+) {
     while let Ok((client, _)) = listener.accept().await {
         let upstream = upstream.clone();
         let mode = mode.clone();
+        let open = open.clone();
         tokio::spawn(async move {
             if let Ok(server) = TcpStream::connect(&upstream).await {
+                open.fetch_add(1, Ordering::SeqCst);
                 forward(client, server, mode).await;
+                open.fetch_sub(1, Ordering::SeqCst);
             }
         });
     }

@@ -120,14 +120,32 @@ impl Target {
     }
 
     /// Deletes the run's keys, on the lock servers too; best effort, so a
-    /// failing Redis at the end does not hide the run's result.
-    pub async fn cleanup(&mut self, keys: &Keys) {
-        let _: redis::RedisResult<u64> = self.control.del(&keys.all()[..]).await;
+    /// failing Redis at the end does not hide the run's result. Returns the
+    /// keys it could not delete.
+    pub async fn cleanup(&mut self, keys: &Keys) -> Vec<String> {
+        let deleted: redis::RedisResult<u64> = self.control.del(&keys.all()[..]).await;
+        let mut left: Vec<String> = match deleted {
+            Ok(_) => Vec::new(),
+            Err(_) => keys.all().iter().map(|k| format!("{k} on {}", self.description)).collect(),
+        };
         for url in &self.lock_urls {
-            if let Ok(mut conn) = connect(url).await {
-                let _: redis::RedisResult<u64> = conn.del(&keys.lock).await;
+            let deleted = match connect(url).await {
+                Ok(mut conn) => conn.del::<_, u64>(&keys.lock).await.is_ok(),
+                Err(_) => false,
+            };
+            if !deleted {
+                left.push(format!("{} on lock server {}", keys.lock, redact(url)));
             }
         }
+        left
+    }
+}
+
+/// `host:port` of a URL, without credentials.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => format!("{}:{}", u.host_str().unwrap_or("?"), u.port().unwrap_or(6379)),
+        Err(_) => "(unparsable URL)".to_owned(),
     }
 }
 

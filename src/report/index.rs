@@ -3,8 +3,7 @@
 
 use super::html::{self, Page};
 use super::SummaryRow;
-use crate::audit::Verdict;
-use crate::coordinator::RunRecord;
+use crate::record::RunRecord;
 use crate::scenario::Pace;
 
 /// # Errors
@@ -13,22 +12,10 @@ pub fn render(record: &RunRecord, charts: Vec<(String, Vec<u8>)>) -> anyhow::Res
     let row = SummaryRow::new(record);
     let (header, values) = row.record()?;
     let title = format!("{} ({})", row.scenario, row.strategy);
-    let verdict = match (
-        record.audit.verdict,
-        record.thresholds_passed(),
-        record.interrupted,
-    ) {
-        (Verdict::Fail, _, _) => "FAIL",
-        (Verdict::Reset, _, _) => "RESET",
-        (Verdict::Pass, false, _) => "THRESHOLDS FAILED",
-        (Verdict::Pass, true, true) => "INTERRUPTED",
-        (Verdict::Pass, true, false) => "PASS",
-    };
-    let headline = headline(record, &row);
     let page = Page {
         title: &title,
-        verdict,
-        headline: &headline,
+        verdict: record.verdict.banner(),
+        headline: &record.verdict.headline,
         facts: facts(record, &row),
         summary: (
             header.iter().map(str::to_owned).collect(),
@@ -52,28 +39,6 @@ pub fn render(record: &RunRecord, charts: Vec<(String, Vec<u8>)>) -> anyhow::Res
         charts,
     };
     Ok(html::render(&page))
-}
-
-fn headline(record: &RunRecord, row: &SummaryRow) -> String {
-    let final_stock = row.final_stock.map_or("gone".to_owned(), |f| f.to_string());
-    match record.audit.verdict {
-        Verdict::Reset => format!(
-            "The stock was reset by a redis-server restart without persistence: {} units were recorded as sold before it, and the audit cannot judge the strategy.",
-            row.sold
-        ),
-        Verdict::Pass => format!(
-            "Sold {} of {} units at {:.0} purchases/s: no oversell, and the stock Redis reports matches the recorded sales.",
-            row.sold, row.initial_stock, row.purchases_per_s
-        ),
-        Verdict::Fail if row.oversold > 0 => format!(
-            "Oversold {} unit(s): {} units recorded as sold out of {}, and the stock ended at {}.",
-            row.oversold, row.sold, row.initial_stock, final_stock
-        ),
-        Verdict::Fail => format!(
-            "The stock is not conserved: it ended at {final_stock} of {} while {} units were recorded as sold and {} purchases were in doubt.",
-            row.initial_stock, row.sold, row.in_doubt
-        ),
-    }
 }
 
 fn facts(record: &RunRecord, row: &SummaryRow) -> Vec<(String, String)> {
@@ -107,8 +72,23 @@ fn notes(record: &RunRecord, row: &SummaryRow) -> Vec<String> {
     let mut notes: Vec<String> = record
         .faults
         .iter()
-        .map(|e| format!("Fault at {:.2} s: {}.", e.at.as_secs_f64(), e.what))
+        .map(|e| {
+            format!(
+                "Fault #{} {} at {:.2} s: {}.",
+                e.declared,
+                e.fault,
+                e.at.as_secs_f64(),
+                e.what
+            )
+        })
         .collect();
+    notes.extend(super::lock_safety::lines(record));
+    notes.extend(
+        record
+            .keys_left
+            .iter()
+            .map(|k| format!("Could not delete {k}: delete it by hand.")),
+    );
     if row.in_doubt > 0 {
         notes.push(format!(
             "{} purchase(s) were in doubt: their stock write was sent but the reply never came (or their worker was killed), so they count neither as sales nor as rejections; {} unit(s) left the stock without a recorded sale, which the audit allows up to the in-doubt count.",

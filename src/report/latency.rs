@@ -5,7 +5,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::latency_svg::{self, PhaseCurve};
-use crate::coordinator::RunRecord;
+use crate::record::RunRecord;
 use crate::metrics::Phase;
 
 /// Percentiles every phase reports in `latency.csv`.

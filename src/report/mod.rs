@@ -8,12 +8,15 @@ pub mod hlog;
 pub mod html;
 mod index;
 mod latency;
+mod lock_safety;
 pub mod latency_svg;
+pub mod locks_svg;
 mod summary;
 pub mod sweep;
 pub mod sweep_svg;
 mod terminal;
 mod timeline;
+pub mod trials;
 pub mod timeline_svg;
 mod workers;
 
@@ -21,7 +24,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::coordinator::RunRecord;
+use crate::record::RunRecord;
 
 pub use summary::SummaryRow;
 pub use terminal::terminal_summary;
@@ -33,11 +36,18 @@ pub use terminal::terminal_summary;
 pub fn render_all(record: &RunRecord) -> anyhow::Result<Vec<(&'static str, Vec<u8>)>> {
     let latency_svg = latency::render_svg(record)?;
     let timeline_svg = timeline::render_svg(record)?;
-    let charts = vec![
+    let locks_svg = match record.lock_safety.as_ref().and_then(|l| l.window.as_ref()) {
+        Some(window) => Some(locks_svg::render(window)?),
+        None => None,
+    };
+    let mut charts = vec![
         ("Latency by percentile".to_owned(), latency_svg.clone()),
         ("Over time".to_owned(), timeline_svg.clone()),
     ];
-    Ok(vec![
+    if let Some(svg) = &locks_svg {
+        charts.push(("Lock holds around the first overlap".to_owned(), svg.clone()));
+    }
+    let mut files = vec![
         ("summary.csv", summary::render(record)?),
         ("audit.csv", audit_csv::render(record)?),
         ("latency.csv", latency::render_csv(record)?),
@@ -48,7 +58,11 @@ pub fn render_all(record: &RunRecord) -> anyhow::Result<Vec<(&'static str, Vec<u
         ("latency.svg", latency_svg),
         ("timeline.svg", timeline_svg),
         ("index.html", index::render(record, charts)?),
-    ])
+    ];
+    if let Some(svg) = locks_svg {
+        files.push(("locks.svg", svg));
+    }
+    Ok(files)
 }
 
 /// Renders everything first, then writes each file atomically into `dir`.
@@ -80,19 +94,35 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `faults.csv`: `t_s,fault,what`, one row per thing a fault did.
+/// One `faults.csv` row; field order is column order.
+#[derive(serde::Serialize)]
+struct FaultRow<'a> {
+    t_s: f64,
+    fault: &'a str,
+    what: &'a str,
+    /// Whether the fault had taken effect at this line.
+    applied: bool,
+    /// The `[[faults]]` entry, counted from 1.
+    declared: usize,
+}
+
+/// `faults.csv`: one row per thing a fault did; a header even when the
+/// scenario declares no fault.
 fn faults_csv(record: &RunRecord) -> anyhow::Result<Vec<u8>> {
-    #[derive(serde::Serialize)]
-    struct Row<'a> {
-        t_s: f64,
-        fault: &'a str,
-        what: &'a str,
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    writer.write_record(["t_s", "fault", "what", "applied", "declared"])?;
+    for e in &record.faults {
+        writer.serialize(FaultRow {
+            t_s: (e.at.as_secs_f64() * 1000.0).round() / 1000.0,
+            fault: e.fault,
+            what: &e.what,
+            applied: e.applied,
+            declared: e.declared,
+        })?;
     }
-    csv_bytes(record.faults.iter().map(|e| Row {
-        t_s: (e.at.as_secs_f64() * 1000.0).round() / 1000.0,
-        fault: e.fault,
-        what: &e.what,
-    }))
+    writer.into_inner().context("finishing CSV")
 }
 
 /// CSV rows to bytes with a header from the row type.

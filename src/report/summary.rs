@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::coordinator::RunRecord;
+use crate::record::RunRecord;
 
 /// The row; field order is column order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -64,6 +64,17 @@ pub struct SummaryRow {
     pub lost: u64,
     /// `PASS` or `FAIL`: the scenario's thresholds (max_oversold always).
     pub thresholds: &'static str,
+    /// Why the verdict is INCONCLUSIVE (a fault that did not take effect,
+    /// nothing that reached the stock, Redis lost); empty otherwise.
+    pub inconclusive_reason: String,
+    /// Lock-safety checker: pairs of clients that held the lock at once and
+    /// both wrote; empty when the strategy takes no lock.
+    pub unsafe_overlaps: Option<u64>,
+    /// Pairs that held the lock at once where a write was refused.
+    pub fenced_overlaps: Option<u64>,
+    /// `[[faults]]` entries declared, and how many took effect.
+    pub faults_declared: usize,
+    pub faults_applied: usize,
 }
 
 impl SummaryRow {
@@ -97,7 +108,7 @@ impl SummaryRow {
             p99_us: h.value_at_quantile(0.99),
             p999_us: h.value_at_quantile(0.999),
             max_us: h.max(),
-            verdict: record.audit.verdict.as_str(),
+            verdict: record.verdict.verdict.as_str(),
             sales: c.sales,
             sales_per_s: round3(per_s(c.sales)),
             quantity: s.stock.quantity.get(),
@@ -128,6 +139,11 @@ impl SummaryRow {
             } else {
                 "FAIL"
             },
+            inconclusive_reason: record.verdict.inconclusive_reason(),
+            unsafe_overlaps: record.lock_safety.as_ref().map(|l| l.unsafe_overlaps),
+            fenced_overlaps: record.lock_safety.as_ref().map(|l| l.fenced_overlaps),
+            faults_declared: s.faults.len(),
+            faults_applied: faults_applied(record),
         }
     }
 }
@@ -145,6 +161,19 @@ impl SummaryRow {
         let values = reader.records().next().transpose()?.unwrap_or_default();
         Ok((header, values))
     }
+}
+
+/// Declared faults with at least one `applied` line in the fault log.
+fn faults_applied(record: &RunRecord) -> usize {
+    let mut applied: Vec<usize> = record
+        .faults
+        .iter()
+        .filter(|e| e.applied)
+        .map(|e| e.declared)
+        .collect();
+    applied.sort_unstable();
+    applied.dedup();
+    applied.len()
 }
 
 fn round3(x: f64) -> f64 {

@@ -19,6 +19,7 @@ pub struct PointResult {
     pub row: SummaryRow,
     /// The point's own run folder, relative to the sweep folder.
     pub folder: String,
+    pub verdict: crate::verdict::RunVerdict,
 }
 
 /// Renders and atomically writes `sweep.csv` and the charts into `dir`.

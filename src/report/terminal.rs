@@ -4,22 +4,20 @@ use std::fmt::Write;
 use std::path::Path;
 
 use super::SummaryRow;
-use crate::coordinator::RunRecord;
+use crate::record::RunRecord;
 
 pub fn terminal_summary(record: &RunRecord, dir: &Path) -> String {
     let row = SummaryRow::new(record);
     let mut out = String::new();
-    let verdict = match record.audit.verdict {
-        crate::audit::Verdict::Pass => "PASS: no oversell, stock conserved".to_owned(),
-        crate::audit::Verdict::Fail if row.oversold > 0 => {
-            format!("FAIL: oversold {} unit(s)", row.oversold)
-        }
-        crate::audit::Verdict::Fail => "FAIL: the stock is not conserved".to_owned(),
-        crate::audit::Verdict::Reset => {
-            "RESET: a redis-server restart without persistence lost the stock; the audit cannot judge".to_owned()
-        }
-    };
-    let _ = writeln!(out, "{} [{}] {verdict}", row.scenario, row.strategy);
+    let verdict = &record.verdict;
+    let _ = writeln!(
+        out,
+        "{} [{}] {}: {}",
+        row.scenario,
+        row.strategy,
+        verdict.banner(),
+        verdict.headline
+    );
     if record.interrupted {
         let _ = writeln!(out, "  (interrupted: stopped early by a signal)");
     }
@@ -67,10 +65,18 @@ pub fn terminal_summary(record: &RunRecord, dir: &Path) -> String {
     for event in &record.faults {
         let _ = writeln!(
             out,
-            "  fault at {:.2}s: {}",
+            "  fault #{} {} at {:.2}s: {}",
+            event.declared,
+            event.fault,
             event.at.as_secs_f64(),
             event.what
         );
+    }
+    for line in super::lock_safety::lines(record) {
+        let _ = writeln!(out, "  {line}");
+    }
+    for key in &record.keys_left {
+        let _ = writeln!(out, "  could not delete {key}: delete it by hand");
     }
     if row.in_doubt > 0 || row.lost > 0 {
         let _ = writeln!(

@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use super::timeline_svg::{self, TimelinePoint};
-use crate::coordinator::{RunRecord, TimelineRow};
+use crate::coordinator::TimelineRow;
+use crate::record::RunRecord;
 
 #[derive(Serialize)]
 struct Row {

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::coordinator::RunRecord;
+use crate::record::RunRecord;
 
 #[derive(Serialize)]
 struct Row {

@@ -183,6 +183,17 @@ impl StrategyKind {
             StrategyKind::Redlock => "redlock",
         }
     }
+
+    /// Whether purchases take a lock, so the lock-safety checker applies.
+    pub fn takes_lock(self) -> bool {
+        matches!(
+            self,
+            StrategyKind::Article
+                | StrategyKind::SafeLock
+                | StrategyKind::Fenced
+                | StrategyKind::Redlock
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use super::{outcome_of, stock, Client, Context, ErrorKind, Outcome, PurchaseReport};
+use crate::checker::{monotonic_ns, Hold};
 use crate::scenario::{Backoff, LockParams, OnWaitTimeout, StrategySettings};
 
 /// One lock implementation: how to try once, what to do while holding it,
@@ -68,9 +69,18 @@ pub async fn locked_purchase<L: LockProtocol>(
         }
     };
     let locked = Instant::now();
+    let granted_ns = monotonic_ns();
+    ctx.holds.open(client.index(), granted_ns);
+    client.write_sent_ns = None;
     report.lock_wait = Some(locked - started);
     report.outcome = outcome_of(lock.critical(client, ctx, &guard).await);
     report.critical_section = Some(locked.elapsed());
+    report.hold = client.write_sent_ns.take().map(|write_ns| Hold {
+        client: client.index(),
+        granted_ns,
+        write_ns,
+        applied: report.outcome == Outcome::Sold,
+    });
     lock.release(client, ctx, Some(guard)).await;
     report
 }

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 
+use crate::checker::{Hold, HoldBoard};
 use crate::freeze::FreezeHook;
 use crate::keys::Keys;
 use crate::scenario::{StrategyKind, StrategySettings};
@@ -118,6 +119,9 @@ pub struct PurchaseReport {
     pub watch_aborts: u64,
     /// `decr`: decrements taken back because they went below zero.
     pub compensations: u64,
+    /// Lock strategies: when the lock was granted and the stock write sent,
+    /// for the lock-safety checker; `None` when no write was sent.
+    pub hold: Option<Hold>,
 }
 
 impl PurchaseReport {
@@ -130,6 +134,7 @@ impl PurchaseReport {
             wait_timeouts: 0,
             watch_aborts: 0,
             compensations: 0,
+            hold: None,
         }
     }
 }
@@ -145,6 +150,8 @@ pub struct Client {
     /// server was unreachable at the start (it then never votes).
     pub lock_nodes: Vec<Option<MultiplexedConnection>>,
     tokens: u64,
+    /// When the stock write of the current purchase was sent (monotonic ns).
+    write_sent_ns: Option<u64>,
 }
 
 impl Client {
@@ -155,7 +162,13 @@ impl Client {
             id,
             lock_nodes: Vec::new(),
             tokens: 0,
+            write_sent_ns: None,
         }
+    }
+
+    /// The client's index within its worker.
+    pub fn index(&self) -> u32 {
+        self.id as u32
     }
 
     /// A lock value no other holder in this run ever uses.
@@ -172,6 +185,8 @@ pub struct Context<'a> {
     pub stop: &'a StopSignal,
     /// Fires a `pause` / `kill` fault inside the critical section.
     pub freeze: &'a FreezeHook,
+    /// Open lock holds, for the checker's watermark.
+    pub holds: &'a HoldBoard,
 }
 
 pub enum Strategy {

@@ -26,11 +26,13 @@ pub async fn check(
 /// The point between reading and writing the stock: where a fault freezes
 /// the worker, and where a GC or VM stall would pause a `fraction` of
 /// purchases.
+/// Also notes when the write is sent, for the lock-safety checker.
 pub async fn stall(client: &mut Client, ctx: &Context<'_>, stall: &Stall) {
     ctx.freeze.critical_section();
     if !stall.duration.is_zero() && client.rng.f64() < stall.fraction {
         tokio::time::sleep(stall.duration).await;
     }
+    client.write_sent_ns = Some(crate::checker::monotonic_ns());
 }
 
 /// # Errors

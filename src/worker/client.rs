@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use redis::aio::MultiplexedConnection;
 
+use crate::checker::HoldBoard;
 use crate::freeze::FreezeHook;
 use crate::metrics::Metrics;
 use crate::protocol::WorkerPlan;
@@ -115,6 +116,8 @@ pub struct Crew {
     pub freeze: Rc<FreezeHook>,
     /// Purchases under way right now: in doubt if the worker is killed.
     pub in_flight: Rc<Cell<u32>>,
+    /// Open lock holds, for the checker's watermark.
+    pub holds: Rc<HoldBoard>,
 }
 
 /// Runs every client to its end, paced by the plan's load shape.
@@ -163,6 +166,7 @@ impl Buyer {
             quantity: crew.plan.quantity,
             stop: &crew.stop,
             freeze: &crew.freeze,
+            holds: &crew.holds,
         };
         let mut done = 0u64;
         while let Some(ticket) = self.pacer.next(self.index, done).await {
@@ -177,6 +181,7 @@ impl Buyer {
                 ended - sent,
                 crew.plan.quantity,
             );
+            crew.holds.close(self.index);
             self.pacer.finished();
             done += 1;
             if report.outcome == Outcome::SoldOut {

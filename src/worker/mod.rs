@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context as _};
 
+use crate::checker::{monotonic_ns, HoldBoard};
 use crate::freeze::{self, FreezeHook};
 use crate::metrics::Metrics;
 use crate::protocol::{FromWorker, ToWorker, WorkerPlan, PROTOCOL_VERSION};
@@ -58,7 +59,8 @@ async fn serve(mut inbox: Inbox, outbox: Outbox) -> anyhow::Result<()> {
     let stop = StopSignal::new(deadline);
     let metrics = Rc::new(RefCell::new(Metrics::default()));
     let in_flight = Rc::new(Cell::new(0));
-    let freeze = Rc::new(freeze_hook(&metrics, &outbox, &in_flight));
+    let holds = Rc::new(HoldBoard::new(plan.clients as usize));
+    let freeze = Rc::new(freeze_hook(&metrics, &holds, &outbox, &in_flight));
     tokio::task::spawn_local(obey(inbox, stop.clone(), freeze.clone()));
     let flush_interval = plan.flush_interval;
     let crew = Rc::new(client::Crew {
@@ -68,12 +70,13 @@ async fn serve(mut inbox: Inbox, outbox: Outbox) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         freeze,
         in_flight,
+        holds: holds.clone(),
     });
     tokio::select! {
         () = client::run_all(clients, crew) => {}
-        never = flush_forever(flush_interval, &metrics, &outbox) => never?,
+        never = flush_forever(flush_interval, &metrics, &holds, &outbox) => never?,
     }
-    flush(&metrics, &outbox)?;
+    flush(&metrics, &holds, &outbox)?;
     outbox.send(&FromWorker::Done);
     Ok(())
 }
@@ -97,11 +100,10 @@ async fn obey(mut inbox: Inbox, stop: StopSignal, freeze: Rc<FreezeHook>) {
     loop {
         match inbox.next().await {
             Ok(Some(ToWorker::Freeze {
-                at_critical_section: true,
-            })) => freeze.arm(),
-            Ok(Some(ToWorker::Freeze {
-                at_critical_section: false,
-            })) => freeze.freeze_now(),
+                fault,
+                claim: Some(claim),
+            })) => freeze.arm(fault, claim),
+            Ok(Some(ToWorker::Freeze { fault, claim: None })) => freeze.freeze_now(fault),
             Ok(Some(ToWorker::Stop)) | Ok(None) | Err(_) => break,
             Ok(Some(_)) => {}
         }
@@ -112,13 +114,16 @@ async fn obey(mut inbox: Inbox, stop: StopSignal, freeze: Rc<FreezeHook>) {
 /// Ships the metrics, tells the coordinator, stops the process.
 fn freeze_hook(
     metrics: &Rc<RefCell<Metrics>>,
+    holds: &Rc<HoldBoard>,
     outbox: &Outbox,
     in_flight: &Rc<Cell<u32>>,
 ) -> FreezeHook {
-    let (metrics, outbox, in_flight) = (metrics.clone(), outbox.clone(), in_flight.clone());
-    FreezeHook::new(Box::new(move || {
-        let _ = flush(&metrics, &outbox);
+    let (metrics, holds) = (metrics.clone(), holds.clone());
+    let (outbox, in_flight) = (outbox.clone(), in_flight.clone());
+    FreezeHook::new(Box::new(move |fault| {
+        let _ = flush(&metrics, &holds, &outbox);
         outbox.send(&FromWorker::Frozen {
+            fault,
             in_flight: in_flight.get(),
         });
         freeze::stop_self();
@@ -128,18 +133,20 @@ fn freeze_hook(
 async fn flush_forever(
     every: std::time::Duration,
     metrics: &RefCell<Metrics>,
+    holds: &HoldBoard,
     outbox: &Outbox,
 ) -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        flush(metrics, outbox)?;
+        flush(metrics, holds, outbox)?;
     }
 }
 
-fn flush(metrics: &RefCell<Metrics>, outbox: &Outbox) -> anyhow::Result<()> {
-    if let Some(batch) = metrics.borrow_mut().drain()? {
+fn flush(metrics: &RefCell<Metrics>, holds: &HoldBoard, outbox: &Outbox) -> anyhow::Result<()> {
+    let watermark = holds.watermark(monotonic_ns());
+    if let Some(batch) = metrics.borrow_mut().drain(watermark)? {
         outbox.send(&FromWorker::Batch {
             batch: Box::new(batch),
         });

@@ -1,0 +1,74 @@
+//! What a finished run measured, for the reports: the shared vocabulary
+//! between the coordinator, which fills it in, and `report/`, which renders
+//! it. Neither of them is needed to read it.
+
+use std::time::{Duration, SystemTime};
+
+use crate::audit::{Audit, Invariant};
+use crate::checker::LockSafety;
+use crate::coordinator::Timeline;
+use crate::metrics::{Counters, Totals};
+use crate::scenario::Scenario;
+use crate::verdict::RunVerdict;
+
+/// One worker's share of the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerRecord {
+    pub index: usize,
+    pub pid: u32,
+    pub counters: Counters,
+}
+
+/// One line of the fault log: when, which fault, what happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultEvent {
+    pub at: Duration,
+    /// The `[[faults]]` entry, counted from 1.
+    pub declared: usize,
+    pub fault: &'static str,
+    /// Whether the fault had taken effect at this line.
+    pub applied: bool,
+    pub what: String,
+}
+
+/// Everything a run measured, for the reports.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub scenario: Scenario,
+    pub run_id: String,
+    /// Where the load went, password-free.
+    pub redis: String,
+    pub totals: Totals,
+    pub workers: Vec<WorkerRecord>,
+    /// From `Go` to the last worker's `Done`.
+    pub duration: Duration,
+    /// `None` when the stock key was gone at the end, or Redis was lost.
+    pub final_stock: Option<i64>,
+    pub audit: Audit,
+    /// The run's word, exit code and headline.
+    pub verdict: RunVerdict,
+    /// Stopped early by Ctrl-C / SIGTERM.
+    pub interrupted: bool,
+    /// Wall-clock time of the common start (`Go`).
+    pub started_at: SystemTime,
+    /// One row per report interval, and their `latency.hlog` lines.
+    pub timeline: Timeline,
+    /// The scenario's thresholds, checked.
+    pub thresholds: Vec<Invariant>,
+    /// What the scenario's faults did, in order.
+    pub faults: Vec<FaultEvent>,
+    /// Purchases whose stock write may or may not have applied: replies
+    /// lost, plus those under way in killed workers.
+    pub in_doubt: u64,
+    /// The lock-safety checker's findings; `None` when the strategy takes
+    /// no lock.
+    pub lock_safety: Option<LockSafety>,
+    /// The run's keys the harness could not delete (Redis lost).
+    pub keys_left: Vec<String>,
+}
+
+impl RunRecord {
+    pub fn thresholds_passed(&self) -> bool {
+        self.thresholds.iter().all(|t| t.pass)
+    }
+}

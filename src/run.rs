@@ -1,0 +1,145 @@
+//! `seckill-bench run`: one scenario, once, or `--repeat N` times with
+//! fresh keys and a fresh embedded server per trial, since a race that
+//! oversells in some runs and not others needs more than one look.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::Context;
+
+use crate::cli::RunArgs;
+use crate::coordinator::{self, Target};
+use crate::error::Error;
+use crate::interrupt::Interrupt;
+use crate::record::RunRecord;
+use crate::report::{self, trials::TrialRow};
+use crate::run_id;
+use crate::scenario::{Override, Scenario};
+use crate::verdict::Verdict;
+
+/// The coordinator's runtime: one thread is plenty for reading pipes, and
+/// it keeps every child's parent-death signal tied to the main thread.
+///
+/// # Errors
+/// When the runtime cannot start.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+}
+
+/// `reports/<name>-<stamp>` unless the user chose a folder.
+pub fn out_dir(chosen: &Option<PathBuf>, folder: String) -> PathBuf {
+    chosen
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(folder))
+}
+
+/// `--set` flags plus `--redis-url`, which is `redis.url` by another name.
+pub fn overrides(args: &RunArgs) -> Vec<Override> {
+    let mut overrides = args.set.clone();
+    if let Some(url) = &args.redis_url {
+        overrides.push(Override::redis_url(url));
+    }
+    overrides
+}
+
+/// `seckill-bench run`: load the scenario, run it (N times with
+/// `--repeat`), write the reports; returns the exit code.
+///
+/// # Errors
+/// [`Error`] with the exit code of its kind.
+pub fn run_command(args: &RunArgs) -> Result<u8, Error> {
+    let scenario = Scenario::load(&args.scenario, &overrides(args))?;
+    let stamp = run_id::utc_stamp(SystemTime::now());
+    let out = out_dir(&args.out, format!("{}-{stamp}", scenario.name));
+    match args.repeat {
+        Some(n) if n.get() > 1 => trials(&scenario, n.get(), &stamp, &out, args.quiet),
+        _ => {
+            let record = runtime()?.block_on(once(&scenario, &stamp, None, args.quiet))?;
+            report::write_all(&out, &record)?;
+            print_run(&record, &out, args.quiet);
+            Ok(record.verdict.exit_code())
+        }
+    }
+}
+
+/// One run on a target of its own; `trial` names its keys apart.
+async fn once(
+    scenario: &Scenario,
+    stamp: &str,
+    trial: Option<u32>,
+    quiet: bool,
+) -> Result<RunRecord, Error> {
+    let interrupt = Interrupt::install().context("installing the Ctrl-C handler")?;
+    let name = match trial {
+        Some(t) => format!("{}-t{t:03}", scenario.name),
+        None => scenario.name.clone(),
+    };
+    let run_id = run_id::run_id(&name, stamp);
+    let mut target = Target::open(&scenario.redis, scenario.lock_servers()).await?;
+    coordinator::run(scenario, &run_id, &mut target, interrupt, quiet).await
+}
+
+fn print_run(record: &RunRecord, out: &Path, quiet: bool) {
+    if quiet {
+        println!("{} {}", record.verdict.banner(), out.display());
+    } else {
+        println!("{}", report::terminal_summary(record, out));
+    }
+}
+
+/// `--repeat N`: each trial in `trial-NNN/`, then `trials.csv` and one
+/// line that counts the verdicts.
+fn trials(scenario: &Scenario, n: u32, stamp: &str, out: &Path, quiet: bool) -> Result<u8, Error> {
+    let runtime = runtime()?;
+    let mut rows = Vec::new();
+    let mut codes = Vec::new();
+    let mut interrupted = false;
+    for trial in 1..=n {
+        let folder = format!("trial-{trial:03}");
+        let record = runtime.block_on(once(scenario, stamp, Some(trial), true));
+        let record = match record {
+            Ok(record) => record,
+            Err(e) => {
+                report::trials::write(out, &rows)?;
+                return Err(e);
+            }
+        };
+        report::write_all(&out.join(&folder), &record)?;
+        if !quiet {
+            eprintln!("[{trial}/{n}] {}: {}", record.verdict.banner(), record.verdict.headline);
+        }
+        rows.push(TrialRow::new(trial, &record, folder));
+        codes.push(record.verdict.clone());
+        if record.interrupted {
+            interrupted = true;
+            break;
+        }
+    }
+    report::trials::write(out, &rows)?;
+    let line = report::trials::headline(&rows, n);
+    match quiet {
+        true => println!("{line} {}", out.display()),
+        false => println!("{line}\n  report: {}", out.display()),
+    }
+    Ok(trials_exit_code(&codes, interrupted))
+}
+
+/// 1 if any trial failed, else 5 if any was inconclusive, else 3 if any
+/// violated a threshold, else 130 if interrupted, else 0.
+fn trials_exit_code(verdicts: &[crate::verdict::RunVerdict], interrupted: bool) -> u8 {
+    let any = |f: &dyn Fn(&crate::verdict::RunVerdict) -> bool| verdicts.iter().any(f);
+    if any(&|v| matches!(v.verdict, Verdict::Fail | Verdict::Reset)) {
+        1
+    } else if any(&|v| v.verdict == Verdict::Inconclusive) {
+        5
+    } else if any(&|v| !v.thresholds_passed) {
+        3
+    } else if interrupted {
+        130
+    } else {
+        0
+    }
+}

@@ -1,0 +1,265 @@
+//! The run's verdict: one type owns the word, the exit code and the
+//! headline sentence, so `run`, `sweep`, `--repeat`, the terminal, the
+//! HTML page and the CSVs can never disagree about what a run showed.
+//!
+//! The audit says what the stock shows (PASS, FAIL, RESET); the verdict adds
+//! what the run could not test (INCONCLUSIVE: a fault that did not take
+//! effect, nothing that reached the stock, a target lost mid-run), the
+//! thresholds and an interruption. An oversell is always FAIL.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// The word of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Verdict {
+    #[serde(rename = "PASS")]
+    Pass,
+    /// The run could not judge: see [`Inconclusive`].
+    #[serde(rename = "INCONCLUSIVE")]
+    Inconclusive,
+    /// The stock was reset by a restart: the audit cannot judge the
+    /// strategy. Still a failure for the exit code.
+    #[serde(rename = "RESET")]
+    Reset,
+    #[serde(rename = "FAIL")]
+    Fail,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Reset => "RESET",
+            Verdict::Inconclusive => "INCONCLUSIVE",
+        }
+    }
+}
+
+/// Why a run has no verdict on the strategy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inconclusive {
+    /// A declared `[[faults]]` entry did not take effect.
+    FaultNotApplied { fault: String, why: String },
+    /// Every attempt ended in an error: nothing was tested.
+    NoDefiniteOutcome { attempts: u64 },
+    /// Redis could not be reached at the end, outside a restart fault.
+    TargetLost { error: String },
+}
+
+impl fmt::Display for Inconclusive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Inconclusive::FaultNotApplied { fault, why } => {
+                write!(f, "fault {fault} did not take effect: {why}")
+            }
+            Inconclusive::NoDefiniteOutcome { attempts: 0 } => {
+                write!(f, "no purchase was attempted")
+            }
+            Inconclusive::NoDefiniteOutcome { attempts } => write!(
+                f,
+                "none of {attempts} purchase(s) reached a definite outcome (every attempt an error)"
+            ),
+            Inconclusive::TargetLost { error } => write!(
+                f,
+                "Redis was lost mid-run and did not come back ({error}); the final stock is unknown"
+            ),
+        }
+    }
+}
+
+/// The figures a headline sentence quotes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Figures {
+    pub sold: u64,
+    pub initial: u64,
+    pub final_stock: Option<i64>,
+    pub oversold: u64,
+    pub in_doubt: u64,
+    pub purchases_per_s: f64,
+    /// `None` when the strategy takes no lock.
+    pub unsafe_overlaps: Option<u64>,
+    pub fenced_overlaps: Option<u64>,
+}
+
+/// What a finished run means: word, reasons, exit code, headline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunVerdict {
+    pub verdict: Verdict,
+    /// Why the run is INCONCLUSIVE (also listed when it failed anyway).
+    pub inconclusive: Vec<Inconclusive>,
+    pub thresholds_passed: bool,
+    pub interrupted: bool,
+    /// One sentence in words, for the terminal and the HTML page.
+    pub headline: String,
+}
+
+impl RunVerdict {
+    /// Combines the audit's word with what the run could not test. An
+    /// audit FAIL or RESET stands whatever else happened.
+    pub fn new(
+        audit: Verdict,
+        inconclusive: Vec<Inconclusive>,
+        thresholds_passed: bool,
+        interrupted: bool,
+        figures: &Figures,
+    ) -> RunVerdict {
+        let verdict = match audit {
+            Verdict::Pass if !inconclusive.is_empty() => Verdict::Inconclusive,
+            other => other,
+        };
+        let headline = headline(verdict, &inconclusive, figures);
+        RunVerdict {
+            verdict,
+            inconclusive,
+            thresholds_passed,
+            interrupted,
+            headline,
+        }
+    }
+
+    /// 1 FAIL or RESET; else 5 INCONCLUSIVE; else 3 a threshold was
+    /// violated; else 130 interrupted; else 0.
+    pub fn exit_code(&self) -> u8 {
+        match self.verdict {
+            Verdict::Fail | Verdict::Reset => 1,
+            Verdict::Inconclusive => 5,
+            Verdict::Pass if !self.thresholds_passed => 3,
+            Verdict::Pass if self.interrupted => 130,
+            Verdict::Pass => 0,
+        }
+    }
+
+    /// The word shown first: the verdict, or for a PASS what spoils it.
+    pub fn banner(&self) -> &'static str {
+        match self.verdict {
+            Verdict::Pass if !self.thresholds_passed => "THRESHOLDS-FAILED",
+            Verdict::Pass if self.interrupted => "INTERRUPTED",
+            other => other.as_str(),
+        }
+    }
+
+    /// The reasons for INCONCLUSIVE, joined for a CSV cell.
+    pub fn inconclusive_reason(&self) -> String {
+        let reasons: Vec<String> = self.inconclusive.iter().map(|r| r.to_string()).collect();
+        reasons.join("; ")
+    }
+}
+
+fn headline(verdict: Verdict, inconclusive: &[Inconclusive], f: &Figures) -> String {
+    let final_stock = f.final_stock.map_or("unknown".to_owned(), |s| s.to_string());
+    let unsafe_overlaps = f.unsafe_overlaps.unwrap_or(0);
+    match verdict {
+        Verdict::Fail if f.oversold > 0 => format!(
+            "Oversold {} unit(s): {} units recorded as sold out of {}, and the stock ended at {final_stock}.",
+            f.oversold, f.sold, f.initial
+        ),
+        Verdict::Fail if unsafe_overlaps > 0 => format!(
+            "The lock is not exclusive: {unsafe_overlaps} time(s) two clients held it at once and both wrote the stock. Nothing was oversold this time, but this lock would oversell at the last units."
+        ),
+        Verdict::Fail => format!(
+            "The stock is not conserved: it ended at {final_stock} of {} while {} units were recorded as sold and {} purchases were in doubt.",
+            f.initial, f.sold, f.in_doubt
+        ),
+        Verdict::Reset => format!(
+            "The stock was reset by a redis-server restart without persistence: {} units were recorded as sold before it, and the audit cannot judge the strategy.",
+            f.sold
+        ),
+        Verdict::Inconclusive => {
+            let reasons: Vec<String> = inconclusive.iter().map(|r| r.to_string()).collect();
+            format!(
+                "No verdict: {}. Sold {} of {} units without an oversell, but the run did not test what it declared.",
+                reasons.join("; "),
+                f.sold,
+                f.initial
+            )
+        }
+        Verdict::Pass => {
+            let fenced = match f.fenced_overlaps {
+                Some(n) if n > 0 => format!(
+                    " The lock was held by two clients at once {n} time(s), and every stale write was refused (fenced)."
+                ),
+                _ => String::new(),
+            };
+            format!(
+                "Sold {} of {} units at {:.0} purchases/s: no oversell, and the stock Redis reports matches the recorded sales.{fenced}",
+                f.sold, f.initial, f.purchases_per_s
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures() -> Figures {
+        Figures {
+            sold: 100,
+            initial: 100,
+            final_stock: Some(0),
+            oversold: 0,
+            in_doubt: 0,
+            purchases_per_s: 1000.0,
+            unsafe_overlaps: Some(0),
+            fenced_overlaps: Some(0),
+        }
+    }
+
+    fn fault() -> Inconclusive {
+        Inconclusive::FaultNotApplied {
+            fault: "#1 pause".to_owned(),
+            why: "the run ended first".to_owned(),
+        }
+    }
+
+    #[test]
+    fn exit_codes_put_the_most_serious_first() {
+        let v = |audit, reasons: Vec<Inconclusive>, thresholds, interrupted| {
+            RunVerdict::new(audit, reasons, thresholds, interrupted, &figures()).exit_code()
+        };
+        assert_eq!(v(Verdict::Fail, vec![fault()], false, true), 1);
+        assert_eq!(v(Verdict::Reset, vec![], true, false), 1);
+        assert_eq!(v(Verdict::Pass, vec![fault()], false, true), 5);
+        assert_eq!(v(Verdict::Pass, vec![], false, true), 3);
+        assert_eq!(v(Verdict::Pass, vec![], true, true), 130);
+        assert_eq!(v(Verdict::Pass, vec![], true, false), 0);
+    }
+
+    #[test]
+    fn an_oversell_is_fail_even_when_a_fault_did_not_fire() {
+        let mut f = figures();
+        f.oversold = 2;
+        let v = RunVerdict::new(Verdict::Fail, vec![fault()], true, false, &f);
+        assert_eq!(v.verdict, Verdict::Fail);
+        assert!(v.headline.starts_with("Oversold 2 unit(s)"), "{}", v.headline);
+    }
+
+    #[test]
+    fn inconclusive_names_the_fault_and_why() {
+        let v = RunVerdict::new(Verdict::Pass, vec![fault()], true, false, &figures());
+        assert_eq!(v.banner(), "INCONCLUSIVE");
+        assert!(v.headline.contains("fault #1 pause did not take effect: the run ended first"));
+        assert_eq!(
+            v.inconclusive_reason(),
+            "fault #1 pause did not take effect: the run ended first"
+        );
+    }
+
+    #[test]
+    fn an_unsafe_lock_fails_in_words_without_an_oversell() {
+        let mut f = figures();
+        f.unsafe_overlaps = Some(7);
+        let v = RunVerdict::new(Verdict::Fail, vec![], true, false, &f);
+        assert!(v.headline.contains("7 time(s) two clients held it at once"));
+    }
+
+    #[test]
+    fn a_pass_with_thresholds_broken_shows_that_first() {
+        let v = RunVerdict::new(Verdict::Pass, vec![], false, false, &figures());
+        assert_eq!(v.banner(), "THRESHOLDS-FAILED");
+        assert_eq!(v.verdict.as_str(), "PASS");
+    }
+}
