@@ -362,7 +362,10 @@ mod tests {
         assert_eq!(a.oversold, 0);
         assert_eq!(failing(&a), ["lock_exclusive"]);
         assert_eq!(audit(facts(Some(0))).verdict, Verdict::Pass);
-        assert!(audit(facts(None)).invariants.iter().all(|i| i.name != "lock_exclusive"));
+        assert!(audit(facts(None))
+            .invariants
+            .iter()
+            .all(|i| i.name != "lock_exclusive"));
     }
 
     #[test]

@@ -374,7 +374,13 @@ mod tests {
         let r = &c.result;
         assert_eq!((r.unsafe_overlaps, r.fenced_overlaps), (1, 0));
         let first = r.examples[0];
-        assert_eq!(first.stale.client, ClientId { worker: 0, client: 0 });
+        assert_eq!(
+            first.stale.client,
+            ClientId {
+                worker: 0,
+                client: 0
+            }
+        );
         assert_eq!(first.newer.granted, Duration::from_millis(40));
         let window = r.window.as_ref().expect("a window around the overlap");
         assert_eq!(window.spans.len(), 2);
@@ -411,7 +417,10 @@ mod tests {
         let r = &c.result;
         assert_eq!((r.unsafe_overlaps, r.fenced_overlaps), (0, 1));
         assert!(r.fenced_example.is_some());
-        assert!(r.window.is_some(), "a fenced overlap is drawn when no unsafe one exists");
+        assert!(
+            r.window.is_some(),
+            "a fenced overlap is drawn when no unsafe one exists"
+        );
     }
 
     #[test]

@@ -381,7 +381,12 @@ mod tests {
             ..report(outcome, Some(5))
         };
         for outcome in [Outcome::Sold, Outcome::FencedOut, Outcome::InDoubt] {
-            m.record(&hold(outcome), Duration::from_micros(9), Duration::from_micros(9), 1);
+            m.record(
+                &hold(outcome),
+                Duration::from_micros(9),
+                Duration::from_micros(9),
+                1,
+            );
         }
         let batch = m.drain(15).unwrap().unwrap();
         assert_eq!(batch.holds.len(), 2, "the in-doubt write proves nothing");

@@ -109,7 +109,11 @@ fn trials(scenario: &Scenario, n: u32, stamp: &str, out: &Path, quiet: bool) -> 
         };
         report::write_all(&out.join(&folder), &record)?;
         if !quiet {
-            eprintln!("[{trial}/{n}] {}: {}", record.verdict.banner(), record.verdict.headline);
+            eprintln!(
+                "[{trial}/{n}] {}: {}",
+                record.verdict.banner(),
+                record.verdict.headline
+            );
         }
         rows.push(TrialRow::new(trial, &record, folder));
         codes.push(record.verdict.clone());

@@ -5,7 +5,6 @@
 use std::path::Path;
 use std::time::SystemTime;
 
-use crate::verdict::Verdict;
 use crate::cli::RunArgs;
 use crate::coordinator::{self, Target};
 use crate::error::Error;
@@ -13,6 +12,7 @@ use crate::interrupt::Interrupt;
 use crate::report::{self, sweep::PointResult, SummaryRow};
 use crate::run_id;
 use crate::scenario::SweepPlan;
+use crate::verdict::Verdict;
 
 /// Runs the sweep and returns its exit code: 0; 1 when a point failed its
 /// audit (unless `expect_oversell`); else 5 when a point was INCONCLUSIVE;
@@ -150,7 +150,10 @@ fn print_summary(
     let count = |v: Verdict| failing.iter().filter(|p| p.verdict.verdict == v).count();
     let failed = count(Verdict::Fail) + count(Verdict::Reset);
     let inconclusive = count(Verdict::Inconclusive);
-    let thresholds = points.iter().filter(|p| !p.verdict.thresholds_passed).count();
+    let thresholds = points
+        .iter()
+        .filter(|p| !p.verdict.thresholds_passed)
+        .count();
     let verdict = match (failed, inconclusive, plan.expect_oversell) {
         (0, 0, _) if thresholds > 0 => {
             format!("THRESHOLDS-FAILED: {thresholds} point(s) violated a threshold")
@@ -160,9 +163,9 @@ fn print_summary(
         (n, 0, true) => {
             format!("{n} point(s) failed the audit, as expected (expect_oversell = true)")
         }
-        (n, i, true) => format!(
-            "INCONCLUSIVE: {i} point(s) could not judge; {n} failed the audit, as expected"
-        ),
+        (n, i, true) => {
+            format!("INCONCLUSIVE: {i} point(s) could not judge; {n} failed the audit, as expected")
+        }
         (n, _, false) => format!("FAIL: {n} point(s) failed the audit"),
     };
     if quiet {
@@ -176,7 +179,12 @@ fn print_summary(
         plan.points.len()
     );
     for p in failing {
-        println!("  {} {}: {}", p.verdict.banner(), p.label, p.verdict.headline);
+        println!(
+            "  {} {}: {}",
+            p.verdict.banner(),
+            p.label,
+            p.verdict.headline
+        );
     }
     println!("  report: {}", out.display());
 }

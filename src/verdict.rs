@@ -149,7 +149,9 @@ impl RunVerdict {
 }
 
 fn headline(verdict: Verdict, inconclusive: &[Inconclusive], f: &Figures) -> String {
-    let final_stock = f.final_stock.map_or("unknown".to_owned(), |s| s.to_string());
+    let final_stock = f
+        .final_stock
+        .map_or("unknown".to_owned(), |s| s.to_string());
     let unsafe_overlaps = f.unsafe_overlaps.unwrap_or(0);
     match verdict {
         Verdict::Fail if f.oversold > 0 => format!(
@@ -234,14 +236,20 @@ mod tests {
         f.oversold = 2;
         let v = RunVerdict::new(Verdict::Fail, vec![fault()], true, false, &f);
         assert_eq!(v.verdict, Verdict::Fail);
-        assert!(v.headline.starts_with("Oversold 2 unit(s)"), "{}", v.headline);
+        assert!(
+            v.headline.starts_with("Oversold 2 unit(s)"),
+            "{}",
+            v.headline
+        );
     }
 
     #[test]
     fn inconclusive_names_the_fault_and_why() {
         let v = RunVerdict::new(Verdict::Pass, vec![fault()], true, false, &figures());
         assert_eq!(v.banner(), "INCONCLUSIVE");
-        assert!(v.headline.contains("fault #1 pause did not take effect: the run ended first"));
+        assert!(v
+            .headline
+            .contains("fault #1 pause did not take effect: the run ended first"));
         assert_eq!(
             v.inconclusive_reason(),
             "fault #1 pause did not take effect: the run ended first"

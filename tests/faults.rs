@@ -29,7 +29,9 @@ fn pausing_the_lock_holder_past_the_ttl_oversells_the_article_lock_only() {
         assert_eq!(frozen.len(), 1, "exactly one worker froze: {faults:?}");
     }
     assert!(
-        article.stdout.contains("FAIL in 5 of 5 trials (oversold in 5"),
+        article
+            .stdout
+            .contains("FAIL in 5 of 5 trials (oversold in 5"),
         "{}",
         article.context()
     );
@@ -40,7 +42,9 @@ fn pausing_the_lock_holder_past_the_ttl_oversells_the_article_lock_only() {
         for trial in run.csv("trials.csv") {
             assert_eq!(trial["verdict"], "PASS", "{safe}: {trial:?}");
             assert_eq!(trial["faults_applied"], "1", "{safe}: {trial:?}");
-            let s = run.csv(&format!("{}/summary.csv", trial["folder"])).remove(0);
+            let s = run
+                .csv(&format!("{}/summary.csv", trial["folder"]))
+                .remove(0);
             assert_eq!(num(&s, "final_stock"), 0, "{safe}: {s:?}");
             assert_eq!(num(&s, "sold"), 200, "{safe}");
         }
@@ -59,10 +63,7 @@ fn a_fault_that_never_fires_makes_the_run_inconclusive() {
         "{s:?}"
     );
     let faults = run.csv("faults.csv");
-    assert!(
-        faults.iter().all(|f| f["applied"] == "false"),
-        "{faults:?}"
-    );
+    assert!(faults.iter().all(|f| f["applied"] == "false"), "{faults:?}");
     assert!(run.stdout.contains("INCONCLUSIVE"), "{}", run.context());
     let page = std::fs::read_to_string(run.out().join("index.html")).unwrap();
     assert!(page.contains("did not take effect"));
@@ -126,7 +127,11 @@ fn every_strategy_survives_a_disconnect() {
             .unwrap_or_else(|| panic!("no applied disconnect in {faults:?}"));
         assert!(dropped["what"].contains("dropped all"), "{dropped:?}");
         let hit = num(row, "in_doubt") + num(row, "errors");
-        assert!(hit > 0, "{}: the disconnect caused no error or doubt", row["strategy"]);
+        assert!(
+            hit > 0,
+            "{}: the disconnect caused no error or doubt",
+            row["strategy"]
+        );
         let timeline = run.out().join(&row["folder"]).join("timeline.csv");
         let mut reader = csv::Reader::from_path(&timeline).unwrap();
         let after: u64 = reader

@@ -144,7 +144,10 @@ fn redlock_without_a_quorum_sells_nothing() {
     run.assert_code(5);
     let s = run.summary();
     assert_eq!(s["verdict"], "INCONCLUSIVE");
-    assert!(s["inconclusive_reason"].contains("reached a definite outcome"), "{s:?}");
+    assert!(
+        s["inconclusive_reason"].contains("reached a definite outcome"),
+        "{s:?}"
+    );
     assert_eq!(num(&s, "sold"), 0, "one vote of three is no lock");
     assert!(num(&s, "gave_up") > 0, "{}", run.context());
 }

@@ -6,6 +6,7 @@ mod gate;
 mod measurement;
 mod strategies;
 mod support;
+mod verdict;
 
 use std::time::Duration;
 
@@ -283,34 +284,4 @@ fn default_report_folder_is_named_after_scenario_and_time() {
         "{name}"
     );
     assert_eq!(run.stdout.trim(), format!("PASS reports/{name}"));
-}
-
-#[test]
-fn ctrl_c_stops_every_process_and_exits_130() {
-    let redis = support::redis();
-    let (child, pending) = Bench::run(
-        &scenario("flash-sale"),
-        &[
-            "--redis-url",
-            &redis.url(),
-            "--set",
-            "stock.initial=1000000000",
-            "--set",
-            "load.processes=3",
-        ],
-    )
-    .spawn();
-    // Wait for the event "workers are running": three tagged worker processes.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while support::tagged_processes(&pending.tag).len() < 4 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "workers never started"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let run = pending.finish(child);
-    run.assert_code(130);
 }

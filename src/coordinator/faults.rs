@@ -95,12 +95,10 @@ impl Faults {
 
     /// When the next timed fault or resumption is due.
     pub fn next_due(&self) -> Option<Instant> {
-        let timed = self
-            .pending()
-            .filter_map(|i| match self.declared[i].at {
-                FaultTime::After(d) => Some(self.started + d),
-                FaultTime::AfterSales(_) => None,
-            });
+        let timed = self.pending().filter_map(|i| match self.declared[i].at {
+            FaultTime::After(d) => Some(self.started + d),
+            FaultTime::AfterSales(_) => None,
+        });
         let timed: Vec<Instant> = timed.collect();
         timed
             .into_iter()

@@ -52,7 +52,14 @@ pub async fn run(
     let final_stock = target.stock(&keys).await;
     let keys_left = target.cleanup(&keys).await;
     let collected = result?;
-    Ok(judge(scenario, run_id, target, collected, final_stock, keys_left))
+    Ok(judge(
+        scenario,
+        run_id,
+        target,
+        collected,
+        final_stock,
+        keys_left,
+    ))
 }
 
 /// Audits what the load produced and reaches the verdict. Redis lost at the

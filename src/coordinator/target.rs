@@ -126,7 +126,11 @@ impl Target {
         let deleted: redis::RedisResult<u64> = self.control.del(&keys.all()[..]).await;
         let mut left: Vec<String> = match deleted {
             Ok(_) => Vec::new(),
-            Err(_) => keys.all().iter().map(|k| format!("{k} on {}", self.description)).collect(),
+            Err(_) => keys
+                .all()
+                .iter()
+                .map(|k| format!("{k} on {}", self.description))
+                .collect(),
         };
         for url in &self.lock_urls {
             let deleted = match connect(url).await {
@@ -144,7 +148,11 @@ impl Target {
 /// `host:port` of a URL, without credentials.
 fn redact(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(u) => format!("{}:{}", u.host_str().unwrap_or("?"), u.port().unwrap_or(6379)),
+        Ok(u) => format!(
+            "{}:{}",
+            u.host_str().unwrap_or("?"),
+            u.port().unwrap_or(6379)
+        ),
         Err(_) => "(unparsable URL)".to_owned(),
     }
 }

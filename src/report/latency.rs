@@ -5,8 +5,8 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::latency_svg::{self, PhaseCurve};
-use crate::record::RunRecord;
 use crate::metrics::Phase;
+use crate::record::RunRecord;
 
 /// Percentiles every phase reports in `latency.csv`.
 pub const LADDER: [f64; 10] = [

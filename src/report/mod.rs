@@ -8,16 +8,16 @@ pub mod hlog;
 pub mod html;
 mod index;
 mod latency;
-mod lock_safety;
 pub mod latency_svg;
+mod lock_safety;
 pub mod locks_svg;
 mod summary;
 pub mod sweep;
 pub mod sweep_svg;
 mod terminal;
 mod timeline;
-pub mod trials;
 pub mod timeline_svg;
+pub mod trials;
 mod workers;
 
 use std::path::Path;
@@ -45,7 +45,10 @@ pub fn render_all(record: &RunRecord) -> anyhow::Result<Vec<(&'static str, Vec<u
         ("Over time".to_owned(), timeline_svg.clone()),
     ];
     if let Some(svg) = &locks_svg {
-        charts.push(("Lock holds around the first overlap".to_owned(), svg.clone()));
+        charts.push((
+            "Lock holds around the first overlap".to_owned(),
+            svg.clone(),
+        ));
     }
     let mut files = vec![
         ("summary.csv", summary::render(record)?),

@@ -92,7 +92,11 @@ mod tests {
 
     #[test]
     fn headline_counts_the_worst_verdict() {
-        let rows = [row(1, "FAIL", 1, 3), row(2, "PASS", 0, 0), row(3, "FAIL", 0, 2)];
+        let rows = [
+            row(1, "FAIL", 1, 3),
+            row(2, "PASS", 0, 0),
+            row(3, "FAIL", 0, 2),
+        ];
         assert_eq!(
             headline(&rows, 3),
             "FAIL in 2 of 3 trials (oversold in 1, unsafe overlaps in 2)"

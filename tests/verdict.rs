@@ -1,0 +1,172 @@
+//! The verdict cannot be fooled: a run that tested nothing is INCONCLUSIVE,
+//! a lock that let two clients write at once FAILs without an oversell, and
+//! every command honours the same verdict and exit codes.
+
+use std::io::BufRead;
+
+use crate::support::{self, num, scenario, Bench};
+
+/// `article-stall` (stall 100 ms past a 50 ms TTL) on a stock too large to
+/// run out: nothing goes below zero, only the checker can see the problem.
+fn stall_on_a_large_stock(kind: &str) -> support::Run {
+    let redis = support::redis();
+    let set = [
+        "--redis-url".to_owned(),
+        redis.url(),
+        "--set".to_owned(),
+        "stock.initial=1000000000".to_owned(),
+        "--set".to_owned(),
+        format!("strategy.kind={kind}"),
+    ];
+    let args: Vec<&str> = set.iter().map(String::as_str).collect();
+    Bench::run(&scenario("article-stall"), &args).output()
+}
+
+#[test]
+fn an_unsafe_lock_fails_without_an_oversell_and_fencing_passes() {
+    let article = stall_on_a_large_stock("article");
+    article.assert_code(1);
+    let s = article.summary();
+    assert_eq!(s["verdict"], "FAIL");
+    assert_eq!(num(&s, "oversold"), 0, "{}", article.context());
+    assert!(num(&s, "unsafe_overlaps") > 0, "{}", article.context());
+    let audit = article.csv("audit.csv");
+    let exclusive = audit
+        .iter()
+        .find(|r| r["invariant"] == "lock_exclusive")
+        .expect("a lock_exclusive row");
+    assert_eq!(exclusive["pass"], "false");
+    assert!(
+        article.stdout.contains("past the 50.0 ms TTL"),
+        "{}",
+        article.context()
+    );
+    let svg = std::fs::read_to_string(article.out().join("locks.svg")).unwrap();
+    assert!(svg.contains("TTL expired"));
+    let page = std::fs::read_to_string(article.out().join("index.html")).unwrap();
+    assert!(page.contains("Lock holds around the first overlap"));
+
+    let fenced = stall_on_a_large_stock("fenced");
+    fenced.assert_code(0);
+    let s = fenced.summary();
+    assert_eq!(num(&s, "unsafe_overlaps"), 0, "{}", fenced.context());
+    assert!(
+        num(&s, "fenced_overlaps") + num(&s, "fenced_out") > 0,
+        "{}",
+        fenced.context()
+    );
+
+    let lua = stall_on_a_large_stock("lua");
+    lua.assert_code(0);
+    assert_eq!(lua.summary()["unsafe_overlaps"], "", "not applicable");
+    assert!(lua
+        .stdout
+        .contains("not applicable (strategy lua takes no lock)"));
+}
+
+#[test]
+fn a_redis_that_refuses_every_purchase_is_inconclusive_not_pass() {
+    let redis = support::redis();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_connection().unwrap();
+    // The lock's `SET ... NX PX` is refused, as every write is on a Redis
+    // out of memory; the harness's own SETNX, GET and DEL are allowed.
+    let () = redis::cmd("ACL")
+        .arg(&["SETUSER", "buyer", "on", ">pw", "~*", "+@all", "-set"][..])
+        .query(&mut conn)
+        .unwrap();
+    let url = format!("redis://buyer:pw@127.0.0.1:{}/0", redis.port());
+    let run = Bench::run(
+        &scenario("flash-sale"),
+        &[
+            "--redis-url",
+            &url,
+            "--set",
+            "load.processes=2",
+            "--set",
+            "load.duration=1s",
+        ],
+    )
+    .output();
+    run.assert_code(5);
+    let s = run.summary();
+    assert_eq!(s["verdict"], "INCONCLUSIVE", "{}", run.context());
+    assert!(num(&s, "errors") > 0);
+    assert_eq!(num(&s, "errors"), num(&s, "attempts"));
+    assert!(
+        s["inconclusive_reason"].contains("every attempt an error"),
+        "{s:?}"
+    );
+}
+
+#[test]
+fn sweep_honours_thresholds_with_exit_3() {
+    let text = std::fs::read_to_string(scenario("flash-sale")).unwrap();
+    let swept = format!(
+        "{text}\n[thresholds]\nmin_purchases_per_s = 1000000000\n\n[sweep]\n\"strategy.kind\" = [\"lua\", \"decr\"]\n"
+    );
+    let (_dir, path) = support::write_scenario(&swept);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report").display().to_string();
+    let args = ["sweep", path.as_str(), "--out", out.as_str()].map(str::to_owned);
+    let run = Bench::new(args.to_vec(), dir).output();
+    run.assert_code(3);
+    assert!(
+        run.stdout.contains("THRESHOLDS-FAILED"),
+        "{}",
+        run.context()
+    );
+    for row in run.csv("sweep.csv") {
+        assert_eq!(row["verdict"], "PASS", "the audit passed: {row:?}");
+        assert_eq!(row["thresholds"], "FAIL", "{row:?}");
+    }
+}
+
+#[test]
+fn ctrl_c_after_the_load_started_still_writes_every_report() {
+    let redis = support::redis();
+    let (mut child, pending) = Bench::run(
+        &scenario("flash-sale"),
+        &[
+            "--redis-url",
+            &redis.url(),
+            "--set",
+            "stock.initial=1000000000",
+            "--set",
+            "load.processes=3",
+        ],
+    )
+    .spawn();
+    // The event "the load has started": the first progress line.
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let first = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("purchases/s"))
+        .expect("a progress line before the run ended");
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let run = pending.finish(child);
+    let stderr = rest.join().unwrap().join("\n");
+    assert_eq!(run.code(), 130, "{first}\n{stderr}\n{}", run.context());
+    let s = run.summary();
+    assert_eq!(s["interrupted"], "true");
+    assert!(num(&s, "attempts") > 0, "the load had started: {s:?}");
+    for file in [
+        "summary.csv",
+        "audit.csv",
+        "latency.csv",
+        "workers.csv",
+        "timeline.csv",
+        "latency.hlog",
+        "faults.csv",
+        "latency.svg",
+        "timeline.svg",
+        "index.html",
+    ] {
+        assert!(run.out().join(file).is_file(), "{file} missing");
+    }
+    assert!(stderr.contains("interrupted"), "{stderr}");
+}
