@@ -141,6 +141,13 @@ impl RunVerdict {
         }
     }
 
+    /// Redis could not be read at the end.
+    pub fn target_lost(&self) -> bool {
+        self.inconclusive
+            .iter()
+            .any(|r| matches!(r, Inconclusive::TargetLost { .. }))
+    }
+
     /// The reasons for INCONCLUSIVE, joined for a CSV cell.
     pub fn inconclusive_reason(&self) -> String {
         let reasons: Vec<String> = self.inconclusive.iter().map(|r| r.to_string()).collect();

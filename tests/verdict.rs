@@ -122,6 +122,54 @@ fn sweep_honours_thresholds_with_exit_3() {
     }
 }
 
+/// Reads the run's stderr until its first progress line: the event "the
+/// load has started". The rest is drained in the background.
+fn wait_for_load(child: &mut std::process::Child) -> std::thread::JoinHandle<String> {
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let started = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("purchases/s"));
+    assert!(started, "the run ended before its first progress line");
+    std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"))
+}
+
+#[test]
+fn redis_lost_mid_run_is_inconclusive_with_the_audit_and_keys_left() {
+    let mut redis = support::redis();
+    let (mut child, pending) = Bench::run(
+        &scenario("flash-sale"),
+        &[
+            "--redis-url",
+            &redis.url(),
+            "--set",
+            "stock.initial=1000000000",
+            "--set",
+            "load.processes=2",
+            "--set",
+            "load.duration=7s",
+        ],
+    )
+    .spawn();
+    // Progress lines come every 5 s; the load goes on 2 s after the first.
+    let rest = wait_for_load(&mut child);
+    redis.crash();
+    let run = pending.finish(child);
+    let stderr = rest.join().unwrap();
+    assert_eq!(run.code(), 5, "{stderr}\n{}", run.context());
+    let s = run.summary();
+    assert_eq!(s["verdict"], "INCONCLUSIVE");
+    assert!(s["inconclusive_reason"].contains("lost mid-run"), "{s:?}");
+    assert!(num(&s, "sold") > 0, "the audit still counts what was sold");
+    assert!(run.stdout.contains("could not delete"), "{}", run.context());
+    assert!(
+        run.stdout.contains("stock 1000000000 -> unknown"),
+        "{}",
+        run.context()
+    );
+}
+
 #[test]
 fn ctrl_c_after_the_load_started_still_writes_every_report() {
     let redis = support::redis();
@@ -137,20 +185,12 @@ fn ctrl_c_after_the_load_started_still_writes_every_report() {
         ],
     )
     .spawn();
-    // The event "the load has started": the first progress line.
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let first = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|l| l.contains("purchases/s"))
-        .expect("a progress line before the run ended");
-    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let rest = wait_for_load(&mut child);
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let run = pending.finish(child);
-    let stderr = rest.join().unwrap().join("\n");
-    assert_eq!(run.code(), 130, "{first}\n{stderr}\n{}", run.context());
+    let stderr = rest.join().unwrap();
+    assert_eq!(run.code(), 130, "{stderr}\n{}", run.context());
     let s = run.summary();
     assert_eq!(s["interrupted"], "true");
     assert!(num(&s, "attempts") > 0, "the load had started: {s:?}");

@@ -6,6 +6,16 @@ use std::path::Path;
 use super::SummaryRow;
 use crate::record::RunRecord;
 
+/// The final stock in words: a number, "gone" (reset), or "unknown" when
+/// Redis could not be read at the end.
+fn final_stock(record: &RunRecord) -> String {
+    match record.final_stock {
+        Some(stock) => stock.to_string(),
+        None if record.verdict.target_lost() => "unknown".to_owned(),
+        None => "gone".to_owned(),
+    }
+}
+
 pub fn terminal_summary(record: &RunRecord, dir: &Path) -> String {
     let row = SummaryRow::new(record);
     let mut out = String::new();
@@ -24,7 +34,7 @@ pub fn terminal_summary(record: &RunRecord, dir: &Path) -> String {
     let _ = writeln!(
         out,
         "  stock {} -> {}, sold {}, unsold {}, {} attempts ({} rejected sold out, {} errors) in {:.3}s",
-        row.initial_stock, row.final_stock.map_or("gone".to_owned(), |f| f.to_string()), row.sold, row.unsold, row.attempts,
+        row.initial_stock, final_stock(record), row.sold, row.unsold, row.attempts,
         row.rejected_sold_out, row.errors, row.duration_s
     );
     for failed in record
