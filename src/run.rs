@@ -2,6 +2,7 @@
 //! fresh keys and a fresh embedded server per trial, since a race that
 //! oversells in some runs and not others needs more than one look.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -82,12 +83,14 @@ async fn once(
     coordinator::run(scenario, &run_id, &mut target, interrupt, quiet).await
 }
 
+/// Prints the result; a closed stdout (`| head`) is not an error worth a
+/// panic: the reports are written already.
 fn print_run(record: &RunRecord, out: &Path, quiet: bool) {
-    if quiet {
-        println!("{} {}", record.verdict.banner(), out.display());
-    } else {
-        println!("{}", report::terminal_summary(record, out));
-    }
+    let text = match quiet {
+        true => format!("{} {}", record.verdict.banner(), out.display()),
+        false => report::terminal_summary(record, out),
+    };
+    let _ = writeln!(std::io::stdout(), "{text}");
 }
 
 /// `--repeat N`: each trial in `trial-NNN/`, then `trials.csv` and one
