@@ -160,7 +160,7 @@ pub struct Figures<'a> {
     pub attempts: u64,
     pub errors: u64,
     pub wait_timeouts: u64,
-    /// `(phase, quantile) -> µs`.
+    /// `(phase name, quantile) -> µs`.
     pub latency: &'a dyn Fn(&str, f64) -> u64,
 }
 
@@ -184,6 +184,7 @@ pub fn thresholds(t: &Thresholds, f: &Figures<'_>) -> Vec<Invariant> {
         (&t.max_p999_us, 0.999, "max_p999_us"),
     ] {
         for (phase, limit) in limits {
+            let phase = phase.name();
             let observed = (f.latency)(phase, q) as f64;
             rows.push(at_most(
                 &format!("threshold.{name}.{phase}"),
@@ -222,6 +223,7 @@ fn at_most(name: &str, observed: f64, limit: f64) -> Invariant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::phase::Phase;
 
     fn run(initial: u64, final_stock: i64, sold: u64) -> Audit {
         audit(StockFacts {
@@ -413,8 +415,8 @@ mod tests {
         let t = Thresholds {
             max_oversold: 0,
             min_purchases_per_s: Some(1000.0),
-            max_p99_us: vec![("purchase".to_owned(), 5000)],
-            max_p999_us: vec![("lock_wait".to_owned(), 8000)],
+            max_p99_us: vec![(Phase::Purchase, 5000)],
+            max_p999_us: vec![(Phase::LockWait, 8000)],
             max_error_rate: Some(0.01),
             max_wait_timeouts: Some(3),
         };

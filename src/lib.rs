@@ -18,7 +18,11 @@
 //! - [`worker`]: one worker process: clients, strategy loop, metrics.
 //! - [`protocol`]: the only types that cross the coordinator <-> worker pipe.
 //! - [`strategy`]: one module per purchase strategy behind one enum.
+//! - [`outcome`]: how a purchase ended and what it did; strategies produce
+//!   it, the metrics count it.
 //! - [`metrics`]: HdrHistogram recording, V2 shipping, lossless merging.
+//! - [`phase`]: the timed phases of a purchase, named; recorded by the
+//!   metrics, limited by the scenario's thresholds.
 //! - [`audit`]: stock invariants as pure functions.
 //! - [`report`]: one module per output file, rendering to bytes.
 //! - [`redis_server`]: a throwaway embedded redis-server.
@@ -35,6 +39,8 @@ pub mod freeze;
 pub mod interrupt;
 pub mod keys;
 pub mod metrics;
+pub mod outcome;
+pub mod phase;
 pub mod process;
 pub mod protocol;
 pub mod record;

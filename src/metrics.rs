@@ -13,45 +13,8 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::checker::Hold;
-use crate::strategy::{Outcome, PurchaseReport};
-
-/// The timed phases of one purchase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// From the first lock attempt to holding the lock (lock strategies only).
-    LockWait,
-    /// From holding the lock (or the first stock read) to the decrement or rejection.
-    CriticalSection,
-    /// Response time: the whole purchase, lock release included, from its
-    /// intended start (open loop: its scheduled arrival).
-    Purchase,
-    /// Service time: the whole purchase from when it was actually sent.
-    /// Equal to `Purchase` in a closed loop.
-    Service,
-}
-
-impl Phase {
-    pub const ALL: [Phase; 4] = [
-        Phase::Purchase,
-        Phase::Service,
-        Phase::LockWait,
-        Phase::CriticalSection,
-    ];
-
-    /// The phase called `name`, as written in reports and thresholds.
-    pub fn named(name: &str) -> Option<Phase> {
-        Phase::ALL.into_iter().find(|p| p.name() == name)
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::LockWait => "lock_wait",
-            Phase::CriticalSection => "critical_section",
-            Phase::Purchase => "purchase",
-            Phase::Service => "service",
-        }
-    }
-}
+use crate::outcome::{Outcome, PurchaseReport};
+use crate::phase::Phase;
 
 /// Plain counts of what happened. `attempts = sales + rejected_sold_out +
 /// gave_up + fenced_out + in_doubt + errors`; cancelled purchases (cut off by the stop
@@ -353,7 +316,7 @@ impl Totals {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strategy::ErrorKind;
+    use crate::outcome::ErrorKind;
 
     fn report(outcome: Outcome, lock_wait_us: Option<u64>) -> PurchaseReport {
         PurchaseReport {

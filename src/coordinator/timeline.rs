@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use crate::metrics::{Counters, Phase, PhaseHistograms};
+use crate::metrics::{Counters, PhaseHistograms};
+use crate::phase::Phase;
 use crate::report::hlog;
 
 /// One report interval.

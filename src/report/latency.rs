@@ -5,7 +5,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::latency_svg::{self, PhaseCurve};
-use crate::metrics::Phase;
+use crate::phase::Phase;
 use crate::record::RunRecord;
 
 /// Percentiles every phase reports in `latency.csv`.

@@ -21,6 +21,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::phase::Phase;
+
 pub use error::ScenarioError;
 pub use faults::{Fault, FaultAction, FaultTarget, FaultTime};
 pub use overrides::Override;
@@ -48,9 +50,9 @@ pub struct Thresholds {
     /// Units oversold that are tolerated; 0 unless set.
     pub max_oversold: u64,
     pub min_purchases_per_s: Option<f64>,
-    /// (phase name, limit in µs).
-    pub max_p99_us: Vec<(String, u64)>,
-    pub max_p999_us: Vec<(String, u64)>,
+    /// (phase, limit in µs).
+    pub max_p99_us: Vec<(Phase, u64)>,
+    pub max_p999_us: Vec<(Phase, u64)>,
     /// Failed purchases / attempts, 0.0..=1.0.
     pub max_error_rate: Option<f64>,
     pub max_wait_timeouts: Option<u64>,

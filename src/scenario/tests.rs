@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::phase::Phase;
 
 const ARTICLE: &str = r#"name = "article"
 description = "the article"
@@ -215,4 +216,37 @@ fn names_must_be_usable_in_paths_and_keys() {
         &[],
     );
     assert!(e.starts_with("s.toml:1: field `name`"), "{e}");
+}
+
+#[test]
+fn latency_thresholds_name_phases_and_unknown_ones_list_the_valid_names() {
+    let t = format!(
+        "{ARTICLE}\n[thresholds]\nmax_p99_us = 700\nmax_p999_us = {{ service = 5, critical_section = 6 }}\n"
+    );
+    let s = parse(&t, &[]).unwrap();
+    assert_eq!(s.thresholds.max_p99_us, [(Phase::Purchase, 700)]);
+    assert_eq!(
+        s.thresholds.max_p999_us,
+        [(Phase::CriticalSection, 6), (Phase::Service, 5)]
+    );
+    let t = format!("{ARTICLE}\n[thresholds]\nmax_p99_us = {{ purchase = 5000, lokc_wait = 9 }}\n");
+    assert_eq!(
+        error(&t, &[]),
+        "s.toml:22: field `thresholds.max_p99_us.lokc_wait`: unknown value `lokc_wait`\n  \
+         what to do: use one of: purchase, service, lock_wait, critical_section"
+    );
+    let e = error(ARTICLE, &["thresholds.max_p999_us={bogus=1}"]);
+    assert_eq!(
+        e,
+        "--set thresholds.max_p999_us={bogus=1}: field `thresholds.max_p999_us.bogus`: \
+         unknown value `bogus`\n  what to do: use one of: purchase, service, lock_wait, critical_section"
+    );
+    let t = format!("{ARTICLE}\n[thresholds]\nmax_p99_us = -3\n");
+    assert!(
+        error(&t, &[]).starts_with(
+            "s.toml:22: field `thresholds.max_p99_us.purchase`: must be a positive number"
+        ),
+        "{}",
+        error(&t, &[])
+    );
 }

@@ -15,6 +15,7 @@ use super::{
     Persistence, RedisSettings, RedisUrl, ReportSettings, Scenario, Stall, StockSettings, StopRule,
     StrategyKind, StrategySettings, Thresholds,
 };
+use crate::phase::Phase;
 
 type Result<T> = std::result::Result<T, FieldError>;
 
@@ -505,20 +506,18 @@ fn thresholds(raw: &RawThresholds) -> Result<Thresholds> {
 }
 
 /// A bare number limits the purchase phase; a table names phases.
-fn per_phase(field: &str, raw: Option<&PerPhase>) -> Result<Vec<(String, u64)>> {
+fn per_phase(field: &str, raw: Option<&PerPhase>) -> Result<Vec<(Phase, u64)>> {
     let limits: Vec<(String, i64)> = match raw {
         None => return Ok(Vec::new()),
         Some(PerPhase::Purchase(us)) => vec![("purchase".to_owned(), *us)],
         Some(PerPhase::Phases(table)) => table.iter().map(|(k, v)| (k.clone(), *v)).collect(),
     };
-    let phases = crate::metrics::Phase::ALL.map(|p| p.name());
     limits
         .into_iter()
-        .map(|(phase, us)| {
-            let at = format!("{field}.{phase}");
-            if !phases.contains(&phase.as_str()) {
-                return Err(one_of(&at, &phase, &phases));
-            }
+        .map(|(name, us)| {
+            let at = format!("{field}.{name}");
+            let phase = Phase::named(&name)
+                .ok_or_else(|| one_of(&at, &name, &Phase::ALL.map(Phase::name)))?;
             let limit = u64::try_from(us).ok().filter(|&u| u > 0).ok_or_else(|| {
                 FieldError::new(
                     &at,

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use redis::AsyncCommands;
 
-use super::{outcome_of, stock, written, Client, Context, Outcome, PurchaseReport};
+use super::{outcome_of, stock, written, Client, Context};
+use crate::outcome::{Outcome, PurchaseReport};
 use crate::scenario::StrategySettings;
 
 pub struct Decr(pub StrategySettings);

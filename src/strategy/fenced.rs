@@ -5,7 +5,8 @@
 //! over is refused (`fenced_out`) instead of selling twice.
 
 use super::lock::{LockProtocol, Release};
-use super::{scripts, stock, written, Client, Context, Outcome};
+use super::{scripts, stock, written, Client, Context};
+use crate::outcome::Outcome;
 use crate::scenario::StrategySettings;
 
 pub struct Fenced {

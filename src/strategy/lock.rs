@@ -6,8 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::{outcome_of, stock, Client, Context, ErrorKind, Outcome, PurchaseReport};
+use super::{outcome_of, stock, Client, Context};
 use crate::checker::{monotonic_ns, Hold};
+use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
 use crate::scenario::{Backoff, LockParams, OnWaitTimeout, StrategySettings};
 
 /// One lock implementation: how to try once, what to do while holding it,

@@ -4,9 +4,8 @@
 
 use std::time::Instant;
 
-use super::{
-    outcome_of, scripts, stock, written, Client, Context, ErrorKind, Outcome, PurchaseReport,
-};
+use super::{outcome_of, scripts, stock, written, Client, Context};
+use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
 use crate::scenario::StrategySettings;
 
 pub struct Lua {

@@ -16,65 +16,14 @@ mod stock;
 mod unlocked;
 mod watch;
 
-use std::time::Duration;
-
 use redis::aio::MultiplexedConnection;
 
-use crate::checker::{Hold, HoldBoard};
+use crate::checker::HoldBoard;
 use crate::freeze::FreezeHook;
 use crate::keys::Keys;
+use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
 use crate::scenario::{StrategyKind, StrategySettings};
 use crate::stop::StopSignal;
-
-/// How one purchase ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The stock was decremented.
-    Sold,
-    /// The buyer was told there is not enough stock; the client stops.
-    SoldOut,
-    /// The lock wait reached `wait_timeout` with `on_wait_timeout = "give_up"`.
-    GaveUp,
-    /// `fenced`: the lock was lost (a newer token exists); nothing was sold.
-    FencedOut,
-    /// The stop rule cut the purchase off before it touched the stock.
-    Cancelled,
-    /// The stock write was sent but its reply never came (timeout, dropped
-    /// connection): it may or may not have been applied. Never a sale, never
-    /// a rejection; the audit allows for it.
-    InDoubt,
-    Error(ErrorKind),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// The stock key is missing: the article's `ValueError('没有库存')`.
-    NoStock,
-    Timeout,
-    Io,
-    Redis,
-}
-
-impl ErrorKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorKind::NoStock => "no_stock",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Io => "io",
-            ErrorKind::Redis => "redis",
-        }
-    }
-
-    fn of(e: &redis::RedisError) -> ErrorKind {
-        if e.is_timeout() {
-            ErrorKind::Timeout
-        } else if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
-            ErrorKind::Io
-        } else {
-            ErrorKind::Redis
-        }
-    }
-}
 
 fn outcome_of(result: redis::RedisResult<Outcome>) -> Outcome {
     result.unwrap_or_else(|e| Outcome::Error(ErrorKind::of(&e)))
@@ -92,50 +41,6 @@ fn written<T>(
             Ok(Outcome::InDoubt)
         }
         Err(e) => Err(e),
-    }
-}
-
-impl Outcome {
-    /// Whether the connection may be broken: the client reconnects before
-    /// its next purchase.
-    pub fn lost_connection(self) -> bool {
-        matches!(
-            self,
-            Outcome::InDoubt | Outcome::Error(ErrorKind::Timeout | ErrorKind::Io)
-        )
-    }
-}
-
-/// What one purchase did, for the metrics.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PurchaseReport {
-    pub outcome: Outcome,
-    pub lock_wait: Option<Duration>,
-    pub critical_section: Option<Duration>,
-    /// Lock attempts that found the lock taken (or, for redlock, no quorum).
-    pub lock_failures: u64,
-    pub wait_timeouts: u64,
-    /// `watch`: transactions aborted because the stock changed.
-    pub watch_aborts: u64,
-    /// `decr`: decrements taken back because they went below zero.
-    pub compensations: u64,
-    /// Lock strategies: when the lock was granted and the stock write sent,
-    /// for the lock-safety checker; `None` when no write was sent.
-    pub hold: Option<Hold>,
-}
-
-impl PurchaseReport {
-    fn new() -> PurchaseReport {
-        PurchaseReport {
-            outcome: Outcome::Cancelled,
-            lock_wait: None,
-            critical_section: None,
-            lock_failures: 0,
-            wait_timeouts: 0,
-            watch_aborts: 0,
-            compensations: 0,
-            hold: None,
-        }
     }
 }
 

@@ -4,7 +4,8 @@
 
 use redis::AsyncCommands;
 
-use super::{written, Client, Context, ErrorKind, Outcome};
+use super::{written, Client, Context};
+use crate::outcome::{ErrorKind, Outcome};
 use crate::scenario::Stall;
 
 /// The stock as read, or the outcome that ends the purchase without a write.

@@ -4,7 +4,8 @@
 
 use std::time::Instant;
 
-use super::{outcome_of, stock, Client, Context, PurchaseReport};
+use super::{outcome_of, stock, Client, Context};
+use crate::outcome::PurchaseReport;
 use crate::scenario::StrategySettings;
 
 pub struct Unlocked(pub StrategySettings);

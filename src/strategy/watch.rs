@@ -5,7 +5,8 @@
 
 use std::time::Instant;
 
-use super::{outcome_of, stock, written, Client, Context, Outcome, PurchaseReport};
+use super::{outcome_of, stock, written, Client, Context};
+use crate::outcome::{Outcome, PurchaseReport};
 use crate::scenario::StrategySettings;
 
 pub struct Watch(pub StrategySettings);

@@ -13,9 +13,10 @@ use redis::aio::MultiplexedConnection;
 use crate::checker::HoldBoard;
 use crate::freeze::FreezeHook;
 use crate::metrics::Metrics;
+use crate::outcome::Outcome;
 use crate::protocol::WorkerPlan;
 use crate::stop::StopSignal;
-use crate::strategy::{Client, Context, Outcome, Strategy};
+use crate::strategy::{Client, Context, Strategy};
 
 use super::pacer::Pacer;
 
