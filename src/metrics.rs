@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine;
-use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer, V2Serializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
@@ -294,6 +294,32 @@ fn decode(text: &str) -> anyhow::Result<Histogram<u64>> {
         .map_err(|e| anyhow::anyhow!("histogram is not V2-serialized: {e:?}"))?;
     h.auto(true);
     Ok(h)
+}
+
+/// A histogram kept for `latency.hlog`: V2 with deflate, as the interval
+/// log stores it, and its maximum (the log's `Interval_Max` column), so the
+/// log is written without decompressing it: the timeline keeps one per
+/// phase and interval, far smaller than a whole `Histogram`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompressedHistogram {
+    /// Microseconds.
+    pub max: u64,
+    pub v2_deflate: Vec<u8>,
+}
+
+impl CompressedHistogram {
+    /// # Errors
+    /// When compression fails.
+    pub fn new(h: &Histogram<u64>) -> anyhow::Result<CompressedHistogram> {
+        let mut v2_deflate = Vec::new();
+        V2DeflateSerializer::new()
+            .serialize(h, &mut v2_deflate)
+            .map_err(|e| anyhow::anyhow!("compressing a histogram: {e:?}"))?;
+        Ok(CompressedHistogram {
+            max: h.max(),
+            v2_deflate,
+        })
+    }
 }
 
 /// Everything the coordinator has merged so far.

@@ -1,17 +1,18 @@
 //! The run over time: every report interval, what was done, the stock left
-//! and that interval's latency, plus the interval histograms for
-//! `latency.hlog`. Batches count in the interval in which they arrive (they
-//! are at most a few milliseconds old).
+//! and that interval's latency, plus the interval histograms, compressed,
+//! for `latency.hlog` (written by `report/`). Batches count in the
+//! interval in which they arrive (they are at most a few milliseconds old).
 
 use std::time::Duration;
 
-use crate::metrics::{Counters, PhaseHistograms};
+use crate::metrics::{CompressedHistogram, Counters, PhaseHistograms};
 use crate::phase::Phase;
-use crate::report::hlog;
 
 /// One report interval.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimelineRow {
+    /// Start of the interval, since the load started: the previous row's end.
+    pub start: Duration,
     /// End of the interval, since the load started.
     pub end: Duration,
     pub length: Duration,
@@ -22,13 +23,13 @@ pub struct TimelineRow {
     pub max_us: Option<u64>,
     /// Read from Redis at the end of the interval.
     pub stock: Option<i64>,
+    /// The interval's histogram of every phase, in [`Phase::ALL`] order.
+    pub histograms: Vec<(Phase, CompressedHistogram)>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Timeline {
     pub rows: Vec<TimelineRow>,
-    /// `latency.hlog` interval lines, without the header.
-    pub hlog: String,
     counters: Counters,
     histograms: PhaseHistograms,
 }
@@ -46,13 +47,14 @@ impl Timeline {
     pub fn close(&mut self, end: Duration, stock: Option<i64>) -> anyhow::Result<()> {
         let start = self.rows.last().map_or(Duration::ZERO, |r| r.end);
         let length = end.saturating_sub(start);
-        for phase in Phase::ALL {
-            let h = self.histograms.get(phase);
-            self.hlog += &hlog::interval_line(phase.name(), start, length, h)?;
-        }
+        let histograms = Phase::ALL
+            .into_iter()
+            .map(|phase| Ok((phase, CompressedHistogram::new(self.histograms.get(phase))?)))
+            .collect::<anyhow::Result<_>>()?;
         let h = &self.histograms.purchase;
         let some = |v: u64| (!h.is_empty()).then_some(v);
         self.rows.push(TimelineRow {
+            start,
             end,
             length,
             counters: std::mem::take(&mut self.counters),
@@ -60,6 +62,7 @@ impl Timeline {
             p99_us: some(h.value_at_quantile(0.99)),
             max_us: some(h.max()),
             stock,
+            histograms,
         });
         self.histograms.reset();
         Ok(())

@@ -7,8 +7,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
-use hdrhistogram::Histogram;
+
+use crate::metrics::CompressedHistogram;
+use crate::record::RunRecord;
 
 /// `Interval_Max` is written in milliseconds of our microsecond values.
 const MAX_VALUE_DIVISOR: f64 = 1000.0;
@@ -29,33 +30,39 @@ pub fn header(started: SystemTime) -> String {
     )
 }
 
+/// The whole `latency.hlog`: header, then every interval's histogram of
+/// every phase.
+pub fn render(record: &RunRecord) -> Vec<u8> {
+    let mut log = header(record.started_at);
+    for row in &record.timeline.rows {
+        for (phase, h) in &row.histograms {
+            log += &interval_line(phase.name(), row.start, row.length, h);
+        }
+    }
+    log.into_bytes()
+}
+
 /// One interval's histogram of one phase, as a log line.
-///
-/// # Errors
-/// When compression fails.
 pub fn interval_line(
     tag: &str,
     start: Duration,
     length: Duration,
-    h: &Histogram<u64>,
-) -> anyhow::Result<String> {
-    let mut bytes = Vec::new();
-    V2DeflateSerializer::new()
-        .serialize(h, &mut bytes)
-        .map_err(|e| anyhow::anyhow!("compressing a histogram: {e:?}"))?;
-    Ok(format!(
+    h: &CompressedHistogram,
+) -> String {
+    format!(
         "Tag={tag},{:.3},{:.3},{:.3},{}\n",
         start.as_secs_f64(),
         length.as_secs_f64(),
-        h.max() as f64 / MAX_VALUE_DIVISOR,
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    ))
+        h.max as f64 / MAX_VALUE_DIVISOR,
+        base64::engine::general_purpose::STANDARD.encode(&h.v2_deflate)
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    use hdrhistogram::Histogram;
 
     #[test]
     fn lines_parse_back_with_the_hdrhistogram_reader() {
@@ -63,15 +70,20 @@ mod tests {
         for v in [100, 200, 300, 40_000] {
             h.record(v).unwrap();
         }
+        let compressed = CompressedHistogram::new(&h).unwrap();
         let mut log = header(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-        log += &interval_line("purchase", Duration::ZERO, Duration::from_secs(1), &h).unwrap();
+        log += &interval_line(
+            "purchase",
+            Duration::ZERO,
+            Duration::from_secs(1),
+            &compressed,
+        );
         log += &interval_line(
             "service",
             Duration::from_secs(1),
             Duration::from_secs(1),
-            &h,
-        )
-        .unwrap();
+            &compressed,
+        );
         let entries: Vec<_> = IntervalLogIterator::new(log.as_bytes())
             .filter_map(|e| match e.unwrap() {
                 LogEntry::Interval(i) => Some(i),

@@ -56,7 +56,7 @@ pub fn render_all(record: &RunRecord) -> anyhow::Result<Vec<(&'static str, Vec<u
         ("latency.csv", latency::render_csv(record)?),
         ("workers.csv", workers::render(record)?),
         ("timeline.csv", timeline::render_csv(record)?),
-        ("latency.hlog", timeline::render_hlog(record)),
+        ("latency.hlog", hlog::render(record)),
         ("faults.csv", faults_csv(record)?),
         ("latency.svg", latency_svg),
         ("timeline.svg", timeline_svg),

@@ -83,10 +83,3 @@ pub fn render_svg(record: &RunRecord) -> anyhow::Result<Vec<u8>> {
     );
     timeline_svg::render(&title, &points)
 }
-
-/// The whole `latency.hlog`: header and every interval.
-pub fn render_hlog(record: &RunRecord) -> Vec<u8> {
-    let mut log = super::hlog::header(record.started_at);
-    log += &record.timeline.hlog;
-    log.into_bytes()
-}
