@@ -9,11 +9,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use serde::Serialize;
 
 use crate::error::Error;
-use crate::report::sweep_svg::{self, Bar};
-use crate::report::write_atomically;
+use crate::report::{self, compare::Change};
 
 type Row = HashMap<String, String>;
 
@@ -28,18 +26,6 @@ const FIGURES: [(&str, bool, bool); 7] = [
     ("max_us", false, false),
     ("errors", false, false),
 ];
-
-/// One figure of one point, compared.
-#[derive(Debug, Clone, Serialize)]
-pub struct Change {
-    pub point: String,
-    pub figure: &'static str,
-    pub baseline: f64,
-    pub candidate: f64,
-    /// Relative change in percent; empty when the baseline is 0.
-    pub change_pct: Option<f64>,
-    pub regression: bool,
-}
 
 /// # Errors
 /// [`Error::Usage`] when a folder holds no comparable report;
@@ -72,8 +58,8 @@ pub fn compare_command(
         .filter(|(p, _)| !cand.rows.iter().any(|(q, _)| q == p))
         .map(|(p, _)| p.as_str())
         .collect();
-    write_outputs(candidate, &changes, max_regression)?;
-    print!("{}", table(&changes, max_regression));
+    report::compare::write(candidate, &changes, max_regression)?;
+    print!("{}", report::compare::table(&changes, max_regression));
     for point in &missing {
         println!("missing in the candidate: {point}");
     }
@@ -174,67 +160,6 @@ fn compare(base: &Report, cand: &Report, max_regression: f64) -> Vec<Change> {
         }
     }
     changes
-}
-
-fn table(changes: &[Change], max_regression: f64) -> String {
-    let mut out = format!(
-        "{:<40} {:<16} {:>14} {:>14} {:>9}\n",
-        "point", "figure", "baseline", "candidate", "change"
-    );
-    for c in changes {
-        let change = c
-            .change_pct
-            .map_or("n/a".to_owned(), |p| format!("{p:+.1}%"));
-        let flag = if c.regression {
-            format!("  REGRESSION (> {max_regression}%)")
-        } else {
-            String::new()
-        };
-        out += &format!(
-            "{:<40} {:<16} {:>14.1} {:>14.1} {:>9}{flag}\n",
-            c.point, c.figure, c.baseline, c.candidate, change
-        );
-    }
-    out
-}
-
-fn write_outputs(dir: &Path, changes: &[Change], max_regression: f64) -> anyhow::Result<()> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    for c in changes {
-        writer.serialize(c)?;
-    }
-    write_atomically(&dir.join("compare.csv"), &writer.into_inner()?)?;
-    let bars: Vec<Bar> = changes
-        .iter()
-        .filter(|c| c.figure == "purchases_per_s" || c.figure == "p99_us")
-        .map(|c| Bar {
-            label: if c.point == "run" {
-                c.figure.to_owned()
-            } else {
-                format!("{}: {}", c.point, c.figure)
-            },
-            value: if c.baseline == 0.0 {
-                0.0
-            } else {
-                c.candidate / c.baseline * 100.0
-            },
-            alarm: c.regression,
-        })
-        .collect();
-    let regressions = bars.iter().filter(|b| b.alarm).count();
-    let note = if regressions > 0 {
-        format!("{regressions} regression(s) beyond {max_regression}% (red)")
-    } else {
-        format!("no regression beyond {max_regression}%")
-    };
-    let svg = sweep_svg::bar_chart(
-        "candidate as % of baseline (100% = unchanged)",
-        "% of baseline",
-        &bars,
-        false,
-        Some(&note),
-    )?;
-    write_atomically(&dir.join("compare.svg"), &svg)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 mod audit_csv;
 mod chart;
+pub mod compare;
 pub mod hlog;
 pub mod html;
 mod index;
