@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use crate::phase::Phase;
 use crate::scenario::Thresholds;
 use crate::verdict::Verdict;
 
@@ -161,7 +162,7 @@ pub struct Figures<'a> {
     pub errors: u64,
     pub wait_timeouts: u64,
     /// `(phase name, quantile) -> µs`.
-    pub latency: &'a dyn Fn(&str, f64) -> u64,
+    pub latency: &'a dyn Fn(Phase, f64) -> u64,
 }
 
 /// One row per threshold set, named `threshold.<name>[.<phase>]`.
@@ -184,10 +185,9 @@ pub fn thresholds(t: &Thresholds, f: &Figures<'_>) -> Vec<Invariant> {
         (&t.max_p999_us, 0.999, "max_p999_us"),
     ] {
         for (phase, limit) in limits {
-            let phase = phase.name();
-            let observed = (f.latency)(phase, q) as f64;
+            let observed = (f.latency)(*phase, q) as f64;
             rows.push(at_most(
-                &format!("threshold.{name}.{phase}"),
+                &format!("threshold.{name}.{}", phase.name()),
                 observed,
                 *limit as f64,
             ));
@@ -223,7 +223,6 @@ fn at_most(name: &str, observed: f64, limit: f64) -> Invariant {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::phase::Phase;
 
     fn run(initial: u64, final_stock: i64, sold: u64) -> Audit {
         audit(StockFacts {
@@ -394,7 +393,7 @@ mod tests {
         assert_eq!(a.oversold, 3);
     }
 
-    fn figures(latency: &dyn Fn(&str, f64) -> u64) -> Figures<'_> {
+    fn figures(latency: &dyn Fn(Phase, f64) -> u64) -> Figures<'_> {
         Figures {
             oversold: 0,
             purchases_per_s: 900.0,
@@ -407,9 +406,9 @@ mod tests {
 
     #[test]
     fn thresholds_fire_when_a_figure_crosses_its_limit() {
-        let latency = |phase: &str, q: f64| match (phase, q) {
-            ("purchase", 0.99) => 4000,
-            ("lock_wait", 0.999) => 9000,
+        let latency = |phase: Phase, q: f64| match (phase, q) {
+            (Phase::Purchase, 0.99) => 4000,
+            (Phase::LockWait, 0.999) => 9000,
             _ => 1,
         };
         let t = Thresholds {
@@ -438,7 +437,7 @@ mod tests {
 
     #[test]
     fn only_max_oversold_is_checked_by_default() {
-        let latency = |_: &str, _: f64| 1;
+        let latency = |_: Phase, _: f64| 1;
         let mut f = figures(&latency);
         f.oversold = 1;
         let rows = thresholds(&Thresholds::default(), &f);

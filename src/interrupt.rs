@@ -1,4 +1,4 @@
-//! Ctrl-C / SIGTERM as a value passed into the run (no global flag): any
+//! Ctrl-C / SIGTERM / SIGHUP as a value passed into the run (no global flag): any
 //! number of holders can wait for it, and one that starts waiting after the
 //! signal came returns at once.
 
@@ -19,11 +19,14 @@ impl Interrupt {
     pub fn install() -> std::io::Result<Interrupt> {
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
+        // A closed terminal or SSH session: stop and report, as for SIGTERM.
+        let mut hangup = signal(SignalKind::hangup())?;
         let (tx, fired) = watch::channel(false);
         tokio::spawn(async move {
             tokio::select! {
                 _ = interrupt.recv() => {}
                 _ = terminate.recv() => {}
+                _ = hangup.recv() => {}
             }
             let _ = tx.send(true);
         });

@@ -12,7 +12,8 @@
 //! - [`run`], [`sweep`], [`compare`]: the commands.
 //! - [`coordinator`]: opens Redis, spawns workers, barrier start, merges
 //!   their metrics, audits; produces a [`record::RunRecord`].
-//! - [`record`]: what a finished run measured, for the reports.
+//! - [`record`]: what a finished run measured, for the reports; with
+//!   [`timeline`], the run over time.
 //! - [`verdict`]: the run's word, exit code and headline.
 //! - [`checker`]: the lock-safety checker (overlapping lock holds).
 //! - [`worker`]: one worker process: clients, strategy loop, metrics.
@@ -26,6 +27,7 @@
 //! - [`audit`]: stock invariants as pure functions.
 //! - [`report`]: one module per output file, rendering to bytes.
 //! - [`redis_server`]: a throwaway embedded redis-server.
+//! - [`redact`]: masks the password of every URL in a message.
 //! - [`keys`], [`stop`], [`interrupt`], [`freeze`], [`process`], [`run_id`]:
 //!   small shared pieces.
 
@@ -44,6 +46,7 @@ pub mod phase;
 pub mod process;
 pub mod protocol;
 pub mod record;
+pub mod redact;
 pub mod redis_server;
 pub mod report;
 pub mod run;
@@ -52,5 +55,6 @@ pub mod scenario;
 pub mod stop;
 pub mod strategy;
 pub mod sweep;
+pub mod timeline;
 pub mod verdict;
 pub mod worker;

@@ -2,9 +2,19 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use seckill_bench::cli::{Cli, Command};
+use seckill_bench::redact::redact;
 
 fn main() -> ExitCode {
-    let result = match Cli::parse().command {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // clap echoes the offending argument, which may hold a password.
+        Err(e) if e.use_stderr() => {
+            eprint!("{}", redact(&e.render().to_string()));
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(),
+    };
+    let result = match cli.command {
         Command::Run(args) => seckill_bench::run::run_command(&args),
         Command::Sweep(args) => seckill_bench::sweep::sweep_command(&args),
         Command::Compare(args) => seckill_bench::compare::compare_command(
@@ -17,7 +27,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", redact(&e.to_string()));
             ExitCode::from(e.exit_code())
         }
     }
@@ -27,7 +37,7 @@ fn worker() -> ExitCode {
     match seckill_bench::worker::main() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("worker error: {e:#}");
+            eprintln!("worker error: {}", redact(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

@@ -6,9 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use crate::audit::{Audit, Invariant};
 use crate::checker::LockSafety;
-use crate::coordinator::Timeline;
 use crate::metrics::{Counters, Totals};
 use crate::scenario::Scenario;
+use crate::timeline::Timeline;
 use crate::verdict::RunVerdict;
 
 /// One worker's share of the run.
@@ -51,7 +51,7 @@ pub struct RunRecord {
     pub interrupted: bool,
     /// Wall-clock time of the common start (`Go`).
     pub started_at: SystemTime,
-    /// One row per report interval, and their `latency.hlog` lines.
+    /// One row per report interval, with its compressed histograms for `latency.hlog`.
     pub timeline: Timeline,
     /// The scenario's thresholds, checked.
     pub thresholds: Vec<Invariant>,

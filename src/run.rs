@@ -30,16 +30,68 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the tokio runtime")
 }
 
-/// `reports/<name>-<stamp>` unless the user chose a folder.
-pub fn out_dir(chosen: &Option<PathBuf>, folder: String) -> PathBuf {
-    chosen
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("reports").join(folder))
+/// The folder the user chose with `--out`, as it is; otherwise a fresh
+/// `reports/<name>-<stamp>`, claimed by creating it: when a run of the same
+/// scenario took that name in the same second, `-2`, `-3`, ... is added, so
+/// two runs never write into one folder.
+///
+/// # Errors
+/// When `reports/` cannot be created or written.
+pub fn out_dir(chosen: &Option<PathBuf>, folder: String) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = chosen {
+        return Ok(dir.clone());
+    }
+    let reports = PathBuf::from("reports");
+    std::fs::create_dir_all(&reports).context("creating the reports/ folder")?;
+    for n in 1u32.. {
+        let name = match n {
+            1 => folder.clone(),
+            n => format!("{folder}-{n}"),
+        };
+        let dir = reports.join(name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+        }
+    }
+    unreachable!("some suffix is free")
 }
 
-/// `--set` flags plus `--redis-url`, which is `redis.url` by another name.
+/// The Redis URL from the environment, kept out of argv (which every local
+/// user can read in `ps`) and out of the scenario file: for CI secrets.
+pub const REDIS_URL_ENV: &str = "SECKILL_REDIS_URL";
+/// `redlock` lock servers from the environment, comma-separated.
+pub const REDLOCK_URLS_ENV: &str = "SECKILL_REDLOCK_URLS";
+
+/// The environment's URLs, then `--set` flags, then `--redis-url`, which is
+/// `redis.url` by another name: later ones win.
 pub fn overrides(args: &RunArgs) -> Vec<Override> {
-    let mut overrides = args.set.clone();
+    let env = |name| {
+        std::env::var(name)
+            .ok()
+            .filter(|v: &String| !v.trim().is_empty())
+    };
+    let mut overrides = Vec::new();
+    if let Some(url) = env(REDIS_URL_ENV) {
+        overrides.push(Override::from_env(
+            REDIS_URL_ENV,
+            "redis.url",
+            toml::Value::String(url),
+        ));
+    }
+    if let Some(urls) = env(REDLOCK_URLS_ENV) {
+        let list = urls
+            .split(',')
+            .map(|u| toml::Value::String(u.trim().to_owned()))
+            .collect();
+        overrides.push(Override::from_env(
+            REDLOCK_URLS_ENV,
+            "redis.redlock_urls",
+            toml::Value::Array(list),
+        ));
+    }
+    overrides.extend(args.set.iter().cloned());
     if let Some(url) = &args.redis_url {
         overrides.push(Override::redis_url(url));
     }
@@ -54,11 +106,16 @@ pub fn overrides(args: &RunArgs) -> Vec<Override> {
 pub fn run_command(args: &RunArgs) -> Result<u8, Error> {
     let scenario = Scenario::load(&args.scenario, &overrides(args))?;
     let stamp = run_id::utc_stamp(SystemTime::now());
-    let out = out_dir(&args.out, format!("{}-{stamp}", scenario.name));
+    let folder = format!("{}-{stamp}", scenario.name);
     match args.repeat {
-        Some(n) if n.get() > 1 => trials(&scenario, n.get(), &stamp, &out, args.quiet),
+        Some(n) if n.get() > 1 => {
+            let out = out_dir(&args.out, folder)?;
+            trials(&scenario, n.get(), &stamp, &out, args.quiet)
+        }
         _ => {
             let record = runtime()?.block_on(once(&scenario, &stamp, None, args.quiet))?;
+            // Claimed only now: a run that never started leaves no folder.
+            let out = out_dir(&args.out, folder)?;
             report::write_all(&out, &record)?;
             print_run(&record, &out, args.quiet);
             Ok(record.verdict.exit_code())

@@ -31,16 +31,26 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// `<scenario>-<stamp>-<4 hex>`: unique per run even when two runs of one
-/// scenario start in the same second.
+/// `<scenario>-<stamp>-<16 hex>`: unique per run even when many runs of one
+/// scenario start in the same second (64 random bits).
 pub fn run_id(scenario: &str, stamp: &str) -> String {
-    format!("{scenario}-{stamp}-{:04x}", fastrand::u16(..))
+    format!("{scenario}-{stamp}-{:016x}", fastrand::u64(..))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn run_ids_carry_64_random_bits() {
+        let a = run_id("s", "20261125T000000Z");
+        let b = run_id("s", "20261125T000000Z");
+        assert_ne!(a, b);
+        let suffix = a.rsplit('-').next().unwrap();
+        assert_eq!(suffix.len(), 16);
+        assert!(u64::from_str_radix(suffix, 16).is_ok());
+    }
 
     #[test]
     fn stamps_known_instants() {

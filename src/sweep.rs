@@ -28,7 +28,7 @@ pub fn sweep_command(args: &RunArgs) -> Result<u8, Error> {
     }
     let plan = SweepPlan::load(&args.scenario, &crate::run::overrides(args))?;
     let stamp = run_id::utc_stamp(SystemTime::now());
-    let out = crate::run::out_dir(&args.out, format!("{}-sweep-{stamp}", plan.name));
+    let out = crate::run::out_dir(&args.out, format!("{}-sweep-{stamp}", plan.name))?;
     let (points, interrupted, error) =
         crate::run::runtime()?.block_on(run_points(&plan, &stamp, &out, args.quiet));
     report::sweep::write(&out, &plan.fields, &points)?;

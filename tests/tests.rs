@@ -285,3 +285,33 @@ fn default_report_folder_is_named_after_scenario_and_time() {
     );
     assert_eq!(run.stdout.trim(), format!("PASS reports/{name}"));
 }
+
+#[test]
+fn a_taken_report_folder_is_never_reused() {
+    // Another run of the same scenario took this second's folder (and the
+    // next two, in case the clock ticks before the run names its own).
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now();
+    let taken: Vec<String> = (0..3)
+        .map(|s| {
+            let stamp = seckill_bench::run_id::utc_stamp(now + Duration::from_secs(s));
+            let folder = dir.path().join("reports").join(format!("article-{stamp}"));
+            std::fs::create_dir_all(&folder).unwrap();
+            std::fs::write(folder.join("summary.csv"), "theirs").unwrap();
+            format!("reports/article-{stamp}")
+        })
+        .collect();
+    let args = ["run", &scenario("article"), "--quiet"].map(str::to_owned);
+    let run = Bench::new(args.to_vec(), dir).output();
+    run.assert_code(0);
+    let printed = run.stdout.trim().strip_prefix("PASS ").unwrap().to_owned();
+    assert!(
+        taken.iter().any(|t| printed == format!("{t}-2")),
+        "{printed} is not a suffixed folder of {taken:?}"
+    );
+    for t in &taken {
+        let theirs = std::fs::read_to_string(run.dir.path().join(t).join("summary.csv"));
+        assert_eq!(theirs.unwrap(), "theirs", "{t} was overwritten");
+    }
+    assert!(run.dir.path().join(&printed).join("summary.csv").is_file());
+}

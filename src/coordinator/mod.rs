@@ -7,7 +7,6 @@ mod fleet;
 mod progress;
 mod proxy;
 mod target;
-mod timeline;
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -23,13 +22,13 @@ use crate::phase::Phase;
 use crate::protocol::{FromWorker, ToWorker, WorkerPlan, PROTOCOL_VERSION};
 use crate::record::{FaultEvent, RunRecord, WorkerRecord};
 use crate::scenario::{Pace, Scenario, StrategyKind};
+use crate::timeline::Timeline;
 use crate::verdict::{self, Inconclusive, RunVerdict};
 use faults::{FaultContext, Faults};
 use fleet::{Event, Fleet};
 use progress::Progress;
 use proxy::Proxy;
 pub use target::Target;
-pub use timeline::{Timeline, TimelineRow};
 
 /// How often workers ship metrics.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(5);
@@ -157,9 +156,7 @@ fn per_second(n: u64, over: Duration) -> f64 {
 fn check_thresholds(scenario: &Scenario, collected: &Collected, audit: &Audit) -> Vec<Invariant> {
     let c = &collected.totals.counters;
     let histograms = &collected.totals.histograms;
-    let latency = |phase: &str, q: f64| {
-        Phase::named(phase).map_or(0, |p| histograms.get(p).value_at_quantile(q))
-    };
+    let latency = |phase: Phase, q: f64| histograms.get(phase).value_at_quantile(q);
     let figures = audit::Figures {
         oversold: audit.oversold,
         purchases_per_s: per_second(c.attempts, collected.duration),

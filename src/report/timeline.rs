@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use super::timeline_svg::{self, TimelinePoint};
-use crate::coordinator::TimelineRow;
 use crate::record::RunRecord;
+use crate::timeline::TimelineRow;
 
 #[derive(Serialize)]
 struct Row {

@@ -4,6 +4,7 @@
 use std::str::FromStr;
 
 use super::error::ScenarioError;
+use crate::redact::redact;
 
 /// One `--set PATH=VALUE`. The value is read as a TOML value (`32`, `true`,
 /// `"x"`, `[1, 2]`); anything that is not one is taken as a bare string, so
@@ -22,7 +23,7 @@ impl FromStr for Override {
     fn from_str(arg: &str) -> Result<Override, String> {
         let (path, raw) = arg
             .split_once('=')
-            .ok_or_else(|| format!("`{arg}` has no `=`; write PATH=VALUE"))?;
+            .ok_or_else(|| format!("`{}` has no `=`; write PATH=VALUE", redact(arg)))?;
         let path = path.trim();
         let valid_name = |p: &str| {
             !p.is_empty()
@@ -35,21 +36,13 @@ impl FromStr for Override {
         };
         if !path.split('.').all(valid_part) {
             return Err(format!(
-                "`{path}` is not a dotted field path like load.processes"
+                "`{}` is not a dotted field path like load.processes",
+                redact(path)
             ));
         }
         let value = parse_value(raw.trim());
-        let shown = match &value {
-            toml::Value::String(url) if path == "redis.url" => {
-                format!(
-                    "--set redis.url={}",
-                    super::RedisUrl(url.clone()).redacted()
-                )
-            }
-            _ => format!("--set {arg}"),
-        };
         Ok(Override {
-            arg: shown,
+            arg: redact(&format!("--set {arg}")),
             path: path.to_owned(),
             value,
         })
@@ -60,9 +53,21 @@ impl Override {
     /// `--redis-url URL`, which is `redis.url` by another name.
     pub fn redis_url(url: &str) -> Override {
         Override {
-            arg: format!("--redis-url {}", super::RedisUrl(url.to_owned()).redacted()),
+            arg: format!("--redis-url {}", redact(url)),
             path: "redis.url".to_owned(),
             value: toml::Value::String(url.to_owned()),
+        }
+    }
+}
+
+impl Override {
+    /// A value from the environment variable `name`: blamed on it, not on
+    /// a flag or the file.
+    pub fn from_env(name: &str, path: &str, value: toml::Value) -> Override {
+        Override {
+            arg: format!("the environment variable {name}"),
+            path: path.to_owned(),
+            value,
         }
     }
 }
