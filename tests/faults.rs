@@ -98,9 +98,11 @@ fn every_strategy_survives_a_disconnect() {
     let kinds = r#"["article", "safe-lock", "fenced", "lua", "watch", "decr"]"#;
     let swept =
         format!("{text}\n[report]\ninterval = \"500ms\"\n\n[sweep]\n\"strategy.kind\" = {kinds}\n")
-            .replace("lock_ttl_ms = 5000", "lock_ttl_ms = 200")
-            // Latency well inside the TTL: a lock that holds is not what
-            // this test is about, and the checker would rightly fail it.
+            // A TTL well above the latency, so the locks stay exclusive:
+            // with 200 ms the article's unconditional DEL removes a newer
+            // holder's lock and the checker rightly fails it. Short enough
+            // that a lock orphaned by the disconnect expires before 1.5 s.
+            .replace("lock_ttl_ms = 5000", "lock_ttl_ms = 500")
             .replace("delay_ms = 200", "delay_ms = 40")
             .replace("jitter_ms = 50", "jitter_ms = 10")
             .replace("duration = \"5s\"", "duration = \"2s\"")
