@@ -7,7 +7,8 @@ use tokio::sync::watch;
 
 #[derive(Debug, Clone)]
 pub struct Interrupt {
-    fired: watch::Receiver<bool>,
+    /// How many signals came.
+    fired: watch::Receiver<u32>,
 }
 
 impl Interrupt {
@@ -21,20 +22,29 @@ impl Interrupt {
         let mut terminate = signal(SignalKind::terminate())?;
         // A closed terminal or SSH session: stop and report, as for SIGTERM.
         let mut hangup = signal(SignalKind::hangup())?;
-        let (tx, fired) = watch::channel(false);
+        let (tx, fired) = watch::channel(0);
         tokio::spawn(async move {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-                _ = hangup.recv() => {}
+            loop {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                    _ = hangup.recv() => {}
+                }
+                tx.send_modify(|n| *n += 1);
             }
-            let _ = tx.send(true);
         });
         Ok(Interrupt { fired })
     }
 
     /// Resolves once the signal came.
     pub async fn wait(&mut self) {
-        let _ = self.fired.wait_for(|fired| *fired).await;
+        self.wait_for(1).await;
+    }
+
+    /// Resolves once `n` signals came: a second Ctrl-C stops at once.
+    pub async fn wait_for(&mut self, n: u32) {
+        if self.fired.wait_for(|fired| *fired >= n).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }

@@ -16,7 +16,7 @@ use crate::metrics::Batch;
 use crate::scenario::{Pace, StopRule, StrategySettings};
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// What one worker process is asked to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +84,8 @@ pub enum FromWorker {
         batch: Box<Batch>,
     },
     Done,
+    /// Nothing to ship for a while, but alive: keeps the watchdog quiet.
+    Heartbeat,
     Failed {
         message: String,
     },

@@ -23,7 +23,8 @@ pub struct WorkerRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultEvent {
     pub at: Duration,
-    /// The `[[faults]]` entry, counted from 1.
+    /// The `[[faults]]` entry, counted from 1; 0 for what the harness did
+    /// itself (the watchdog, a second Ctrl-C).
     pub declared: usize,
     pub fault: &'static str,
     /// Whether the fault had taken effect at this line.

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use super::fleet::Fleet;
 use super::proxy::Proxy;
 use super::target::Target;
+use crate::interrupt::Interrupt;
 use crate::keys::Keys;
 use crate::protocol::ToWorker;
 use crate::record::FaultEvent;
@@ -50,6 +51,9 @@ pub struct Faults {
     status: Vec<Status>,
     /// Per worker: frozen (paused) right now.
     paused: Vec<bool>,
+    /// Per worker: when it was last resumed, so its silence before is
+    /// not held against it.
+    resumed_at: Vec<Option<Instant>>,
     later: Vec<(Instant, Later)>,
     pub killed: Vec<bool>,
     /// Purchases under way in killed workers: in doubt.
@@ -67,6 +71,7 @@ impl Faults {
             declared: faults.to_vec(),
             status: vec![Status::Pending; faults.len()],
             paused: vec![false; workers],
+            resumed_at: vec![None; workers],
             later: Vec::new(),
             killed: vec![false; workers],
             killed_in_flight: 0,
@@ -273,8 +278,48 @@ impl Faults {
     fn resume(&mut self, index: usize, fleet: &Fleet) {
         signal(fleet.pids[index], libc::SIGCONT);
         self.paused[index] = false;
+        self.resumed_at[index] = Some(Instant::now());
         let fault = self.last_of("pause");
         self.note(fault, true, format!("worker {index} resumed (SIGCONT)"));
+    }
+
+    /// Interrupted: every paused worker is resumed now, so it can stop.
+    pub fn resume_all_now(&mut self, fleet: &Fleet) {
+        let resumes: Vec<usize> = std::mem::take(&mut self.later)
+            .into_iter()
+            .filter_map(|(at, later)| match later {
+                Later::Resume(index) => Some(index),
+                other => {
+                    self.later.push((at, other));
+                    None
+                }
+            })
+            .collect();
+        for index in resumes {
+            self.resume(index, fleet);
+        }
+    }
+
+    /// Whether a worker's silence is expected: it is paused by a fault, or
+    /// was resumed less than `limit` ago.
+    pub fn excused(&self, index: usize, limit: Duration) -> bool {
+        self.paused[index] || self.resumed_at[index].is_some_and(|at| at.elapsed() < limit)
+    }
+
+    /// Kills a worker the harness gave up on (silent too long, or a second
+    /// Ctrl-C); its `clients` purchases may have been under way: in doubt.
+    pub fn give_up_on(&mut self, index: usize, clients: u32, why: &str, fleet: &Fleet) {
+        let pid = fleet.pids[index];
+        signal(pid, libc::SIGKILL);
+        self.killed[index] = true;
+        self.killed_in_flight += u64::from(clients);
+        self.log.push(FaultEvent {
+            at: self.started.elapsed(),
+            declared: 0,
+            fault: "harness",
+            applied: true,
+            what: format!("worker {index} (pid {pid}) killed (SIGKILL): {why}; up to {clients} purchase(s) under way are in doubt"),
+        });
     }
 
     /// The latest applied fault of this kind, for its follow-up lines.
@@ -293,13 +338,18 @@ impl Faults {
     ) -> anyhow::Result<()> {
         let at = self.started.elapsed();
         let before = ctx.target.stock(ctx.keys).await.ok().flatten();
-        ctx.target.restart(downtime).await?;
+        ctx.target.crash()?;
+        let cut = tokio::select! {
+            () = tokio::time::sleep(downtime) => "",
+            () = ctx.interrupt.wait() => " (downtime cut short: interrupted)",
+        };
+        ctx.target.revive().await?;
         let after = ctx.target.stock(ctx.keys).await?;
         self.reset |= after.is_none();
         self.status[fault] = Status::Applied;
         let show = |s: Option<i64>| s.map_or("gone".to_owned(), |s| s.to_string());
         self.note_at(at, fault, true, format!(
-            "redis-server crashed (SIGKILL) and restarted after {downtime:?}: stock {} before, {} after{}",
+            "redis-server crashed (SIGKILL) and restarted after {downtime:?}{cut}: stock {} before, {} after{}",
             show(before),
             show(after),
             if after.is_none() { " (reset: no persistence)" } else { "" }
@@ -382,6 +432,8 @@ pub struct FaultContext<'a> {
     pub target: &'a mut Target,
     pub keys: &'a Keys,
     pub proxy: Option<&'a Proxy>,
+    /// Ends a restart's downtime early.
+    pub interrupt: &'a mut Interrupt,
 }
 
 fn signal(pid: u32, signal: i32) {

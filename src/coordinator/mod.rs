@@ -216,7 +216,8 @@ async fn drive(
         .kind
         .takes_lock()
         .then(|| Checker::new(scenario.strategy.lock.ttl, monotonic_ns(), fleet.len()));
-    let mut collector = Collector::new(&fleet.pids, started, checker);
+    let clients = scenario.load.connections_per_process();
+    let mut collector = Collector::new(&fleet.pids, started, checker, clients);
     let mut progress = Progress::new(scenario, quiet);
     let mut faults = Faults::new(&scenario.faults, fleet.len(), started, run_id);
     let interrupted = collector
@@ -329,10 +330,20 @@ struct Collector {
     timeline: Timeline,
     stock: Option<i64>,
     checker: Option<Checker>,
+    /// Per worker: when it last said anything, for the watchdog.
+    heard: Vec<Instant>,
+    /// Clients per worker: what may be in doubt in a worker given up on.
+    clients: u32,
+}
+
+/// How long a worker may stay silent (no batch, no heartbeat) outside a
+/// declared pause before it is reported and killed.
+fn watchdog_limit() -> Duration {
+    (3 * FLUSH_INTERVAL).max(Duration::from_secs(2))
 }
 
 impl Collector {
-    fn new(pids: &[u32], started: Instant, checker: Option<Checker>) -> Collector {
+    fn new(pids: &[u32], started: Instant, checker: Option<Checker>, clients: u32) -> Collector {
         let workers = pids
             .iter()
             .enumerate()
@@ -350,37 +361,86 @@ impl Collector {
             timeline: Timeline::default(),
             stock: None,
             checker,
+            heard: vec![started; pids.len()],
+            clients,
         }
     }
 
     /// Runs until every worker is done; returns whether it was interrupted.
     async fn collect(&mut self, fleet: &mut Fleet, watch: &mut Watch<'_>) -> anyhow::Result<bool> {
-        let mut interrupted = false;
+        let mut signals = 0;
         let mut interval =
             tokio::time::interval_at((self.started + watch.interval).into(), watch.interval);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let every = watch.progress.every();
         let mut redraw = tokio::time::interval_at((self.started + every).into(), every);
+        let mut watchdog = tokio::time::interval(Duration::from_millis(250));
         while self.done.iter().any(|d| !d) {
             let fault_due = watch.faults.next_due();
             tokio::select! {
                 event = fleet.next() => {
                     let (index, event) = event.context("every worker pipe closed")?;
+                    self.heard[index] = Instant::now();
                     self.handle(index, event, fleet, watch)?;
                     self.fire_faults(fleet, watch).await?;
                 }
                 () = sleep_until(fault_due), if fault_due.is_some() => self.fire_faults(fleet, watch).await?,
                 _ = interval.tick() => self.close_interval(watch).await?,
                 _ = redraw.tick() => watch.progress.update(&self.totals.counters, self.stock),
-                () = watch.interrupt.wait(), if !interrupted => {
-                    interrupted = true;
-                    eprintln!("interrupted: stopping the workers (they finish their current purchase)");
-                    fleet.broadcast(&ToWorker::Stop).await;
+                _ = watchdog.tick() => self.give_up_on_silent(fleet, watch.faults),
+                () = watch.interrupt.wait_for(signals + 1), if signals < 2 => {
+                    signals += 1;
+                    self.interrupted(signals, fleet, watch.faults).await;
                 }
             }
         }
         self.close_interval(watch).await?;
-        Ok(interrupted)
+        Ok(signals > 0)
+    }
+
+    /// The first signal stops the workers after their current purchase
+    /// (paused ones are resumed to do so); the second kills them at once.
+    async fn interrupted(&mut self, signals: u32, fleet: &mut Fleet, faults: &mut Faults) {
+        if signals == 1 {
+            eprintln!("interrupted: stopping the workers (they finish their current purchase; Ctrl-C again to stop at once)");
+            faults.resume_all_now(fleet);
+            fleet.broadcast(&ToWorker::Stop).await;
+        } else {
+            eprintln!(
+                "interrupted again: killing the workers; the reports cover what they shipped"
+            );
+            self.give_up_on_all(fleet, faults, "a second interrupt");
+        }
+    }
+
+    /// The watchdog: a worker silent for longer than [`watchdog_limit`]
+    /// outside a declared pause is stuck (stopped from outside, or hung);
+    /// it is killed and the run goes on as for a killed worker.
+    fn give_up_on_silent(&mut self, fleet: &Fleet, faults: &mut Faults) {
+        let limit = watchdog_limit();
+        for index in 0..self.done.len() {
+            let silent = self.heard[index].elapsed();
+            let gone = self.done[index] || faults.killed[index];
+            if gone || silent <= limit || faults.excused(index, limit) {
+                continue;
+            }
+            let why = format!("it sent nothing for {:.1} s", silent.as_secs_f64());
+            eprintln!(
+                "watchdog: worker {index} (pid {}) {why}; killing it",
+                fleet.pids[index]
+            );
+            faults.give_up_on(index, self.clients, &why, fleet);
+        }
+    }
+
+    /// Kills every worker still running; each is finished when its pipe
+    /// closes, after what it shipped before dying was read.
+    fn give_up_on_all(&mut self, fleet: &Fleet, faults: &mut Faults, why: &str) {
+        for index in 0..self.done.len() {
+            if !self.done[index] && !faults.killed[index] {
+                faults.give_up_on(index, self.clients, why, fleet);
+            }
+        }
     }
 
     async fn fire_faults(
@@ -393,6 +453,7 @@ impl Collector {
             target: watch.target,
             keys: watch.keys,
             proxy: watch.proxy,
+            interrupt: watch.interrupt,
         };
         watch
             .faults
@@ -431,6 +492,10 @@ impl Collector {
                 }
             }
             Event::Message(FromWorker::Done) => self.finished(index),
+            Event::Message(FromWorker::Heartbeat) => {}
+            // Given up on: what it shipped still counted above, the rest
+            // (a half line, a late Done) means nothing now.
+            _ if watch.faults.killed[index] => {}
             Event::Closed if self.done[index] => {}
             other => return Err(fleet::unexpected(index, self.workers[index].pid, other)),
         }

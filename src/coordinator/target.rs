@@ -67,17 +67,28 @@ impl Target {
         })
     }
 
-    /// Crashes and restarts the embedded main server (`redis-restart`).
+    /// Crashes the embedded main server (`redis-restart`): SIGKILL.
     ///
     /// # Errors
-    /// Without an embedded server, or when it does not come back.
-    pub async fn restart(&mut self, downtime: Duration) -> anyhow::Result<()> {
+    /// Without an embedded server.
+    pub fn crash(&mut self) -> anyhow::Result<()> {
         let server = self
             .embedded
             .first_mut()
             .context("no embedded redis-server to restart")?;
         server.crash();
-        tokio::time::sleep(downtime).await;
+        Ok(())
+    }
+
+    /// Starts the crashed server again on its port, and reconnects.
+    ///
+    /// # Errors
+    /// When it does not come back.
+    pub async fn revive(&mut self) -> anyhow::Result<()> {
+        let server = self
+            .embedded
+            .first_mut()
+            .context("no embedded redis-server to restart")?;
         server.revive()?;
         self.control = connect(&self.url).await?;
         Ok(())

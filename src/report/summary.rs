@@ -163,12 +163,13 @@ impl SummaryRow {
     }
 }
 
-/// Declared faults with at least one `applied` line in the fault log.
+/// Declared faults with at least one `applied` line in the fault log (the
+/// harness's own lines, `declared = 0`, are not faults of the scenario).
 fn faults_applied(record: &RunRecord) -> usize {
     let mut applied: Vec<usize> = record
         .faults
         .iter()
-        .filter(|e| e.applied)
+        .filter(|e| e.applied && e.declared > 0)
         .map(|e| e.declared)
         .collect();
     applied.sort_unstable();

@@ -130,6 +130,10 @@ fn freeze_hook(
     }))
 }
 
+/// How long a worker that has nothing to ship stays silent before it says
+/// it is alive; well under the coordinator's watchdog limit.
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_millis(500);
+
 async fn flush_forever(
     every: std::time::Duration,
     metrics: &RefCell<Metrics>,
@@ -138,18 +142,27 @@ async fn flush_forever(
 ) -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut said = Instant::now();
     loop {
         tick.tick().await;
-        flush(metrics, holds, outbox)?;
+        if flush(metrics, holds, outbox)? {
+            said = Instant::now();
+        } else if said.elapsed() >= HEARTBEAT {
+            outbox.send(&FromWorker::Heartbeat);
+            said = Instant::now();
+        }
     }
 }
 
-fn flush(metrics: &RefCell<Metrics>, holds: &HoldBoard, outbox: &Outbox) -> anyhow::Result<()> {
+/// Ships what was recorded since the last flush; false when there was
+/// nothing.
+fn flush(metrics: &RefCell<Metrics>, holds: &HoldBoard, outbox: &Outbox) -> anyhow::Result<bool> {
     let watermark = holds.watermark(monotonic_ns());
-    if let Some(batch) = metrics.borrow_mut().drain(watermark)? {
-        outbox.send(&FromWorker::Batch {
-            batch: Box::new(batch),
-        });
-    }
-    Ok(())
+    let Some(batch) = metrics.borrow_mut().drain(watermark)? else {
+        return Ok(false);
+    };
+    outbox.send(&FromWorker::Batch {
+        batch: Box::new(batch),
+    });
+    Ok(true)
 }
