@@ -250,3 +250,28 @@ fn latency_thresholds_name_phases_and_unknown_ones_list_the_valid_names() {
         error(&t, &[])
     );
 }
+
+#[test]
+fn names_longer_than_a_folder_name_allows_are_refused() {
+    let long = "a".repeat(300);
+    let e = error(
+        &ARTICLE.replace("name = \"article\"", &format!("name = \"{long}\"")),
+        &[],
+    );
+    assert!(
+        e.starts_with("s.toml:1: field `name`: is 300 characters long, more than 100"),
+        "{e}"
+    );
+    assert!(e.contains("what to do: shorten it to at most 100"), "{e}");
+    let e = error(ARTICLE, &[&format!("name={long}")]);
+    assert!(
+        e.starts_with(&format!("--set name={long}: field `name`")),
+        "{e}"
+    );
+    let hundred = "b".repeat(100);
+    let s = parse(
+        &ARTICLE.replace("name = \"article\"", &format!("name = \"{hundred}\"")),
+        &[],
+    );
+    assert_eq!(s.unwrap().name, hundred);
+}

@@ -59,7 +59,20 @@ fn redlock_servers(s: &Scenario) -> Result<()> {
     Ok(())
 }
 
+/// Longest scenario name: it goes into report folder names (with a time
+/// stamp, and a sweep point's fields) that must fit the file system's 255
+/// bytes, and into every Redis key.
+const MAX_NAME_CHARS: usize = 100;
+
 fn name(name: &str) -> Result<String> {
+    let length = name.chars().count();
+    if length > MAX_NAME_CHARS {
+        return Err(FieldError::new(
+            "name",
+            format!("is {length} characters long, more than {MAX_NAME_CHARS}"),
+            format!("shorten it to at most {MAX_NAME_CHARS} characters: it names the report folder and the Redis keys"),
+        ));
+    }
     let ok = !name.is_empty()
         && name
             .chars()
