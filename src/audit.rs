@@ -169,8 +169,8 @@ pub struct Figures<'a> {
 pub fn thresholds(t: &Thresholds, f: &Figures<'_>) -> Vec<Invariant> {
     let mut rows = vec![at_most(
         "threshold.max_oversold",
-        f.oversold as f64,
-        t.max_oversold as f64,
+        f.oversold,
+        t.max_oversold,
     )];
     if let Some(min) = t.min_purchases_per_s {
         rows.push(Invariant {
@@ -185,11 +185,10 @@ pub fn thresholds(t: &Thresholds, f: &Figures<'_>) -> Vec<Invariant> {
         (&t.max_p999_us, 0.999, "max_p999_us"),
     ] {
         for (phase, limit) in limits {
-            let observed = (f.latency)(*phase, q) as f64;
             rows.push(at_most(
                 &format!("threshold.{name}.{}", phase.name()),
-                observed,
-                *limit as f64,
+                (f.latency)(*phase, q),
+                *limit,
             ));
         }
     }
@@ -202,16 +201,14 @@ pub fn thresholds(t: &Thresholds, f: &Figures<'_>) -> Vec<Invariant> {
         rows.push(at_most("threshold.max_error_rate", rate, max));
     }
     if let Some(max) = t.max_wait_timeouts {
-        rows.push(at_most(
-            "threshold.max_wait_timeouts",
-            f.wait_timeouts as f64,
-            max as f64,
-        ));
+        rows.push(at_most("threshold.max_wait_timeouts", f.wait_timeouts, max));
     }
     rows
 }
 
-fn at_most(name: &str, observed: f64, limit: f64) -> Invariant {
+/// Counts compare and print as integers (an `f64` would show `u64::MAX` as
+/// `18446744073709552000` and round near it); rates stay `f64`.
+fn at_most<T: PartialOrd + std::fmt::Display>(name: &str, observed: T, limit: T) -> Invariant {
     Invariant {
         name: name.to_owned(),
         expected: format!("<= {limit}"),
@@ -443,5 +440,38 @@ mod tests {
         let rows = thresholds(&Thresholds::default(), &f);
         assert_eq!(rows.len(), 1);
         assert!(!rows[0].pass);
+    }
+
+    #[test]
+    fn integer_thresholds_print_as_integers_and_rates_as_decimals() {
+        let latency = |_: Phase, _: f64| 7;
+        let mut f = figures(&latency);
+        f.oversold = i64::MAX as u64;
+        let t = Thresholds {
+            max_oversold: i64::MAX as u64,
+            max_p99_us: vec![(Phase::Purchase, 9_007_199_254_740_993)],
+            max_error_rate: Some(0.25),
+            max_wait_timeouts: Some(u64::MAX),
+            ..Thresholds::default()
+        };
+        let rows = thresholds(&t, &f);
+        let cells: Vec<(&str, &str, bool)> = rows
+            .iter()
+            .map(|r| (r.expected.as_str(), r.observed.as_str(), r.pass))
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                ("<= 9223372036854775807", "9223372036854775807", true),
+                ("<= 9007199254740993", "7", true),
+                ("<= 0.25", "0.02", true),
+                ("<= 18446744073709551615", "3", true),
+            ]
+        );
+        f.oversold = i64::MAX as u64 + 1;
+        assert!(
+            !thresholds(&t, &f)[0].pass,
+            "one unit over a huge limit fails"
+        );
     }
 }
