@@ -84,13 +84,19 @@ pub fn write_all(dir: &Path, record: &RunRecord) -> anyhow::Result<()> {
 }
 
 /// Temp file in the same folder, then rename: readers see the old file or
-/// the whole new one.
+/// the whole new one. The file gets the mode any new file would (0666 less
+/// the umask, 0644 under the usual 022), not the temp file's private 0600:
+/// reports are meant to be read by others, CI and web servers.
 ///
 /// # Errors
 /// When the folder is not writable.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+    // The mode is passed to open(2), which applies the umask itself.
+    let mut tmp = tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
         .with_context(|| format!("creating a temp file in {}", dir.display()))?;
     std::io::Write::write_all(&mut tmp, bytes)?;
     tmp.persist(path)
@@ -136,4 +142,33 @@ fn csv_bytes<T: serde::Serialize>(rows: impl IntoIterator<Item = T>) -> anyhow::
         writer.serialize(row)?;
     }
     writer.into_inner().context("finishing CSV")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::write_atomically;
+
+    /// Writes one file under `umask` and returns its mode. The umask is the
+    /// process's: set, written, restored at once (no other test touches it).
+    fn mode_under_umask(umask: libc::mode_t, path: &std::path::Path) -> String {
+        // SAFETY: umask(2) cannot fail; the previous value is put back.
+        let previous = unsafe { libc::umask(umask) };
+        let written = write_atomically(path, b"x");
+        unsafe { libc::umask(previous) };
+        written.unwrap();
+        let mode = std::fs::metadata(path).unwrap().permissions().mode();
+        format!("{:04o}", mode & 0o777)
+    }
+
+    #[test]
+    fn reports_get_the_mode_a_new_file_would_not_the_temp_files_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.csv");
+        assert_eq!(mode_under_umask(0o022, &path), "0644");
+        assert_eq!(mode_under_umask(0o077, &path), "0600", "umask obeyed");
+        assert_eq!(mode_under_umask(0o002, &path), "0664");
+        assert_eq!(std::fs::read(&path).unwrap(), b"x");
+    }
 }
