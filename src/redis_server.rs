@@ -53,7 +53,17 @@ impl RedisServer {
             persistence,
         };
         server.wait_ready(deadline)?;
+        server.forget_dir();
         Ok(server)
+    }
+
+    /// A server without persistence never writes to its folder once it
+    /// answers: remove it now, so that even a SIGKILLed coordinator (whose
+    /// redis-server dies with it) leaves no temp dir behind.
+    fn forget_dir(&self) {
+        if self.persistence == Persistence::None {
+            let _ = std::fs::remove_dir_all(self.dir.path());
+        }
     }
 
     /// Kills the server as a crash would (SIGKILL: no shutdown save).
@@ -67,8 +77,11 @@ impl RedisServer {
     /// # Errors
     /// When it does not come back within a few seconds.
     pub fn revive(&mut self) -> anyhow::Result<()> {
+        std::fs::create_dir_all(self.dir.path()).context("recreating redis-server's folder")?;
         self.child = spawn(&self.binary, self.dir.path(), self.port, self.persistence)?;
-        self.wait_ready(Duration::from_secs(10))
+        self.wait_ready(Duration::from_secs(10))?;
+        self.forget_dir();
+        Ok(())
     }
 
     pub fn port(&self) -> u16 {

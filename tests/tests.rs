@@ -4,6 +4,7 @@
 mod faults;
 mod gate;
 mod measurement;
+mod robustness;
 mod strategies;
 mod support;
 mod verdict;

@@ -36,7 +36,7 @@ impl Target {
     pub async fn open(settings: &RedisSettings, lock_nodes: u32) -> anyhow::Result<Target> {
         let persistence = settings.persistence;
         let mut embedded = Vec::new();
-        let (url, description, lock_urls) = match &settings.url {
+        let (url, description, lock_urls): (String, String, Vec<String>) = match &settings.url {
             Some(url) => {
                 let locks = settings.redlock_urls.iter().map(|u| u.expose().to_owned());
                 (url.expose().to_owned(), url.redacted(), locks.collect())
@@ -58,6 +58,9 @@ impl Target {
         let control = connect(&url)
             .await
             .with_context(|| format!("cannot reach Redis at {description}"))?;
+        if lock_nodes > 0 {
+            check_lock_servers(&lock_urls).await?;
+        }
         Ok(Target {
             embedded,
             url,
@@ -154,6 +157,29 @@ impl Target {
         }
         left
     }
+}
+
+/// Reaches every redlock lock server at once, so a dead one fails the run
+/// at the start (within [`CONNECT_TIMEOUT`]) instead of turning every lock
+/// attempt into a lost vote.
+///
+/// # Errors
+/// Naming the first server that cannot be reached, without its password.
+async fn check_lock_servers(urls: &[String]) -> anyhow::Result<()> {
+    let mut checks = tokio::task::JoinSet::new();
+    for url in urls {
+        let url = url.clone();
+        checks.spawn(async move { connect(&url).await.map_err(|e| (redact(&url), e)) });
+    }
+    while let Some(done) = checks.join_next().await {
+        if let Ok(Err((server, e))) = done {
+            anyhow::bail!(
+                "cannot reach the redlock lock server {server}: {}",
+                e.root_cause()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `host:port` of a URL, without credentials.

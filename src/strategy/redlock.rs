@@ -35,6 +35,14 @@ impl Redlock {
     }
 }
 
+/// The error of a lock server that could not be reached at the start.
+fn unreachable_node() -> redis::RedisError {
+    redis::RedisError::from((
+        redis::ErrorKind::Io,
+        "redlock lock server unreachable since the start",
+    ))
+}
+
 /// Votes needed of `nodes` servers, counting unreachable ones.
 pub fn quorum(nodes: usize) -> usize {
     nodes / 2 + 1
@@ -52,7 +60,11 @@ impl LockProtocol for Redlock {
         &self.settings
     }
 
-    /// Node errors (a server down) are votes not won, not purchase errors.
+    /// A node that fails (down, refusing) is a vote not won; the lock
+    /// still holds with a quorum of the others, which is what Redlock is
+    /// for. Without a quorum, a node error is the purchase's error, not a
+    /// silent lost vote: a run against dead lock servers fails loudly
+    /// instead of retrying forever.
     async fn try_acquire(
         &self,
         client: &mut Client,
@@ -62,9 +74,16 @@ impl LockProtocol for Redlock {
         let ttl = self.settings.lock.ttl;
         let started = Instant::now();
         let mut votes = 0;
-        for node in client.lock_nodes.iter_mut().flatten() {
-            if let Ok(true) = set_nx_px(node, &ctx.keys.lock, &token, ttl).await {
-                votes += 1;
+        let mut failure = None;
+        for node in client.lock_nodes.iter_mut() {
+            let Some(node) = node else {
+                failure.get_or_insert_with(unreachable_node);
+                continue;
+            };
+            match set_nx_px(node, &ctx.keys.lock, &token, ttl).await {
+                Ok(true) => votes += 1,
+                Ok(false) => {}
+                Err(e) => failure = Some(e),
             }
         }
         let valid = started.elapsed() + drift(ttl) < ttl;
@@ -72,7 +91,10 @@ impl LockProtocol for Redlock {
             return Ok(Some(token));
         }
         self.release_all(client, ctx, &token).await;
-        Ok(None)
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(None),
+        }
     }
 
     async fn release(&self, client: &mut Client, ctx: &Context<'_>, token: Option<String>) {

@@ -51,6 +51,51 @@ pub fn redis() -> RedisServer {
         .unwrap_or_else(|e| panic!("cannot start redis-server for the test: {e:#}"))
 }
 
+/// A test redis-server with two ACL users besides the password-less
+/// default: `buyer` (password [`ROW_PASSWORD`], every command) and `noset`
+/// (the same password, every command but `SET`, so every lock attempt is
+/// refused while the harness's own SETNX, GET and DEL work).
+pub struct RedisServerGuard(RedisServer);
+
+/// The password of the guard's users; tests assert it never shows.
+pub const ROW_PASSWORD: &str = "Zq9hunter2";
+
+impl RedisServerGuard {
+    pub fn new() -> RedisServerGuard {
+        let guard = RedisServerGuard(redis());
+        let mut conn = guard.connection();
+        for (user, extra) in [("buyer", None), ("noset", Some("-set"))] {
+            let mut cmd = redis::cmd("ACL");
+            cmd.arg(&["SETUSER", user, "on"][..])
+                .arg(format!(">{ROW_PASSWORD}"))
+                .arg(&["~*", "+@all"][..]);
+            if let Some(extra) = extra {
+                cmd.arg(extra);
+            }
+            let () = cmd.query(&mut conn).unwrap();
+        }
+        guard
+    }
+
+    pub fn connection(&self) -> redis::Connection {
+        redis::Client::open(self.0.url())
+            .and_then(|c| c.get_connection())
+            .expect("connecting to the test redis-server")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.0.port()
+    }
+
+    pub fn url(&self) -> String {
+        self.0.url()
+    }
+
+    pub fn url_as(&self, user: &str) -> String {
+        format!("redis://{user}:{ROW_PASSWORD}@127.0.0.1:{}/0", self.port())
+    }
+}
+
 pub fn scenario(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("scenarios")

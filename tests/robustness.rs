@@ -1,0 +1,514 @@
+//! Hostile input and hostile environments, as a table: each row is what a
+//! careless user, a hostile CI job or a security reviewer might do, the
+//! exit code it must give, a word its message must contain, and the checks
+//! that nothing is left behind: no process of ours (checked by
+//! `Pending::finish`), no temp dir of ours, no key outside the run's prefix,
+//! and no password in stdout, stderr or any report file.
+
+use std::io::{BufRead, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::support::{self, scenario, Bench};
+
+/// The password every row that carries one uses; it must never show.
+const PW: &str = support::ROW_PASSWORD;
+
+/// A small valid scenario; rows change it with `--set`.
+const TINY: &str = r#"
+name = "tiny"
+
+[stock]
+initial = 20
+
+[load]
+processes = 2
+clients_per_process = 2
+purchases_per_client = 3
+
+[strategy]
+kind = "article"
+retry_interval_ms = 1
+"#;
+
+/// What a row needs around the binary.
+#[derive(Clone, Copy)]
+enum Env {
+    /// Nothing: the run starts its own embedded redis-server.
+    Embedded,
+    /// `{redis}` in the arguments is a test redis-server's URL; a key
+    /// outside the run's prefix is planted there and must survive alone.
+    Redis,
+    /// `{port}` is a loopback port that accepts and never answers.
+    Silent,
+    /// `{port}` is a loopback port that answers in HTTP.
+    Http,
+}
+
+struct Row {
+    name: &'static str,
+    args: &'static [&'static str],
+    env: &'static [(&'static str, &'static str)],
+    around: Env,
+    code: i32,
+    /// Must appear in stdout or stderr (case-insensitive).
+    word: &'static str,
+    /// The longest it may take, start to exit.
+    within: Duration,
+}
+
+const FAST: Duration = Duration::from_secs(10);
+
+fn row(name: &'static str, args: &'static [&'static str], code: i32, word: &'static str) -> Row {
+    Row {
+        name,
+        args,
+        env: &[],
+        around: Env::Embedded,
+        code,
+        word,
+        within: FAST,
+    }
+}
+
+fn with_env(mut r: Row, env: &'static [(&'static str, &'static str)]) -> Row {
+    r.env = env;
+    r
+}
+
+fn around(mut r: Row, env: Env) -> Row {
+    r.around = env;
+    r
+}
+
+/// Bad input: exit 2, a message naming what is wrong, nothing written.
+fn bad_input() -> Vec<Row> {
+    vec![
+        row("missing file", &["run", "nope.toml"], 2, "nope.toml"),
+        row("not toml", &["run", "{file:not toml [}"], 2, "scenario.toml"),
+        row("unknown key", &["run", "{tiny}", "--set", "load.proceses=2"], 2, "proceses"),
+        row("zero processes", &["run", "{tiny}", "--set", "load.processes=0"], 2, "processes"),
+        row("negative stock", &["run", "{tiny}", "--set", "stock.initial=-1"], 2, "initial"),
+        row("set without =", &["run", "{tiny}", "--set", "load.processes"], 2, "PATH=VALUE"),
+        row("set bad path", &["run", "{tiny}", "--set", "load..x=1"], 2, "dotted field path"),
+        row("magic strategy", &["run", "{tiny}", "--set", "strategy.kind=magic"], 2, "magic"),
+        row("bad duration", &["run", "{tiny}", "--set", "load.duration=5 parsecs"], 2, "duration"),
+        row("bad fault time", &["run", "{tiny}", "--set", "faults=[{kind=\"pause\",at=\"soon\",target=\"random\",duration=\"1s\"}]"], 2, "at"),
+        row("repeat zero", &["run", "{tiny}", "--repeat", "0"], 2, "repeat"),
+        row("sweep repeat", &["sweep", "{tiny}", "--repeat", "2"], 2, "--repeat is for `run`"),
+        row("unknown command", &["frobnicate"], 2, "frobnicate"),
+        row("redis url not a url", &["run", "{tiny}", "--redis-url", "localhost:6379"], 2, "redis://"),
+        row("compare missing folder", &["compare", "nope-a", "nope-b"], 2, "nope-a"),
+        // Passwords in every error path: the message names the problem,
+        // never the secret.
+        row("password: typo in path", &["run", "{tiny}", "--set", "redis.urll=redis://:Zq9hunter2@127.0.0.1:1/0"], 2, "urll"),
+        row("password: brackets forgotten", &["run", "{tiny}", "--set", "redis.redlock_urls=redis://:Zq9hunter2@127.0.0.1:1/0"], 2, "redlock_urls"),
+        row("password: table with a bogus key", &["run", "{tiny}", "--set", "redis={url=\"redis://:Zq9hunter2@127.0.0.1:1/0\",bogus=1}"], 2, "bogus"),
+        row("password: path forgotten", &["run", "{tiny}", "--set", "redis://:Zq9hunter2@127.0.0.1:1/0"], 2, "PATH=VALUE"),
+        row("password: rediss scheme", &["run", "{tiny}", "--set", "redis.redlock_urls=[\"rediss://:Zq9hunter2@127.0.0.1:1/0\"]"], 2, "redis://"),
+        row("password: string in the file", &["run", "{file:name=\"x\"\n[stock]\ninitial=1\n[load]\nprocesses=1\nclients_per_process=1\npurchases_per_client=1\n[strategy]\nkind=\"redlock\"\n[redis]\nredlock_urls = \"redis://:Zq9hunter2@127.0.0.1:1/0\"\n}"], 2, "redlock_urls"),
+        row("password: bad url with a bad field", &["run", "{tiny}", "--redis-url", "redis://:Zq9hunter2@127.0.0.1:1/0", "--set", "load.x=1"], 2, "load.x"),
+        with_env(
+            row("password: environment url, bad field", &["run", "{tiny}", "--set", "stock.nope=1"], 2, "nope"),
+            &[("SECKILL_REDIS_URL", "redis://:Zq9hunter2@127.0.0.1:1/0")],
+        ),
+    ]
+}
+
+/// A broken environment before the load: exit 4, fast, naming the server.
+fn environment() -> Vec<Row> {
+    vec![
+        row("closed port", &["run", "{tiny}", "--redis-url", "redis://127.0.0.1:1/0"], 4, "cannot reach Redis"),
+        around(
+            row("wrong password", &["run", "{tiny}", "--redis-url", "redis://:Zq9hunter2@127.0.0.1:{redis_port}/0"], 4, "cannot reach Redis"),
+            Env::Redis,
+        ),
+        around(
+            row("silent server", &["run", "{tiny}", "--redis-url", "redis://127.0.0.1:{port}/0"], 4, "cannot reach Redis"),
+            Env::Silent,
+        ),
+        around(
+            row("http server", &["run", "{tiny}", "--redis-url", "redis://127.0.0.1:{port}/0"], 4, "cannot reach Redis"),
+            Env::Http,
+        ),
+        with_env(
+            row("missing redis-server", &["run", "{tiny}"], 4, "apt-get install redis-server"),
+            &[("SECKILL_REDIS_SERVER", "/nonexistent/redis-server"), ("PATH", "/nonexistent")],
+        ),
+        with_env(
+            row("environment url to a closed port", &["run", "{tiny}"], 4, "cannot reach Redis"),
+            &[("SECKILL_REDIS_URL", "redis://:Zq9hunter2@127.0.0.1:1/0")],
+        ),
+        around(
+            row("redlock: unreachable lock server", &["run", "{tiny}", "--redis-url", "{redis}", "--set", "strategy.kind=redlock", "--set", "redis.redlock_urls=[\"redis://127.0.0.1:1/0\",\"{redis}\",\"{redis}\"]"], 4, "redlock lock server 127.0.0.1:1"),
+            Env::Redis,
+        ),
+        around(
+            row("redlock: wrong password", &["run", "{tiny}", "--redis-url", "{redis}", "--set", "strategy.kind=redlock", "--set", "redis.redlock_urls=[\"redis://:Zq9hunter2@127.0.0.1:{redis_port}/0\",\"{redis}\",\"{redis}\"]"], 4, "redlock lock server"),
+            Env::Redis,
+        ),
+        around(
+            row("redlock: database x", &["run", "{tiny}", "--redis-url", "{redis}", "--set", "strategy.kind=redlock", "--set", "redis.redlock_urls=[\"redis://127.0.0.1:{redis_port}/x\",\"{redis}\",\"{redis}\"]"], 4, "redlock lock server"),
+            Env::Redis,
+        ),
+        with_env(
+            around(
+                row("redlock: environment lock servers, one dead", &["run", "{tiny}", "--redis-url", "{redis}", "--set", "strategy.kind=redlock"], 4, "redlock lock server 127.0.0.1:1"),
+                Env::Redis,
+            ),
+            &[("SECKILL_REDLOCK_URLS", "redis://:Zq9hunter2@127.0.0.1:1/0,redis://127.0.0.1:2/0,redis://127.0.0.1:3/0")],
+        ),
+    ]
+}
+
+/// Runs that start: the verdict, never a PASS about a test that did not
+/// happen; the keys cleaned; the password nowhere.
+fn runs() -> Vec<Row> {
+    vec![
+        around(row("external redis passes, keys cleaned", &["run", "{tiny}", "--redis-url", "{redis}"], 0, "PASS"), Env::Redis),
+        row("embedded redis passes", &["run", "{tiny}"], 0, "PASS"),
+        row("quiet prints one line", &["run", "{tiny}", "--quiet"], 0, "PASS"),
+        with_env(
+            around(row("url from the environment", &["run", "{tiny}"], 0, "PASS"), Env::Redis),
+            &[("SECKILL_REDIS_URL", "{redis_pw}")],
+        ),
+        around(row("password url passes", &["run", "{tiny}", "--redis-url", "{redis_pw}"], 0, "PASS"), Env::Redis),
+        row("fault after the end", &["run", "{tiny}", "--set", "faults=[{kind=\"pause\",at=\"after 1000000 sales\",target=\"lock-holder\",duration=\"1s\"}]"], 5, "did not take effect"),
+        row("fault time after the end", &["run", "{tiny}", "--set", "faults=[{kind=\"kill\",at=\"10m\",target=\"random\"}]"], 5, "before its time"),
+        around(row("every purchase refused", &["run", "{tiny}", "--redis-url", "{redis_noset}"], 5, "definite outcome"), Env::Redis),
+        row("unlocked oversells", &["run", "{tiny}", "--set", "strategy.kind=unlocked", "--set", "stock.initial=3", "--set", "strategy.stall_ms=50", "--set", "strategy.stall_fraction=1.0", "--set", "load.processes=4"], 1, "Oversold"),
+        row("repeat writes trials", &["run", "{tiny}", "--repeat", "2"], 0, "PASS in 2 of 2 trials"),
+        row("sweep with a violated threshold", &["sweep", "{file:name=\"s\"\n[stock]\ninitial=10\n[load]\nprocesses=1\nclients_per_process=1\npurchases_per_client=2\n[strategy]\nkind=\"lua\"\n[thresholds]\nmin_purchases_per_s=1000000000\n[sweep]\n\"load.processes\"=[1,2]\n}"], 3, "THRESHOLDS-FAILED"),
+        row("threshold on a run", &["run", "{tiny}", "--set", "thresholds.min_purchases_per_s=1000000000"], 3, "THRESHOLDS-FAILED"),
+    ]
+}
+
+/// The servers and files a row runs against; dropped after it.
+struct Around {
+    redis: Option<support::RedisServerGuard>,
+    port: Option<u16>,
+    _listener: Option<std::thread::JoinHandle<()>>,
+}
+
+fn start(env: Env) -> Around {
+    match env {
+        Env::Embedded => Around {
+            redis: None,
+            port: None,
+            _listener: None,
+        },
+        Env::Redis => {
+            let redis = support::RedisServerGuard::new();
+            let mut conn = redis.connection();
+            let () = redis::cmd("SET")
+                .arg("victim")
+                .arg("mine")
+                .query(&mut conn)
+                .unwrap();
+            Around {
+                redis: Some(redis),
+                port: None,
+                _listener: None,
+            }
+        }
+        Env::Silent | Env::Http => {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let http = matches!(env, Env::Http);
+            let handle = std::thread::spawn(move || serve(listener, http));
+            Around {
+                redis: None,
+                port: Some(port),
+                _listener: Some(handle),
+            }
+        }
+    }
+}
+
+/// Accepts connections for a few seconds: says nothing, or answers HTTP.
+fn serve(listener: TcpListener, http: bool) {
+    listener.set_nonblocking(true).unwrap();
+    let until = Instant::now() + Duration::from_secs(8);
+    let mut held = Vec::new();
+    while Instant::now() < until {
+        match listener.accept() {
+            Ok((mut stream, _)) => {
+                if http {
+                    let mut buf = [0u8; 256];
+                    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+                    let _ = stream.read(&mut buf);
+                    let _ =
+                        stream.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+                }
+                held.push(stream);
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
+/// The row's arguments with its placeholders filled in.
+fn args_of(row: &Row, around: &Around, dir: &Path) -> Vec<String> {
+    let tiny = dir.join("tiny.toml");
+    std::fs::write(&tiny, TINY).unwrap();
+    let (url, url_pw, redis_port) = match &around.redis {
+        Some(r) => (r.url(), r.url_as("buyer"), r.port().to_string()),
+        None => (String::new(), String::new(), String::new()),
+    };
+    let noset = around
+        .redis
+        .as_ref()
+        .map(|r| r.url_as("noset"))
+        .unwrap_or_default();
+    let port = around.port.map(|p| p.to_string()).unwrap_or_default();
+    let fill = |a: &str| {
+        a.replace("{tiny}", &tiny.display().to_string())
+            .replace("{redis_pw}", &url_pw)
+            .replace("{redis_noset}", &noset)
+            .replace("{redis}", &url)
+            .replace("{redis_port}", &redis_port)
+            .replace("{port}", &port)
+    };
+    let mut args: Vec<String> = row
+        .args
+        .iter()
+        .map(
+            |a| match a.strip_prefix("{file:").and_then(|a| a.strip_suffix('}')) {
+                Some(text) => {
+                    let path = dir.join("scenario.toml");
+                    std::fs::write(&path, fill(text)).unwrap();
+                    path.display().to_string()
+                }
+                None => fill(a),
+            },
+        )
+        .collect();
+    if matches!(row.args.first(), Some(&"run" | &"sweep")) {
+        args.extend(["--out".to_owned(), dir.join("report").display().to_string()]);
+    }
+    args
+}
+
+/// Every file under `dir`, as text where it is text.
+fn files_under(dir: &Path) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else {
+            let text =
+                String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default()).into_owned();
+            found.push((path.display().to_string(), text));
+        }
+    }
+    found
+}
+
+fn check(row: &Row) {
+    let around = start(row.around);
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let args = args_of(row, &around, dir.path());
+    let url_pw = around
+        .redis
+        .as_ref()
+        .map(|r| r.url_as("buyer"))
+        .unwrap_or_default();
+    let mut bench = Bench::new(args, dir).env("TMPDIR", &tmp.path().display().to_string());
+    for (key, value) in row.env {
+        bench = bench.env(key, &value.replace("{redis_pw}", &url_pw));
+    }
+    let started = Instant::now();
+    let run = bench.output();
+    let took = started.elapsed();
+    let name = row.name;
+    let said = format!("{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.code(), row.code, "[{name}] {}", run.context());
+    assert!(
+        said.to_lowercase().contains(&row.word.to_lowercase()),
+        "[{name}] no `{}` in the output\n{}",
+        row.word,
+        run.context()
+    );
+    assert!(
+        took <= row.within,
+        "[{name}] took {took:?}\n{}",
+        run.context()
+    );
+    assert!(
+        !said.contains(PW),
+        "[{name}] password in the output\n{}",
+        run.context()
+    );
+    for (file, text) in files_under(&run.dir.path().join("report")) {
+        assert!(!text.contains(PW), "[{name}] password in {file}");
+    }
+    let left: Vec<String> = files_under(tmp.path())
+        .into_iter()
+        .map(|(f, _)| f)
+        .collect();
+    assert!(left.is_empty(), "[{name}] temp files left: {left:?}");
+    if let Some(redis) = &around.redis {
+        let mut conn = redis.connection();
+        let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
+        assert_eq!(keys, ["victim"], "[{name}] keys after the run");
+        let victim: String = redis::cmd("GET").arg("victim").query(&mut conn).unwrap();
+        assert_eq!(
+            victim, "mine",
+            "[{name}] a key outside the prefix was touched"
+        );
+    }
+}
+
+#[test]
+fn bad_input_exits_2_naming_the_problem_and_never_the_password() {
+    let rows = bad_input();
+    for row in &rows {
+        check(row);
+    }
+}
+
+#[test]
+fn a_broken_environment_exits_4_fast_naming_the_server() {
+    for row in &environment() {
+        check(row);
+    }
+}
+
+#[test]
+fn runs_give_the_verdict_they_tested_and_leave_nothing() {
+    for row in &runs() {
+        check(row);
+    }
+}
+
+#[test]
+fn the_table_covers_forty_rows() {
+    let total = bad_input().len() + environment().len() + runs().len();
+    assert!(total >= 40, "{total} rows");
+}
+
+/// SIGHUP (a closed terminal or SSH session) stops the run like SIGTERM:
+/// reports written, exit 130, nothing left.
+#[test]
+fn sighup_after_the_load_started_writes_the_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut child, pending) = Bench::run(
+        &scenario("flash-sale"),
+        &[
+            "--set",
+            "stock.initial=1000000000",
+            "--set",
+            "load.processes=2",
+        ],
+    )
+    .env("TMPDIR", &tmp.path().display().to_string())
+    .spawn();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let started = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("purchases/s"));
+    assert!(started, "no progress line");
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).count());
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    let run = pending.finish(child);
+    rest.join().unwrap();
+    assert_eq!(run.code(), 130, "{}", run.context());
+    assert_eq!(run.summary()["interrupted"], "true");
+    assert!(files_under(tmp.path()).is_empty(), "temp files left");
+}
+
+/// A worker stopped from outside (SIGSTOP) is found by the watchdog,
+/// killed, and the run ends on its own with the audit.
+#[test]
+fn a_worker_stopped_from_outside_is_killed_by_the_watchdog() {
+    let redis = support::redis();
+    let (mut child, pending) = Bench::run(
+        &scenario("flash-sale"),
+        &[
+            "--redis-url",
+            &redis.url(),
+            "--set",
+            "stock.initial=1000000000",
+            "--set",
+            "load.processes=2",
+            "--set",
+            "load.duration=8s",
+        ],
+    )
+    .spawn();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let started = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("purchases/s"));
+    assert!(started, "no progress line");
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let worker = support::tagged_processes(&pending.tag)
+        .into_iter()
+        .find(|&pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.split(|&b| b == 0).any(|a| a == b"worker"))
+        })
+        .expect("a worker process");
+    // SAFETY: stopping our own grandchild.
+    unsafe { libc::kill(worker as i32, libc::SIGSTOP) };
+    let run = pending.finish(child);
+    let stderr = rest.join().unwrap().join("\n");
+    assert_eq!(run.code(), 0, "{stderr}\n{}", run.context());
+    assert!(stderr.contains("watchdog"), "{stderr}");
+    let faults = run.csv("faults.csv");
+    assert!(
+        faults
+            .iter()
+            .any(|f| f["what"].contains(&format!("pid {worker}"))
+                && f["what"].contains("sent nothing")),
+        "{faults:?}"
+    );
+}
+
+/// A SIGKILLed coordinator cannot clean up: its workers and redis-server
+/// die with it (parent-death signal), and the embedded server's temp dir
+/// is already gone, removed as soon as the server answered.
+#[test]
+fn sigkill_of_the_coordinator_leaves_no_process_and_no_temp_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut child, pending) = Bench::run(
+        &scenario("flash-sale"),
+        &[
+            "--set",
+            "stock.initial=1000000000",
+            "--set",
+            "load.processes=2",
+        ],
+    )
+    .env("TMPDIR", &tmp.path().display().to_string())
+    .spawn();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let started = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("purchases/s"));
+    assert!(started, "no progress line");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let run = pending.finish(child);
+    assert_eq!(run.code(), -1, "killed by a signal: {}", run.context());
+    let left: Vec<String> = files_under(tmp.path())
+        .into_iter()
+        .map(|(f, _)| f)
+        .collect();
+    assert!(left.is_empty(), "temp files left: {left:?}");
+    let dirs: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
+    assert!(dirs.is_empty(), "temp dirs left: {dirs:?}");
+}
