@@ -115,10 +115,15 @@ pub fn run_command(args: &RunArgs) -> Result<u8, Error> {
         _ => {
             let record = runtime()?.block_on(once(&scenario, &stamp, None, args.quiet))?;
             // Claimed only now: a run that never started leaves no folder.
-            let out = out_dir(&args.out, folder)?;
-            report::write_all(&out, &record)?;
-            print_run(&record, &out, args.quiet);
-            Ok(record.verdict.exit_code())
+            let written = out_dir(&args.out, folder)
+                .and_then(|out| report::write_all(&out, &record).map(|()| out));
+            match written {
+                Ok(out) => {
+                    print_run(&record, &out, args.quiet);
+                    Ok(record.verdict.exit_code())
+                }
+                Err(e) => Ok(unwritten(&record, &e)),
+            }
         }
     }
 }
@@ -138,6 +143,17 @@ async fn once(
     let run_id = run_id::run_id(&name, stamp);
     let mut target = Target::open(&scenario.redis, scenario.lock_servers()).await?;
     coordinator::run(scenario, &run_id, &mut target, interrupt, quiet).await
+}
+
+/// The reports could not be written, but the run happened: its verdict is
+/// printed all the same. An oversell still exits 1; otherwise 4.
+fn unwritten(record: &RunRecord, e: &anyhow::Error) -> u8 {
+    print_run(record, Path::new("(not written)"), false);
+    eprintln!("error: the reports could not be written: {e:#}");
+    match record.verdict.exit_code() {
+        1 => 1,
+        _ => 4,
+    }
 }
 
 /// Prints the result; a closed stdout (`| head`) is not an error worth a

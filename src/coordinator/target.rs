@@ -111,14 +111,23 @@ impl Target {
     /// # Errors
     /// When a key exists or Redis fails.
     pub async fn prepare(&mut self, keys: &Keys, initial: u64) -> anyhow::Result<()> {
-        let existing: u64 = self.control.exists(&keys.all()[..]).await?;
+        let at = || format!("setting up the stock on Redis at {}", self.description);
+        let existing: u64 = self
+            .control
+            .exists(&keys.all()[..])
+            .await
+            .with_context(at)?;
         if existing > 0 {
             bail!(
                 "keys under {} already exist; refusing to touch them (pick another redis.key_prefix)",
                 keys.prefix
             );
         }
-        let set: bool = self.control.set_nx(&keys.stock, initial).await?;
+        let set: bool = self
+            .control
+            .set_nx(&keys.stock, initial)
+            .await
+            .with_context(at)?;
         if !set {
             bail!("{} appeared while preparing the run", keys.stock);
         }

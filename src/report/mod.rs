@@ -73,12 +73,24 @@ pub fn render_all(record: &RunRecord) -> anyhow::Result<Vec<(&'static str, Vec<u
 ///
 /// # Errors
 /// When rendering fails or `dir` is not writable.
+/// All or nothing: when a file cannot be written (disk full, read-only
+/// folder), the files already written are removed again, so no half a
+/// report folder stays behind.
 pub fn write_all(dir: &Path, record: &RunRecord) -> anyhow::Result<()> {
     let files = render_all(record)?;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating the report folder {}", dir.display()))?;
+    let mut written = Vec::new();
     for (name, bytes) in files {
-        write_atomically(&dir.join(name), &bytes)?;
+        let path = dir.join(name);
+        if let Err(e) = write_atomically(&path, &bytes) {
+            for done in &written {
+                let _ = std::fs::remove_file(done);
+            }
+            let _ = std::fs::remove_dir(dir);
+            return Err(e);
+        }
+        written.push(path);
     }
     Ok(())
 }
