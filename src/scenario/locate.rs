@@ -29,6 +29,17 @@ impl<'a> Locator<'a> {
             Some(span) => format!("{}:{}", self.origin, self.line_at(span.start)),
             None => self.origin.to_owned(),
         };
+        let literal = e
+            .span()
+            .and_then(|span| Some((self.source.get(span.clone())?, span)));
+        if let Some((literal, span)) = literal.filter(|(l, _)| out_of_range_integer(l)) {
+            return ScenarioError::Invalid {
+                location,
+                field: self.path_of_value_at(span),
+                message: out_of_range_message(literal),
+                hint: OUT_OF_RANGE_HINT.to_owned(),
+            };
+        }
         ScenarioError::Invalid {
             location,
             field: String::new(),
@@ -37,10 +48,26 @@ impl<'a> Locator<'a> {
         }
     }
 
+    /// The dotted path of the value at `span`, which the TOML parser
+    /// refused: a copy of the source with that value replaced by a `0` of
+    /// the same length parses, and its spans say whose value it was.
+    fn path_of_value_at(&self, span: std::ops::Range<usize>) -> String {
+        let mut patched = self.source.to_owned();
+        patched.replace_range(span.clone(), &format!("{:<1$}", "0", span.len()));
+        toml_edit::Document::parse(patched)
+            .ok()
+            .and_then(|doc| path_in_table(doc.as_table(), span.start, ""))
+            .unwrap_or_default()
+    }
+
     pub fn serde_error(&self, e: &serde_path_to_error::Error<toml::de::Error>) -> ScenarioError {
         let field = e.path().to_string();
         let field = if field == "." { String::new() } else { field };
         let message = e.inner().message().lines().next().unwrap_or("").to_owned();
+        if let Some(number) = self.out_of_range_override(&field) {
+            let message = out_of_range_message(number);
+            return self.field_error(FieldError::new(&field, message, OUT_OF_RANGE_HINT));
+        }
         let hint = if message.starts_with("unknown field") {
             "remove it or correct its spelling (see scenarios/*.toml for the format)"
         } else if message.starts_with("missing field") {
@@ -49,6 +76,13 @@ impl<'a> Locator<'a> {
             "write a value of the expected type"
         };
         self.field_error(FieldError::new(&field, message, hint))
+    }
+
+    /// A `--set` value for `field` that is a whole number beyond 64 bits:
+    /// kept as a string by the override, it reaches serde as one.
+    fn out_of_range_override(&self, field: &str) -> Option<&str> {
+        let o = self.overrides.iter().rev().find(|o| o.path == field)?;
+        o.value.as_str().filter(|v| out_of_range_integer(v))
     }
 
     pub fn field_error(&self, e: FieldError) -> ScenarioError {
@@ -148,4 +182,66 @@ fn inner_span(table: &dyn TableLike) -> Option<usize> {
         .and_then(|(k, _)| table.key(k))
         .and_then(|k| k.span())
         .map(|s| s.start)
+}
+
+const OUT_OF_RANGE_HINT: &str = "write a smaller number: every whole number must fit in 64 bits";
+
+fn out_of_range_message(literal: &str) -> String {
+    format!(
+        "`{literal}` is out of range: whole numbers go from {} to {}",
+        i64::MIN,
+        i64::MAX
+    )
+}
+
+/// Whether `literal` is a TOML integer (decimal with `_` separators, or
+/// `0x`/`0o`/`0b`) too large for the `i64` every TOML integer must fit.
+pub fn out_of_range_integer(literal: &str) -> bool {
+    let text = literal.trim().replace('_', "");
+    let (sign, unsigned) = match text.strip_prefix(['+', '-']) {
+        Some(rest) => (&text[..1], rest),
+        None => ("", text.as_str()),
+    };
+    let (radix, digits) = match unsigned.get(..2) {
+        Some("0x") => (16, &unsigned[2..]),
+        Some("0o") => (8, &unsigned[2..]),
+        Some("0b") => (2, &unsigned[2..]),
+        _ => (10, unsigned),
+    };
+    let is_number = !digits.is_empty() && digits.chars().all(|c| c.is_digit(radix));
+    is_number && i64::from_str_radix(&format!("{sign}{digits}"), radix).is_err()
+}
+
+/// The path of the value of `table` that covers `offset`, as
+/// serde_path_to_error writes it (`load.stages[1].clients`).
+fn path_in_table(table: &dyn TableLike, offset: usize, prefix: &str) -> Option<String> {
+    table.iter().find_map(|(key, item)| {
+        let path = if prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match item {
+            toml_edit::Item::Value(v) => path_in_value(v, offset, path),
+            toml_edit::Item::Table(t) => path_in_table(t, offset, &path),
+            toml_edit::Item::ArrayOfTables(a) => a
+                .iter()
+                .enumerate()
+                .find_map(|(i, t)| path_in_table(t, offset, &format!("{path}[{i}]"))),
+            toml_edit::Item::None => None,
+        }
+    })
+}
+
+fn path_in_value(value: &toml_edit::Value, offset: usize, path: String) -> Option<String> {
+    match value {
+        toml_edit::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| path_in_value(v, offset, format!("{path}[{i}]"))),
+        toml_edit::Value::InlineTable(t) => t
+            .iter()
+            .find_map(|(k, v)| path_in_value(v, offset, format!("{path}.{k}"))),
+        leaf => leaf.span().filter(|s| s.contains(&offset)).map(|_| path),
+    }
 }

@@ -275,3 +275,57 @@ fn names_longer_than_a_folder_name_allows_are_refused() {
     );
     assert_eq!(s.unwrap().name, hundred);
 }
+
+#[test]
+fn integers_beyond_64_bits_name_their_field() {
+    let e = error(
+        &ARTICLE.replace("initial = 100", "initial = 99999999999999999999"),
+        &[],
+    );
+    assert_eq!(
+        e,
+        "s.toml:8: field `stock.initial`: `99999999999999999999` is out of range: \
+         whole numbers go from -9223372036854775808 to 9223372036854775807\n  \
+         what to do: write a smaller number: every whole number must fit in 64 bits"
+    );
+    let stages = "stages = [{ duration = \"1s\", clients = 1 },\n  \
+                  { duration = \"1s\", clients = -0x_ffff_ffff_ffff_ffff_ff }]\n";
+    let e = error(&ARTICLE.replace("purchases_per_client = 1\n", stages), &[]);
+    assert!(
+        e.starts_with("s.toml:14: not valid TOML"),
+        "a sign on a hex number is a syntax error: {e}"
+    );
+    let stages = stages.replace("-0x_", "0x");
+    let e = error(&ARTICLE.replace("purchases_per_client = 1\n", &stages), &[]);
+    assert!(
+        e.starts_with(
+            "s.toml:14: field `load.stages[1].clients`: `0xffff_ffff_ffff_ffff_ff` is out of range"
+        ),
+        "{e}"
+    );
+    let e = error(
+        &format!("{ARTICLE}\n[thresholds]\nmax_oversold = -9_223_372_036_854_775_809\n"),
+        &[],
+    );
+    assert!(
+        e.starts_with("s.toml:22: field `thresholds.max_oversold`: `-9_223_372_036_854_775_809`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_override_beyond_64_bits_names_the_flag_and_field() {
+    let e = error(ARTICLE, &["stock.initial=99999999999999999999"]);
+    assert!(
+        e.starts_with(
+            "--set stock.initial=99999999999999999999: field `stock.initial`: \
+             `99999999999999999999` is out of range"
+        ),
+        "{e}"
+    );
+    let s = parse(ARTICLE, &["name=99999999999999999999"]).unwrap();
+    assert_eq!(
+        s.name, "99999999999999999999",
+        "a string field takes digits"
+    );
+}
