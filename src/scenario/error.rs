@@ -12,7 +12,8 @@ pub enum ScenarioError {
     },
     #[error("{location}: {}{message}\n  what to do: {hint}", field_prefix(.field))]
     Invalid {
-        /// `file:line`, `file`, or `--set PATH=VALUE`.
+        /// `file:line`, `file`, or the `--set PATH=VALUE` (several, comma
+        /// separated, when together they caused it).
         location: String,
         /// Dotted path of the field, empty when the problem is not one field's.
         field: String,
@@ -39,6 +40,10 @@ pub struct FieldError {
     pub field: String,
     pub message: String,
     pub hint: String,
+    /// Other fields whose values make this one wrong (`load.processes` for
+    /// a fault's worker index): when one of them came from `--set` and the
+    /// field did not, the error is blamed on that `--set`.
+    pub depends_on: Vec<String>,
 }
 
 impl FieldError {
@@ -47,6 +52,13 @@ impl FieldError {
             field: field.to_owned(),
             message: message.into(),
             hint: hint.into(),
+            depends_on: Vec::new(),
         }
+    }
+
+    /// The same error, also caused by the values of `fields`.
+    pub fn depending_on(mut self, fields: &[&str]) -> FieldError {
+        self.depends_on.extend(fields.iter().map(|&f| f.to_owned()));
+        self
     }
 }

@@ -87,26 +87,43 @@ impl<'a> Locator<'a> {
 
     pub fn field_error(&self, e: FieldError) -> ScenarioError {
         ScenarioError::Invalid {
-            location: self.location(&e.field),
+            location: self.location(&e),
             field: e.field,
             message: e.message,
             hint: e.hint,
         }
     }
 
-    fn location(&self, field: &str) -> String {
-        let overridden = self
-            .overrides
-            .iter()
-            .rev()
-            .find(|o| field == o.path || field.starts_with(&format!("{}.", o.path)));
-        if let Some(o) = overridden {
+    /// The `--set` that gave the field its value; else those that gave the
+    /// fields it depends on theirs (the file alone did not have the
+    /// problem); else the field's line in the file.
+    fn location(&self, e: &FieldError) -> String {
+        if let Some(o) = self.override_of(&e.field) {
             return o.arg.clone();
         }
-        match self.offset_of(field) {
+        let mut causes: Vec<&str> = Vec::new();
+        for o in e.depends_on.iter().filter_map(|f| self.override_of(f)) {
+            if !causes.contains(&o.arg.as_str()) {
+                causes.push(&o.arg);
+            }
+        }
+        if !causes.is_empty() {
+            return causes.join(", ");
+        }
+        match self.offset_of(&e.field) {
             Some(offset) => format!("{}:{}", self.origin, self.line_at(offset)),
             None => self.origin.to_owned(),
         }
+    }
+
+    /// The last override that set `field` or a table or array holding it:
+    /// `load.stages` holds `load.stages[0].duration`.
+    fn override_of(&self, field: &str) -> Option<&Override> {
+        self.overrides.iter().rev().find(|o| {
+            field
+                .strip_prefix(o.path.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        })
     }
 
     /// `origin:line` of the key at `parts` (TOML keys, unsplit), or of the

@@ -329,3 +329,79 @@ fn an_override_beyond_64_bits_names_the_flag_and_field() {
         "a string field takes digits"
     );
 }
+
+#[test]
+fn an_override_of_a_whole_table_or_array_is_blamed_not_the_file() {
+    let e = error(ARTICLE, &["load.stages=[{duration=\"0s\",clients=1}]"]);
+    assert!(
+        e.starts_with(
+            "--set load.stages=[{duration=\"0s\",clients=1}]: field `load.stages[0].duration`"
+        ),
+        "{e}"
+    );
+    let e = error(ARTICLE, &["faults=[{kind=\"bogus\",at=\"1s\"}]"]);
+    assert!(
+        e.starts_with("--set faults=[{kind=\"bogus\",at=\"1s\"}]: field `faults[0].kind`"),
+        "{e}"
+    );
+    let e = error(ARTICLE, &["stock={initial=-1}"]);
+    assert!(
+        e.starts_with("--set stock={initial=-1}: field `stock.initial`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_problem_an_override_caused_in_another_field_is_blamed_on_it() {
+    let faults = format!("{ARTICLE}\n[[faults]]\nkind = \"kill\"\nat = \"1s\"\ntarget = 5\n");
+    parse(&faults, &[]).unwrap();
+    let e = error(&faults, &["load.processes=2"]);
+    assert!(
+        e.starts_with("--set load.processes=2: field `faults[0].target`: worker 5 does not exist"),
+        "{e}"
+    );
+    let e = error(&faults, &["load.processes=4", "faults[0].target=4"]);
+    assert!(e.starts_with("--set faults[0].target=4: field"), "{e}");
+    let e = error(
+        ARTICLE,
+        &["strategy.kind=redlock", "redis.url=redis://h:1/0"],
+    );
+    assert!(
+        e.starts_with(
+            "--set strategy.kind=redlock, --set redis.url=redis://h:1/0: \
+             field `redis.redlock_urls`"
+        ),
+        "{e}"
+    );
+    let restart = format!("{ARTICLE}\n[[faults]]\nkind = \"redis-restart\"\nat = \"1s\"\n");
+    let url = Override::redis_url("redis://h:1/0");
+    let e = Scenario::parse(&restart, "s.toml", &[url])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("--redis-url redis://h:1/0: field `faults[0].kind`"),
+        "{e}"
+    );
+    let stages = ARTICLE.replace(
+        "purchases_per_client = 1\n",
+        "stages = [{ duration = \"1s\", clients = 2 }]\n",
+    );
+    let e = error(&stages, &["load.rate=100"]);
+    assert!(
+        e.starts_with("--set load.rate=100: field `load.stages[0]`: mixes"),
+        "{e}"
+    );
+    let e = error(&stages, &["load.stages[0].rate=100"]);
+    assert!(
+        e.starts_with("--set load.stages[0].rate=100: field `load.stages[0]`: needs exactly one"),
+        "{e}"
+    );
+    let e = error(
+        &stages.replace("[load]", "[load]\narrivals = \"poisson\""),
+        &[],
+    );
+    assert!(
+        e.starts_with("s.toml:11: field `load.arrivals`: applies only"),
+        "without an override the file is blamed: {e}"
+    );
+}

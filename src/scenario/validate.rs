@@ -54,7 +54,8 @@ fn redlock_servers(s: &Scenario) -> Result<()> {
             "redis.redlock_urls",
             "the redlock strategy with redis.url needs its independent lock servers",
             "list them: redlock_urls = [\"redis://host1:6379/0\", ...], or drop redis.url to start embedded ones",
-        ));
+        )
+        .depending_on(&["strategy.kind", "redis.url"]));
     }
     Ok(())
 }
@@ -219,7 +220,8 @@ fn pace(raw: &RawLoad, clients_per_process: u32) -> Result<Pace> {
             &format!("load.stages[{i}]"),
             message,
             "give every stage the same kind of target",
-        ));
+        )
+        .depending_on(&["load.rate"]));
     }
     let ramp = |start: f64| Ramp {
         start,
@@ -236,7 +238,8 @@ fn pace(raw: &RawLoad, clients_per_process: u32) -> Result<Pace> {
                 field,
                 "applies only to an open-loop run",
                 "set load.rate (purchases per second) or remove it",
-            ));
+            )
+            .depending_on(&["load.rate", "load.stages"]));
         }
         return Ok(Pace::Closed {
             clients: ramp(f64::from(clients_per_process)),
@@ -285,7 +288,8 @@ fn stage(i: usize, raw: &RawStage) -> Result<Staged> {
                 &format!("load.stages[{i}]"),
                 message,
                 "write e.g. { duration = \"10s\", rate = 5000 }",
-            ));
+            )
+            .depending_on(&[&field("rate"), &field("clients")]));
         }
     };
     Ok(Staged {
@@ -568,7 +572,8 @@ fn fault(i: usize, raw: &RawFault, scenario: &Scenario) -> Result<Fault> {
                 &field("kind"),
                 "redis-restart needs the embedded redis-server",
                 hint,
-            ));
+            )
+            .depending_on(&["redis.url"]));
         }
         "redis-restart" => FaultAction::RedisRestart {
             downtime: duration(500)?,
@@ -625,7 +630,8 @@ fn fault_target(field: &str, raw: Option<&RawTarget>, scenario: &Scenario) -> Re
             field,
             format!("worker {w} does not exist (workers 0..{})", processes - 1),
             "give a worker index below load.processes",
-        )),
+        )
+        .depending_on(&["load.processes"])),
         Some(RawTarget::Named(n)) => Err(one_of(
             field,
             n,
