@@ -1,7 +1,8 @@
 //! A scenario's `[sweep]` table: dotted field paths mapped to lists of
 //! values. Every combination becomes one point, a full [`Scenario`]
 //! validated exactly like `--set`, so a bad path or value is reported with
-//! the sweep line that produced it before anything runs.
+//! the sweep line that produced it before anything runs. A `--set` applies
+//! to every point, but not to a swept field: that is refused.
 //!
 //! ```toml
 //! [sweep]
@@ -82,6 +83,7 @@ impl SweepPlan {
         let mut axes = Vec::new();
         flatten(&sweep, &mut Vec::new(), &locator, &mut axes)?;
         check_axes(&axes, origin)?;
+        check_overrides(&table, &axes, source, origin, overrides)?;
         let mut points = Vec::new();
         for combo in combinations(&axes) {
             points.push(point(&table, &axes, &combo, source, origin, overrides)?);
@@ -225,6 +227,78 @@ fn check_axes(axes: &[Axis], origin: &str) -> Result<(), ScenarioError> {
     Ok(())
 }
 
+/// Refuses a `--set` on a swept field (or on a table or array holding
+/// one, or a part of one): every point would replace it with the sweep's
+/// own value. A bad value is reported first, exactly as `run` reports it.
+fn check_overrides(
+    table: &toml::Table,
+    axes: &[Axis],
+    source: &str,
+    origin: &str,
+    overrides: &[Override],
+) -> Result<(), ScenarioError> {
+    for o in overrides {
+        let Some(axis) = axes.iter().find(|a| overlaps(&a.path, &o.path)) else {
+            continue;
+        };
+        let mut alone: Vec<Override> = axes.iter().map(|a| a.set(&a.values[0])).collect();
+        alone.push(o.clone());
+        if let Err(e) = Scenario::from_table(table.clone(), source, origin, &alone) {
+            if blames(&e, &o.arg) {
+                return Err(e);
+            }
+        }
+        let message = format!(
+            "overrides `{}`, which the sweep varies ({}), and makes the sweep meaningless: \
+             every point would run the sweep's value and ignore this one",
+            axis.path, axis.place
+        );
+        let hint = format!(
+            "drop this --set, or edit the list in [sweep]; to run one value, use `run {}`",
+            o.arg
+        );
+        return Err(invalid(&o.arg, &axis.path, &message, &hint));
+    }
+    Ok(())
+}
+
+/// Whether one dotted path is the other or holds it (`strategy` holds
+/// `strategy.kind`, `faults` holds `faults[0].at`).
+fn overlaps(a: &str, b: &str) -> bool {
+    let holds = |outer: &str, inner: &str| {
+        inner
+            .strip_prefix(outer)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+    };
+    holds(a, b) || holds(b, a)
+}
+
+/// Whether `e` puts the blame on the flag `arg`.
+fn blames(e: &ScenarioError, arg: &str) -> bool {
+    match e {
+        // Several flags are joined with ", ", which a flag may contain too.
+        ScenarioError::Invalid { location, .. } => {
+            location == arg
+                || location.starts_with(&format!("{arg}, "))
+                || location.ends_with(&format!(", {arg}"))
+                || location.contains(&format!(", {arg}, "))
+        }
+        ScenarioError::BadOverride { arg: blamed, .. } => blamed == arg,
+        ScenarioError::Read { .. } => false,
+    }
+}
+
+impl Axis {
+    /// This axis at `value`, as the override a point applies.
+    fn set(&self, value: &toml::Value) -> Override {
+        Override {
+            arg: format!("{}: [sweep] {} = {value}", self.place, self.path),
+            path: self.path.clone(),
+            value: value.clone(),
+        }
+    }
+}
+
 /// Every combination of value indices, the last field varying fastest.
 fn combinations(axes: &[Axis]) -> Vec<Vec<usize>> {
     let mut combos = vec![Vec::new()];
@@ -257,11 +331,7 @@ fn point(
         .map(|(a, &i)| a.values[i].clone())
         .collect();
     let mut all = overrides.to_vec();
-    all.extend(axes.iter().zip(&values).map(|(axis, value)| Override {
-        arg: format!("{}: [sweep] {} = {value}", axis.place, axis.path),
-        path: axis.path.clone(),
-        value: value.clone(),
-    }));
+    all.extend(axes.iter().zip(&values).map(|(a, v)| a.set(v)));
     let scenario = Scenario::from_table(table.clone(), source, origin, &all)?;
     Ok(SweepPoint { values, scenario })
 }
@@ -336,6 +406,50 @@ load.processes = [1, 2]
         let no_sweep = &BASE[..BASE.find("[sweep]").unwrap()];
         let e = SweepPlan::parse(no_sweep, "s.toml", &[]).unwrap_err();
         assert!(e.to_string().contains("no [sweep] table"), "{e}");
+    }
+
+    fn with_sets(sets: &[&str]) -> Result<SweepPlan, ScenarioError> {
+        let overrides: Vec<Override> = sets.iter().map(|s| s.parse().unwrap()).collect();
+        SweepPlan::parse(BASE, "s.toml", &overrides)
+    }
+
+    #[test]
+    fn a_set_on_a_swept_field_is_refused_not_silently_ignored() {
+        let e = with_sets(&["strategy.kind=lua"]).unwrap_err().to_string();
+        assert!(
+            e.starts_with(
+                "--set strategy.kind=lua: field `strategy.kind`: overrides `strategy.kind`, \
+                 which the sweep varies (s.toml:15), and makes the sweep meaningless"
+            ),
+            "{e}"
+        );
+        assert!(e.contains("use `run --set strategy.kind=lua`"), "{e}");
+        for set in ["strategy={kind=\"lua\"}", "load.processes=4"] {
+            let e = with_sets(&[set]).unwrap_err().to_string();
+            assert!(e.contains("makes the sweep meaningless"), "{set}: {e}");
+            assert!(e.starts_with(&format!("--set {set}: field")), "{set}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_bad_set_is_reported_as_run_reports_it() {
+        let e = with_sets(&["strategy.kind=magic"]).unwrap_err().to_string();
+        assert!(
+            e.starts_with("--set strategy.kind=magic: field `strategy.kind`: unknown strategy"),
+            "{e}"
+        );
+        let e = with_sets(&["load.processes=0"]).unwrap_err().to_string();
+        assert!(
+            e.starts_with("--set load.processes=0: field `load.processes`: must be between"),
+            "{e}"
+        );
+        let e = with_sets(&["stock.initial=-1"]).unwrap_err().to_string();
+        assert!(
+            e.starts_with("--set stock.initial=-1: field `stock.initial`"),
+            "{e}"
+        );
+        let plan = with_sets(&["stock.initial=7"]).unwrap();
+        assert!(plan.points.iter().all(|p| p.scenario.stock.initial == 7));
     }
 
     #[test]
