@@ -81,7 +81,14 @@ pub struct CompareArgs {
     pub baseline: PathBuf,
     /// The run or sweep folder to judge; compare.csv and compare.svg go here.
     pub candidate: PathBuf,
-    /// Tolerated change in percent before a figure counts as a regression.
-    #[arg(long, value_name = "PCT", default_value_t = 10.0)]
+    /// Tolerated change in percent before a figure counts as a regression:
+    /// a finite number, 0 or more.
+    #[arg(
+        long,
+        value_name = "PCT",
+        default_value_t = 10.0,
+        value_parser = crate::compare::parse_max_regression,
+        allow_negative_numbers = true
+    )]
     pub max_regression: f64,
 }

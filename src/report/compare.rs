@@ -21,16 +21,16 @@ pub struct Change {
     pub regression: bool,
 }
 
-/// Writes `compare.csv`, then `compare.svg`, into `dir`, each atomically.
+/// Renders both outputs, then writes `compare.csv` and `compare.svg` into
+/// `dir`, each atomically: a rendering failure writes neither.
 ///
 /// # Errors
 /// When rendering fails or `dir` is not writable.
 pub fn write(dir: &Path, changes: &[Change], max_regression: f64) -> anyhow::Result<()> {
-    super::write_atomically(&dir.join("compare.csv"), &render_csv(changes)?)?;
-    super::write_atomically(
-        &dir.join("compare.svg"),
-        &render_svg(changes, max_regression)?,
-    )
+    let csv = render_csv(changes)?;
+    let svg = render_svg(changes, max_regression)?;
+    super::write_atomically(&dir.join("compare.csv"), &csv)?;
+    super::write_atomically(&dir.join("compare.svg"), &svg)
 }
 
 /// # Errors
