@@ -35,7 +35,8 @@ pub enum Command {
     /// Compare two run folders (or two sweep folders): print each figure
     /// with its change, write compare.csv and compare.svg into the
     /// candidate. Exits 3 when purchases/s fell or p99 rose by more than
-    /// --max-regression percent, 1 when the candidate oversold.
+    /// --max-regression percent, 1 when the candidate oversold, 2 when a
+    /// report is missing or malformed (naming the file and column).
     Compare(CompareArgs),
     /// Worker process entry point (started by `run`; speaks the protocol on
     /// stdin/stdout).
