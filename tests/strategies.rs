@@ -1,5 +1,7 @@
 //! Strategies and sweeps against real redis-servers.
 
+use std::io::BufRead;
+
 use crate::support::{self, num, scenario, Bench};
 
 /// Small and contended: 9 buyers for 60 units, until sold out.
@@ -113,43 +115,112 @@ fn redlock_run(stop: usize, extra: &[&str]) -> support::Run {
     let mut nodes: Vec<_> = (0..3).map(|_| support::redis()).collect();
     let urls: Vec<String> = nodes.iter().map(|n| format!("\"{}\"", n.url())).collect();
     let list = format!("redis.redlock_urls=[{}]", urls.join(","));
-    nodes.truncate(3 - stop);
     let (_dir, path) = support::write_scenario(SMALL);
     let main_url = main.url();
     let mut args = vec!["--redis-url", &main_url, "--set", &list];
     args.extend(["--set", "strategy.kind=redlock"]);
     args.extend_from_slice(extra);
-    Bench::run(&path, &args).output()
+    if stop == 0 {
+        return Bench::run(&path, &args).output();
+    }
+    // Stop `stop` nodes once the load runs (the first progress line): a
+    // node down at the start is refused before any load (exit 4).
+    let (mut child, pending) = Bench::run(&path, &args).spawn();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let started = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("purchases/s"));
+    assert!(started, "the run ended before its first progress line");
+    nodes.truncate(3 - stop);
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).count());
+    let run = pending.finish(child);
+    rest.join().unwrap();
+    run
 }
+
+/// When a timeline row's interval began, in seconds.
+fn started_at(row: &std::collections::HashMap<String, String>) -> f64 {
+    let at = |c: &str| row[c].parse::<f64>().unwrap();
+    at("t_s") - at("interval_s")
+}
+
+/// Enough stock to still be selling when the nodes are stopped, 5 s in.
+const LONG: [&str; 6] = [
+    "--set",
+    "stock.initial=1000000000",
+    "--set",
+    "load.duration=7s",
+    "--set",
+    "strategy.lock_ttl_ms=200",
+];
 
 #[test]
 fn redlock_keeps_working_with_one_of_three_nodes_stopped() {
-    let run = redlock_run(1, &[]);
+    let run = redlock_run(1, &LONG);
     run.assert_code(0);
     let s = run.summary();
-    assert_eq!(num(&s, "sold"), 60);
-    assert_eq!(num(&s, "final_stock"), 0);
+    assert_eq!(s["verdict"], "PASS", "{}", run.context());
+    let timeline = run.csv("timeline.csv");
+    let late: i64 = timeline
+        .iter()
+        .filter(|r| started_at(r) >= 5.5)
+        .map(|r| num(r, "sales"))
+        .sum();
+    assert!(
+        late > 0,
+        "no sale after the node stopped: {}",
+        run.context()
+    );
 }
 
 #[test]
-fn redlock_without_a_quorum_sells_nothing() {
-    let give_up = [
-        "--set",
-        "strategy.on_wait_timeout=give_up",
-        "--set",
-        "strategy.wait_timeout_ms=50",
-    ];
-    let run = redlock_run(2, &[&give_up[..], &["--set", "load.duration=1s"]].concat());
-    // Nothing reached the stock: the run tested nothing, so no PASS.
-    run.assert_code(5);
+fn redlock_without_a_quorum_fails_its_purchases_loudly() {
+    let run = redlock_run(2, &LONG);
+    run.assert_code(0);
     let s = run.summary();
-    assert_eq!(s["verdict"], "INCONCLUSIVE");
+    assert_eq!(s["verdict"], "PASS", "{}", run.context());
     assert!(
-        s["inconclusive_reason"].contains("reached a definite outcome"),
-        "{s:?}"
+        num(&s, "errors") > 0,
+        "lost nodes are errors: {}",
+        run.context()
     );
-    assert_eq!(num(&s, "sold"), 0, "one vote of three is no lock");
-    assert!(num(&s, "gave_up") > 0, "{}", run.context());
+    let timeline = run.csv("timeline.csv");
+    let late: i64 = timeline
+        .iter()
+        .filter(|r| started_at(r) >= 5.5)
+        .map(|r| num(r, "sales"))
+        .sum();
+    assert_eq!(late, 0, "one vote of three is no lock: {}", run.context());
+}
+
+#[test]
+fn redlock_with_a_node_down_at_the_start_exits_4_naming_it() {
+    let main = support::redis();
+    let node = support::redis();
+    let list = format!(
+        "redis.redlock_urls=[\"{}\",\"{}\",\"redis://127.0.0.1:1/0\"]",
+        node.url(),
+        node.url()
+    );
+    let (_dir, path) = support::write_scenario(SMALL);
+    let url = main.url();
+    let args = [
+        "--redis-url",
+        &url,
+        "--set",
+        &list,
+        "--set",
+        "strategy.kind=redlock",
+    ];
+    let run = Bench::run(&path, &args).output();
+    run.assert_code(4);
+    assert!(
+        run.stderr.contains("redlock lock server 127.0.0.1:1"),
+        "{}",
+        run.context()
+    );
 }
 
 #[test]

@@ -51,12 +51,15 @@ fn reports_agree_with_each_other() {
     let run = Bench::run(&scenario("flash-sale"), &["--redis-url", &redis.url()]).output();
     run.assert_code(0);
     let s = run.summary();
-    // flash-sale sells exactly the stock and ends at 0.
-    assert_eq!(num(&s, "sold"), 1000);
-    assert_eq!(num(&s, "final_stock"), 0);
+    // flash-sale sells exactly the stock and ends at 0; on a loaded
+    // machine a reply may time out, and its unit is in doubt, not sold.
+    let context = run.context();
+    assert_eq!(num(&s, "final_stock"), 0, "{context}");
+    assert_eq!(num(&s, "sold") + num(&s, "lost"), 1000, "{context}");
+    assert!(num(&s, "lost") <= num(&s, "in_doubt"), "{context}");
     assert_eq!(
         num(&s, "initial_stock") - num(&s, "final_stock"),
-        num(&s, "sold")
+        num(&s, "sold") + num(&s, "lost")
     );
     let workers = run.csv("workers.csv");
     assert_eq!(workers.len(), 16);

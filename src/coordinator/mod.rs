@@ -378,6 +378,9 @@ impl Collector {
         while self.done.iter().any(|d| !d) {
             let fault_due = watch.faults.next_due();
             tokio::select! {
+                // Workers' messages first: the watchdog must never judge a
+                // worker whose heartbeat is waiting in the queue.
+                biased;
                 event = fleet.next() => {
                     let (index, event) = event.context("every worker pipe closed")?;
                     self.heard[index] = Instant::now();
