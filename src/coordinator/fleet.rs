@@ -28,6 +28,9 @@ struct Worker {
 pub struct Fleet {
     workers: Vec<Worker>,
     pub pids: Vec<u32>,
+    /// The read end of each worker's stdout, to see whether it has said
+    /// something not yet read.
+    stdout_fds: Vec<std::os::fd::RawFd>,
     events: mpsc::UnboundedReceiver<(usize, Event)>,
 }
 
@@ -42,6 +45,7 @@ impl Fleet {
         let mut fleet = Fleet {
             workers: Vec::new(),
             pids: Vec::new(),
+            stdout_fds: Vec::new(),
             events,
         };
         for (index, plan) in plans.into_iter().enumerate() {
@@ -56,6 +60,9 @@ impl Fleet {
                 .spawn()
                 .with_context(|| format!("starting worker {index} ({})", exe.display()))?;
             let stdout = child.stdout.take().expect("stdout is piped");
+            fleet
+                .stdout_fds
+                .push(std::os::fd::AsRawFd::as_raw_fd(&stdout));
             tokio::spawn(forward(index, stdout, tx.clone()));
             fleet.pids.push(child.id().unwrap_or(0));
             fleet.workers.push(Worker {
@@ -69,6 +76,16 @@ impl Fleet {
             fleet.send(index, &message).await;
         }
         Ok(fleet)
+    }
+
+    /// Whether the worker wrote something the coordinator has not read yet
+    /// (a busy coordinator is behind, the worker is not silent).
+    pub fn has_unread(&self, index: usize) -> bool {
+        let mut unread: libc::c_int = 0;
+        // SAFETY: FIONREAD only writes the count into `unread`; the fd is
+        // the pipe's read end, open while its reader task runs.
+        let ok = unsafe { libc::ioctl(self.stdout_fds[index], libc::FIONREAD, &mut unread) };
+        ok == 0 && unread > 0
     }
 
     pub fn len(&self) -> usize {

@@ -422,6 +422,9 @@ impl Collector {
     fn give_up_on_silent(&mut self, fleet: &Fleet, faults: &mut Faults) {
         let limit = watchdog_limit();
         for index in 0..self.done.len() {
+            if fleet.has_unread(index) {
+                self.heard[index] = Instant::now();
+            }
             let silent = self.heard[index].elapsed();
             let gone = self.done[index] || faults.killed[index];
             if gone || silent <= limit || faults.excused(index, limit) {
