@@ -115,17 +115,22 @@ pub fn audit(facts: StockFacts) -> Audit {
         observed: format!("initial - final = {gone}"),
         pass: sold <= gone && gone <= sold + in_doubt,
     });
-    let verdict = if invariants.iter().all(|i| i.pass) {
-        Verdict::Pass
-    } else {
-        Verdict::Fail
-    };
+    let verdict = judged(&invariants);
     Audit {
         invariants,
         oversold: (sold - initial).max(-final_stock).max(0) as u64,
         unsold: final_stock.max(0) as u64,
         lost: (gone - sold).max(0) as u64,
         verdict,
+    }
+}
+
+/// PASS when every invariant holds.
+fn judged(invariants: &[Invariant]) -> Verdict {
+    if invariants.iter().all(|i| i.pass) {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
     }
 }
 
@@ -140,11 +145,7 @@ fn lock_exclusive(unsafe_overlaps: u64) -> Invariant {
 
 /// Redis was gone at the end: judge what the recorded sales alone show.
 fn unknown_final_stock(invariants: Vec<Invariant>, sold_beyond: i128) -> Audit {
-    let verdict = if invariants.iter().all(|i| i.pass) {
-        Verdict::Pass
-    } else {
-        Verdict::Fail
-    };
+    let verdict = judged(&invariants);
     Audit {
         invariants,
         oversold: sold_beyond.max(0) as u64,

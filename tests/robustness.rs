@@ -5,7 +5,7 @@
 //! `Pending::finish`), no temp dir of ours, no key outside the run's prefix,
 //! and no password in stdout, stderr or any report file.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -421,14 +421,7 @@ fn sighup_after_the_load_started_writes_the_report() {
     )
     .env("TMPDIR", &tmp.path().display().to_string())
     .spawn();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let started = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|l| l.contains("purchases/s"));
-    assert!(started, "no progress line");
-    let rest = std::thread::spawn(move || lines.map_while(Result::ok).count());
+    let rest = support::wait_for_progress(&mut child);
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
     let run = pending.finish(child);
@@ -457,14 +450,7 @@ fn a_worker_stopped_from_outside_is_killed_by_the_watchdog() {
         ],
     )
     .spawn();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let started = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|l| l.contains("purchases/s"));
-    assert!(started, "no progress line");
-    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let rest = support::wait_for_progress(&mut child);
     let worker = support::tagged_processes(&pending.tag)
         .into_iter()
         .find(|&pid| {
@@ -475,7 +461,7 @@ fn a_worker_stopped_from_outside_is_killed_by_the_watchdog() {
     // SAFETY: stopping our own grandchild.
     unsafe { libc::kill(worker as i32, libc::SIGSTOP) };
     let run = pending.finish(child);
-    let stderr = rest.join().unwrap().join("\n");
+    let stderr = rest.join().unwrap();
     assert_eq!(run.code(), 0, "{stderr}\n{}", run.context());
     assert!(stderr.contains("watchdog"), "{stderr}");
     let faults = run.csv("faults.csv");
@@ -505,13 +491,7 @@ fn sigkill_of_the_coordinator_leaves_no_process_and_no_temp_dir() {
     )
     .env("TMPDIR", &tmp.path().display().to_string())
     .spawn();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let started = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|l| l.contains("purchases/s"));
-    assert!(started, "no progress line");
+    let _rest = support::wait_for_progress(&mut child);
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     let run = pending.finish(child);

@@ -1,7 +1,5 @@
 //! Strategies and sweeps against real redis-servers.
 
-use std::io::BufRead;
-
 use crate::support::{self, num, scenario, Bench};
 
 /// Small and contended: 9 buyers for 60 units, until sold out.
@@ -126,24 +124,11 @@ fn redlock_run(stop: usize, extra: &[&str]) -> support::Run {
     // Stop `stop` nodes once the load runs (the first progress line): a
     // node down at the start is refused before any load (exit 4).
     let (mut child, pending) = Bench::run(&path, &args).spawn();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let started = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|l| l.contains("purchases/s"));
-    assert!(started, "the run ended before its first progress line");
+    let rest = support::wait_for_progress(&mut child);
     nodes.truncate(3 - stop);
-    let rest = std::thread::spawn(move || lines.map_while(Result::ok).count());
     let run = pending.finish(child);
     rest.join().unwrap();
     run
-}
-
-/// When a timeline row's interval began, in seconds.
-fn started_at(row: &std::collections::HashMap<String, String>) -> f64 {
-    let at = |c: &str| row[c].parse::<f64>().unwrap();
-    at("t_s") - at("interval_s")
 }
 
 /// Enough stock to still be selling when the nodes are stopped, 5 s in.
@@ -162,12 +147,7 @@ fn redlock_keeps_working_with_one_of_three_nodes_stopped() {
     run.assert_code(0);
     let s = run.summary();
     assert_eq!(s["verdict"], "PASS", "{}", run.context());
-    let timeline = run.csv("timeline.csv");
-    let late: i64 = timeline
-        .iter()
-        .filter(|r| started_at(r) >= 5.5)
-        .map(|r| num(r, "sales"))
-        .sum();
+    let late = support::sales_from(&run, 5.5);
     assert!(
         late > 0,
         "no sale after the node stopped: {}",
@@ -186,12 +166,7 @@ fn redlock_without_a_quorum_fails_its_purchases_loudly() {
         "lost nodes are errors: {}",
         run.context()
     );
-    let timeline = run.csv("timeline.csv");
-    let late: i64 = timeline
-        .iter()
-        .filter(|r| started_at(r) >= 5.5)
-        .map(|r| num(r, "sales"))
-        .sum();
+    let late = support::sales_from(&run, 5.5);
     assert_eq!(late, 0, "one vote of three is no lock: {}", run.context());
 }
 

@@ -2,8 +2,6 @@
 //! a lock that let two clients write at once FAILs without an oversell, and
 //! every command honours the same verdict and exit codes.
 
-use std::io::BufRead;
-
 use crate::support::{self, num, scenario, Bench};
 
 /// `article-stall` (stall 100 ms past a 50 ms TTL) on a stock too large to
@@ -122,19 +120,6 @@ fn sweep_honours_thresholds_with_exit_3() {
     }
 }
 
-/// Reads the run's stderr until its first progress line: the event "the
-/// load has started". The rest is drained in the background.
-fn wait_for_load(child: &mut std::process::Child) -> std::thread::JoinHandle<String> {
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let started = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|l| l.contains("purchases/s"));
-    assert!(started, "the run ended before its first progress line");
-    std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"))
-}
-
 #[test]
 fn redis_lost_mid_run_is_inconclusive_with_the_audit_and_keys_left() {
     let mut redis = support::redis();
@@ -153,7 +138,7 @@ fn redis_lost_mid_run_is_inconclusive_with_the_audit_and_keys_left() {
     )
     .spawn();
     // Progress lines come every 5 s; the load goes on 2 s after the first.
-    let rest = wait_for_load(&mut child);
+    let rest = support::wait_for_progress(&mut child);
     redis.crash();
     let run = pending.finish(child);
     let stderr = rest.join().unwrap();
@@ -185,7 +170,7 @@ fn ctrl_c_after_the_load_started_still_writes_every_report() {
         ],
     )
     .spawn();
-    let rest = wait_for_load(&mut child);
+    let rest = support::wait_for_progress(&mut child);
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let run = pending.finish(child);

@@ -72,16 +72,21 @@ pub async fn locked_purchase<L: LockProtocol>(
     let locked = Instant::now();
     let granted_ns = monotonic_ns();
     ctx.holds.open(client.index(), granted_ns);
-    client.write_sent_ns = None;
+    // Armed: the stall point fills in when the stock write is sent.
+    client.write_sent_ns = Some(0);
     report.lock_wait = Some(locked - started);
     report.outcome = outcome_of(lock.critical(client, ctx, &guard).await);
     report.critical_section = Some(locked.elapsed());
-    report.hold = client.write_sent_ns.take().map(|write_ns| Hold {
-        client: client.index(),
-        granted_ns,
-        write_ns,
-        applied: report.outcome == Outcome::Sold,
-    });
+    report.hold = client
+        .write_sent_ns
+        .take()
+        .filter(|&ns| ns > 0)
+        .map(|write_ns| Hold {
+            client: client.index(),
+            granted_ns,
+            write_ns,
+            applied: report.outcome == Outcome::Sold,
+        });
     lock.release(client, ctx, Some(guard)).await;
     report
 }

@@ -55,7 +55,8 @@ pub struct Client {
     /// server was unreachable at the start (it then never votes).
     pub lock_nodes: Vec<Option<MultiplexedConnection>>,
     tokens: u64,
-    /// When the stock write of the current purchase was sent (monotonic ns).
+    /// Locked purchases: `Some(0)` while holding the lock, then when the
+    /// stock write was sent (monotonic ns); `None` otherwise.
     write_sent_ns: Option<u64>,
 }
 

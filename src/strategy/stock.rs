@@ -27,13 +27,18 @@ pub async fn check(
 /// The point between reading and writing the stock: where a fault freezes
 /// the worker, and where a GC or VM stall would pause a `fraction` of
 /// purchases.
-/// Also notes when the write is sent, for the lock-safety checker.
+/// Also notes when the write is sent, for the lock-safety checker, when the
+/// purchase holds a lock.
 pub async fn stall(client: &mut Client, ctx: &Context<'_>, stall: &Stall) {
     ctx.freeze.critical_section();
     if !stall.duration.is_zero() && client.rng.f64() < stall.fraction {
         tokio::time::sleep(stall.duration).await;
     }
-    client.write_sent_ns = Some(crate::checker::monotonic_ns());
+    // Only a locked purchase asks for the instant (see `lock.rs`): the
+    // atomic strategies skip the clock read.
+    if client.write_sent_ns.is_some() {
+        client.write_sent_ns = Some(crate::checker::monotonic_ns());
+    }
 }
 
 /// # Errors

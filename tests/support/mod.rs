@@ -254,6 +254,31 @@ impl Pending {
     }
 }
 
+/// Reads a spawned run's stderr until its first progress line: the event
+/// "the load has started". The rest is drained in the background and
+/// returned by the handle.
+pub fn wait_for_progress(child: &mut std::process::Child) -> std::thread::JoinHandle<String> {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let started = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("purchases/s"));
+    assert!(started, "the run ended before its first progress line");
+    std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"))
+}
+
+/// Sales in the timeline rows whose interval began at `from_s` or later.
+pub fn sales_from(run: &Run, from_s: f64) -> i64 {
+    let at = |row: &HashMap<String, String>, c: &str| row[c].parse::<f64>().unwrap();
+    run.csv("timeline.csv")
+        .iter()
+        .filter(|r| at(r, "t_s") - at(r, "interval_s") >= from_s)
+        .map(|r| num(r, "sales"))
+        .sum()
+}
+
 /// Processes whose environment carries `tag`: the run and its descendants.
 pub fn tagged_processes(tag: &str) -> Vec<u32> {
     let needle = format!("SECKILL_TEST_TAG={tag}");
