@@ -18,7 +18,7 @@
 //! dropped. Only holds that end within the slowest worker's open hold are
 //! kept: a few milliseconds' worth, unless a worker is paused while holding.
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -194,8 +194,11 @@ pub struct Checker {
     ttl: Duration,
     /// The run's start on the monotonic clock.
     start_ns: u64,
-    /// Holds that may still overlap one not yet reported.
-    live: VecDeque<Span>,
+    /// Holds that may still overlap one not yet reported, by when their
+    /// write was sent (and arrival, to keep equal instants apart): a new
+    /// hold is compared only with those that ended after it was granted.
+    live: BTreeMap<(Duration, u64), Span>,
+    arrivals: u64,
     /// Per worker: its last watermark; `None` once it can report no more.
     watermarks: Vec<Option<u64>>,
     /// The most holds kept at once, for the memory claim.
@@ -208,7 +211,8 @@ impl Checker {
         Checker {
             ttl,
             start_ns,
-            live: VecDeque::new(),
+            live: BTreeMap::new(),
+            arrivals: 0,
             watermarks: vec![Some(start_ns); workers],
             peak_live: 0,
             result: LockSafety::default(),
@@ -252,7 +256,8 @@ impl Checker {
         self.result.holds += 1;
         let found: Vec<Overlap> = self
             .live
-            .iter()
+            .range((span.granted, u64::MAX)..)
+            .map(|(_, other)| other)
             .filter(|other| other.overlaps(&span))
             .map(|other| Overlap::of(*other, span))
             .collect();
@@ -262,7 +267,8 @@ impl Checker {
         if let Some(window) = &mut self.result.window {
             window.offer(span);
         }
-        self.live.push_back(span);
+        self.arrivals += 1;
+        self.live.insert((span.write_sent, self.arrivals), span);
         self.peak_live = self.peak_live.max(self.live.len());
     }
 
@@ -276,14 +282,14 @@ impl Checker {
                 r.examples.push(overlap);
             }
             if r.examples.len() == 1 && r.window.as_ref().is_none_or(|w| !w.first.is_unsafe()) {
-                r.window = Some(LockWindow::around(overlap, self.ttl, &self.live));
+                r.window = Some(LockWindow::around(overlap, self.ttl, self.live.values()));
             }
         } else {
             r.fenced_overlaps += 1;
             if r.fenced_example.is_none() {
                 r.fenced_example = Some(overlap);
                 if r.window.is_none() {
-                    r.window = Some(LockWindow::around(overlap, self.ttl, &self.live));
+                    r.window = Some(LockWindow::around(overlap, self.ttl, self.live.values()));
                 }
             }
         }
@@ -296,7 +302,7 @@ impl Checker {
             return;
         };
         let low = self.at(low);
-        self.live.retain(|s| s.write_sent >= low);
+        self.live = self.live.split_off(&(low, 0));
     }
 }
 

@@ -46,6 +46,11 @@ impl FreezeHook {
         self.armed.borrow_mut().push(Armed { fault, claim });
     }
 
+    /// Another worker won `fault`: stop trying for it.
+    pub fn disarm(&self, fault: u32) {
+        self.armed.borrow_mut().retain(|a| a.fault != fault);
+    }
+
     pub fn freeze_now(&self, fault: u32) {
         (self.freeze)(fault);
     }

@@ -16,7 +16,7 @@ use crate::metrics::Batch;
 use crate::scenario::{Pace, StopRule, StrategySettings};
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// What one worker process is asked to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,6 +72,10 @@ pub enum ToWorker {
         fault: u32,
         claim: Option<String>,
     },
+    /// Another worker froze for this `lock-holder` fault: stop trying.
+    Disarm {
+        fault: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,8 +88,11 @@ pub enum FromWorker {
         batch: Box<Batch>,
     },
     Done,
-    /// Nothing to ship for a while, but alive: keeps the watchdog quiet.
-    Heartbeat,
+    /// Nothing to ship for a while, but alive: keeps the watchdog quiet,
+    /// and carries the checker watermark.
+    Heartbeat {
+        watermark_ns: u64,
+    },
     Failed {
         message: String,
     },

@@ -16,7 +16,7 @@ use crate::record::RunRecord;
 use crate::report::{self, trials::TrialRow};
 use crate::run_id;
 use crate::scenario::{Override, Scenario};
-use crate::verdict::Verdict;
+use crate::verdict::RunVerdict;
 
 /// The coordinator's runtime: one thread is plenty for reading pipes, and
 /// it keeps every child's parent-death signal tied to the main thread.
@@ -81,8 +81,8 @@ pub fn overrides(args: &RunArgs) -> Vec<Override> {
         ));
     }
     if let Some(urls) = env(REDLOCK_URLS_ENV) {
-        let list = urls
-            .split(',')
+        let list = crate::redact::split_urls(&urls)
+            .into_iter()
             .map(|u| toml::Value::String(u.trim().to_owned()))
             .collect();
         overrides.push(Override::from_env(
@@ -113,7 +113,10 @@ pub fn run_command(args: &RunArgs) -> Result<u8, Error> {
             trials(&scenario, n.get(), &stamp, &out, args.quiet)
         }
         _ => {
-            let record = runtime()?.block_on(once(&scenario, &stamp, None, args.quiet))?;
+            let runtime = runtime()?;
+            let interrupt = runtime.block_on(async { Interrupt::install() });
+            let interrupt = interrupt.context("installing the Ctrl-C handler")?;
+            let record = runtime.block_on(once(&scenario, &stamp, None, interrupt, args.quiet))?;
             // Claimed only now: a run that never started leaves no folder.
             let written = out_dir(&args.out, folder)
                 .and_then(|out| report::write_all(&out, &record).map(|()| out));
@@ -133,9 +136,9 @@ async fn once(
     scenario: &Scenario,
     stamp: &str,
     trial: Option<u32>,
+    interrupt: Interrupt,
     quiet: bool,
 ) -> Result<RunRecord, Error> {
-    let interrupt = Interrupt::install().context("installing the Ctrl-C handler")?;
     let name = match trial {
         Some(t) => format!("{}-t{t:03}", scenario.name),
         None => scenario.name.clone(),
@@ -170,31 +173,34 @@ fn print_run(record: &RunRecord, out: &Path, quiet: bool) {
 /// line that counts the verdicts.
 fn trials(scenario: &Scenario, n: u32, stamp: &str, out: &Path, quiet: bool) -> Result<u8, Error> {
     let runtime = runtime()?;
+    // One handler for every trial: a Ctrl-C between two trials stops the
+    // next one at once.
+    let interrupt = runtime.block_on(async { Interrupt::install() });
+    let interrupt = interrupt.context("installing the Ctrl-C handler")?;
     let mut rows = Vec::new();
-    let mut codes = Vec::new();
-    let mut interrupted = false;
+    let mut verdicts = Vec::new();
+    let mut failure = None;
     for trial in 1..=n {
         let folder = format!("trial-{trial:03}");
-        let record = runtime.block_on(once(scenario, stamp, Some(trial), true));
-        let record = match record {
+        let run = once(scenario, stamp, Some(trial), interrupt.clone(), true);
+        let record = match runtime.block_on(run) {
             Ok(record) => record,
             Err(e) => {
-                report::trials::write(out, &rows)?;
-                return Err(e);
+                failure = Some(e);
+                break;
             }
         };
-        report::write_all(&out.join(&folder), &record)?;
+        if let Err(e) = report::write_all(&out.join(&folder), &record) {
+            failure = Some(e.into());
+            break;
+        }
         if !quiet {
-            eprintln!(
-                "[{trial}/{n}] {}: {}",
-                record.verdict.banner(),
-                record.verdict.headline
-            );
+            let v = &record.verdict;
+            eprintln!("[{trial}/{n}] {}: {}", v.banner(), v.headline);
         }
         rows.push(TrialRow::new(trial, &record, folder));
-        codes.push(record.verdict.clone());
+        verdicts.push(record.verdict);
         if record.interrupted {
-            interrupted = true;
             break;
         }
     }
@@ -204,22 +210,33 @@ fn trials(scenario: &Scenario, n: u32, stamp: &str, out: &Path, quiet: bool) -> 
         true => println!("{line} {}", out.display()),
         false => println!("{line}\n  report: {}", out.display()),
     }
-    Ok(trials_exit_code(&codes, interrupted))
+    let code = trials_exit_code(&verdicts);
+    match failure {
+        // A trial that failed its audit outranks a later one that could
+        // not run; the error is still said.
+        Some(e) if code == 1 => {
+            eprintln!("error: trial {} did not run: {e}", rows.len() + 1);
+            Ok(1)
+        }
+        Some(e) => Err(e),
+        None => Ok(code),
+    }
 }
 
 /// 1 if any trial failed, else 5 if any was inconclusive, else 3 if any
-/// violated a threshold, else 130 if interrupted, else 0.
-fn trials_exit_code(verdicts: &[crate::verdict::RunVerdict], interrupted: bool) -> u8 {
-    let any = |f: &dyn Fn(&crate::verdict::RunVerdict) -> bool| verdicts.iter().any(f);
-    if any(&|v| matches!(v.verdict, Verdict::Fail | Verdict::Reset)) {
-        1
-    } else if any(&|v| v.verdict == Verdict::Inconclusive) {
-        5
-    } else if any(&|v| !v.thresholds_passed) {
-        3
-    } else if interrupted {
-        130
-    } else {
-        0
-    }
+/// violated a threshold, else 130 if one was interrupted, else 0: each
+/// trial's own code, the most serious first.
+fn trials_exit_code(verdicts: &[RunVerdict]) -> u8 {
+    let rank = |code: u8| match code {
+        1 => 4,
+        5 => 3,
+        3 => 2,
+        130 => 1,
+        _ => 0,
+    };
+    verdicts
+        .iter()
+        .map(RunVerdict::exit_code)
+        .max_by_key(|&code| rank(code))
+        .unwrap_or(0)
 }

@@ -39,6 +39,12 @@ pub fn sweep_command(args: &RunArgs) -> Result<u8, Error> {
             plan.points.len(),
             out.display()
         );
+        // A point that failed its audit outranks a later one that could
+        // not run; the error is still said.
+        if exit_code(&points, plan.expect_oversell, false) == 1 {
+            eprintln!("error: {error}");
+            return Ok(1);
+        }
         return Err(error);
     }
     let failing: Vec<&PointResult> = points

@@ -186,3 +186,22 @@ fn bad_faults_exit_2_naming_the_field() {
     run.assert_code(2);
     assert!(run.stderr.contains("faults[0].at"), "{}", run.context());
 }
+
+#[test]
+fn killing_the_lock_holder_takes_exactly_one_worker_even_with_a_long_name() {
+    // The claim a worker wins is freed when that worker dies: the others
+    // must not take it up and be killed one after another. A 100-character
+    // name (the longest allowed) must not break the claim either.
+    let name = format!("name={}", "n".repeat(100));
+    let kill = r#"faults=[{kind="kill",at="after 10 sales",target="lock-holder"}]"#;
+    let run = run_with("pause-holder", &["--set", &name, "--set", kill]);
+    let s = run.summary();
+    assert_eq!(s["faults_applied"], "1", "{}", run.context());
+    let faults = run.csv("faults.csv");
+    let killed = faults
+        .iter()
+        .filter(|f| f["what"].contains("killed (SIGKILL)"))
+        .count();
+    assert_eq!(killed, 1, "{faults:?}");
+    assert_eq!(num(&s, "sold") + num(&s, "lost"), 200, "{}", run.context());
+}

@@ -167,6 +167,10 @@ fn ctrl_c_after_the_load_started_still_writes_every_report() {
             "stock.initial=1000000000",
             "--set",
             "load.processes=3",
+            // A fault the interrupt keeps from firing: the run is still
+            // interrupted (130), not INCONCLUSIVE.
+            "--set",
+            r#"faults=[{kind="pause",at="after 1000000000 sales",target="random",duration="1s"}]"#,
         ],
     )
     .spawn();
@@ -194,4 +198,11 @@ fn ctrl_c_after_the_load_started_still_writes_every_report() {
         assert!(run.out().join(file).is_file(), "{file} missing");
     }
     assert!(stderr.contains("interrupted"), "{stderr}");
+    let faults = run.csv("faults.csv");
+    assert!(
+        faults
+            .iter()
+            .any(|f| f["what"].contains("the run was interrupted")),
+        "{faults:?}"
+    );
 }

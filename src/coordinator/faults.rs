@@ -34,6 +34,9 @@ enum Status {
     Armed(Duration),
     Applied,
     NotApplied(String),
+    /// Not applied because the user stopped the run first: logged, but no
+    /// reason for INCONCLUSIVE (the run exits 130 as interrupted).
+    Interrupted(String),
 }
 
 /// Something scheduled for later.
@@ -49,8 +52,8 @@ pub struct Faults {
     run_id: String,
     declared: Vec<Fault>,
     status: Vec<Status>,
-    /// Per worker: frozen (paused) right now.
-    paused: Vec<bool>,
+    /// Per worker: the pause fault it is frozen for right now.
+    paused: Vec<Option<usize>>,
     /// Per worker: when it was last resumed, so its silence before is
     /// not held against it.
     resumed_at: Vec<Option<Instant>>,
@@ -70,7 +73,7 @@ impl Faults {
             run_id: run_id.to_owned(),
             declared: faults.to_vec(),
             status: vec![Status::Pending; faults.len()],
-            paused: vec![false; workers],
+            paused: vec![None; workers],
             resumed_at: vec![None; workers],
             later: Vec::new(),
             killed: vec![false; workers],
@@ -192,7 +195,7 @@ impl Faults {
     /// holder, every worker, the first critical section after now winning.
     async fn freeze(&mut self, fault: usize, target: FaultTarget, ctx: &mut FaultContext<'_>) {
         let alive: Vec<usize> = (0..self.killed.len())
-            .filter(|&i| !self.killed[i] && !self.paused[i])
+            .filter(|&i| !self.killed[i] && self.paused[i].is_none())
             .collect();
         let chosen = match target {
             FaultTarget::LockHolder => {
@@ -229,7 +232,7 @@ impl Faults {
         ));
         let message = ToWorker::Freeze {
             fault: fault as u32,
-            claim: Some(format!("seckill-bench-{}-fault-{fault}", self.run_id)),
+            claim: Some(claim_name(&self.run_id, fault)),
         };
         for &index in alive {
             fleet.send(index, &message).await;
@@ -237,18 +240,25 @@ impl Faults {
     }
 
     /// A worker froze itself for `fault`: resume it later, or kill it now.
-    pub fn frozen(&mut self, index: usize, fault: u32, in_flight: u32, fleet: &Fleet) {
+    /// Only the first worker to freeze for a fault is its victim: a later
+    /// one (the claim freed by a killed winner, a message that crossed a
+    /// disarm) is let go at once, and the others are told to stop trying.
+    pub async fn frozen(&mut self, index: usize, fault: u32, in_flight: u32, fleet: &mut Fleet) {
         let pid = fleet.pids[index];
-        let fault = fault as usize;
-        let fate = match self.declared.get(fault).map(|f| f.action) {
+        let fate = match self.declared.get(fault as usize).map(|f| f.action) {
             Some(FaultAction::Pause { duration, .. }) => Fate::Resume(duration),
             Some(FaultAction::Kill { .. }) => Fate::Kill,
             _ => return signal(pid, libc::SIGCONT),
         };
+        if self.killed[index] || !matches!(self.status[fault as usize], Status::Armed(_)) {
+            return signal(pid, libc::SIGCONT);
+        }
+        fleet.broadcast(&ToWorker::Disarm { fault }).await;
+        let fault = fault as usize;
         self.status[fault] = Status::Applied;
         match fate {
             Fate::Resume(duration) => {
-                self.paused[index] = true;
+                self.paused[index] = Some(fault);
                 self.later
                     .push((Instant::now() + duration, Later::Resume(index)));
                 self.note(fault, true, format!("worker {index} (pid {pid}) stopped (SIGSTOP) with {in_flight} purchase(s) under way, for {duration:?}"));
@@ -277,10 +287,10 @@ impl Faults {
 
     fn resume(&mut self, index: usize, fleet: &Fleet) {
         signal(fleet.pids[index], libc::SIGCONT);
-        self.paused[index] = false;
         self.resumed_at[index] = Some(Instant::now());
-        let fault = self.last_of("pause");
-        self.note(fault, true, format!("worker {index} resumed (SIGCONT)"));
+        if let Some(fault) = self.paused[index].take() {
+            self.note(fault, true, format!("worker {index} resumed (SIGCONT)"));
+        }
     }
 
     /// Interrupted: every paused worker is resumed now, so it can stop.
@@ -303,7 +313,8 @@ impl Faults {
     /// Whether a worker's silence is expected: it is paused by a fault, or
     /// was resumed less than `limit` ago.
     pub fn excused(&self, index: usize, limit: Duration) -> bool {
-        self.paused[index] || self.resumed_at[index].is_some_and(|at| at.elapsed() < limit)
+        self.paused[index].is_some()
+            || self.resumed_at[index].is_some_and(|at| at.elapsed() < limit)
     }
 
     /// Kills a worker the harness gave up on (silent too long, or a second
@@ -370,13 +381,15 @@ impl Faults {
             let why = match &self.status[fault] {
                 Status::Pending => self.never_due(fault, ended, sold),
                 Status::Armed(at) => self.never_frozen(fault, *at),
-                Status::Applied | Status::NotApplied(_) => continue,
+                Status::Applied | Status::NotApplied(_) | Status::Interrupted(_) => continue,
             };
-            let why = match interrupted {
-                true => format!("{why} (the run was interrupted)"),
-                false => why,
-            };
-            self.not_applied(fault, &why);
+            if interrupted {
+                let why = format!("{why} (the run was interrupted)");
+                self.note(fault, false, format!("did not take effect: {why}"));
+                self.status[fault] = Status::Interrupted(why);
+            } else {
+                self.not_applied(fault, &why);
+            }
         }
     }
 
@@ -434,6 +447,18 @@ pub struct FaultContext<'a> {
     pub proxy: Option<&'a Proxy>,
     /// Ends a restart's downtime early.
     pub interrupt: &'a mut Interrupt,
+}
+
+/// The abstract socket a `lock-holder` fault's winner binds: short (the
+/// kernel allows 107 bytes, a run id may be longer) and unique to the run.
+fn claim_name(run_id: &str, fault: usize) -> String {
+    let hash = run_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!(
+        "seckill-bench-{hash:016x}-{}-fault-{fault}",
+        std::process::id()
+    )
 }
 
 fn signal(pid: u32, signal: i32) {

@@ -384,7 +384,7 @@ impl Collector {
                 event = fleet.next() => {
                     let (index, event) = event.context("every worker pipe closed")?;
                     self.heard[index] = Instant::now();
-                    self.handle(index, event, fleet, watch)?;
+                    self.handle(index, event, fleet, watch).await?;
                     self.fire_faults(fleet, watch).await?;
                 }
                 () = sleep_until(fault_due), if fault_due.is_some() => self.fire_faults(fleet, watch).await?,
@@ -422,12 +422,14 @@ impl Collector {
     fn give_up_on_silent(&mut self, fleet: &Fleet, faults: &mut Faults) {
         let limit = watchdog_limit();
         for index in 0..self.done.len() {
+            if self.done[index] || faults.killed[index] {
+                continue;
+            }
             if fleet.has_unread(index) {
                 self.heard[index] = Instant::now();
             }
             let silent = self.heard[index].elapsed();
-            let gone = self.done[index] || faults.killed[index];
-            if gone || silent <= limit || faults.excused(index, limit) {
+            if silent <= limit || faults.excused(index, limit) {
                 continue;
             }
             let why = format!("it sent nothing for {:.1} s", silent.as_secs_f64());
@@ -473,16 +475,16 @@ impl Collector {
         self.timeline.close(self.started.elapsed(), self.stock)
     }
 
-    fn handle(
+    async fn handle(
         &mut self,
         index: usize,
         event: Event,
-        fleet: &Fleet,
+        fleet: &mut Fleet,
         watch: &mut Watch<'_>,
     ) -> anyhow::Result<()> {
         match event {
             Event::Message(FromWorker::Frozen { fault, in_flight }) => {
-                watch.faults.frozen(index, fault, in_flight, fleet);
+                watch.faults.frozen(index, fault, in_flight, fleet).await;
                 if watch.faults.killed[index] {
                     self.finished(index);
                 }
@@ -498,7 +500,11 @@ impl Collector {
                 }
             }
             Event::Message(FromWorker::Done) => self.finished(index),
-            Event::Message(FromWorker::Heartbeat) => {}
+            Event::Message(FromWorker::Heartbeat { watermark_ns }) => {
+                if let Some(checker) = &mut self.checker {
+                    checker.add(index, &[], watermark_ns);
+                }
+            }
             // Given up on: what it shipped still counted above, the rest
             // (a half line, a late Done) means nothing now.
             _ if watch.faults.killed[index] => {}

@@ -161,7 +161,7 @@ impl Target {
                 Err(_) => false,
             };
             if !deleted {
-                left.push(format!("{} on lock server {}", keys.lock, redact(url)));
+                left.push(format!("{} on lock server {}", keys.lock, host_port(url)));
             }
         }
         left
@@ -178,7 +178,7 @@ async fn check_lock_servers(urls: &[String]) -> anyhow::Result<()> {
     let mut checks = tokio::task::JoinSet::new();
     for url in urls {
         let url = url.clone();
-        checks.spawn(async move { connect(&url).await.map_err(|e| (redact(&url), e)) });
+        checks.spawn(async move { connect(&url).await.map_err(|e| (host_port(&url), e)) });
     }
     while let Some(done) = checks.join_next().await {
         if let Ok(Err((server, e))) = done {
@@ -192,7 +192,7 @@ async fn check_lock_servers(urls: &[String]) -> anyhow::Result<()> {
 }
 
 /// `host:port` of a URL, without credentials.
-fn redact(url: &str) -> String {
+fn host_port(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(u) => format!(
             "{}:{}",

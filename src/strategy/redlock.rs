@@ -35,11 +35,13 @@ impl Redlock {
     }
 }
 
-/// The error of a lock server that could not be reached at the start.
-fn unreachable_node() -> redis::RedisError {
+/// A lock server's failure as the purchase's error: a client error, not an
+/// I/O error, so the buyer does not reconnect its healthy main connection.
+fn lock_node_failed(detail: &str) -> redis::RedisError {
     redis::RedisError::from((
-        redis::ErrorKind::Io,
-        "redlock lock server unreachable since the start",
+        redis::ErrorKind::Client,
+        "too few redlock lock servers answered for a quorum",
+        detail.to_owned(),
     ))
 }
 
@@ -62,9 +64,10 @@ impl LockProtocol for Redlock {
 
     /// A node that fails (down, refusing) is a vote not won; the lock
     /// still holds with a quorum of the others, which is what Redlock is
-    /// for. Without a quorum, a node error is the purchase's error, not a
-    /// silent lost vote: a run against dead lock servers fails loudly
-    /// instead of retrying forever.
+    /// for, and a node that says "taken" is contention, to wait out. Only
+    /// when failed nodes leave too few to ever reach a quorum is it the
+    /// purchase's error, not a silent lost vote: a run against dead lock
+    /// servers fails loudly instead of retrying forever.
     async fn try_acquire(
         &self,
         client: &mut Client,
@@ -73,27 +76,28 @@ impl LockProtocol for Redlock {
         let token = client.next_token();
         let ttl = self.settings.lock.ttl;
         let started = Instant::now();
-        let mut votes = 0;
+        let (mut votes, mut busy) = (0, 0);
         let mut failure = None;
         for node in client.lock_nodes.iter_mut() {
             let Some(node) = node else {
-                failure.get_or_insert_with(unreachable_node);
+                failure.get_or_insert_with(|| lock_node_failed("unreachable since the start"));
                 continue;
             };
             match set_nx_px(node, &ctx.keys.lock, &token, ttl).await {
                 Ok(true) => votes += 1,
-                Ok(false) => {}
-                Err(e) => failure = Some(e),
+                Ok(false) => busy += 1,
+                Err(e) => failure = Some(lock_node_failed(&e.to_string())),
             }
         }
         let valid = started.elapsed() + drift(ttl) < ttl;
-        if votes >= quorum(client.lock_nodes.len()) && valid {
+        let quorum = quorum(client.lock_nodes.len());
+        if votes >= quorum && valid {
             return Ok(Some(token));
         }
         self.release_all(client, ctx, &token).await;
         match failure {
-            Some(e) => Err(e),
-            None => Ok(None),
+            Some(e) if votes + busy < quorum => Err(e),
+            _ => Ok(None),
         }
     }
 

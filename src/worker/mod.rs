@@ -104,6 +104,7 @@ async fn obey(mut inbox: Inbox, stop: StopSignal, freeze: Rc<FreezeHook>) {
                 claim: Some(claim),
             })) => freeze.arm(fault, claim),
             Ok(Some(ToWorker::Freeze { fault, claim: None })) => freeze.freeze_now(fault),
+            Ok(Some(ToWorker::Disarm { fault })) => freeze.disarm(fault),
             Ok(Some(ToWorker::Stop)) | Ok(None) | Err(_) => break,
             Ok(Some(_)) => {}
         }
@@ -148,7 +149,8 @@ async fn flush_forever(
         if flush(metrics, holds, outbox)? {
             said = Instant::now();
         } else if said.elapsed() >= HEARTBEAT {
-            outbox.send(&FromWorker::Heartbeat);
+            let watermark_ns = holds.watermark(monotonic_ns());
+            outbox.send(&FromWorker::Heartbeat { watermark_ns });
             said = Instant::now();
         }
     }
