@@ -210,7 +210,8 @@ fn trials(scenario: &Scenario, n: u32, stamp: &str, out: &Path, quiet: bool) -> 
         true => println!("{line} {}", out.display()),
         false => println!("{line}\n  report: {}", out.display()),
     }
-    let code = trials_exit_code(&verdicts);
+    // 1 if any trial failed, else 5, else 3, else 130, else 0.
+    let code = RunVerdict::most_serious(verdicts.iter().map(RunVerdict::exit_code));
     match failure {
         // A trial that failed its audit outranks a later one that could
         // not run; the error is still said.
@@ -221,22 +222,4 @@ fn trials(scenario: &Scenario, n: u32, stamp: &str, out: &Path, quiet: bool) -> 
         Some(e) => Err(e),
         None => Ok(code),
     }
-}
-
-/// 1 if any trial failed, else 5 if any was inconclusive, else 3 if any
-/// violated a threshold, else 130 if one was interrupted, else 0: each
-/// trial's own code, the most serious first.
-fn trials_exit_code(verdicts: &[RunVerdict]) -> u8 {
-    let rank = |code: u8| match code {
-        1 => 4,
-        5 => 3,
-        3 => 2,
-        130 => 1,
-        _ => 0,
-    };
-    verdicts
-        .iter()
-        .map(RunVerdict::exit_code)
-        .max_by_key(|&code| rank(code))
-        .unwrap_or(0)
 }

@@ -12,7 +12,7 @@ use crate::interrupt::Interrupt;
 use crate::report::{self, sweep::PointResult, SummaryRow};
 use crate::run_id;
 use crate::scenario::SweepPlan;
-use crate::verdict::Verdict;
+use crate::verdict::{RunVerdict, Verdict};
 
 /// Runs the sweep and returns its exit code: 0; 1 when a point failed its
 /// audit (unless `expect_oversell`); else 5 when a point was INCONCLUSIVE;
@@ -58,21 +58,11 @@ pub fn sweep_command(args: &RunArgs) -> Result<u8, Error> {
 /// The most serious point decides, as for `run`; with `expect_oversell`
 /// a failed audit is what the sweep set out to show.
 fn exit_code(points: &[PointResult], expect_oversell: bool, interrupted: bool) -> u8 {
-    let worst = points
-        .iter()
-        .map(|p| match p.verdict.exit_code() {
-            1 if expect_oversell => 0,
-            130 => 0,
-            code => code,
-        })
-        .max_by_key(|&code| match code {
-            1 => 4,
-            5 => 3,
-            3 => 2,
-            _ => 0,
-        })
-        .unwrap_or(0);
-    match worst {
+    let codes = points.iter().map(|p| match p.verdict.exit_code() {
+        1 if expect_oversell => 0,
+        code => code,
+    });
+    match RunVerdict::most_serious(codes) {
         0 if interrupted => 130,
         code => code,
     }

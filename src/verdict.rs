@@ -132,6 +132,19 @@ impl RunVerdict {
         }
     }
 
+    /// The exit code of several runs (trials, sweep points): the most
+    /// serious of theirs, in the order of [`RunVerdict::exit_code`].
+    pub fn most_serious(codes: impl IntoIterator<Item = u8>) -> u8 {
+        let rank = |code: u8| match code {
+            1 => 4,
+            5 => 3,
+            3 => 2,
+            130 => 1,
+            _ => 0,
+        };
+        codes.into_iter().max_by_key(|&c| rank(c)).unwrap_or(0)
+    }
+
     /// The word shown first: the verdict, or for a PASS what spoils it.
     pub fn banner(&self) -> &'static str {
         match self.verdict {
@@ -235,6 +248,15 @@ mod tests {
         assert_eq!(v(Verdict::Pass, vec![], false, true), 3);
         assert_eq!(v(Verdict::Pass, vec![], true, true), 130);
         assert_eq!(v(Verdict::Pass, vec![], true, false), 0);
+    }
+
+    #[test]
+    fn several_runs_exit_with_the_most_serious_code() {
+        assert_eq!(RunVerdict::most_serious([0, 130, 3, 5, 1, 0]), 1);
+        assert_eq!(RunVerdict::most_serious([0, 3, 5, 130]), 5);
+        assert_eq!(RunVerdict::most_serious([130, 3, 0]), 3);
+        assert_eq!(RunVerdict::most_serious([0, 130]), 130);
+        assert_eq!(RunVerdict::most_serious([]), 0);
     }
 
     #[test]

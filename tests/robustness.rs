@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::support::{self, scenario, Bench};
+use crate::support::{self, Bench};
 
 /// The password every row that carries one uses; it must never show.
 const PW: &str = support::ROW_PASSWORD;
@@ -410,17 +410,9 @@ fn the_table_covers_forty_rows() {
 #[test]
 fn sighup_after_the_load_started_writes_the_report() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut child, pending) = Bench::run(
-        &scenario("flash-sale"),
-        &[
-            "--set",
-            "stock.initial=1000000000",
-            "--set",
-            "load.processes=2",
-        ],
-    )
-    .env("TMPDIR", &tmp.path().display().to_string())
-    .spawn();
+    let (mut child, pending) = support::endless_sale(&["--set", "load.processes=2"])
+        .env("TMPDIR", &tmp.path().display().to_string())
+        .spawn();
     let rest = support::wait_for_progress(&mut child);
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
@@ -436,19 +428,14 @@ fn sighup_after_the_load_started_writes_the_report() {
 #[test]
 fn a_worker_stopped_from_outside_is_killed_by_the_watchdog() {
     let redis = support::redis();
-    let (mut child, pending) = Bench::run(
-        &scenario("flash-sale"),
-        &[
-            "--redis-url",
-            &redis.url(),
-            "--set",
-            "stock.initial=1000000000",
-            "--set",
-            "load.processes=2",
-            "--set",
-            "load.duration=8s",
-        ],
-    )
+    let (mut child, pending) = support::endless_sale(&[
+        "--redis-url",
+        &redis.url(),
+        "--set",
+        "load.processes=2",
+        "--set",
+        "load.duration=8s",
+    ])
     .spawn();
     let rest = support::wait_for_progress(&mut child);
     let worker = support::tagged_processes(&pending.tag)
@@ -480,17 +467,9 @@ fn a_worker_stopped_from_outside_is_killed_by_the_watchdog() {
 #[test]
 fn sigkill_of_the_coordinator_leaves_no_process_and_no_temp_dir() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut child, pending) = Bench::run(
-        &scenario("flash-sale"),
-        &[
-            "--set",
-            "stock.initial=1000000000",
-            "--set",
-            "load.processes=2",
-        ],
-    )
-    .env("TMPDIR", &tmp.path().display().to_string())
-    .spawn();
+    let (mut child, pending) = support::endless_sale(&["--set", "load.processes=2"])
+        .env("TMPDIR", &tmp.path().display().to_string())
+        .spawn();
     let _rest = support::wait_for_progress(&mut child);
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };

@@ -123,19 +123,14 @@ fn sweep_honours_thresholds_with_exit_3() {
 #[test]
 fn redis_lost_mid_run_is_inconclusive_with_the_audit_and_keys_left() {
     let mut redis = support::redis();
-    let (mut child, pending) = Bench::run(
-        &scenario("flash-sale"),
-        &[
-            "--redis-url",
-            &redis.url(),
-            "--set",
-            "stock.initial=1000000000",
-            "--set",
-            "load.processes=2",
-            "--set",
-            "load.duration=7s",
-        ],
-    )
+    let (mut child, pending) = support::endless_sale(&[
+        "--redis-url",
+        &redis.url(),
+        "--set",
+        "load.processes=2",
+        "--set",
+        "load.duration=7s",
+    ])
     .spawn();
     // Progress lines come every 5 s; the load goes on 2 s after the first.
     let rest = support::wait_for_progress(&mut child);
@@ -158,21 +153,19 @@ fn redis_lost_mid_run_is_inconclusive_with_the_audit_and_keys_left() {
 #[test]
 fn ctrl_c_after_the_load_started_still_writes_every_report() {
     let redis = support::redis();
-    let (mut child, pending) = Bench::run(
-        &scenario("flash-sale"),
-        &[
-            "--redis-url",
-            &redis.url(),
-            "--set",
-            "stock.initial=1000000000",
-            "--set",
-            "load.processes=3",
-            // A fault the interrupt keeps from firing: the run is still
-            // interrupted (130), not INCONCLUSIVE.
-            "--set",
-            r#"faults=[{kind="pause",at="after 1000000000 sales",target="random",duration="1s"}]"#,
-        ],
-    )
+    // A fault the interrupt keeps from firing: the run is still
+    // interrupted (130), not INCONCLUSIVE.
+    let never =
+        r#"faults=[{kind="pause",at="after 1000000000 sales",target="random",duration="1s"}]"#;
+    let url = redis.url();
+    let (mut child, pending) = support::endless_sale(&[
+        "--redis-url",
+        &url,
+        "--set",
+        "load.processes=3",
+        "--set",
+        never,
+    ])
     .spawn();
     let rest = support::wait_for_progress(&mut child);
     // SAFETY: signalling our own child.

@@ -269,6 +269,14 @@ pub fn wait_for_progress(child: &mut std::process::Child) -> std::thread::JoinHa
     std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"))
 }
 
+/// `flash-sale` with a stock it never sells out, plus `extra`: a run that
+/// goes on until its stop rule, a signal or a fault ends it.
+pub fn endless_sale(extra: &[&str]) -> Bench {
+    let mut args = vec!["--set", "stock.initial=1000000000"];
+    args.extend_from_slice(extra);
+    Bench::run(&scenario("flash-sale"), &args)
+}
+
 /// Sales in the timeline rows whose interval began at `from_s` or later.
 pub fn sales_from(run: &Run, from_s: f64) -> i64 {
     let at = |row: &HashMap<String, String>, c: &str| row[c].parse::<f64>().unwrap();
