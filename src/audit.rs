@@ -49,6 +49,10 @@ pub struct Audit {
     /// Units that left the stock with no recorded sale (explained by the
     /// in-doubt purchases when the audit passes).
     pub lost: u64,
+    /// Units recorded as sold that are back in stock (`sold - (initial -
+    /// final)`): acknowledged writes the store lost, as in a failover. Those
+    /// units will be sold twice.
+    pub back_in_stock: u64,
     pub verdict: Verdict,
 }
 
@@ -91,6 +95,7 @@ pub fn audit(facts: StockFacts) -> Audit {
             oversold,
             unsold: 0,
             lost: 0,
+            back_in_stock: 0,
             verdict,
         };
     };
@@ -121,6 +126,7 @@ pub fn audit(facts: StockFacts) -> Audit {
         oversold: (sold - initial).max(-final_stock).max(0) as u64,
         unsold: final_stock.max(0) as u64,
         lost: (gone - sold).max(0) as u64,
+        back_in_stock: (sold - gone).max(0) as u64,
         verdict,
     }
 }
@@ -151,6 +157,7 @@ fn unknown_final_stock(invariants: Vec<Invariant>, sold_beyond: i128) -> Audit {
         oversold: sold_beyond.max(0) as u64,
         unsold: 0,
         lost: 0,
+        back_in_stock: 0,
         verdict,
     }
 }

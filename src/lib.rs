@@ -26,15 +26,21 @@
 //!   metrics, limited by the scenario's thresholds.
 //! - [`audit`]: stock invariants as pure functions.
 //! - [`report`]: one module per output file, rendering to bytes.
-//! - [`redis_server`]: a throwaway embedded redis-server.
+//! - [`conn`]: our one connection type and how the primary is found
+//!   (fixed URL or Sentinel, TLS): the seam between purchase code and topology.
+//! - [`redis_server`]: a throwaway embedded redis-server (primary,
+//!   replica or sentinel, TLS with [`certs`]); [`sentinel_set`]: a primary,
+//!   its replicas and three sentinels, and the failovers done to them.
 //! - [`redact`]: masks the password of every URL in a message.
 //! - [`keys`], [`stop`], [`interrupt`], [`freeze`], [`process`], [`run_id`]:
 //!   small shared pieces.
 
 pub mod audit;
+pub mod certs;
 pub mod checker;
 pub mod cli;
 pub mod compare;
+pub mod conn;
 pub mod coordinator;
 pub mod error;
 pub mod freeze;
@@ -52,6 +58,7 @@ pub mod report;
 pub mod run;
 pub mod run_id;
 pub mod scenario;
+pub mod sentinel_set;
 pub mod stop;
 pub mod strategy;
 pub mod sweep;

@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         }
         Err(e) => e.exit(),
     };
+    seckill_bench::conn::install_tls_provider();
     let result = match cli.command {
         Command::Run(args) => seckill_bench::run::run_command(&args),
         Command::Sweep(args) => seckill_bench::sweep::sweep_command(&args),

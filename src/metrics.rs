@@ -44,6 +44,11 @@ pub struct Counters {
     pub late: u64,
     /// Open loop: arrivals dropped because `max_in_flight` were in flight.
     pub dropped: u64,
+    /// Of `in_doubt`: sales whose `WAIT` for `wait_replicas` replicas did
+    /// not confirm them, so a failover may take them back.
+    pub unconfirmed: u64,
+    /// Reconnections that found a different primary (Sentinel failover).
+    pub rediscoveries: u64,
     /// Failed purchases by kind (`no_stock`, `timeout`, `io`, `redis`).
     pub errors: BTreeMap<String, u64>,
 }
@@ -68,6 +73,8 @@ impl Counters {
         self.in_doubt += other.in_doubt;
         self.late += other.late;
         self.dropped += other.dropped;
+        self.unconfirmed += other.unconfirmed;
+        self.rediscoveries += other.rediscoveries;
         for (kind, n) in &other.errors {
             *self.errors.entry(kind.clone()).or_default() += n;
         }
@@ -89,7 +96,10 @@ impl Counters {
             }
             Outcome::SoldOut => self.rejected_sold_out += 1,
             Outcome::GaveUp => self.gave_up += 1,
-            Outcome::InDoubt => self.in_doubt += 1,
+            Outcome::InDoubt => {
+                self.in_doubt += 1;
+                self.unconfirmed += u64::from(report.unconfirmed);
+            }
             Outcome::FencedOut => self.fenced_out += 1,
             Outcome::Error(kind) => *self.errors.entry(kind.name().to_owned()).or_default() += 1,
         }
@@ -216,6 +226,11 @@ impl Metrics {
 
     pub fn count_late(&mut self) {
         self.counters.late += 1;
+        self.dirty = true;
+    }
+
+    pub fn count_rediscovery(&mut self) {
+        self.counters.rediscoveries += 1;
         self.dirty = true;
     }
 

@@ -31,6 +31,8 @@ pub enum ErrorKind {
     NoStock,
     Timeout,
     Io,
+    /// `READONLY`: the server is a replica now, demoted by a failover.
+    ReadOnly,
     Redis,
 }
 
@@ -40,6 +42,7 @@ impl ErrorKind {
             ErrorKind::NoStock => "no_stock",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Io => "io",
+            ErrorKind::ReadOnly => "readonly",
             ErrorKind::Redis => "redis",
         }
     }
@@ -49,6 +52,8 @@ impl ErrorKind {
             ErrorKind::Timeout
         } else if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
             ErrorKind::Io
+        } else if e.code() == Some("READONLY") {
+            ErrorKind::ReadOnly
         } else {
             ErrorKind::Redis
         }
@@ -56,12 +61,14 @@ impl ErrorKind {
 }
 
 impl Outcome {
-    /// Whether the connection may be broken: the client reconnects before
-    /// its next purchase.
+    /// Whether the connection may be broken, or reaches a demoted primary:
+    /// the client reconnects (asking Sentinel again, if it may) before its
+    /// next purchase.
     pub fn lost_connection(self) -> bool {
         matches!(
             self,
-            Outcome::InDoubt | Outcome::Error(ErrorKind::Timeout | ErrorKind::Io)
+            Outcome::InDoubt
+                | Outcome::Error(ErrorKind::Timeout | ErrorKind::Io | ErrorKind::ReadOnly)
         )
     }
 }
@@ -82,6 +89,8 @@ pub struct PurchaseReport {
     /// Lock strategies: when the lock was granted and the stock write sent,
     /// for the lock-safety checker; `None` when no write was sent.
     pub hold: Option<Hold>,
+    /// In doubt because `WAIT` did not confirm the sale on enough replicas.
+    pub unconfirmed: bool,
 }
 
 impl PurchaseReport {
@@ -95,6 +104,7 @@ impl PurchaseReport {
             watch_aborts: 0,
             compensations: 0,
             hold: None,
+            unconfirmed: false,
         }
     }
 }

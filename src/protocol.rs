@@ -11,20 +11,25 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::conn::{Endpoint, Rediscover};
+
 use crate::keys::Keys;
 use crate::metrics::Batch;
 use crate::scenario::{Pace, StopRule, StrategySettings};
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// What one worker process is asked to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkerPlan {
     pub protocol_version: u32,
     pub worker_index: u32,
-    /// With its password: it travels only over the pipe, never to output.
-    pub redis_url: String,
+    /// Where the primary is, passwords and certificates included: it
+    /// travels only over the pipe, never to output.
+    pub endpoint: Endpoint,
+    /// Whether a client that lost its primary asks Sentinel again.
+    pub rediscover: Rediscover,
     /// `redlock` lock servers, passwords included; empty otherwise.
     pub lock_urls: Vec<String>,
     pub keys: Keys,

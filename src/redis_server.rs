@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use anyhow::{bail, Context};
 
+use crate::certs::RunCertificates;
 use crate::scenario::Persistence;
 
 /// Environment variable naming the redis-server binary to use.
@@ -16,12 +19,31 @@ pub const BINARY_ENV: &str = "SECKILL_REDIS_SERVER";
 const INSTALL_HINT: &str = "install it (Debian/Ubuntu: sudo apt-get install redis-server), \
      set SECKILL_REDIS_SERVER to its path, or pass --redis-url to use a running server";
 
+/// What kind of server to start, and how.
+#[derive(Clone, Default)]
+pub struct ServerOptions {
+    pub persistence: Persistence,
+    pub role: Role,
+    /// TLS only (`--port 0`), with the run's certificates.
+    pub tls: Option<Arc<RunCertificates>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Role {
+    #[default]
+    Primary,
+    /// `--replicaof 127.0.0.1 <of>`.
+    Replica { of: u16 },
+    /// `--sentinel` with this configuration file (sentinels must have one).
+    Sentinel { conf: String },
+}
+
 pub struct RedisServer {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
     binary: PathBuf,
-    persistence: Persistence,
+    options: ServerOptions,
 }
 
 impl RedisServer {
@@ -30,38 +52,40 @@ impl RedisServer {
     /// # Errors
     /// When no binary is found, or the server does not answer within `deadline`.
     pub fn start(deadline: Duration) -> anyhow::Result<RedisServer> {
-        RedisServer::start_with(deadline, Persistence::None)
+        RedisServer::start_with(deadline, ServerOptions::default())
     }
 
-    /// Starts a server keeping its data as `persistence` says.
+    /// Starts a server as `options` say.
     ///
     /// # Errors
     /// When no binary is found, or the server does not answer within `deadline`.
-    pub fn start_with(deadline: Duration, persistence: Persistence) -> anyhow::Result<RedisServer> {
+    pub fn start_with(deadline: Duration, options: ServerOptions) -> anyhow::Result<RedisServer> {
         let binary = find_binary()?;
         let dir = tempfile::Builder::new()
             .prefix("seckill-redis-")
             .tempdir()
             .context("creating a temp dir for redis-server")?;
         let port = free_port()?;
-        let child = spawn(&binary, dir.path(), port, persistence)?;
+        let child = spawn(&binary, dir.path(), port, &options)?;
         let mut server = RedisServer {
             child,
             port,
             dir,
             binary,
-            persistence,
+            options,
         };
         server.wait_ready(deadline)?;
         server.forget_dir();
         Ok(server)
     }
 
-    /// A server without persistence never writes to its folder once it
-    /// answers: remove it now, so that even a SIGKILLed coordinator (whose
-    /// redis-server dies with it) leaves no temp dir behind.
+    /// A server without persistence never reads or writes its folder once
+    /// it answers (certificates and a sentinel's configuration are read at
+    /// start; a sentinel that cannot save a new configuration logs it and
+    /// goes on): remove it now, so that even a SIGKILLed coordinator (whose
+    /// redis-server dies with it) leaves no temp dir, and no key, behind.
     fn forget_dir(&self) {
-        if self.persistence == Persistence::None {
+        if self.options.persistence == Persistence::None {
             let _ = std::fs::remove_dir_all(self.dir.path());
         }
     }
@@ -72,13 +96,21 @@ impl RedisServer {
         let _ = self.child.wait();
     }
 
+    /// Sends a signal (SIGSTOP, SIGCONT) to the server.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) with the pid of our own, not yet reaped, child.
+        unsafe {
+            libc::kill(self.child.id() as i32, signal);
+        }
+    }
+
     /// Starts a crashed server again on the same port and data folder.
     ///
     /// # Errors
     /// When it does not come back within a few seconds.
     pub fn revive(&mut self) -> anyhow::Result<()> {
         std::fs::create_dir_all(self.dir.path()).context("recreating redis-server's folder")?;
-        self.child = spawn(&self.binary, self.dir.path(), self.port, self.persistence)?;
+        self.child = spawn(&self.binary, self.dir.path(), self.port, &self.options)?;
         self.wait_ready(Duration::from_secs(10))?;
         self.forget_dir();
         Ok(())
@@ -88,8 +120,13 @@ impl RedisServer {
         self.port
     }
 
+    /// `redis://` or, with TLS, `rediss://` on loopback.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        let scheme = if self.options.tls.is_some() { "rediss" } else { "redis" };
+        match self.options.role {
+            Role::Sentinel { .. } => format!("{scheme}://127.0.0.1:{}", self.port),
+            _ => format!("{scheme}://127.0.0.1:{}/0", self.port),
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -113,7 +150,11 @@ impl RedisServer {
                     self.log_tail()
                 );
             }
-            if ping(self.port) {
+            let up = match &self.options.tls {
+                None => ping(self.port),
+                Some(certs) => ping_tls(self.port, certs),
+            };
+            if up {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -155,24 +196,59 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-fn spawn(binary: &Path, dir: &Path, port: u16, persistence: Persistence) -> anyhow::Result<Child> {
+fn spawn(binary: &Path, dir: &Path, port: u16, options: &ServerOptions) -> anyhow::Result<Child> {
     let mut cmd = Command::new(binary);
-    let appendonly = match persistence {
-        Persistence::None => ["--appendonly", "no", "--appendfsync", "everysec"],
-        Persistence::AofAlways => ["--appendonly", "yes", "--appendfsync", "always"],
+    if let Role::Sentinel { conf } = &options.role {
+        let path = dir.join("sentinel.conf");
+        std::fs::write(&path, conf).context("writing the sentinel's configuration")?;
+        cmd.arg(path).arg("--sentinel");
+    }
+    let port = port.to_string();
+    match &options.tls {
+        None => cmd.args(["--port", &port]),
+        Some(certs) => cmd
+            .args(["--port", "0", "--tls-port", &port])
+            .args(certs.server_args(dir)?),
     };
-    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--daemonize", "no"])
-        .args(appendonly)
+    cmd.args(["--bind", "127.0.0.1", "--daemonize", "no"])
         .arg("--dir")
         .arg(dir)
-        .args(["--logfile", "redis.log", "--maxclients", "10000"])
-        .stdin(Stdio::null())
+        .args(["--logfile", "redis.log", "--maxclients", "10000"]);
+    if !matches!(options.role, Role::Sentinel { .. }) {
+        let appendonly = match options.persistence {
+            Persistence::None => ["--appendonly", "no", "--appendfsync", "everysec"],
+            Persistence::AofAlways => ["--appendonly", "yes", "--appendfsync", "always"],
+        };
+        cmd.args(["--save", ""]).args(appendonly);
+        // Replication through sockets only (the folder is gone once the
+        // server answers), at once rather than after the default 5 s.
+        cmd.args(["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"])
+            .args(["--repl-diskless-load", "swapdb"]);
+    }
+    if let Role::Replica { of } = options.role {
+        cmd.args(["--replicaof", "127.0.0.1", &of.to_string()]);
+    }
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     crate::process::detach_from_terminal(&mut cmd);
     cmd.spawn()
         .with_context(|| format!("starting {}", binary.display()))
+}
+
+/// PING over TLS, trusting the run's CA.
+fn ping_tls(port: u16, certs: &RunCertificates) -> bool {
+    let tls = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(certs.ca_pem.as_bytes().to_vec()),
+    };
+    let Ok(client) = redis::Client::build_with_tls(format!("rediss://127.0.0.1:{port}"), tls) else {
+        return false;
+    };
+    let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(500)) else {
+        return false;
+    };
+    redis::cmd("PING").query::<String>(&mut conn).is_ok()
 }
 
 fn ping(port: u16) -> bool {

@@ -82,6 +82,11 @@ pub struct Figures {
     /// `None` when the strategy takes no lock.
     pub unsafe_overlaps: Option<u64>,
     pub fenced_overlaps: Option<u64>,
+    /// Units recorded as sold that are back in stock (lost writes).
+    pub back_in_stock: u64,
+    /// When the last failover fault began, in seconds.
+    pub failover_at_s: Option<f64>,
+    pub strategy: &'static str,
 }
 
 /// What a finished run means: word, reasons, exit code, headline.
@@ -168,12 +173,30 @@ impl RunVerdict {
     }
 }
 
+/// The failover mechanism, in words: the store lost acknowledged writes,
+/// so units already sold are on sale again.
+fn back_in_stock(f: &Figures) -> String {
+    let when = match f.failover_at_s {
+        Some(t) => format!("most likely in the failover at {t:.1} s"),
+        None => "most likely in a failover or restart of Redis".to_owned(),
+    };
+    let oversold = match f.oversold {
+        0 => String::new(),
+        n => format!(" {n} unit(s) were oversold."),
+    };
+    format!(
+        "{} units recorded as sold are back in stock: acknowledged writes were lost, {when}. Strategy {} cannot prevent this; only confirmed writes (wait_replicas) or a store that does not lose acknowledged writes can.{oversold}",
+        f.back_in_stock, f.strategy
+    )
+}
+
 fn headline(verdict: Verdict, inconclusive: &[Inconclusive], f: &Figures) -> String {
     let final_stock = f
         .final_stock
         .map_or("unknown".to_owned(), |s| s.to_string());
     let unsafe_overlaps = f.unsafe_overlaps.unwrap_or(0);
     match verdict {
+        Verdict::Fail if f.back_in_stock > 0 => back_in_stock(f),
         Verdict::Fail if f.oversold > 0 => format!(
             "Oversold {} unit(s): {} units recorded as sold out of {}, and the stock ended at {final_stock}.",
             f.oversold, f.sold, f.initial
@@ -227,6 +250,9 @@ mod tests {
             purchases_per_s: 1000.0,
             unsafe_overlaps: Some(0),
             fenced_overlaps: Some(0),
+            back_in_stock: 0,
+            failover_at_s: None,
+            strategy: "lua",
         }
     }
 

@@ -9,6 +9,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::failover;
 use super::fleet::Fleet;
 use super::proxy::Proxy;
 use super::target::Target;
@@ -16,7 +17,7 @@ use crate::interrupt::Interrupt;
 use crate::keys::Keys;
 use crate::protocol::ToWorker;
 use crate::record::FaultEvent;
-use crate::scenario::{Fault, FaultAction, FaultTarget, FaultTime};
+use crate::scenario::{FailoverMode, Fault, FaultAction, FaultTarget, FaultTime, Scenario, Topology};
 use crate::verdict::Inconclusive;
 
 /// What a frozen worker is waiting for.
@@ -37,6 +38,8 @@ enum Status {
     /// Not applied because the user stopped the run first: logged, but no
     /// reason for INCONCLUSIVE (the run exits 130 as interrupted).
     Interrupted(String),
+    /// A failover under way since then: its next step is in `later`.
+    InProgress(Duration),
 }
 
 /// Something scheduled for later.
@@ -44,6 +47,7 @@ enum Status {
 enum Later {
     Resume(usize),
     EndLatency,
+    Failover(usize, failover::Step),
 }
 
 pub struct Faults {
@@ -64,10 +68,19 @@ pub struct Faults {
     /// A restart left the stock missing or reset.
     pub reset: bool,
     pub log: Vec<FaultEvent>,
+    /// The embedded sentinels' `down-after` and `failover-timeout`.
+    sentinel_timing: Option<(Duration, Duration)>,
+    /// When the last failover began, for the audit's explanation.
+    pub failover_at: Option<Duration>,
 }
 
 impl Faults {
-    pub fn new(faults: &[Fault], workers: usize, started: Instant, run_id: &str) -> Faults {
+    pub fn new(scenario: &Scenario, workers: usize, started: Instant, run_id: &str) -> Faults {
+        let faults = &scenario.faults;
+        let sentinel_timing = match &scenario.redis.topology {
+            Topology::Sentinel(s) => Some((s.down_after, s.failover_timeout)),
+            Topology::Standalone => None,
+        };
         Faults {
             started,
             run_id: run_id.to_owned(),
@@ -80,6 +93,8 @@ impl Faults {
             killed_in_flight: 0,
             reset: false,
             log: Vec::new(),
+            sentinel_timing,
+            failover_at: None,
         }
     }
 
@@ -130,7 +145,7 @@ impl Faults {
         let (ready, wait): (Vec<_>, Vec<_>) = self.later.drain(..).partition(|(at, _)| *at <= now);
         self.later = wait;
         for (_, later) in ready {
-            self.finish(later, ctx);
+            self.finish(later, ctx).await;
         }
         Ok(())
     }
@@ -147,8 +162,60 @@ impl Faults {
                 duration,
             } => self.latency(fault, (delay, jitter, duration), ctx.proxy),
             FaultAction::Disconnect => self.disconnect(fault, ctx.proxy),
+            FaultAction::Failover { mode } => self.failover(fault, mode, ctx).await,
         }
         Ok(())
+    }
+
+    async fn failover(&mut self, fault: usize, mode: FailoverMode, ctx: &mut FaultContext<'_>) {
+        let (Some(set), Some((_, timeout))) = (&ctx.target.sentinel_set, self.sentinel_timing)
+        else {
+            return self.not_applied(fault, "no embedded Sentinel set to fail over");
+        };
+        let at = self.started.elapsed();
+        self.failover_at = Some(at);
+        self.status[fault] = Status::InProgress(at);
+        let next = match mode {
+            FailoverMode::Crash { lag } => failover::cut(set, &ctx.keys.stock, lag).await,
+            FailoverMode::Graceful => failover::switchover(set, timeout).await,
+        };
+        self.failover_went(fault, next);
+    }
+
+    async fn failover_step(&mut self, fault: usize, step: failover::Step, ctx: &mut FaultContext<'_>) {
+        let (Some(set), Some((down_after, timeout))) =
+            (ctx.target.sentinel_set.as_mut(), self.sentinel_timing)
+        else {
+            return;
+        };
+        let next = match step {
+            failover::Step::Kill { primary, stock_at_cut } => {
+                // Sentinel needs down-after to see the primary gone, then
+                // up to failover-timeout to promote a replica.
+                let deadline = down_after + timeout;
+                failover::kill(set, &ctx.keys.stock, (primary, stock_at_cut), deadline).await
+            }
+            failover::Step::Promotion { .. } => failover::promotion(set, step).await,
+        };
+        self.failover_went(fault, next);
+    }
+
+    fn failover_went(&mut self, fault: usize, next: failover::Next) {
+        match next {
+            failover::Next::Went(what, then) => {
+                if !what.is_empty() {
+                    self.note(fault, true, what);
+                }
+                if let Some((at, step)) = then {
+                    self.later.push((at, Later::Failover(fault, step)));
+                }
+            }
+            failover::Next::Done(what) => {
+                self.status[fault] = Status::Applied;
+                self.note(fault, true, what);
+            }
+            failover::Next::Failed(why) => self.not_applied(fault, &why),
+        }
     }
 
     fn latency(
@@ -272,8 +339,9 @@ impl Faults {
         }
     }
 
-    fn finish(&mut self, later: Later, ctx: &mut FaultContext<'_>) {
+    async fn finish(&mut self, later: Later, ctx: &mut FaultContext<'_>) {
         match later {
+            Later::Failover(fault, step) => self.failover_step(fault, step, ctx).await,
             Later::Resume(index) => self.resume(index, ctx.fleet),
             Later::EndLatency => {
                 if let Some(proxy) = ctx.proxy {
@@ -381,6 +449,10 @@ impl Faults {
             let why = match &self.status[fault] {
                 Status::Pending => self.never_due(fault, ended, sold),
                 Status::Armed(at) => self.never_frozen(fault, *at),
+                Status::InProgress(at) => format!(
+                    "the run ended before the failover begun at {:.3} s completed",
+                    at.as_secs_f64()
+                ),
                 Status::Applied | Status::NotApplied(_) | Status::Interrupted(_) => continue,
             };
             if interrupted {

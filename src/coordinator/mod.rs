@@ -2,6 +2,7 @@
 //! together, merges what they stream, and audits the stock at the end.
 //! Owns the run's lifecycle; rendering the result is the report's job.
 
+mod failover;
 mod faults;
 mod fleet;
 mod progress;
@@ -14,6 +15,7 @@ use anyhow::Context;
 
 use crate::audit::{self, Audit, Invariant, StockFacts};
 use crate::checker::{monotonic_ns, Checker};
+use crate::conn::Endpoint;
 use crate::error::Error;
 use crate::interrupt::Interrupt;
 use crate::keys::Keys;
@@ -109,6 +111,9 @@ fn judge(
         purchases_per_s: per_second(c.attempts, collected.duration),
         unsafe_overlaps: lock_safety.as_ref().map(|l| l.unsafe_overlaps),
         fenced_overlaps: lock_safety.as_ref().map(|l| l.fenced_overlaps),
+        back_in_stock: audit.back_in_stock,
+        failover_at_s: collected.failover_at.map(|d| d.as_secs_f64()),
+        strategy: scenario.strategy.kind.name(),
     };
     let thresholds_passed = thresholds.iter().all(|t| t.pass);
     let verdict = RunVerdict::new(
@@ -181,6 +186,8 @@ struct Collected {
     not_taken: Vec<Inconclusive>,
     killed_in_flight: u64,
     reset: bool,
+    /// When the last failover fault began.
+    failover_at: Option<Duration>,
     /// `None` when the strategy takes no lock.
     checker: Option<Checker>,
 }
@@ -193,15 +200,16 @@ async fn drive(
     mut interrupt: Interrupt,
     quiet: bool,
 ) -> anyhow::Result<Collected> {
-    let proxy = match scenario.faults.iter().any(|f| f.action.needs_proxy()) {
-        true => Some(Proxy::start(upstream(target.url())?).await?),
-        false => None,
+    let direct = target.direct_url();
+    let proxy = match (scenario.faults.iter().any(|f| f.action.needs_proxy()), direct) {
+        (true, Some(url)) => Some(Proxy::start(upstream(url)?).await?),
+        _ => None,
     };
-    let url = match &proxy {
-        Some(proxy) => via_proxy(target.url(), proxy.port())?,
-        None => target.url().to_owned(),
+    let endpoint = match (&proxy, direct) {
+        (Some(proxy), Some(url)) => target.endpoint().with_url(via_proxy(url, proxy.port())?),
+        _ => target.endpoint().clone(),
     };
-    let plans = plans(scenario, &url, target.lock_urls(), keys);
+    let plans = plans(scenario, &endpoint, target.lock_urls(), keys);
     let hashes: Vec<u64> = plans.iter().map(WorkerPlan::hash).collect();
     let mut fleet = Fleet::spawn(plans).await?;
     tokio::select! {
@@ -219,7 +227,7 @@ async fn drive(
     let clients = scenario.load.connections_per_process();
     let mut collector = Collector::new(&fleet.pids, started, checker, clients);
     let mut progress = Progress::new(scenario, quiet);
-    let mut faults = Faults::new(&scenario.faults, fleet.len(), started, run_id);
+    let mut faults = Faults::new(scenario, fleet.len(), started, run_id);
     let interrupted = collector
         .collect(
             &mut fleet,
@@ -237,6 +245,9 @@ async fn drive(
     progress.finish();
     let sold = collector.totals.counters.sold_units;
     faults.finish_run(&fleet, sold, matches!(interrupted, Ok(true)));
+    if let Some(set) = &target.sentinel_set {
+        set.settle().await;
+    }
     let interrupted = interrupted?;
     let duration = collector.started.elapsed();
     fleet.reap().await;
@@ -251,6 +262,7 @@ async fn drive(
         faults: faults.log,
         killed_in_flight: faults.killed_in_flight,
         reset: faults.reset,
+        failover_at: faults.failover_at,
         checker: collector.checker,
     })
 }
@@ -270,7 +282,12 @@ fn via_proxy(url: &str, port: u16) -> anyhow::Result<String> {
     Ok(parsed.to_string())
 }
 
-fn plans(scenario: &Scenario, url: &str, lock_urls: &[String], keys: &Keys) -> Vec<WorkerPlan> {
+fn plans(
+    scenario: &Scenario,
+    endpoint: &Endpoint,
+    lock_urls: &[String],
+    keys: &Keys,
+) -> Vec<WorkerPlan> {
     let lock_urls = match scenario.strategy.kind {
         StrategyKind::Redlock => lock_urls.to_vec(),
         _ => Vec::new(),
@@ -279,7 +296,8 @@ fn plans(scenario: &Scenario, url: &str, lock_urls: &[String], keys: &Keys) -> V
         .map(|worker_index| WorkerPlan {
             protocol_version: PROTOCOL_VERSION,
             worker_index,
-            redis_url: url.to_owned(),
+            endpoint: endpoint.clone(),
+            rediscover: scenario.redis.rediscover,
             lock_urls: lock_urls.clone(),
             keys: keys.clone(),
             clients: scenario.load.connections_per_process(),

@@ -1,73 +1,173 @@
-//! The Redis a run talks to: an embedded throwaway server or the user's URL,
-//! plus the coordinator's own control connection for setting up, reading
-//! and cleaning up the run's keys. Touches no key outside the run's prefix.
+//! The Redis a run talks to: an embedded throwaway server, an embedded
+//! primary with replicas and sentinels, or the user's own (a URL or
+//! sentinels), plus the coordinator's own control connection for setting
+//! up, reading and cleaning up the run's keys. The control connection
+//! always follows the primary through Sentinel, whatever the workers'
+//! `rediscover` policy: the audit must read the stock where it now lives.
+//! Touches no key outside the run's prefix.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 
+use crate::certs::RunCertificates;
+use crate::conn::{host_port, Conn, Connector, Discovery, Endpoint, Rediscover, TlsFiles};
 use crate::keys::Keys;
-use crate::redis_server::RedisServer;
-use crate::scenario::RedisSettings;
+use crate::redis_server::{RedisServer, ServerOptions};
+use crate::scenario::{RedisSettings, Topology};
+use crate::sentinel_set::SentinelSet;
 
 /// How long a server may take to answer before the run gives up (exit 4).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub struct Target {
-    /// Kept alive for the run; dropping them stops the servers.
+    /// Kept alive for the run; dropping them stops the servers. The first
+    /// is the main server in the standalone topology; the rest (or all,
+    /// with Sentinel) are redlock lock servers.
     embedded: Vec<RedisServer>,
-    url: String,
+    /// The embedded primary, replicas and sentinels.
+    pub sentinel_set: Option<SentinelSet>,
+    endpoint: Endpoint,
     /// `redlock` lock servers, passwords included.
     lock_urls: Vec<String>,
     /// For output: never contains a password.
     pub description: String,
-    control: MultiplexedConnection,
+    control: Control,
+}
+
+/// The coordinator's connection to the primary.
+struct Control {
+    connector: Connector,
+    conn: Conn,
+}
+
+impl Control {
+    async fn open(endpoint: &Endpoint) -> anyhow::Result<Control> {
+        let connector = Connector::new(endpoint, CONNECT_TIMEOUT, Rediscover::OnError)?;
+        let mut conn = connector.connect().await?;
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(Control { connector, conn })
+    }
+
+    /// Runs `cmd`; after a lost connection or a demoted primary, finds the
+    /// primary again and runs it once more.
+    async fn query<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> redis::RedisResult<T> {
+        match cmd.query_async(&mut self.conn).await {
+            Err(e) if retry_elsewhere(&e) => {
+                self.conn = self.connector.reconnect().await?;
+                cmd.query_async(&mut self.conn).await
+            }
+            done => done,
+        }
+    }
+}
+
+fn retry_elsewhere(e: &redis::RedisError) -> bool {
+    use crate::outcome::{ErrorKind, Outcome};
+    Outcome::Error(ErrorKind::of(e)).lost_connection()
 }
 
 impl Target {
-    /// Opens the user's Redis, or starts an embedded one plus `lock_nodes`
-    /// embedded lock servers for `redlock`.
+    /// Opens the user's Redis, or starts the embedded servers plus
+    /// `lock_nodes` embedded lock servers for `redlock`.
     ///
     /// # Errors
-    /// When a server cannot be started, or the main one reached within
-    /// [`CONNECT_TIMEOUT`].
+    /// When a server cannot be started, a TLS file read, or the primary
+    /// reached within [`CONNECT_TIMEOUT`].
     pub async fn open(settings: &RedisSettings, lock_nodes: u32) -> anyhow::Result<Target> {
-        let persistence = settings.persistence;
+        let certs = match settings.tls.embedded {
+            true => Some(Arc::new(RunCertificates::generate()?)),
+            false => None,
+        };
+        let user_tls = user_tls(settings)?;
         let mut embedded = Vec::new();
-        let (url, description, lock_urls): (String, String, Vec<String>) = match &settings.url {
-            Some(url) => {
-                let locks = settings.redlock_urls.iter().map(|u| u.expose().to_owned());
-                (url.expose().to_owned(), url.redacted(), locks.collect())
+        let mut sentinel_set = None;
+        let (endpoint, description) = match (&settings.topology, &settings.url) {
+            (Topology::Standalone, Some(url)) => {
+                let url = insecure(url.expose(), settings.tls.insecure);
+                let description = crate::redact::redact(&url);
+                let endpoint = Endpoint {
+                    discovery: Discovery::Direct(url),
+                    tls: user_tls.clone(),
+                };
+                (endpoint, description)
             }
-            None => {
-                embedded.push(RedisServer::start_with(
-                    Duration::from_secs(5),
-                    persistence,
-                )?);
-                for _ in 0..lock_nodes {
-                    embedded.push(RedisServer::start(Duration::from_secs(5))?);
-                }
-                let main = &embedded[0];
-                let description = format!("embedded redis-server on 127.0.0.1:{}", main.port());
-                let locks = embedded[1..].iter().map(RedisServer::url).collect();
-                (main.url(), description, locks)
+            (Topology::Standalone, None) => {
+                let options = ServerOptions {
+                    persistence: settings.persistence,
+                    tls: certs.clone(),
+                    ..ServerOptions::default()
+                };
+                let main = RedisServer::start_with(Duration::from_secs(5), options)?;
+                let tls = if certs.is_some() { " over TLS" } else { "" };
+                let description = format!("embedded redis-server on 127.0.0.1:{}{tls}", main.port());
+                let endpoint = Endpoint {
+                    discovery: Discovery::Direct(main.url()),
+                    tls: certs.as_ref().map(|c| c.client_files()),
+                };
+                embedded.push(main);
+                (endpoint, description)
+            }
+            (Topology::Sentinel(s), _) if !s.sentinels.is_empty() => {
+                let sentinels = s.sentinels.iter().map(|u| insecure(u.expose(), settings.tls.insecure));
+                let endpoint = Endpoint {
+                    discovery: Discovery::Sentinel {
+                        sentinels: sentinels.collect(),
+                        master_name: s.master_name.clone(),
+                    },
+                    tls: user_tls.clone(),
+                };
+                let description = endpoint.describe();
+                (endpoint, description)
+            }
+            (Topology::Sentinel(s), _) => {
+                let set = SentinelSet::start(s, certs.clone()).await?;
+                let found = (set.endpoint(), set.describe());
+                sentinel_set = Some(set);
+                found
             }
         };
-        let control = connect(&url)
+        let lock_urls: Vec<String> = match &settings.url {
+            Some(_) => settings.redlock_urls.iter().map(|u| u.expose().to_owned()).collect(),
+            None => {
+                let options = ServerOptions {
+                    tls: certs.clone(),
+                    ..ServerOptions::default()
+                };
+                let first = embedded.len();
+                for _ in 0..lock_nodes {
+                    embedded.push(RedisServer::start_with(Duration::from_secs(5), options.clone())?);
+                }
+                embedded[first..].iter().map(RedisServer::url).collect()
+            }
+        };
+        let control = Control::open(&endpoint)
             .await
-            .with_context(|| format!("cannot reach Redis at {description}"))?;
+            .map_err(|e| unreachable(e, &endpoint, &description))?;
         if lock_nodes > 0 {
-            check_lock_servers(&lock_urls).await?;
+            check_lock_servers(&endpoint, &lock_urls).await?;
         }
         Ok(Target {
             embedded,
-            url,
+            sentinel_set,
+            endpoint,
             lock_urls,
             description,
             control,
         })
+    }
+
+    /// The embedded standalone server (`redis-restart`).
+    fn main_server(&mut self) -> anyhow::Result<&mut RedisServer> {
+        match self.sentinel_set {
+            None => self
+                .embedded
+                .first_mut()
+                .context("no embedded redis-server to restart"),
+            Some(_) => bail!("redis-restart restarts a standalone server; use a failover fault with Sentinel"),
+        }
     }
 
     /// Crashes the embedded main server (`redis-restart`): SIGKILL.
@@ -75,11 +175,7 @@ impl Target {
     /// # Errors
     /// Without an embedded server.
     pub fn crash(&mut self) -> anyhow::Result<()> {
-        let server = self
-            .embedded
-            .first_mut()
-            .context("no embedded redis-server to restart")?;
-        server.crash();
+        self.main_server()?.crash();
         Ok(())
     }
 
@@ -88,12 +184,8 @@ impl Target {
     /// # Errors
     /// When it does not come back.
     pub async fn revive(&mut self) -> anyhow::Result<()> {
-        let server = self
-            .embedded
-            .first_mut()
-            .context("no embedded redis-server to restart")?;
-        server.revive()?;
-        self.control = connect(&self.url).await?;
+        self.main_server()?.revive()?;
+        self.control = Control::open(&self.endpoint).await?;
         Ok(())
     }
 
@@ -101,9 +193,26 @@ impl Target {
         &self.lock_urls
     }
 
-    /// The URL workers connect to, password included: for the pipe only.
-    pub fn url(&self) -> &str {
-        &self.url
+    /// The fixed URL of a standalone target (for the fault proxy); `None`
+    /// with Sentinel.
+    pub fn direct_url(&self) -> Option<&str> {
+        match &self.endpoint.discovery {
+            Discovery::Direct(url) => Some(url),
+            Discovery::Sentinel { .. } => None,
+        }
+    }
+
+    /// How workers reach the primary, passwords included: for the pipe only.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Whether each run needs a target of its own: a failover leaves the
+    /// embedded set with a new primary and one node fewer.
+    pub fn single_use(faults: &[crate::scenario::Fault]) -> bool {
+        faults
+            .iter()
+            .any(|f| matches!(f.action, crate::scenario::FaultAction::Failover { .. }))
     }
 
     /// Refuses to start when any of the run's keys exists, then sets the stock.
@@ -114,8 +223,9 @@ impl Target {
         let at = || format!("setting up the stock on Redis at {}", self.description);
         let existing: u64 = self
             .control
-            .exists(&keys.all()[..])
+            .query(redis::cmd("EXISTS").arg(&keys.all()[..]))
             .await
+            .map_err(|e| permission(e, &keys.prefix))
             .with_context(at)?;
         if existing > 0 {
             bail!(
@@ -125,8 +235,9 @@ impl Target {
         }
         let set: bool = self
             .control
-            .set_nx(&keys.stock, initial)
+            .query(redis::cmd("SET").arg(&keys.stock).arg(initial).arg("NX"))
             .await
+            .map_err(|e| permission(e, &keys.prefix))
             .with_context(at)?;
         if !set {
             bail!("{} appeared while preparing the run", keys.stock);
@@ -139,14 +250,15 @@ impl Target {
     /// # Errors
     /// When Redis fails.
     pub async fn stock(&mut self, keys: &Keys) -> anyhow::Result<Option<i64>> {
-        Ok(self.control.get(&keys.stock).await?)
+        Ok(self.control.query(redis::cmd("GET").arg(&keys.stock)).await?)
     }
 
     /// Deletes the run's keys, on the lock servers too; best effort, so a
     /// failing Redis at the end does not hide the run's result. Returns the
     /// keys it could not delete.
     pub async fn cleanup(&mut self, keys: &Keys) -> Vec<String> {
-        let deleted: redis::RedisResult<u64> = self.control.del(&keys.all()[..]).await;
+        let deleted: redis::RedisResult<u64> =
+            self.control.query(redis::cmd("DEL").arg(&keys.all()[..])).await;
         let mut left: Vec<String> = match deleted {
             Ok(_) => Vec::new(),
             Err(_) => keys
@@ -156,7 +268,7 @@ impl Target {
                 .collect(),
         };
         for url in &self.lock_urls {
-            let deleted = match connect(url).await {
+            let deleted = match connect(&self.endpoint, url).await {
                 Ok(mut conn) => conn.del::<_, u64>(&keys.lock).await.is_ok(),
                 Err(_) => false,
             };
@@ -174,11 +286,16 @@ impl Target {
 ///
 /// # Errors
 /// Naming the first server that cannot be reached, without its password.
-async fn check_lock_servers(urls: &[String]) -> anyhow::Result<()> {
+async fn check_lock_servers(endpoint: &Endpoint, urls: &[String]) -> anyhow::Result<()> {
     let mut checks = tokio::task::JoinSet::new();
     for url in urls {
         let url = url.clone();
-        checks.spawn(async move { connect(&url).await.map_err(|e| (host_port(&url), e)) });
+        let endpoint = endpoint.clone();
+        checks.spawn(async move {
+            connect(&endpoint, &url)
+                .await
+                .map_err(|e| (host_port(&url), e))
+        });
     }
     while let Some(done) = checks.join_next().await {
         if let Ok(Err((server, e))) = done {
@@ -191,26 +308,72 @@ async fn check_lock_servers(urls: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `host:port` of a URL, without credentials.
-fn host_port(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(u) => format!(
-            "{}:{}",
-            u.host_str().unwrap_or("?"),
-            u.port().unwrap_or(6379)
-        ),
-        Err(_) => "(unparsable URL)".to_owned(),
-    }
-}
-
-async fn connect(url: &str) -> anyhow::Result<MultiplexedConnection> {
-    let client = redis::Client::open(url).context("bad Redis URL")?;
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        .set_response_timeout(Some(CONNECT_TIMEOUT));
-    let mut conn = client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await?;
+/// One connection to a fixed server (a lock server), with the run's TLS.
+async fn connect(endpoint: &Endpoint, url: &str) -> anyhow::Result<Conn> {
+    let connector = Connector::new(&endpoint.with_url(url.to_owned()), CONNECT_TIMEOUT, Rediscover::Never)?;
+    let mut conn = connector.connect().await?;
     let _: String = redis::cmd("PING").query_async(&mut conn).await?;
     Ok(conn)
 }
+
+/// The scenario's certificate files, read now: a missing one fails the
+/// run before any load.
+fn user_tls(settings: &RedisSettings) -> anyhow::Result<Option<TlsFiles>> {
+    let t = &settings.tls;
+    if t.ca.is_none() && t.cert.is_none() {
+        return Ok(None);
+    }
+    let read = |field: &str, path: &Option<std::path::PathBuf>| -> anyhow::Result<Option<String>> {
+        path.as_ref()
+            .map(|p| {
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("redis.{field}: cannot read {}", p.display()))
+            })
+            .transpose()
+    };
+    Ok(Some(TlsFiles {
+        ca: read("tls_ca", &t.ca)?,
+        cert: read("tls_cert", &t.cert)?,
+        key: read("tls_key", &t.key)?,
+    }))
+}
+
+/// `rediss://...#insecure` when certificates are not to be checked.
+fn insecure(url: &str, insecure: bool) -> String {
+    if insecure && url.starts_with("rediss://") && !url.contains('#') {
+        format!("{url}#insecure")
+    } else {
+        url.to_owned()
+    }
+}
+
+/// Why the primary could not be reached, with a hint when TLS is the
+/// likely cause (a plain client on a TLS port sees only a closed
+/// connection).
+fn unreachable(e: anyhow::Error, endpoint: &Endpoint, description: &str) -> anyhow::Error {
+    let plain = match &endpoint.discovery {
+        Discovery::Direct(url) => url.starts_with("redis://"),
+        Discovery::Sentinel { sentinels, .. } => sentinels.iter().all(|u| u.starts_with("redis://")),
+    };
+    let io = e
+        .downcast_ref::<redis::RedisError>()
+        .is_some_and(|r| r.is_io_error() || r.is_connection_dropped() || r.is_timeout());
+    let hint = match (plain, io) {
+        (true, true) => " (if the server only speaks TLS, a plain redis:// client is dropped like this: use rediss://)",
+        (false, _) => " (over TLS: check the server's certificate against redis.tls_ca, or the port)",
+        _ => "",
+    };
+    e.context(format!("cannot reach Redis at {description}{hint}"))
+}
+
+/// A `NOPERM` reply, in words: the user may not touch the run's keys.
+fn permission(e: redis::RedisError, prefix: &str) -> anyhow::Error {
+    if e.code() == Some("NOPERM") {
+        anyhow::anyhow!(
+            "permission denied (NOPERM): the Redis user may not use the run's keys under `{prefix}` ({e}); grant it ~{prefix}* and the commands of the strategy, or use another user"
+        )
+    } else {
+        e.into()
+    }
+}
+

@@ -75,6 +75,14 @@ pub struct SummaryRow {
     /// `[[faults]]` entries declared, and how many took effect.
     pub faults_declared: usize,
     pub faults_applied: usize,
+    /// Of `in_doubt`: sales `WAIT` did not confirm on `wait_replicas`
+    /// replicas.
+    pub unconfirmed: u64,
+    /// Client reconnections that found a new primary (Sentinel failover).
+    pub rediscoveries: u64,
+    /// Units recorded as sold that are back in stock: acknowledged writes
+    /// lost (a failover), to be sold twice.
+    pub back_in_stock: u64,
 }
 
 impl SummaryRow {
@@ -144,6 +152,9 @@ impl SummaryRow {
             fenced_overlaps: record.lock_safety.as_ref().map(|l| l.fenced_overlaps),
             faults_declared: s.faults.len(),
             faults_applied: faults_applied(record),
+            unconfirmed: c.unconfirmed,
+            rediscoveries: c.rediscoveries,
+            back_in_stock: record.audit.back_in_stock,
         }
     }
 }
@@ -163,18 +174,15 @@ impl SummaryRow {
     }
 }
 
-/// Declared faults with at least one `applied` line in the fault log (the
-/// harness's own lines, `declared = 0`, are not faults of the scenario).
+/// Declared faults whose last line in the fault log says applied (a
+/// failover notes each step, and may still fail at the last; the harness's
+/// own lines, `declared = 0`, are not faults of the scenario).
 fn faults_applied(record: &RunRecord) -> usize {
-    let mut applied: Vec<usize> = record
-        .faults
-        .iter()
-        .filter(|e| e.applied && e.declared > 0)
-        .map(|e| e.declared)
-        .collect();
-    applied.sort_unstable();
-    applied.dedup();
-    applied.len()
+    let mut last = std::collections::BTreeMap::new();
+    for e in record.faults.iter().filter(|e| e.declared > 0) {
+        last.insert(e.declared, e.applied);
+    }
+    last.values().filter(|&&applied| applied).count()
 }
 
 fn round3(x: f64) -> f64 {

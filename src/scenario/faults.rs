@@ -40,6 +40,30 @@ pub enum FaultAction {
     },
     /// The proxy drops every connection at once.
     Disconnect,
+    /// The embedded Sentinel set loses its primary; see [`FailoverMode`].
+    Failover { mode: FailoverMode },
+}
+
+/// How a `failover` fault takes the primary away.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum FailoverMode {
+    /// A careful switchover: pause writes, let the replicas catch up,
+    /// `SENTINEL FAILOVER`, then drop the old primary's clients. Expect no
+    /// loss for clients that ask Sentinel again.
+    Graceful,
+    /// Freeze the replicas and cut their links, let `lag` of acknowledged
+    /// writes pile up on the primary, SIGKILL it, resume the replicas and
+    /// let Sentinel promote one.
+    Crash { lag: Duration },
+}
+
+impl FailoverMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            FailoverMode::Graceful => "graceful",
+            FailoverMode::Crash { .. } => "crash",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +83,7 @@ impl FaultAction {
             FaultAction::RedisRestart { .. } => "redis-restart",
             FaultAction::Latency { .. } => "latency",
             FaultAction::Disconnect => "disconnect",
+            FaultAction::Failover { .. } => "failover",
         }
     }
 

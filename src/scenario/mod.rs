@@ -21,10 +21,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::conn::Rediscover;
 use crate::phase::Phase;
 
 pub use error::ScenarioError;
-pub use faults::{Fault, FaultAction, FaultTarget, FaultTime};
+pub use faults::{FailoverMode, Fault, FaultAction, FaultTarget, FaultTime};
 pub use overrides::Override;
 pub use pace::{Arrivals, Pace, Ramp, RampStage};
 pub use sweep::{value_text, SweepPlan, SweepPoint};
@@ -78,12 +79,55 @@ pub struct RedisSettings {
     pub timeout: Duration,
     /// Of the embedded server, for `redis-restart` faults.
     pub persistence: Persistence,
+    pub topology: Topology,
+    /// Whether a client that lost its primary asks Sentinel again.
+    pub rediscover: Rediscover,
+    pub tls: TlsSettings,
+}
+
+/// How the primary is found and what stands behind it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Topology {
+    /// One server at `url`, or one embedded redis-server.
+    Standalone,
+    /// A primary with replicas, found through Sentinel.
+    Sentinel(SentinelSettings),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentinelSettings {
+    /// The user's sentinels; empty: start a primary, `replicas` replicas
+    /// and three sentinels embedded.
+    pub sentinels: Vec<RedisUrl>,
+    pub master_name: String,
+    /// Embedded only.
+    pub replicas: u32,
+    /// Embedded sentinels' `down-after-milliseconds`.
+    pub down_after: Duration,
+    /// Embedded sentinels' `failover-timeout`; also how long a `failover`
+    /// fault waits for a new primary before the run is INCONCLUSIVE.
+    pub failover_timeout: Duration,
+}
+
+/// `rediss://` certificates (paths as written, relative to the working
+/// directory), or TLS for the embedded servers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TlsSettings {
+    /// Start the embedded servers with TLS only, with certificates made
+    /// for the run.
+    pub embedded: bool,
+    pub ca: Option<std::path::PathBuf>,
+    pub cert: Option<std::path::PathBuf>,
+    pub key: Option<std::path::PathBuf>,
+    /// Accept any server certificate.
+    pub insecure: bool,
 }
 
 /// What an embedded redis-server keeps across a restart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Persistence {
     /// `--save "" --appendonly no`: a restart loses the stock.
+    #[default]
     None,
     /// `--appendonly yes --appendfsync always`: every write is on disk first.
     AofAlways,
@@ -205,6 +249,10 @@ pub struct StrategySettings {
     pub stall: Stall,
     /// Lock servers the embedded mode starts for `redlock`.
     pub redlock_nodes: u32,
+    /// A sale counts only once `WAIT` confirms it on this many replicas;
+    /// 0: no `WAIT`.
+    pub wait_replicas: u32,
+    pub wait_replicas_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

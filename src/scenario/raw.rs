@@ -32,6 +32,8 @@ pub struct RawFault {
     pub target: Option<RawTarget>,
     pub delay_ms: Option<i64>,
     pub jitter_ms: Option<i64>,
+    pub mode: Option<String>,
+    pub lag: Option<String>,
 }
 
 /// `"lock-holder"`, `"random"`, or a worker index.
@@ -75,6 +77,26 @@ pub struct RawRedis {
     pub redlock_urls: Option<Vec<String>>,
     pub timeout_ms: Option<i64>,
     pub persistence: Option<String>,
+    pub topology: Option<String>,
+    pub replicas: Option<i64>,
+    pub sentinels: Option<Vec<String>>,
+    pub master_name: Option<String>,
+    pub rediscover: Option<String>,
+    #[serde(default)]
+    pub sentinel: RawSentinel,
+    pub tls: Option<bool>,
+    pub tls_ca: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    pub tls_insecure: Option<bool>,
+}
+
+/// `[redis.sentinel]`: the embedded sentinels' timing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSentinel {
+    pub down_after_ms: Option<i64>,
+    pub failover_timeout_ms: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,4 +141,6 @@ pub struct RawStrategy {
     pub jitter: Option<f64>,
     pub on_wait_timeout: Option<String>,
     pub redlock_nodes: Option<i64>,
+    pub wait_replicas: Option<i64>,
+    pub wait_replicas_timeout_ms: Option<i64>,
 }

@@ -11,9 +11,10 @@ use super::raw::{
     RawTarget, RawThresholds,
 };
 use super::{
-    Backoff, Fault, FaultAction, FaultTarget, FaultTime, LoadSettings, LockParams, OnWaitTimeout,
-    Persistence, RedisSettings, RedisUrl, ReportSettings, Scenario, Stall, StockSettings, StopRule,
-    StrategyKind, StrategySettings, Thresholds,
+    Backoff, FailoverMode, Fault, FaultAction, FaultTarget, FaultTime, LoadSettings, LockParams,
+    OnWaitTimeout, Persistence, RedisSettings, RedisUrl, Rediscover, ReportSettings, Scenario,
+    SentinelSettings, Stall, StockSettings, StopRule, StrategyKind, StrategySettings, Thresholds,
+    TlsSettings, Topology,
 };
 use crate::phase::Phase;
 
@@ -90,14 +91,15 @@ fn name(name: &str) -> Result<String> {
 }
 
 fn redis(raw: RawRedis) -> Result<RedisSettings> {
-    let url = raw.url.map(|u| redis_url("redis.url", &u)).transpose()?;
+    let url = raw.url.as_ref().map(|u| redis_url("redis.url", u)).transpose()?;
     let redlock_urls = raw
         .redlock_urls
+        .as_deref()
         .unwrap_or_default()
         .iter()
         .map(|u| redis_url("redis.redlock_urls", u))
         .collect::<Result<Vec<_>>>()?;
-    let key_prefix = raw.key_prefix.unwrap_or_else(|| "seckill".to_owned());
+    let key_prefix = raw.key_prefix.clone().unwrap_or_else(|| "seckill".to_owned());
     let ok = !key_prefix.is_empty()
         && !key_prefix
             .chars()
@@ -114,12 +116,122 @@ fn redis(raw: RawRedis) -> Result<RedisSettings> {
         "aof-always" => Persistence::AofAlways,
         other => return Err(one_of("redis.persistence", other, &["none", "aof-always"])),
     };
+    let rediscover = match raw.rediscover.as_deref().unwrap_or("on-error") {
+        "on-error" => Rediscover::OnError,
+        "never" => Rediscover::Never,
+        other => return Err(one_of("redis.rediscover", other, &["on-error", "never"])),
+    };
+    let topology = topology(&raw, url.is_some())?;
+    let tls = tls(&raw, url.is_some() || !matches!(&topology, Topology::Sentinel(s) if s.sentinels.is_empty()))?;
     Ok(RedisSettings {
         url,
         key_prefix,
         redlock_urls,
         timeout: millis("redis.timeout_ms", raw.timeout_ms.unwrap_or(2000), 1)?,
         persistence,
+        topology,
+        rediscover,
+        tls,
+    })
+}
+
+fn topology(raw: &RawRedis, has_url: bool) -> Result<Topology> {
+    let sentinel_only = [
+        ("redis.replicas", raw.replicas.is_some()),
+        ("redis.sentinels", raw.sentinels.is_some()),
+        ("redis.master_name", raw.master_name.is_some()),
+        ("redis.sentinel", raw.sentinel.down_after_ms.is_some() || raw.sentinel.failover_timeout_ms.is_some()),
+    ];
+    match raw.topology.as_deref().unwrap_or("standalone") {
+        "standalone" => match sentinel_only.iter().find(|(_, set)| *set) {
+            Some((field, _)) => Err(FieldError::new(
+                field,
+                "is a setting of the sentinel topology",
+                "add topology = \"sentinel\" to [redis], or remove it",
+            )
+            .depending_on(&["redis.topology"])),
+            None => Ok(Topology::Standalone),
+        },
+        "sentinel" if has_url => Err(FieldError::new(
+            "redis.url",
+            "the sentinel topology finds its primary through Sentinel, not a URL",
+            "remove redis.url (and --redis-url); list the sentinels in redis.sentinels, or leave them out to start embedded ones",
+        )
+        .depending_on(&["redis.topology"])),
+        "sentinel" => sentinel(raw).map(Topology::Sentinel),
+        other => Err(one_of("redis.topology", other, &["standalone", "sentinel"])),
+    }
+}
+
+fn sentinel(raw: &RawRedis) -> Result<SentinelSettings> {
+    let sentinels = raw
+        .sentinels
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|u| redis_url("redis.sentinels", u))
+        .collect::<Result<Vec<_>>>()?;
+    if raw.sentinels.is_some() && sentinels.is_empty() {
+        return Err(FieldError::new(
+            "redis.sentinels",
+            "is empty",
+            "list your sentinels, or remove the field to start embedded ones",
+        ));
+    }
+    if !sentinels.is_empty() && raw.master_name.is_none() {
+        return Err(FieldError::new(
+            "redis.master_name",
+            "is missing: your sentinels need the name they monitor the primary by",
+            "add master_name = \"mymaster\" (the name in `sentinel monitor`)",
+        )
+        .depending_on(&["redis.sentinels"]));
+    }
+    let master_name = raw.master_name.clone().unwrap_or_else(|| "seckill".to_owned());
+    if master_name.is_empty() || master_name.chars().any(char::is_whitespace) {
+        return Err(FieldError::new(
+            "redis.master_name",
+            format!("`{master_name}` is not a usable name"),
+            "use a name without spaces, as in `sentinel monitor <name> ...`",
+        ));
+    }
+    Ok(SentinelSettings {
+        sentinels,
+        master_name,
+        replicas: bounded_u32("redis.replicas", raw.replicas.unwrap_or(1), 5)?.get(),
+        down_after: millis("redis.sentinel.down_after_ms", raw.sentinel.down_after_ms.unwrap_or(1000), 100)?,
+        failover_timeout: millis(
+            "redis.sentinel.failover_timeout_ms",
+            raw.sentinel.failover_timeout_ms.unwrap_or(5000),
+            500,
+        )?,
+    })
+}
+
+fn tls(raw: &RawRedis, external: bool) -> Result<TlsSettings> {
+    let embedded = raw.tls.unwrap_or(false);
+    if embedded && external {
+        return Err(FieldError::new(
+            "redis.tls",
+            "starts the embedded servers with TLS; your own server decides its TLS itself",
+            "remove tls = true and write a rediss:// URL (with tls_ca if its certificate is not publicly trusted)",
+        )
+        .depending_on(&["redis.url", "redis.sentinels"]));
+    }
+    let path = |p: &Option<String>| p.as_ref().map(std::path::PathBuf::from);
+    if raw.tls_cert.is_some() != raw.tls_key.is_some() {
+        let field = if raw.tls_cert.is_some() { "redis.tls_key" } else { "redis.tls_cert" };
+        return Err(FieldError::new(
+            field,
+            "is missing: a client certificate needs its key, and the key its certificate",
+            "give both tls_cert and tls_key, or neither",
+        ));
+    }
+    Ok(TlsSettings {
+        embedded,
+        ca: path(&raw.tls_ca),
+        cert: path(&raw.tls_cert),
+        key: path(&raw.tls_key),
+        insecure: raw.tls_insecure.unwrap_or(false),
     })
 }
 
@@ -128,14 +240,14 @@ fn redis_url(field: &str, raw: &str) -> Result<RedisUrl> {
     let parsed = url::Url::parse(raw).ok();
     let scheme_ok = parsed
         .as_ref()
-        .is_some_and(|u| u.scheme() == "redis" && u.host_str().is_some());
+        .is_some_and(|u| matches!(u.scheme(), "redis" | "rediss") && u.host_str().is_some());
     if scheme_ok {
         Ok(url)
     } else {
         Err(FieldError::new(
             field,
-            format!("`{}` is not a redis:// URL", url.redacted()),
-            "write redis://[user:password@]host:port/db, or leave it out to start an embedded redis-server",
+            format!("`{}` is not a redis:// or rediss:// URL", url.redacted()),
+            "write redis://[user:password@]host:port/db (rediss:// for TLS), or leave it out to start an embedded redis-server",
         ))
     }
 }
@@ -361,11 +473,27 @@ fn strategy(raw: &RawStrategy) -> Result<StrategySettings> {
         fraction: fraction("strategy.stall_fraction", raw.stall_fraction.unwrap_or(1.0))?,
     };
     let redlock_nodes = bounded_u32("strategy.redlock_nodes", raw.redlock_nodes.unwrap_or(3), 15)?;
+    let wait_replicas = match raw.wait_replicas.unwrap_or(0) {
+        n @ 0..=16 => n as u32,
+        n => {
+            return Err(FieldError::new(
+                "strategy.wait_replicas",
+                format!("{n} is not a replica count"),
+                "use 0 (no WAIT) to 16",
+            ))
+        }
+    };
     Ok(StrategySettings {
         kind,
         lock: lock_params(raw)?,
         stall,
         redlock_nodes: redlock_nodes.get(),
+        wait_replicas,
+        wait_replicas_timeout: millis(
+            "strategy.wait_replicas_timeout_ms",
+            raw.wait_replicas_timeout_ms.unwrap_or(500),
+            1,
+        )?,
     })
 }
 
@@ -565,6 +693,16 @@ fn fault(i: usize, raw: &RawFault, scenario: &Scenario) -> Result<Fault> {
         "kill" => FaultAction::Kill {
             target: fault_target(&field("target"), raw.target.as_ref(), scenario)?,
         },
+        "redis-restart" | "latency" | "disconnect"
+            if matches!(scenario.redis.topology, Topology::Sentinel(_)) =>
+        {
+            return Err(FieldError::new(
+                &field("kind"),
+                format!("{} is not built for the sentinel topology", raw.kind),
+                "use kind = \"failover\" to take the primary away, or topology = \"standalone\"",
+            )
+            .depending_on(&["redis.topology"]));
+        }
         "redis-restart" if scenario.redis.url.is_some() => {
             let hint =
                 "remove redis.url / --redis-url: the harness restarts only its own embedded server";
@@ -584,15 +722,57 @@ fn fault(i: usize, raw: &RawFault, scenario: &Scenario) -> Result<Fault> {
             duration: duration(1000)?,
         },
         "disconnect" => FaultAction::Disconnect,
+        "failover" => FaultAction::Failover {
+            mode: failover_mode(&field, raw, scenario)?,
+        },
         other => {
             return Err(one_of(
                 &field("kind"),
                 other,
-                &["pause", "kill", "redis-restart", "latency", "disconnect"],
+                &["pause", "kill", "redis-restart", "latency", "disconnect", "failover"],
             ))
         }
     };
     Ok(Fault { at, action })
+}
+
+fn failover_mode(
+    field: &dyn Fn(&str) -> String,
+    raw: &RawFault,
+    scenario: &Scenario,
+) -> Result<FailoverMode> {
+    let embedded_sentinel =
+        matches!(&scenario.redis.topology, Topology::Sentinel(s) if s.sentinels.is_empty());
+    if !embedded_sentinel {
+        return Err(FieldError::new(
+            &field("kind"),
+            "failover needs the embedded sentinel topology",
+            "set [redis] topology = \"sentinel\" without sentinels: the harness fails over only servers it started",
+        )
+        .depending_on(&["redis.topology", "redis.sentinels"]));
+    }
+    match raw.mode.as_deref().unwrap_or("crash") {
+        "graceful" if raw.lag.is_some() => Err(FieldError::new(
+            &field("lag"),
+            "applies to mode = \"crash\" only",
+            "remove it, or use mode = \"crash\"",
+        )),
+        "graceful" => Ok(FailoverMode::Graceful),
+        "crash" => Ok(FailoverMode::Crash {
+            lag: raw
+                .lag
+                .as_deref()
+                .map(|l| positive_duration(&field("lag"), l))
+                .transpose()?
+                .unwrap_or(Duration::from_millis(200)),
+        }),
+        "partition" => Err(FieldError::new(
+            &field("mode"),
+            "`partition` is not built yet",
+            "use \"crash\" (acknowledged writes lost in a crash failover) or \"graceful\"",
+        )),
+        other => Err(one_of(&field("mode"), other, &["graceful", "crash"])),
+    }
 }
 
 /// `"2s"` after the start, or `"after 50 sales"`.

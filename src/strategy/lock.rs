@@ -156,7 +156,7 @@ impl Release {
     /// Best effort: a lock not released expires with its TTL.
     pub async fn run(
         &self,
-        conn: &mut redis::aio::MultiplexedConnection,
+        conn: &mut crate::conn::Conn,
         lock: &str,
         token: impl redis::ToRedisArgs,
     ) {
@@ -169,7 +169,7 @@ impl Release {
 /// # Errors
 /// The Redis error of the `SET`.
 pub async fn set_nx_px(
-    conn: &mut redis::aio::MultiplexedConnection,
+    conn: &mut crate::conn::Conn,
     key: &str,
     value: &str,
     ttl: Duration,

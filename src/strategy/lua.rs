@@ -9,7 +9,7 @@ use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
 use crate::scenario::StrategySettings;
 
 pub struct Lua {
-    settings: StrategySettings,
+    pub settings: StrategySettings,
     script: redis::Script,
 }
 

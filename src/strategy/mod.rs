@@ -16,14 +16,24 @@ mod stock;
 mod unlocked;
 mod watch;
 
-use redis::aio::MultiplexedConnection;
-
 use crate::checker::HoldBoard;
+use crate::conn::Conn;
 use crate::freeze::FreezeHook;
 use crate::keys::Keys;
 use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
 use crate::scenario::{StrategyKind, StrategySettings};
 use crate::stop::StopSignal;
+
+/// `WAIT replicas timeout` on the client's own connection: how many
+/// replicas acknowledged every write sent on it so far; 0 on an error.
+async fn confirm(client: &mut Client, replicas: u32, timeout: std::time::Duration) -> u32 {
+    let acked: redis::RedisResult<u32> = redis::cmd("WAIT")
+        .arg(replicas)
+        .arg(timeout.as_millis() as u64)
+        .query_async(&mut client.conn)
+        .await;
+    acked.unwrap_or(0)
+}
 
 fn outcome_of(result: redis::RedisResult<Outcome>) -> Outcome {
     result.unwrap_or_else(|e| Outcome::Error(ErrorKind::of(&e)))
@@ -47,13 +57,13 @@ fn written<T>(
 /// One buyer: its own connection (a `WATCH`ing client must not share one),
 /// random source, and identity for lock tokens.
 pub struct Client {
-    pub conn: MultiplexedConnection,
+    pub conn: Conn,
     pub rng: fastrand::Rng,
     /// Unique in the run: worker index and client index.
     pub id: u64,
     /// `redlock` only: one connection per lock server, `None` when that
     /// server was unreachable at the start (it then never votes).
-    pub lock_nodes: Vec<Option<MultiplexedConnection>>,
+    pub lock_nodes: Vec<Option<Conn>>,
     tokens: u64,
     /// Locked purchases: `Some(0)` while holding the lock, then when the
     /// stock write was sent (monotonic ns); `None` otherwise.
@@ -61,7 +71,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(conn: MultiplexedConnection, id: u64) -> Client {
+    pub fn new(conn: Conn, id: u64) -> Client {
         Client {
             conn,
             rng: fastrand::Rng::with_seed(id ^ 0x5ec1_11be_5eed),
@@ -121,7 +131,35 @@ impl Strategy {
         }
     }
 
+    /// One purchase; with `wait_replicas`, a sale counts only once `WAIT`
+    /// confirms it on that many replicas, else it is in doubt.
     pub async fn purchase(&self, client: &mut Client, ctx: &Context<'_>) -> PurchaseReport {
+        let mut report = self.unconfirmed_purchase(client, ctx).await;
+        let settings = self.settings();
+        if settings.wait_replicas > 0 && report.outcome == Outcome::Sold {
+            let confirmed = confirm(client, settings.wait_replicas, settings.wait_replicas_timeout);
+            if confirmed.await < settings.wait_replicas {
+                report.outcome = Outcome::InDoubt;
+                report.unconfirmed = true;
+            }
+        }
+        report
+    }
+
+    fn settings(&self) -> &StrategySettings {
+        match self {
+            Strategy::Article(s) => &s.0,
+            Strategy::SafeLock(s) => &s.settings,
+            Strategy::Fenced(s) => &s.settings,
+            Strategy::Redlock(s) => &s.settings,
+            Strategy::Unlocked(s) => &s.0,
+            Strategy::Lua(s) => &s.settings,
+            Strategy::Watch(s) => &s.0,
+            Strategy::Decr(s) => &s.0,
+        }
+    }
+
+    async fn unconfirmed_purchase(&self, client: &mut Client, ctx: &Context<'_>) -> PurchaseReport {
         match self {
             Strategy::Article(s) => lock::locked_purchase(s, client, ctx).await,
             Strategy::SafeLock(s) => lock::locked_purchase(s, client, ctx).await,

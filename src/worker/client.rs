@@ -8,9 +8,9 @@ use std::time::Instant;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use redis::aio::MultiplexedConnection;
 
 use crate::checker::HoldBoard;
+use crate::conn::{Conn, Rediscover};
 use crate::freeze::FreezeHook;
 use crate::metrics::Metrics;
 use crate::outcome::Outcome;
@@ -20,40 +20,37 @@ use crate::strategy::{Client, Context, Strategy};
 
 use super::pacer::Pacer;
 
-/// Opens connections to the main server, and again after one was lost.
+/// Opens connections to the primary, and again after one was lost.
 pub struct Connector {
-    redis: redis::Client,
-    config: redis::AsyncConnectionConfig,
+    inner: crate::conn::Connector,
 }
 
 /// Reconnect backoff: doubling from the first to the last.
 const RECONNECT_FIRST: Duration = Duration::from_millis(10);
-const RECONNECT_MAX: Duration = Duration::from_secs(1);
+/// Short, so a client finds a newly promoted primary soon after Sentinel
+/// names it; loopback and a few thousand clients bear the attempts.
+const RECONNECT_MAX: Duration = Duration::from_millis(250);
 
 impl Connector {
     /// # Errors
-    /// When the URL is not a Redis URL.
+    /// When a URL is not a Redis URL or a certificate does not parse.
     pub fn new(plan: &WorkerPlan) -> anyhow::Result<Connector> {
-        Ok(Connector {
-            redis: redis::Client::open(plan.redis_url.as_str()).context("bad Redis URL")?,
-            config: redis::AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(plan.response_timeout))
-                .set_response_timeout(Some(plan.response_timeout)),
-        })
-    }
-
-    async fn connect(&self) -> redis::RedisResult<MultiplexedConnection> {
-        self.redis
-            .get_multiplexed_async_connection_with_config(&self.config)
-            .await
+        let inner =
+            crate::conn::Connector::new(&plan.endpoint, plan.response_timeout, plan.rediscover)
+                .context("bad Redis endpoint")?;
+        Ok(Connector { inner })
     }
 
     /// Replaces a client's connection after it was lost, retrying with
-    /// backoff until it works or the worker stops.
-    async fn reconnect(&self, client: &mut Client, stop: &StopSignal) {
+    /// backoff until it works or the worker stops. Counts a rediscovery when
+    /// the client lands on a different primary than before.
+    async fn reconnect(&self, client: &mut Client, stop: &StopSignal, metrics: &RefCell<Metrics>) {
         let mut pause = RECONNECT_FIRST;
         while !stop.is_stopped() {
-            if let Ok(conn) = self.connect().await {
+            if let Ok(conn) = self.inner.reconnect().await {
+                if conn.primary() != client.conn.primary() {
+                    metrics.borrow_mut().count_rediscovery();
+                }
                 client.conn = conn;
                 return;
             }
@@ -74,6 +71,7 @@ pub async fn connect_all(plan: &WorkerPlan, connector: &Connector) -> anyhow::Re
     let mut clients = Vec::with_capacity(plan.clients as usize);
     for i in 0..plan.clients {
         let conn = connector
+            .inner
             .connect()
             .await
             .with_context(|| format!("connecting client {i} to Redis"))?;
@@ -86,21 +84,16 @@ pub async fn connect_all(plan: &WorkerPlan, connector: &Connector) -> anyhow::Re
 
 /// Redlock servers; one that cannot be reached is `None` and never votes,
 /// which is exactly the failure Redlock is meant to survive.
-async fn connect_lock_nodes(plan: &WorkerPlan) -> Vec<Option<MultiplexedConnection>> {
+async fn connect_lock_nodes(plan: &WorkerPlan) -> Vec<Option<Conn>> {
     // Redlock wants node timeouts well below the TTL, so a dead node costs
     // little of the lock's validity.
     let timeout =
         (plan.strategy.lock.ttl / 10).clamp(Duration::from_millis(50), Duration::from_secs(1));
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(timeout))
-        .set_response_timeout(Some(timeout));
     let mut nodes = Vec::with_capacity(plan.lock_urls.len());
     for url in &plan.lock_urls {
-        let conn = match redis::Client::open(url.as_str()) {
-            Ok(client) => client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await
-                .ok(),
+        let endpoint = plan.endpoint.with_url(url.clone());
+        let conn = match crate::conn::Connector::new(&endpoint, timeout, Rediscover::Never) {
+            Ok(connector) => connector.connect().await.ok(),
             Err(_) => None,
         };
         nodes.push(conn);
@@ -190,7 +183,9 @@ impl Buyer {
                 break;
             }
             if report.outcome.lost_connection() {
-                crew.connector.reconnect(&mut client, &crew.stop).await;
+                crew.connector
+                    .reconnect(&mut client, &crew.stop, &crew.metrics)
+                    .await;
             }
         }
     }

@@ -1,0 +1,349 @@
+//! Our one connection type, and how to reach the primary: the seam between
+//! the purchase code and the topology. Strategies, workers and the
+//! coordinator's control connection all hold a [`Conn`] made by a
+//! [`Connector`]; only this module knows whether the primary sits at a fixed
+//! URL or is discovered through Sentinel, and whether TLS is in the way. A
+//! Redis Cluster connection becomes one more [`Conn`] variant here, with no
+//! change to the strategies.
+//!
+//! Discovery uses redis-rs's own `sentinel` support (it also checks with
+//! `ROLE` that the address Sentinel names really is a primary).
+
+use std::sync::Mutex;
+
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
+use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, Value};
+use serde::{Deserialize, Serialize};
+
+/// Where the run's Redis is and how to reach it. Travels in the worker
+/// plan (passwords and key material included, over the pipe only), so its
+/// `Debug` shows neither.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub discovery: Discovery,
+    /// Certificates for `rediss://`; `None` trusts the system's roots.
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub enum Discovery {
+    /// A fixed URL, password included.
+    Direct(String),
+    /// Ask these sentinels (URLs, passwords included) for `master_name`.
+    /// The primary and its replicas are reached with the first sentinel
+    /// URL's user, password and TLS mode.
+    Sentinel {
+        sentinels: Vec<String>,
+        master_name: String,
+    },
+}
+
+/// PEM contents read from the scenario's `tls_ca`, `tls_cert`, `tls_key`.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TlsFiles {
+    pub ca: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl Endpoint {
+    pub fn direct(url: impl Into<String>) -> Endpoint {
+        Endpoint {
+            discovery: Discovery::Direct(url.into()),
+            tls: None,
+        }
+    }
+
+    /// For output: no password, no key material.
+    pub fn describe(&self) -> String {
+        match &self.discovery {
+            Discovery::Direct(url) => crate::redact::redact(url),
+            Discovery::Sentinel {
+                sentinels,
+                master_name,
+            } => {
+                let at: Vec<String> = sentinels.iter().map(|u| host_port(u)).collect();
+                format!("primary `{master_name}` by Sentinel at {}", at.join(", "))
+            }
+        }
+    }
+
+    /// The same endpoint with the direct URL replaced (the fault proxy).
+    pub fn with_url(&self, url: String) -> Endpoint {
+        Endpoint {
+            discovery: Discovery::Direct(url),
+            tls: self.tls.clone(),
+        }
+    }
+
+    fn certificates(&self) -> Option<redis::TlsCertificates> {
+        let tls = self.tls.as_ref()?;
+        let client_tls = match (&tls.cert, &tls.key) {
+            (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+                client_cert: cert.as_bytes().to_vec(),
+                client_key: key.as_bytes().to_vec(),
+            }),
+            _ => None,
+        };
+        Some(redis::TlsCertificates {
+            client_tls,
+            root_cert: tls.ca.as_ref().map(|ca| ca.as_bytes().to_vec()),
+        })
+    }
+
+    /// A client for a fixed URL, with this endpoint's certificates.
+    ///
+    /// # Errors
+    /// When the URL is not a Redis URL or the certificates do not parse.
+    pub fn client_for(&self, url: &str) -> redis::RedisResult<redis::Client> {
+        match self.certificates() {
+            Some(certs) if url.starts_with("rediss://") => redis::Client::build_with_tls(url, certs),
+            _ => redis::Client::open(url),
+        }
+    }
+
+    fn sentinel_client(
+        &self,
+        sentinels: &[String],
+        master_name: &str,
+    ) -> redis::RedisResult<SentinelClient> {
+        let infos = sentinels
+            .iter()
+            .map(|u| u.as_str().into_connection_info())
+            .collect::<redis::RedisResult<Vec<_>>>()?;
+        let first = infos.first().ok_or_else(|| {
+            redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "no sentinel URL"))
+        })?;
+        let auth = first.redis_settings().clone();
+        let tls = match first.addr() {
+            redis::ConnectionAddr::TcpTls { insecure, .. } => Some(if *insecure {
+                redis::TlsMode::Insecure
+            } else {
+                redis::TlsMode::Secure
+            }),
+            _ => None,
+        };
+        let addrs = infos.iter().map(|i| i.addr().clone());
+        let mut builder =
+            SentinelClientBuilder::new(addrs, master_name, SentinelServerType::Master)?
+                .set_client_to_redis_db(auth.db());
+        if let Some(user) = auth.username() {
+            builder = builder
+                .set_client_to_redis_username(user)
+                .set_client_to_sentinel_username(user);
+        }
+        if let Some(password) = auth.password() {
+            builder = builder
+                .set_client_to_redis_password(password)
+                .set_client_to_sentinel_password(password);
+        }
+        if let Some(mode) = tls {
+            builder = builder
+                .set_client_to_redis_tls_mode(mode)
+                .set_client_to_sentinel_tls_mode(mode);
+            if let Some(certs) = self.certificates() {
+                builder = builder
+                    .set_client_to_redis_certificates(certs.clone())
+                    .set_client_to_sentinel_certificates(certs);
+            }
+        }
+        builder.build()
+    }
+}
+
+/// `host:port` of a URL, without credentials.
+pub fn host_port(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => format!(
+            "{}:{}",
+            u.host_str().unwrap_or("?"),
+            u.port().unwrap_or(6379)
+        ),
+        Err(_) => "(unparsable URL)".to_owned(),
+    }
+}
+
+/// One connection to the primary. Implements redis-rs's `ConnectionLike`,
+/// so commands, pipelines and scripts run on it as on any connection.
+#[derive(Clone)]
+pub struct Conn {
+    inner: Inner,
+    /// The server's `host:port`: a client that reconnects somewhere else
+    /// has moved to a new primary.
+    primary: std::sync::Arc<str>,
+}
+
+impl Conn {
+    pub fn primary(&self) -> &str {
+        &self.primary
+    }
+}
+
+#[derive(Clone)]
+enum Inner {
+    Single(MultiplexedConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match &mut self.inner {
+            Inner::Single(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match &mut self.inner {
+            Inner::Single(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match &self.inner {
+            Inner::Single(c) => c.get_db(),
+        }
+    }
+}
+
+/// Whether a client that lost its primary asks Sentinel again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Rediscover {
+    /// On a dropped connection, a timeout or `READONLY`: the default.
+    OnError,
+    /// Keep the primary found at the start: the zombie-primary client.
+    Never,
+}
+
+/// Opens connections to the current primary of one [`Endpoint`]; a
+/// worker's clients share one.
+pub struct Connector {
+    endpoint: Endpoint,
+    config: redis::AsyncConnectionConfig,
+    sentinel: Option<tokio::sync::Mutex<SentinelClient>>,
+    rediscover: Rediscover,
+    /// The primary last found.
+    primary: Mutex<Option<redis::Client>>,
+}
+
+impl Connector {
+    /// # Errors
+    /// When a URL is not a Redis URL or a certificate does not parse.
+    pub fn new(
+        endpoint: &Endpoint,
+        timeout: std::time::Duration,
+        rediscover: Rediscover,
+    ) -> redis::RedisResult<Connector> {
+        let sentinel = match &endpoint.discovery {
+            Discovery::Direct(url) => {
+                endpoint.client_for(url)?;
+                None
+            }
+            Discovery::Sentinel {
+                sentinels,
+                master_name,
+            } => Some(tokio::sync::Mutex::new(
+                endpoint.sentinel_client(sentinels, master_name)?,
+            )),
+        };
+        Ok(Connector {
+            endpoint: endpoint.clone(),
+            config: redis::AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout)),
+            sentinel,
+            rediscover,
+            primary: Mutex::new(None),
+        })
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Connects to the primary known now, finding it first if none is.
+    ///
+    /// # Errors
+    /// When the primary (or Sentinel) cannot be reached.
+    pub async fn connect(&self) -> redis::RedisResult<Conn> {
+        let known = self.primary.lock().expect("not poisoned").clone();
+        let client = match known {
+            Some(client) => client,
+            None => self.discover().await?,
+        };
+        self.open(&client).await
+    }
+
+    /// Connects again after an error: through Sentinel afresh unless the
+    /// policy is `Never` (or there is no Sentinel).
+    ///
+    /// # Errors
+    /// When the primary (or Sentinel) cannot be reached.
+    pub async fn reconnect(&self) -> redis::RedisResult<Conn> {
+        if self.sentinel.is_none() || self.rediscover == Rediscover::Never {
+            return self.connect().await;
+        }
+        let client = self.discover().await?;
+        self.open(&client).await
+    }
+
+    async fn discover(&self) -> redis::RedisResult<redis::Client> {
+        let client = match (&self.sentinel, &self.endpoint.discovery) {
+            (Some(sentinel), _) => sentinel.lock().await.async_get_client().await?,
+            (None, Discovery::Direct(url)) => self.endpoint.client_for(url)?,
+            (None, Discovery::Sentinel { .. }) => unreachable!("built with a sentinel client"),
+        };
+        *self.primary.lock().expect("not poisoned") = Some(client.clone());
+        Ok(client)
+    }
+
+    async fn open(&self, client: &redis::Client) -> redis::RedisResult<Conn> {
+        let conn = client
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await?;
+        Ok(Conn {
+            inner: Inner::Single(conn),
+            primary: client.get_connection_info().addr().to_string().into(),
+        })
+    }
+}
+
+/// rustls needs a process-wide crypto provider before the first TLS
+/// connection; installing it twice is harmless.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_never_show_passwords() {
+        let direct = Endpoint::direct("redis://buyer:Zq9hunter2@127.0.0.1:6379/0");
+        assert!(!format!("{direct:?}").contains("Zq9hunter2"));
+        let sentinel = Endpoint {
+            discovery: Discovery::Sentinel {
+                sentinels: vec!["redis://u:Zq9hunter2@127.0.0.1:26379".to_owned()],
+                master_name: "seckill".to_owned(),
+            },
+            tls: Some(TlsFiles {
+                key: Some("-----BEGIN PRIVATE KEY-----secret".to_owned()),
+                ..TlsFiles::default()
+            }),
+        };
+        let shown = format!("{sentinel:?}");
+        assert!(!shown.contains("Zq9hunter2") && !shown.contains("PRIVATE"), "{shown}");
+        assert!(shown.contains("127.0.0.1:26379"), "{shown}");
+    }
+}

@@ -1,0 +1,360 @@
+//! An embedded replicated Redis: one primary, its replicas and three
+//! sentinels, all throwaway redis-servers on free loopback ports (TLS when
+//! asked), started together, waited for until every sentinel agrees on the
+//! primary, knows the replicas and the other sentinels, and every replica's
+//! link is up; stopped together when dropped, on every exit path.
+//!
+//! Also the moves a `failover` fault makes on them, each one short so the
+//! coordinator goes on reading its workers in between: freezing and
+//! resuming replicas, cutting their links, crashing the primary, pausing its
+//! writes, asking Sentinel to fail over, and asking who the primary is now.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use crate::certs::RunCertificates;
+use crate::conn::{Discovery, Endpoint};
+use crate::redis_server::{RedisServer, Role, ServerOptions};
+use crate::scenario::SentinelSettings;
+
+/// Sentinels started: the smallest set with a majority that survives one.
+const SENTINELS: usize = 3;
+/// How long the whole set may take to agree at the start.
+const AGREE_WITHIN: Duration = Duration::from_secs(20);
+/// Per command on a node or sentinel.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(1);
+
+pub struct SentinelSet {
+    pub master_name: String,
+    /// Data nodes; the first one started as the primary.
+    nodes: Vec<RedisServer>,
+    sentinels: Vec<RedisServer>,
+    /// Nodes crashed by a fault (not restarted).
+    dead: Vec<bool>,
+    certs: Option<Arc<RunCertificates>>,
+}
+
+impl SentinelSet {
+    /// Starts the set and waits until it agrees.
+    ///
+    /// # Errors
+    /// When a server cannot be started, or the set does not agree in time.
+    pub async fn start(
+        settings: &SentinelSettings,
+        certs: Option<Arc<RunCertificates>>,
+    ) -> anyhow::Result<SentinelSet> {
+        let deadline = Duration::from_secs(10);
+        let node = |role| ServerOptions {
+            role,
+            tls: certs.clone(),
+            ..ServerOptions::default()
+        };
+        let primary = RedisServer::start_with(deadline, node(Role::Primary))?;
+        let of = primary.port();
+        let mut nodes = vec![primary];
+        for _ in 0..settings.replicas {
+            nodes.push(RedisServer::start_with(deadline, node(Role::Replica { of }))?);
+        }
+        let conf = sentinel_conf(settings, of);
+        let mut sentinels = Vec::with_capacity(SENTINELS);
+        for _ in 0..SENTINELS {
+            let role = Role::Sentinel { conf: conf.clone() };
+            sentinels.push(RedisServer::start_with(deadline, node(role))?);
+        }
+        let set = SentinelSet {
+            master_name: settings.master_name.clone(),
+            dead: vec![false; nodes.len()],
+            nodes,
+            sentinels,
+            certs,
+        };
+        set.agree(settings.replicas as usize).await?;
+        Ok(set)
+    }
+
+    /// How workers find the primary: through these sentinels.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            discovery: Discovery::Sentinel {
+                sentinels: self.sentinels.iter().map(RedisServer::url).collect(),
+                master_name: self.master_name.clone(),
+            },
+            tls: self.certs.as_ref().map(|c| c.client_files()),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        let ports: Vec<String> = self.nodes.iter().map(|n| n.port().to_string()).collect();
+        let sentinels: Vec<String> = self.sentinels.iter().map(|s| s.port().to_string()).collect();
+        let tls = if self.certs.is_some() { " over TLS" } else { "" };
+        format!(
+            "embedded primary and {} replica(s) on 127.0.0.1:{} with sentinels on {}{tls}",
+            self.nodes.len() - 1,
+            ports.join(","),
+            sentinels.join(",")
+        )
+    }
+
+    async fn query<T: redis::FromRedisValue>(
+        &self,
+        url: String,
+        cmd: &redis::Cmd,
+    ) -> anyhow::Result<T> {
+        let client = self.endpoint().client_for(&url)?;
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(QUERY_TIMEOUT))
+            .set_response_timeout(Some(QUERY_TIMEOUT));
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        Ok(cmd.query_async(&mut conn).await?)
+    }
+
+    /// The primary's port as the first answering sentinel reports it.
+    ///
+    /// # Errors
+    /// When no sentinel answers.
+    pub async fn primary_port(&self) -> anyhow::Result<u16> {
+        let mut last = None;
+        for sentinel in &self.sentinels {
+            let ask = redis::cmd("SENTINEL")
+                .arg("get-master-addr-by-name")
+                .arg(&self.master_name)
+                .clone();
+            match self.query::<(String, u16)>(sentinel.url(), &ask).await {
+                Ok((_, port)) => return Ok(port),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("no sentinel")))
+    }
+
+    fn node(&self, port: u16) -> Option<usize> {
+        self.nodes.iter().position(|n| n.port() == port)
+    }
+
+    /// Live nodes other than the one on `primary`.
+    fn replicas_of(&self, primary: u16) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| !self.dead[i] && self.nodes[i].port() != primary)
+            .collect()
+    }
+
+    async fn agree(&self, replicas: usize) -> anyhow::Result<()> {
+        let until = Instant::now() + AGREE_WITHIN;
+        let mut last = String::from("no answer yet");
+        while Instant::now() < until {
+            match self.disagreement(replicas).await {
+                Ok(None) => return Ok(()),
+                Ok(Some(why)) => last = why,
+                Err(e) => last = format!("{:#}", e),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!(
+            "the embedded sentinels did not agree within {AGREE_WITHIN:?}: {}",
+            crate::redact::redact(&last)
+        )
+    }
+
+    /// `None` once every sentinel names the first node as primary and sees
+    /// every replica and the other sentinels, and every replica is in sync.
+    async fn disagreement(&self, replicas: usize) -> anyhow::Result<Option<String>> {
+        let primary = self.nodes[0].port();
+        for sentinel in &self.sentinels {
+            let url = sentinel.url();
+            let name = &self.master_name;
+            let ask = |what: &str| redis::cmd("SENTINEL").arg(what).arg(name).clone();
+            let (_, port): (String, u16) =
+                self.query(url.clone(), &ask("get-master-addr-by-name")).await?;
+            if port != primary {
+                return Ok(Some(format!("a sentinel names port {port} as primary")));
+            }
+            let seen: Vec<redis::Value> = self.query(url.clone(), &ask("replicas")).await?;
+            let others: Vec<redis::Value> = self.query(url, &ask("sentinels")).await?;
+            if seen.len() < replicas || others.len() < SENTINELS - 1 {
+                return Ok(Some(format!(
+                    "a sentinel sees {} replica(s) and {} other sentinel(s)",
+                    seen.len(),
+                    others.len()
+                )));
+            }
+        }
+        for replica in &self.nodes[1..] {
+            let info: String = self
+                .query(replica.url(), redis::cmd("INFO").arg("replication"))
+                .await?;
+            if !info.contains("master_link_status:up") {
+                return Ok(Some(format!("replica {} is not in sync yet", replica.port())));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Freezes every replica of `primary` (SIGSTOP) and cuts their links
+    /// on the primary; returns how many.
+    ///
+    /// # Errors
+    /// When the primary does not take the `CLIENT KILL`.
+    pub async fn freeze_replicas(&self, primary: u16) -> anyhow::Result<usize> {
+        let replicas = self.replicas_of(primary);
+        for &i in &replicas {
+            self.nodes[i].signal(libc::SIGSTOP);
+        }
+        let url = self.url_of(primary)?;
+        let _: u64 = self
+            .query(url, redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("replica"))
+            .await?;
+        Ok(replicas.len())
+    }
+
+    /// Resumes every frozen replica (SIGCONT; harmless on a running one).
+    pub fn resume_replicas(&self) {
+        for (i, node) in self.nodes.iter().enumerate() {
+            if !self.dead[i] {
+                node.signal(libc::SIGCONT);
+            }
+        }
+    }
+
+    /// After the load: no node stays frozen or paused by an unfinished
+    /// failover, so the audit can read and the cleanup delete.
+    pub async fn settle(&self) {
+        self.resume_replicas();
+        for (i, node) in self.nodes.iter().enumerate() {
+            if !self.dead[i] {
+                let unpause = redis::cmd("CLIENT").arg("UNPAUSE").clone();
+                let _: anyhow::Result<()> = self.query(node.url(), &unpause).await;
+            }
+        }
+    }
+
+    /// SIGKILLs the node on `port`.
+    ///
+    /// # Errors
+    /// When no node listens there.
+    pub fn crash(&mut self, port: u16) -> anyhow::Result<()> {
+        let i = self.node(port).context("no embedded node on that port")?;
+        self.nodes[i].crash();
+        self.dead[i] = true;
+        Ok(())
+    }
+
+    fn url_of(&self, port: u16) -> anyhow::Result<String> {
+        let i = self.node(port).context("no embedded node on that port")?;
+        Ok(self.nodes[i].url())
+    }
+
+    /// Reads a key on the node on `port`.
+    ///
+    /// # Errors
+    /// When the node does not answer.
+    pub async fn get(&self, port: u16, key: &str) -> anyhow::Result<Option<i64>> {
+        self.query(self.url_of(port)?, redis::cmd("GET").arg(key))
+            .await
+    }
+
+    /// Pauses writes on `primary` for at most `pause`, and waits until
+    /// every replica has all it wrote.
+    ///
+    /// # Errors
+    /// When the replicas do not catch up within `pause`.
+    pub async fn pause_and_sync(&self, primary: u16, pause: Duration) -> anyhow::Result<()> {
+        let url = self.url_of(primary)?;
+        let ms = pause.as_millis() as u64;
+        let _: () = self
+            .query(url.clone(), redis::cmd("CLIENT").arg("PAUSE").arg(ms).arg("WRITE"))
+            .await?;
+        let until = Instant::now() + pause;
+        while Instant::now() < until {
+            let info: String = self
+                .query(url.clone(), redis::cmd("INFO").arg("replication"))
+                .await?;
+            if replicas_caught_up(&info) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        bail!("the replicas did not catch up within {pause:?}")
+    }
+
+    /// Drops every client of the node on `port` (not replicas, not
+    /// sentinels) and lifts a write pause; returns how many were dropped.
+    ///
+    /// # Errors
+    /// When the node does not answer.
+    pub async fn drop_clients_and_unpause(&self, port: u16) -> anyhow::Result<u64> {
+        let url = self.url_of(port)?;
+        let dropped: u64 = self
+            .query(url.clone(), redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("normal"))
+            .await?;
+        let _: () = self.query(url, &redis::cmd("CLIENT").arg("UNPAUSE").clone()).await?;
+        Ok(dropped)
+    }
+
+    /// `SENTINEL FAILOVER` on the first sentinel that takes it.
+    ///
+    /// # Errors
+    /// When none does.
+    pub async fn sentinel_failover(&self) -> anyhow::Result<()> {
+        let mut last = None;
+        for sentinel in &self.sentinels {
+            let cmd = redis::cmd("SENTINEL").arg("FAILOVER").arg(&self.master_name).clone();
+            match self.query::<()>(sentinel.url(), &cmd).await {
+                Ok(()) => return Ok(()),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("no sentinel")))
+    }
+}
+
+/// Every `slaveN:...,offset=X,...` line has the primary's
+/// `master_repl_offset`.
+fn replicas_caught_up(info: &str) -> bool {
+    let field = |line: &str, key: &str| -> Option<u64> {
+        line.split([',', ':'])
+            .find_map(|kv| kv.strip_prefix(key))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    let Some(primary) = info
+        .lines()
+        .find_map(|l| l.strip_prefix("master_repl_offset:"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    else {
+        return false;
+    };
+    info.lines()
+        .filter(|l| l.starts_with("slave"))
+        .all(|l| field(l, "offset=") == Some(primary))
+}
+
+fn sentinel_conf(settings: &SentinelSettings, primary: u16) -> String {
+    let name = &settings.master_name;
+    format!(
+        "sentinel monitor {name} 127.0.0.1 {primary} 2\n\
+         sentinel down-after-milliseconds {name} {}\n\
+         sentinel failover-timeout {name} {}\n\
+         sentinel parallel-syncs {name} 1\n",
+        settings.down_after.as_millis(),
+        settings.failover_timeout.as_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicas_catch_up_when_every_offset_matches() {
+        let info = "role:master\nconnected_slaves:2\n\
+            slave0:ip=127.0.0.1,port=1,state=online,offset=120,lag=0\n\
+            slave1:ip=127.0.0.1,port=2,state=online,offset=100,lag=0\n\
+            master_repl_offset:120\n";
+        assert!(!replicas_caught_up(info));
+        assert!(replicas_caught_up(&info.replace("offset=100", "offset=120")));
+        assert!(!replicas_caught_up("role:master\n"));
+    }
+}
