@@ -131,6 +131,40 @@ impl SentinelSet {
         Err(last.unwrap_or_else(|| anyhow::anyhow!("no sentinel")))
     }
 
+    /// The primary's port when every sentinel names the same one; `None`
+    /// while they disagree (a failover still spreading) or one is silent.
+    /// Clients ask whichever sentinel answers first, so only then is every
+    /// client sure to find the new primary.
+    pub async fn agreed_primary(&self) -> Option<u16> {
+        let mut agreed = None;
+        for sentinel in &self.sentinels {
+            let ask = redis::cmd("SENTINEL")
+                .arg("get-master-addr-by-name")
+                .arg(&self.master_name)
+                .clone();
+            let (_, port) = self.query::<(String, u16)>(sentinel.url(), &ask).await.ok()?;
+            if agreed.is_some_and(|p| p != port) {
+                return None;
+            }
+            agreed = Some(port);
+        }
+        agreed
+    }
+
+    /// Waits up to `within` for every sentinel to name the same primary.
+    pub async fn wait_agreement(&self, within: Duration) -> Option<u16> {
+        let until = Instant::now() + within;
+        loop {
+            if let Some(port) = self.agreed_primary().await {
+                return Some(port);
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     fn node(&self, port: u16) -> Option<usize> {
         self.nodes.iter().position(|n| n.port() == port)
     }

@@ -133,7 +133,7 @@ pub async fn switchover(set: &SentinelSet, timeout: Duration) -> Next {
     )
 }
 
-/// Last step: has Sentinel named a new primary?
+/// Last step: do all sentinels name a new primary?
 pub async fn promotion(set: &SentinelSet, step: Step) -> Next {
     let Step::Promotion {
         old,
@@ -144,11 +144,12 @@ pub async fn promotion(set: &SentinelSet, step: Step) -> Next {
     else {
         unreachable!("promotion() takes a Promotion step");
     };
-    let named = set.primary_port().await.ok();
+    let named = set.agreed_primary().await;
     match named {
         Some(new) if new != old => {
             let took = since.elapsed().as_secs_f64();
-            let mut what = format!("Sentinel promoted 127.0.0.1:{new} {took:.2} s later");
+            let mut what =
+                format!("every sentinel names 127.0.0.1:{new} as primary {took:.2} s later");
             if graceful {
                 match set.drop_clients_and_unpause(old).await {
                     Ok(n) => what.push_str(&format!("; dropped the old primary's {n} client connection(s) and lifted its write pause")),

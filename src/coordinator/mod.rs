@@ -51,7 +51,10 @@ pub async fn run(
     let keys = Keys::for_run(&scenario.redis.key_prefix, run_id);
     target.prepare(&keys, scenario.stock.initial).await?;
     let result = drive(scenario, run_id, target, &keys, interrupt, quiet).await;
-    let final_stock = target.stock(&keys).await;
+    let final_stock = match target.settle(scenario).await {
+        Ok(()) => target.stock(&keys).await,
+        Err(e) => Err(e),
+    };
     let keys_left = target.cleanup(&keys).await;
     let collected = result?;
     Ok(judge(
@@ -245,9 +248,6 @@ async fn drive(
     progress.finish();
     let sold = collector.totals.counters.sold_units;
     faults.finish_run(&fleet, sold, matches!(interrupted, Ok(true)));
-    if let Some(set) = &target.sentinel_set {
-        set.settle().await;
-    }
     let interrupted = interrupted?;
     let duration = collector.started.elapsed();
     fleet.reap().await;

@@ -207,6 +207,35 @@ impl Target {
         &self.endpoint
     }
 
+    /// After the load, before the audit reads the stock: with the embedded
+    /// Sentinel set, nothing stays frozen or paused, every sentinel names
+    /// the same primary, and the control connection is on it. A client or
+    /// a stale sentinel may still point at a demoted primary that keeps
+    /// answering; the audit must not read the stock there.
+    ///
+    /// # Errors
+    /// When the sentinels do not agree within the failover timeout: where
+    /// the stock lives is then unknown.
+    pub async fn settle(&mut self, scenario: &crate::scenario::Scenario) -> anyhow::Result<()> {
+        let (Some(set), Topology::Sentinel(s)) = (&self.sentinel_set, &scenario.redis.topology)
+        else {
+            return Ok(());
+        };
+        set.settle().await;
+        let Some(port) = set.wait_agreement(s.failover_timeout).await else {
+            bail!(
+                "the sentinels did not agree on a primary within {:?}",
+                s.failover_timeout
+            );
+        };
+        self.control.conn = self.control.connector.reconnect().await?;
+        let on = self.control.conn.primary().to_owned();
+        if !on.ends_with(&format!(":{port}")) {
+            bail!("the control connection reached {on}, not the primary 127.0.0.1:{port} the sentinels agree on");
+        }
+        Ok(())
+    }
+
     /// Whether each run needs a target of its own: a failover leaves the
     /// embedded set with a new primary and one node fewer.
     pub fn single_use(faults: &[crate::scenario::Fault]) -> bool {

@@ -95,6 +95,18 @@ fn notes(record: &RunRecord, row: &SummaryRow) -> Vec<String> {
             row.in_doubt, row.lost
         ));
     }
+    if row.unconfirmed > 0 {
+        notes.push(format!(
+            "{} of them were unconfirmed: the stock write succeeded but WAIT did not confirm it on {} replica(s) in time, so a failover could still take it back. They are in doubt, not sales.",
+            row.unconfirmed, record.scenario.strategy.wait_replicas
+        ));
+    }
+    if row.rediscoveries > 0 {
+        notes.push(format!(
+            "{} client reconnection(s) found a new primary through Sentinel.",
+            row.rediscoveries
+        ));
+    }
     if record.interrupted {
         notes.push(
             "Interrupted: stopped early by a signal; the figures cover the run up to then."

@@ -91,8 +91,15 @@ pub fn terminal_summary(record: &RunRecord, dir: &Path) -> String {
     if row.in_doubt > 0 || row.lost > 0 {
         let _ = writeln!(
             out,
-            "  {} purchase(s) in doubt (reply lost), {} unit(s) left the stock without a recorded sale",
-            row.in_doubt, row.lost
+            "  {} purchase(s) in doubt (reply lost, or {} unconfirmed by WAIT), {} unit(s) left the stock without a recorded sale",
+            row.in_doubt, row.unconfirmed, row.lost
+        );
+    }
+    if row.rediscoveries > 0 {
+        let _ = writeln!(
+            out,
+            "  {} client reconnection(s) found a new primary through Sentinel",
+            row.rediscoveries
         );
     }
     let _ = writeln!(out, "  redis: {}", record.redis);
