@@ -151,18 +151,30 @@ impl SentinelSet {
         agreed
     }
 
-    /// Waits up to `within` for every sentinel to name the same primary.
+    /// Waits up to `within` for every sentinel to name the same primary,
+    /// and that primary to be up and a primary (not the crashed one they
+    /// still name while a failover is under way).
     pub async fn wait_agreement(&self, within: Duration) -> Option<u16> {
         let until = Instant::now() + within;
         loop {
             if let Some(port) = self.agreed_primary().await {
-                return Some(port);
+                if self.is_primary(port).await {
+                    return Some(port);
+                }
             }
             if Instant::now() >= until {
                 return None;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    async fn is_primary(&self, port: u16) -> bool {
+        let Ok(url) = self.url_of(port) else {
+            return false;
+        };
+        let role: anyhow::Result<Vec<redis::Value>> = self.query(url, &redis::cmd("ROLE")).await;
+        matches!(role.as_deref(), Ok([redis::Value::BulkString(r), ..]) if r.as_slice() == b"master")
     }
 
     fn node(&self, port: u16) -> Option<usize> {

@@ -4,6 +4,7 @@
 mod faults;
 mod gate;
 mod measurement;
+mod replication;
 mod robustness;
 mod strategies;
 mod support;

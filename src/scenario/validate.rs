@@ -122,7 +122,9 @@ fn redis(raw: RawRedis) -> Result<RedisSettings> {
         other => return Err(one_of("redis.rediscover", other, &["on-error", "never"])),
     };
     let topology = topology(&raw, url.is_some())?;
-    let tls = tls(&raw, url.is_some() || !matches!(&topology, Topology::Sentinel(s) if s.sentinels.is_empty()))?;
+    let external =
+        url.is_some() || matches!(&topology, Topology::Sentinel(s) if !s.sentinels.is_empty());
+    let tls = tls(&raw, external)?;
     Ok(RedisSettings {
         url,
         key_prefix,

@@ -1,0 +1,187 @@
+//! Replicated Redis behind real sentinels, TLS and ACL targets: the
+//! failover oversell is caught, confirmed writes turn it into honest doubt,
+//! and nothing the run started outlives it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::support::{self, num, scenario, Bench};
+
+/// The shipped failover scenarios, shortened: the failover at 1 s of 5 s
+/// (a crash failover takes Sentinel about 2.5 s here).
+fn failover(name: &str, extra: &[&str]) -> support::Run {
+    let mut args = vec!["--set", "load.duration=5s", "--set", "faults[0].at=1s"];
+    args.extend_from_slice(extra);
+    Bench::run(&scenario(name), &args).output()
+}
+
+const SENTINEL_SALE: &str = r#"
+name = "sentinel-sale"
+
+[redis]
+topology = "sentinel"
+
+[stock]
+initial = 2000
+
+[load]
+processes = 2
+clients_per_process = 4
+duration = "20s"
+
+[strategy]
+kind = "lua"
+"#;
+
+#[test]
+fn an_embedded_sentinel_topology_sells_exactly_the_stock() {
+    let (_dir, path) = support::write_scenario(SENTINEL_SALE);
+    let run = Bench::run(&path, &[]).output();
+    run.assert_code(0);
+    let s = run.summary();
+    assert_eq!(s["verdict"], "PASS", "{}", run.context());
+    assert_eq!(num(&s, "sold"), 2000, "{}", run.context());
+    assert_eq!(num(&s, "final_stock"), 0);
+    assert_eq!(num(&s, "back_in_stock"), 0);
+    assert!(
+        run.stdout.contains("embedded primary and 1 replica(s)"),
+        "{}",
+        run.context()
+    );
+}
+
+#[test]
+fn a_crash_failover_brings_sold_units_back_in_stock_for_lua_and_fenced() {
+    for kind in ["lua", "fenced"] {
+        let set = format!("strategy.kind={kind}");
+        let run = failover("failover-crash", &["--set", &set]);
+        run.assert_code(1);
+        let s = run.summary();
+        assert_eq!(s["verdict"], "FAIL", "{kind}: {}", run.context());
+        assert!(num(&s, "back_in_stock") > 0, "{kind}: {s:?}");
+        assert_eq!(s["faults_applied"], "1", "{kind}: {s:?}");
+        assert!(
+            run.stdout.contains("units recorded as sold are back in stock")
+                && run.stdout.contains(&format!("Strategy {kind} cannot prevent this")),
+            "{}",
+            run.context()
+        );
+        let faults = run.csv("faults.csv");
+        let killed = faults
+            .iter()
+            .find(|f| f["what"].contains("killed (SIGKILL)"))
+            .unwrap_or_else(|| panic!("no kill step: {faults:?}"));
+        assert_eq!(killed["applied"], "true");
+        assert!(
+            faults.iter().any(|f| f["what"].contains("as primary")),
+            "no promotion: {faults:?}"
+        );
+    }
+}
+
+#[test]
+fn wait_replicas_turns_the_lost_sales_into_unconfirmed_purchases() {
+    let run = failover("failover-crash", &["--set", "strategy.wait_replicas=1"]);
+    run.assert_code(0);
+    let s = run.summary();
+    assert_eq!(s["verdict"], "PASS", "{}", run.context());
+    assert_eq!(num(&s, "back_in_stock"), 0, "{s:?}");
+    assert!(num(&s, "unconfirmed") > 0, "{s:?}");
+    assert!(num(&s, "unconfirmed") <= num(&s, "in_doubt"), "{s:?}");
+    assert_eq!(s["faults_applied"], "1", "{s:?}");
+}
+
+#[test]
+fn a_graceful_failover_passes_with_every_client_rediscovered() {
+    let run = failover("failover-graceful", &[]);
+    run.assert_code(0);
+    let s = run.summary();
+    assert_eq!(s["verdict"], "PASS", "{}", run.context());
+    assert_eq!(s["faults_applied"], "1", "{s:?}");
+    // 2 processes x 8 clients, each moved to the new primary.
+    assert!(num(&s, "rediscoveries") >= 16, "{s:?}");
+    assert_eq!(num(&s, "back_in_stock"), 0, "{s:?}");
+}
+
+#[test]
+fn clients_that_never_rediscover_lose_writes_to_the_demoted_primary() {
+    let run = failover("failover-graceful", &["--set", "redis.rediscover=never"]);
+    run.assert_code(1);
+    let s = run.summary();
+    assert_eq!(s["verdict"], "FAIL", "{}", run.context());
+    assert!(num(&s, "back_in_stock") > 0, "{s:?}");
+    assert_eq!(num(&s, "rediscoveries"), 0, "{s:?}");
+}
+
+#[test]
+fn ctrl_c_and_sigkill_leave_no_server_or_sentinel_behind() {
+    let (_dir, path) = support::write_scenario(&SENTINEL_SALE.replace("2000", "100000000"));
+    let (mut child, pending) = Bench::run(&path, &[]).spawn();
+    let _rest = support::wait_for_progress(&mut child);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let run = pending.finish(child);
+    assert_eq!(run.code(), 130, "{}", run.context());
+    assert!(run.out().join("summary.csv").is_file());
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut child, pending) = Bench::run(&path, &[])
+        .env("TMPDIR", &tmp.path().display().to_string())
+        .spawn();
+    let _rest = support::wait_for_progress(&mut child);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let run = pending.finish(child);
+    assert_eq!(run.code(), -1, "{}", run.context());
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
+    assert!(left.is_empty(), "temp dirs left (keys, configs): {left:?}");
+}
+
+#[test]
+fn an_embedded_tls_run_passes_and_a_plain_url_to_a_tls_port_names_tls() {
+    let run = Bench::run(
+        &scenario("article"),
+        &["--set", "redis.tls=true", "--set", "strategy.kind=lua"],
+    )
+    .output();
+    run.assert_code(0);
+    assert!(run.stdout.contains("over TLS"), "{}", run.context());
+
+    seckill_bench::conn::install_tls_provider();
+    let certs = seckill_bench::certs::RunCertificates::generate().unwrap();
+    let options = seckill_bench::redis_server::ServerOptions {
+        tls: Some(Arc::new(certs)),
+        ..Default::default()
+    };
+    let server =
+        seckill_bench::redis_server::RedisServer::start_with(Duration::from_secs(10), options)
+            .unwrap();
+    let plain = format!("redis://127.0.0.1:{}/0", server.port());
+    let run = Bench::run(&scenario("article"), &["--redis-url", &plain]).output();
+    run.assert_code(4);
+    assert!(run.elapsed < Duration::from_secs(8), "took {:?}", run.elapsed);
+    assert!(
+        run.stderr.contains("TLS") && run.stderr.contains("rediss://"),
+        "{}",
+        run.context()
+    );
+}
+
+#[test]
+fn an_acl_user_without_the_run_keys_exits_4_naming_the_permission() {
+    let redis = support::RedisServerGuard::new();
+    let mut conn = redis.connection();
+    let () = redis::cmd("ACL")
+        .arg(&["SETUSER", "shop", "on", ">Zq9hunter2", "~shop:*", "+@all"][..])
+        .query(&mut conn)
+        .unwrap();
+    let url = redis.url_as("shop");
+    let run = Bench::run(&scenario("article"), &["--redis-url", &url]).output();
+    run.assert_code(4);
+    assert!(
+        run.stderr.contains("NOPERM") && run.stderr.contains("permission"),
+        "{}",
+        run.context()
+    );
+    assert!(!run.stderr.contains(support::ROW_PASSWORD));
+}
