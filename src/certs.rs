@@ -29,7 +29,8 @@ impl RunCertificates {
             .push(DnType::CommonName, "seckill-bench run CA");
         let ca_cert = ca.self_signed(&ca_key).context("signing the run's CA")?;
         let key = KeyPair::generate().context("generating the servers' key")?;
-        let mut server = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?;
+        let mut server =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?;
         server
             .distinguished_name
             .push(DnType::CommonName, "seckill-bench embedded redis-server");

@@ -104,7 +104,9 @@ impl Endpoint {
     /// When the URL is not a Redis URL or the certificates do not parse.
     pub fn client_for(&self, url: &str) -> redis::RedisResult<redis::Client> {
         match self.certificates() {
-            Some(certs) if url.starts_with("rediss://") => redis::Client::build_with_tls(url, certs),
+            Some(certs) if url.starts_with("rediss://") => {
+                redis::Client::build_with_tls(url, certs)
+            }
             _ => redis::Client::open(url),
         }
     }
@@ -343,7 +345,10 @@ mod tests {
             }),
         };
         let shown = format!("{sentinel:?}");
-        assert!(!shown.contains("Zq9hunter2") && !shown.contains("PRIVATE"), "{shown}");
+        assert!(
+            !shown.contains("Zq9hunter2") && !shown.contains("PRIVATE"),
+            "{shown}"
+        );
         assert!(shown.contains("127.0.0.1:26379"), "{shown}");
     }
 }

@@ -369,6 +369,7 @@ mod tests {
             watch_aborts: 1,
             compensations: 0,
             hold: None,
+            unconfirmed: false,
         }
     }
 

@@ -122,7 +122,11 @@ impl RedisServer {
 
     /// `redis://` or, with TLS, `rediss://` on loopback.
     pub fn url(&self) -> String {
-        let scheme = if self.options.tls.is_some() { "rediss" } else { "redis" };
+        let scheme = if self.options.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
         match self.options.role {
             Role::Sentinel { .. } => format!("{scheme}://127.0.0.1:{}", self.port),
             _ => format!("{scheme}://127.0.0.1:{}/0", self.port),
@@ -222,8 +226,13 @@ fn spawn(binary: &Path, dir: &Path, port: u16, options: &ServerOptions) -> anyho
         cmd.args(["--save", ""]).args(appendonly);
         // Replication through sockets only (the folder is gone once the
         // server answers), at once rather than after the default 5 s.
-        cmd.args(["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"])
-            .args(["--repl-diskless-load", "swapdb"]);
+        cmd.args([
+            "--repl-diskless-sync",
+            "yes",
+            "--repl-diskless-sync-delay",
+            "0",
+        ])
+        .args(["--repl-diskless-load", "swapdb"]);
     }
     if let Role::Replica { of } = options.role {
         cmd.args(["--replicaof", "127.0.0.1", &of.to_string()]);
@@ -242,7 +251,8 @@ fn ping_tls(port: u16, certs: &RunCertificates) -> bool {
         client_tls: None,
         root_cert: Some(certs.ca_pem.as_bytes().to_vec()),
     };
-    let Ok(client) = redis::Client::build_with_tls(format!("rediss://127.0.0.1:{port}"), tls) else {
+    let Ok(client) = redis::Client::build_with_tls(format!("rediss://127.0.0.1:{port}"), tls)
+    else {
         return false;
     };
     let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(500)) else {

@@ -55,7 +55,10 @@ impl SentinelSet {
         let of = primary.port();
         let mut nodes = vec![primary];
         for _ in 0..settings.replicas {
-            nodes.push(RedisServer::start_with(deadline, node(Role::Replica { of }))?);
+            nodes.push(RedisServer::start_with(
+                deadline,
+                node(Role::Replica { of }),
+            )?);
         }
         let conf = sentinel_conf(settings, of);
         let mut sentinels = Vec::with_capacity(SENTINELS);
@@ -87,8 +90,16 @@ impl SentinelSet {
 
     pub fn describe(&self) -> String {
         let ports: Vec<String> = self.nodes.iter().map(|n| n.port().to_string()).collect();
-        let sentinels: Vec<String> = self.sentinels.iter().map(|s| s.port().to_string()).collect();
-        let tls = if self.certs.is_some() { " over TLS" } else { "" };
+        let sentinels: Vec<String> = self
+            .sentinels
+            .iter()
+            .map(|s| s.port().to_string())
+            .collect();
+        let tls = if self.certs.is_some() {
+            " over TLS"
+        } else {
+            ""
+        };
         format!(
             "embedded primary and {} replica(s) on 127.0.0.1:{} with sentinels on {}{tls}",
             self.nodes.len() - 1,
@@ -142,7 +153,10 @@ impl SentinelSet {
                 .arg("get-master-addr-by-name")
                 .arg(&self.master_name)
                 .clone();
-            let (_, port) = self.query::<(String, u16)>(sentinel.url(), &ask).await.ok()?;
+            let (_, port) = self
+                .query::<(String, u16)>(sentinel.url(), &ask)
+                .await
+                .ok()?;
             if agreed.is_some_and(|p| p != port) {
                 return None;
             }
@@ -213,8 +227,9 @@ impl SentinelSet {
             let url = sentinel.url();
             let name = &self.master_name;
             let ask = |what: &str| redis::cmd("SENTINEL").arg(what).arg(name).clone();
-            let (_, port): (String, u16) =
-                self.query(url.clone(), &ask("get-master-addr-by-name")).await?;
+            let (_, port): (String, u16) = self
+                .query(url.clone(), &ask("get-master-addr-by-name"))
+                .await?;
             if port != primary {
                 return Ok(Some(format!("a sentinel names port {port} as primary")));
             }
@@ -233,7 +248,10 @@ impl SentinelSet {
                 .query(replica.url(), redis::cmd("INFO").arg("replication"))
                 .await?;
             if !info.contains("master_link_status:up") {
-                return Ok(Some(format!("replica {} is not in sync yet", replica.port())));
+                return Ok(Some(format!(
+                    "replica {} is not in sync yet",
+                    replica.port()
+                )));
             }
         }
         Ok(None)
@@ -251,7 +269,10 @@ impl SentinelSet {
         }
         let url = self.url_of(primary)?;
         let _: u64 = self
-            .query(url, redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("replica"))
+            .query(
+                url,
+                redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("replica"),
+            )
             .await?;
         Ok(replicas.len())
     }
@@ -311,7 +332,10 @@ impl SentinelSet {
         let url = self.url_of(primary)?;
         let ms = pause.as_millis() as u64;
         let _: () = self
-            .query(url.clone(), redis::cmd("CLIENT").arg("PAUSE").arg(ms).arg("WRITE"))
+            .query(
+                url.clone(),
+                redis::cmd("CLIENT").arg("PAUSE").arg(ms).arg("WRITE"),
+            )
             .await?;
         let until = Instant::now() + pause;
         while Instant::now() < until {
@@ -334,9 +358,14 @@ impl SentinelSet {
     pub async fn drop_clients_and_unpause(&self, port: u16) -> anyhow::Result<u64> {
         let url = self.url_of(port)?;
         let dropped: u64 = self
-            .query(url.clone(), redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("normal"))
+            .query(
+                url.clone(),
+                redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("normal"),
+            )
             .await?;
-        let _: () = self.query(url, &redis::cmd("CLIENT").arg("UNPAUSE").clone()).await?;
+        let _: () = self
+            .query(url, &redis::cmd("CLIENT").arg("UNPAUSE").clone())
+            .await?;
         Ok(dropped)
     }
 
@@ -347,7 +376,10 @@ impl SentinelSet {
     pub async fn sentinel_failover(&self) -> anyhow::Result<()> {
         let mut last = None;
         for sentinel in &self.sentinels {
-            let cmd = redis::cmd("SENTINEL").arg("FAILOVER").arg(&self.master_name).clone();
+            let cmd = redis::cmd("SENTINEL")
+                .arg("FAILOVER")
+                .arg(&self.master_name)
+                .clone();
             match self.query::<()>(sentinel.url(), &cmd).await {
                 Ok(()) => return Ok(()),
                 Err(e) => last = Some(e),
@@ -400,7 +432,9 @@ mod tests {
             slave1:ip=127.0.0.1,port=2,state=online,offset=100,lag=0\n\
             master_repl_offset:120\n";
         assert!(!replicas_caught_up(info));
-        assert!(replicas_caught_up(&info.replace("offset=100", "offset=120")));
+        assert!(replicas_caught_up(
+            &info.replace("offset=100", "offset=120")
+        ));
         assert!(!replicas_caught_up("role:master\n"));
     }
 }

@@ -61,8 +61,11 @@ fn a_crash_failover_brings_sold_units_back_in_stock_for_lua_and_fenced() {
         assert!(num(&s, "back_in_stock") > 0, "{kind}: {s:?}");
         assert_eq!(s["faults_applied"], "1", "{kind}: {s:?}");
         assert!(
-            run.stdout.contains("units recorded as sold are back in stock")
-                && run.stdout.contains(&format!("Strategy {kind} cannot prevent this")),
+            run.stdout
+                .contains("units recorded as sold are back in stock")
+                && run
+                    .stdout
+                    .contains(&format!("Strategy {kind} cannot prevent this")),
             "{}",
             run.context()
         );
@@ -159,7 +162,11 @@ fn an_embedded_tls_run_passes_and_a_plain_url_to_a_tls_port_names_tls() {
     let plain = format!("redis://127.0.0.1:{}/0", server.port());
     let run = Bench::run(&scenario("article"), &["--redis-url", &plain]).output();
     run.assert_code(4);
-    assert!(run.elapsed < Duration::from_secs(8), "took {:?}", run.elapsed);
+    assert!(
+        run.elapsed < Duration::from_secs(8),
+        "took {:?}",
+        run.elapsed
+    );
     assert!(
         run.stderr.contains("TLS") && run.stderr.contains("rediss://"),
         "{}",

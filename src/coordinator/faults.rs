@@ -17,7 +17,9 @@ use crate::interrupt::Interrupt;
 use crate::keys::Keys;
 use crate::protocol::ToWorker;
 use crate::record::FaultEvent;
-use crate::scenario::{FailoverMode, Fault, FaultAction, FaultTarget, FaultTime, Scenario, Topology};
+use crate::scenario::{
+    FailoverMode, Fault, FaultAction, FaultTarget, FaultTime, Scenario, Topology,
+};
 use crate::verdict::Inconclusive;
 
 /// What a frozen worker is waiting for.
@@ -182,14 +184,22 @@ impl Faults {
         self.failover_went(fault, next);
     }
 
-    async fn failover_step(&mut self, fault: usize, step: failover::Step, ctx: &mut FaultContext<'_>) {
+    async fn failover_step(
+        &mut self,
+        fault: usize,
+        step: failover::Step,
+        ctx: &mut FaultContext<'_>,
+    ) {
         let (Some(set), Some((down_after, timeout))) =
             (ctx.target.sentinel_set.as_mut(), self.sentinel_timing)
         else {
             return;
         };
         let next = match step {
-            failover::Step::Kill { primary, stock_at_cut } => {
+            failover::Step::Kill {
+                primary,
+                stock_at_cut,
+            } => {
                 // Sentinel needs down-after to see the primary gone, then
                 // up to failover-timeout to promote a replica.
                 let deadline = down_after + timeout;

@@ -204,7 +204,10 @@ async fn drive(
     quiet: bool,
 ) -> anyhow::Result<Collected> {
     let direct = target.direct_url();
-    let proxy = match (scenario.faults.iter().any(|f| f.action.needs_proxy()), direct) {
+    let proxy = match (
+        scenario.faults.iter().any(|f| f.action.needs_proxy()),
+        direct,
+    ) {
         (true, Some(url)) => Some(Proxy::start(upstream(url)?).await?),
         _ => None,
     };

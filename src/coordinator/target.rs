@@ -102,7 +102,8 @@ impl Target {
                 };
                 let main = RedisServer::start_with(Duration::from_secs(5), options)?;
                 let tls = if certs.is_some() { " over TLS" } else { "" };
-                let description = format!("embedded redis-server on 127.0.0.1:{}{tls}", main.port());
+                let description =
+                    format!("embedded redis-server on 127.0.0.1:{}{tls}", main.port());
                 let endpoint = Endpoint {
                     discovery: Discovery::Direct(main.url()),
                     tls: certs.as_ref().map(|c| c.client_files()),
@@ -111,7 +112,10 @@ impl Target {
                 (endpoint, description)
             }
             (Topology::Sentinel(s), _) if !s.sentinels.is_empty() => {
-                let sentinels = s.sentinels.iter().map(|u| insecure(u.expose(), settings.tls.insecure));
+                let sentinels = s
+                    .sentinels
+                    .iter()
+                    .map(|u| insecure(u.expose(), settings.tls.insecure));
                 let endpoint = Endpoint {
                     discovery: Discovery::Sentinel {
                         sentinels: sentinels.collect(),
@@ -130,7 +134,11 @@ impl Target {
             }
         };
         let lock_urls: Vec<String> = match &settings.url {
-            Some(_) => settings.redlock_urls.iter().map(|u| u.expose().to_owned()).collect(),
+            Some(_) => settings
+                .redlock_urls
+                .iter()
+                .map(|u| u.expose().to_owned())
+                .collect(),
             None => {
                 let options = ServerOptions {
                     tls: certs.clone(),
@@ -138,7 +146,10 @@ impl Target {
                 };
                 let first = embedded.len();
                 for _ in 0..lock_nodes {
-                    embedded.push(RedisServer::start_with(Duration::from_secs(5), options.clone())?);
+                    embedded.push(RedisServer::start_with(
+                        Duration::from_secs(5),
+                        options.clone(),
+                    )?);
                 }
                 embedded[first..].iter().map(RedisServer::url).collect()
             }
@@ -166,7 +177,9 @@ impl Target {
                 .embedded
                 .first_mut()
                 .context("no embedded redis-server to restart"),
-            Some(_) => bail!("redis-restart restarts a standalone server; use a failover fault with Sentinel"),
+            Some(_) => bail!(
+                "redis-restart restarts a standalone server; use a failover fault with Sentinel"
+            ),
         }
     }
 
@@ -279,15 +292,20 @@ impl Target {
     /// # Errors
     /// When Redis fails.
     pub async fn stock(&mut self, keys: &Keys) -> anyhow::Result<Option<i64>> {
-        Ok(self.control.query(redis::cmd("GET").arg(&keys.stock)).await?)
+        Ok(self
+            .control
+            .query(redis::cmd("GET").arg(&keys.stock))
+            .await?)
     }
 
     /// Deletes the run's keys, on the lock servers too; best effort, so a
     /// failing Redis at the end does not hide the run's result. Returns the
     /// keys it could not delete.
     pub async fn cleanup(&mut self, keys: &Keys) -> Vec<String> {
-        let deleted: redis::RedisResult<u64> =
-            self.control.query(redis::cmd("DEL").arg(&keys.all()[..])).await;
+        let deleted: redis::RedisResult<u64> = self
+            .control
+            .query(redis::cmd("DEL").arg(&keys.all()[..]))
+            .await;
         let mut left: Vec<String> = match deleted {
             Ok(_) => Vec::new(),
             Err(_) => keys
@@ -339,7 +357,11 @@ async fn check_lock_servers(endpoint: &Endpoint, urls: &[String]) -> anyhow::Res
 
 /// One connection to a fixed server (a lock server), with the run's TLS.
 async fn connect(endpoint: &Endpoint, url: &str) -> anyhow::Result<Conn> {
-    let connector = Connector::new(&endpoint.with_url(url.to_owned()), CONNECT_TIMEOUT, Rediscover::Never)?;
+    let connector = Connector::new(
+        &endpoint.with_url(url.to_owned()),
+        CONNECT_TIMEOUT,
+        Rediscover::Never,
+    )?;
     let mut conn = connector.connect().await?;
     let _: String = redis::cmd("PING").query_async(&mut conn).await?;
     Ok(conn)
@@ -382,7 +404,9 @@ fn insecure(url: &str, insecure: bool) -> String {
 fn unreachable(e: anyhow::Error, endpoint: &Endpoint, description: &str) -> anyhow::Error {
     let plain = match &endpoint.discovery {
         Discovery::Direct(url) => url.starts_with("redis://"),
-        Discovery::Sentinel { sentinels, .. } => sentinels.iter().all(|u| u.starts_with("redis://")),
+        Discovery::Sentinel { sentinels, .. } => {
+            sentinels.iter().all(|u| u.starts_with("redis://"))
+        }
     };
     let io = e
         .downcast_ref::<redis::RedisError>()
@@ -405,4 +429,3 @@ fn permission(e: redis::RedisError, prefix: &str) -> anyhow::Error {
         e.into()
     }
 }
-

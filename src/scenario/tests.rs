@@ -204,7 +204,7 @@ fn passwords_are_masked_in_urls_and_errors() {
     assert!(!format!("{url} {url:?}").contains("hunter2"));
     let e = error(ARTICLE, &["redis.url=http://:hunter2@host/"]);
     assert!(
-        e.contains("not a redis:// URL") && !e.contains("hunter2"),
+        e.contains("not a redis:// or rediss:// URL") && !e.contains("hunter2"),
         "{e}"
     );
 }
@@ -403,5 +403,110 @@ fn a_problem_an_override_caused_in_another_field_is_blamed_on_it() {
     assert!(
         e.starts_with("s.toml:11: field `load.arrivals`: applies only"),
         "without an override the file is blamed: {e}"
+    );
+}
+
+#[test]
+fn the_sentinel_topology_is_checked_field_by_field() {
+    let sentinel = |extra: &str| {
+        ARTICLE.replace(
+            "key_prefix = \"seckill\"",
+            &format!("topology = \"sentinel\"\n{extra}\nkey_prefix = \"seckill\""),
+        )
+    };
+    let s = parse(&sentinel("replicas = 2"), &[]).unwrap();
+    let Topology::Sentinel(settings) = &s.redis.topology else {
+        panic!("{:?}", s.redis.topology);
+    };
+    assert_eq!(settings.replicas, 2);
+    assert!(settings.sentinels.is_empty());
+    assert_eq!(settings.down_after, Duration::from_millis(1000));
+    assert_eq!(settings.failover_timeout, Duration::from_millis(5000));
+    let e = error(&sentinel("url = \"redis://127.0.0.1:6379\""), &[]);
+    assert!(
+        e.contains("redis.url") && e.contains("through Sentinel"),
+        "{e}"
+    );
+    let e = error(&sentinel("sentinels = [\"redis://127.0.0.1:26379\"]"), &[]);
+    assert!(
+        e.contains("redis.master_name") && e.contains("is missing"),
+        "{e}"
+    );
+    let e = error(
+        &ARTICLE.replace(
+            "key_prefix = \"seckill\"",
+            "replicas = 2\nkey_prefix = \"seckill\"",
+        ),
+        &[],
+    );
+    assert!(
+        e.contains("redis.replicas") && e.contains("sentinel topology"),
+        "{e}"
+    );
+    let e = error(&sentinel("rediscover = \"sometimes\""), &[]);
+    assert!(
+        e.contains("redis.rediscover") && e.contains("on-error, never"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_failover_fault_needs_the_embedded_sentinel_set_and_a_known_mode() {
+    let fault =
+        |mode: &str| format!("{ARTICLE}\n[[faults]]\nkind = \"failover\"\nat = \"1s\"\n{mode}\n");
+    let e = error(&fault(""), &[]);
+    assert!(
+        e.contains("faults[0].kind") && e.contains("embedded sentinel topology"),
+        "{e}"
+    );
+    let sentinel = |text: String| {
+        text.replace(
+            "key_prefix = \"seckill\"",
+            "topology = \"sentinel\"\nkey_prefix = \"seckill\"",
+        )
+    };
+    let s = parse(&sentinel(fault("lag = \"300ms\"")), &[]).unwrap();
+    assert_eq!(
+        s.faults[0].action,
+        FaultAction::Failover {
+            mode: FailoverMode::Crash {
+                lag: Duration::from_millis(300)
+            }
+        }
+    );
+    let e = error(&sentinel(fault("mode = \"graceful\"\nlag = \"1s\"")), &[]);
+    assert!(e.contains("faults[0].lag") && e.contains("crash"), "{e}");
+    let e = error(&sentinel(fault("mode = \"sideways\"")), &[]);
+    assert!(e.contains("faults[0].mode"), "{e}");
+    let latency = format!("{ARTICLE}\n[[faults]]\nkind = \"latency\"\nat = \"1s\"\n");
+    let e = error(&sentinel(latency), &[]);
+    assert!(e.contains("not built for the sentinel topology"), "{e}");
+}
+
+#[test]
+fn tls_settings_are_checked() {
+    let with = |redis: &str| {
+        ARTICLE.replace(
+            "key_prefix = \"seckill\"",
+            &format!("{redis}\nkey_prefix = \"seckill\""),
+        )
+    };
+    let s = parse(&with("tls = true"), &[]).unwrap();
+    assert!(s.redis.tls.embedded);
+    let e = error(&with("tls = true\nurl = \"rediss://127.0.0.1:6380\""), &[]);
+    assert!(e.contains("redis.tls") && e.contains("rediss://"), "{e}");
+    let e = error(&with("tls_cert = \"client.crt\""), &[]);
+    assert!(
+        e.contains("redis.tls_key") && e.contains("is missing"),
+        "{e}"
+    );
+    let s = parse(
+        &with("url = \"rediss://127.0.0.1:6380/0\"\ntls_ca = \"ca.crt\""),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        s.redis.tls.ca.as_deref(),
+        Some(std::path::Path::new("ca.crt"))
     );
 }

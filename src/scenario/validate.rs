@@ -91,7 +91,11 @@ fn name(name: &str) -> Result<String> {
 }
 
 fn redis(raw: RawRedis) -> Result<RedisSettings> {
-    let url = raw.url.as_ref().map(|u| redis_url("redis.url", u)).transpose()?;
+    let url = raw
+        .url
+        .as_ref()
+        .map(|u| redis_url("redis.url", u))
+        .transpose()?;
     let redlock_urls = raw
         .redlock_urls
         .as_deref()
@@ -99,7 +103,10 @@ fn redis(raw: RawRedis) -> Result<RedisSettings> {
         .iter()
         .map(|u| redis_url("redis.redlock_urls", u))
         .collect::<Result<Vec<_>>>()?;
-    let key_prefix = raw.key_prefix.clone().unwrap_or_else(|| "seckill".to_owned());
+    let key_prefix = raw
+        .key_prefix
+        .clone()
+        .unwrap_or_else(|| "seckill".to_owned());
     let ok = !key_prefix.is_empty()
         && !key_prefix
             .chars()
@@ -142,7 +149,10 @@ fn topology(raw: &RawRedis, has_url: bool) -> Result<Topology> {
         ("redis.replicas", raw.replicas.is_some()),
         ("redis.sentinels", raw.sentinels.is_some()),
         ("redis.master_name", raw.master_name.is_some()),
-        ("redis.sentinel", raw.sentinel.down_after_ms.is_some() || raw.sentinel.failover_timeout_ms.is_some()),
+        (
+            "redis.sentinel",
+            raw.sentinel.down_after_ms.is_some() || raw.sentinel.failover_timeout_ms.is_some(),
+        ),
     ];
     match raw.topology.as_deref().unwrap_or("standalone") {
         "standalone" => match sentinel_only.iter().find(|(_, set)| *set) {
@@ -188,7 +198,10 @@ fn sentinel(raw: &RawRedis) -> Result<SentinelSettings> {
         )
         .depending_on(&["redis.sentinels"]));
     }
-    let master_name = raw.master_name.clone().unwrap_or_else(|| "seckill".to_owned());
+    let master_name = raw
+        .master_name
+        .clone()
+        .unwrap_or_else(|| "seckill".to_owned());
     if master_name.is_empty() || master_name.chars().any(char::is_whitespace) {
         return Err(FieldError::new(
             "redis.master_name",
@@ -200,7 +213,11 @@ fn sentinel(raw: &RawRedis) -> Result<SentinelSettings> {
         sentinels,
         master_name,
         replicas: bounded_u32("redis.replicas", raw.replicas.unwrap_or(1), 5)?.get(),
-        down_after: millis("redis.sentinel.down_after_ms", raw.sentinel.down_after_ms.unwrap_or(1000), 100)?,
+        down_after: millis(
+            "redis.sentinel.down_after_ms",
+            raw.sentinel.down_after_ms.unwrap_or(1000),
+            100,
+        )?,
         failover_timeout: millis(
             "redis.sentinel.failover_timeout_ms",
             raw.sentinel.failover_timeout_ms.unwrap_or(5000),
@@ -221,7 +238,11 @@ fn tls(raw: &RawRedis, external: bool) -> Result<TlsSettings> {
     }
     let path = |p: &Option<String>| p.as_ref().map(std::path::PathBuf::from);
     if raw.tls_cert.is_some() != raw.tls_key.is_some() {
-        let field = if raw.tls_cert.is_some() { "redis.tls_key" } else { "redis.tls_cert" };
+        let field = if raw.tls_cert.is_some() {
+            "redis.tls_key"
+        } else {
+            "redis.tls_cert"
+        };
         return Err(FieldError::new(
             field,
             "is missing: a client certificate needs its key, and the key its certificate",
@@ -731,7 +752,14 @@ fn fault(i: usize, raw: &RawFault, scenario: &Scenario) -> Result<Fault> {
             return Err(one_of(
                 &field("kind"),
                 other,
-                &["pause", "kill", "redis-restart", "latency", "disconnect", "failover"],
+                &[
+                    "pause",
+                    "kill",
+                    "redis-restart",
+                    "latency",
+                    "disconnect",
+                    "failover",
+                ],
             ))
         }
     };

@@ -137,7 +137,11 @@ impl Strategy {
         let mut report = self.unconfirmed_purchase(client, ctx).await;
         let settings = self.settings();
         if settings.wait_replicas > 0 && report.outcome == Outcome::Sold {
-            let confirmed = confirm(client, settings.wait_replicas, settings.wait_replicas_timeout);
+            let confirmed = confirm(
+                client,
+                settings.wait_replicas,
+                settings.wait_replicas_timeout,
+            );
             if confirmed.await < settings.wait_replicas {
                 report.outcome = Outcome::InDoubt;
                 report.unconfirmed = true;
