@@ -26,6 +26,9 @@ pub struct ServerOptions {
     pub role: Role,
     /// TLS only (`--port 0`), with the run's certificates.
     pub tls: Option<Arc<RunCertificates>>,
+    /// Configuration file text, for what must not show on a command line
+    /// (passwords) or needs a file (a sentinel's).
+    pub conf: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -34,8 +37,8 @@ pub enum Role {
     Primary,
     /// `--replicaof 127.0.0.1 <of>`.
     Replica { of: u16 },
-    /// `--sentinel` with this configuration file (sentinels must have one).
-    Sentinel { conf: String },
+    /// `--sentinel` (its `conf` is required: sentinels must have a file).
+    Sentinel,
 }
 
 pub struct RedisServer {
@@ -128,7 +131,7 @@ impl RedisServer {
             "redis"
         };
         match self.options.role {
-            Role::Sentinel { .. } => format!("{scheme}://127.0.0.1:{}", self.port),
+            Role::Sentinel => format!("{scheme}://127.0.0.1:{}", self.port),
             _ => format!("{scheme}://127.0.0.1:{}/0", self.port),
         }
     }
@@ -202,10 +205,21 @@ fn free_port() -> anyhow::Result<u16> {
 
 fn spawn(binary: &Path, dir: &Path, port: u16, options: &ServerOptions) -> anyhow::Result<Child> {
     let mut cmd = Command::new(binary);
-    if let Role::Sentinel { conf } = &options.role {
-        let path = dir.join("sentinel.conf");
-        std::fs::write(&path, conf).context("writing the sentinel's configuration")?;
-        cmd.arg(path).arg("--sentinel");
+    if let Some(conf) = &options.conf {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = dir.join("redis.conf");
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .context("writing redis-server's configuration")?;
+        std::io::Write::write_all(&mut file, conf.as_bytes())?;
+        cmd.arg(path);
+    }
+    if options.role == Role::Sentinel {
+        cmd.arg("--sentinel");
     }
     let port = port.to_string();
     match &options.tls {
@@ -218,7 +232,7 @@ fn spawn(binary: &Path, dir: &Path, port: u16, options: &ServerOptions) -> anyho
         .arg("--dir")
         .arg(dir)
         .args(["--logfile", "redis.log", "--maxclients", "10000"]);
-    if !matches!(options.role, Role::Sentinel { .. }) {
+    if options.role != Role::Sentinel {
         let appendonly = match options.persistence {
             Persistence::None => ["--appendonly", "no", "--appendfsync", "everysec"],
             Persistence::AofAlways => ["--appendonly", "yes", "--appendfsync", "always"],
@@ -258,7 +272,10 @@ fn ping_tls(port: u16, certs: &RunCertificates) -> bool {
     let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(500)) else {
         return false;
     };
-    redis::cmd("PING").query::<String>(&mut conn).is_ok()
+    match redis::cmd("PING").query::<String>(&mut conn) {
+        Ok(_) => true,
+        Err(e) => e.code() == Some("NOAUTH"),
+    }
 }
 
 fn ping(port: u16) -> bool {
@@ -269,8 +286,9 @@ fn ping(port: u16) -> bool {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    // A server whose default user is off answers NOAUTH: it is up.
     let mut reply = [0u8; 7];
     stream.write_all(b"PING\r\n").is_ok()
         && stream.read_exact(&mut reply).is_ok()
-        && &reply == b"+PONG\r\n"
+        && (&reply == b"+PONG\r\n" || reply.starts_with(b"-NOAUTH"))
 }

@@ -34,6 +34,14 @@ pub struct SentinelSet {
     /// Nodes crashed by a fault (not restarted).
     dead: Vec<bool>,
     certs: Option<Arc<RunCertificates>>,
+    /// Of [`CLIENT_USER`]: the clients' and the harness's login.
+    password: String,
+}
+
+/// The run's passwords, made for it and never shown.
+struct Passwords {
+    repl: String,
+    client: String,
 }
 
 impl SentinelSet {
@@ -46,25 +54,29 @@ impl SentinelSet {
         certs: Option<Arc<RunCertificates>>,
     ) -> anyhow::Result<SentinelSet> {
         let deadline = Duration::from_secs(10);
-        let node = |role| ServerOptions {
+        let passwords = Passwords {
+            repl: format!("{:032x}", fastrand::u128(..)),
+            client: format!("{:032x}", fastrand::u128(..)),
+        };
+        let node = |role, conf| ServerOptions {
             role,
             tls: certs.clone(),
+            conf: Some(conf),
             ..ServerOptions::default()
         };
-        let primary = RedisServer::start_with(deadline, node(Role::Primary))?;
+        let data = data_conf(&passwords);
+        let primary = RedisServer::start_with(deadline, node(Role::Primary, data.clone()))?;
         let of = primary.port();
         let mut nodes = vec![primary];
         for _ in 0..settings.replicas {
-            nodes.push(RedisServer::start_with(
-                deadline,
-                node(Role::Replica { of }),
-            )?);
+            let replica = node(Role::Replica { of }, data.clone());
+            nodes.push(RedisServer::start_with(deadline, replica)?);
         }
-        let conf = sentinel_conf(settings, of);
+        let conf = sentinel_conf(settings, of, &passwords);
         let mut sentinels = Vec::with_capacity(SENTINELS);
         for _ in 0..SENTINELS {
-            let role = Role::Sentinel { conf: conf.clone() };
-            sentinels.push(RedisServer::start_with(deadline, node(role))?);
+            let sentinel = node(Role::Sentinel, conf.clone());
+            sentinels.push(RedisServer::start_with(deadline, sentinel)?);
         }
         let set = SentinelSet {
             master_name: settings.master_name.clone(),
@@ -72,16 +84,26 @@ impl SentinelSet {
             nodes,
             sentinels,
             certs,
+            password: passwords.client,
         };
         set.agree(settings.replicas as usize).await?;
         Ok(set)
+    }
+
+    /// `url` with the clients' user and password.
+    fn login(&self, url: &str) -> String {
+        url.replacen("://", &format!("://{CLIENT_USER}:{}@", self.password), 1)
     }
 
     /// How workers find the primary: through these sentinels.
     pub fn endpoint(&self) -> Endpoint {
         Endpoint {
             discovery: Discovery::Sentinel {
-                sentinels: self.sentinels.iter().map(RedisServer::url).collect(),
+                sentinels: self
+                    .sentinels
+                    .iter()
+                    .map(|s| self.login(&s.url()))
+                    .collect(),
                 master_name: self.master_name.clone(),
             },
             tls: self.certs.as_ref().map(|c| c.client_files()),
@@ -134,7 +156,10 @@ impl SentinelSet {
                 .arg("get-master-addr-by-name")
                 .arg(&self.master_name)
                 .clone();
-            match self.query::<(String, u16)>(sentinel.url(), &ask).await {
+            match self
+                .query::<(String, u16)>(self.login(&sentinel.url()), &ask)
+                .await
+            {
                 Ok((_, port)) => return Ok(port),
                 Err(e) => last = Some(e),
             }
@@ -154,7 +179,7 @@ impl SentinelSet {
                 .arg(&self.master_name)
                 .clone();
             let (_, port) = self
-                .query::<(String, u16)>(sentinel.url(), &ask)
+                .query::<(String, u16)>(self.login(&sentinel.url()), &ask)
                 .await
                 .ok()?;
             if agreed.is_some_and(|p| p != port) {
@@ -184,11 +209,54 @@ impl SentinelSet {
     }
 
     async fn is_primary(&self, port: u16) -> bool {
-        let Ok(url) = self.url_of(port) else {
-            return false;
-        };
-        let role: anyhow::Result<Vec<redis::Value>> = self.query(url, &redis::cmd("ROLE")).await;
-        matches!(role.as_deref(), Ok([redis::Value::BulkString(r), ..]) if r.as_slice() == b"master")
+        self.role(port).await.as_deref() == Some("master")
+    }
+
+    /// `master` or `slave` as the node on `port` says; `None` when it does
+    /// not answer.
+    pub async fn role(&self, port: u16) -> Option<String> {
+        let url = self.url_of(port).ok()?;
+        let role: Vec<redis::Value> = self.query(url, &redis::cmd("ROLE")).await.ok()?;
+        match role.first()? {
+            redis::Value::BulkString(r) => Some(String::from_utf8_lossy(r).into_owned()),
+            redis::Value::SimpleString(r) => Some(r.clone()),
+            _ => None,
+        }
+    }
+
+    /// Cuts the node on `port` off from its replicas and the sentinels,
+    /// which log in as their own user: switches that user off there and
+    /// drops its connections. Clients (the `default` user) still reach it.
+    ///
+    /// # Errors
+    /// When the node does not answer.
+    pub async fn partition(&self, port: u16) -> anyhow::Result<u64> {
+        let url = self.url_of(port)?;
+        let off = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg(REPL_USER)
+            .arg("off")
+            .clone();
+        let _: () = self.query(url.clone(), &off).await?;
+        let kill = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("USER")
+            .arg(REPL_USER)
+            .clone();
+        Ok(self.query(url, &kill).await?)
+    }
+
+    /// Ends a partition of the node on `port`.
+    ///
+    /// # Errors
+    /// When the node does not answer.
+    pub async fn heal(&self, port: u16) -> anyhow::Result<()> {
+        let on = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg(REPL_USER)
+            .arg("on")
+            .clone();
+        self.query(self.url_of(port)?, &on).await
     }
 
     fn node(&self, port: u16) -> Option<usize> {
@@ -224,7 +292,7 @@ impl SentinelSet {
     async fn disagreement(&self, replicas: usize) -> anyhow::Result<Option<String>> {
         let primary = self.nodes[0].port();
         for sentinel in &self.sentinels {
-            let url = sentinel.url();
+            let url = self.login(&sentinel.url());
             let name = &self.master_name;
             let ask = |what: &str| redis::cmd("SENTINEL").arg(what).arg(name).clone();
             let (_, port): (String, u16) = self
@@ -245,7 +313,10 @@ impl SentinelSet {
         }
         for replica in &self.nodes[1..] {
             let info: String = self
-                .query(replica.url(), redis::cmd("INFO").arg("replication"))
+                .query(
+                    self.login(&replica.url()),
+                    redis::cmd("INFO").arg("replication"),
+                )
                 .await?;
             if !info.contains("master_link_status:up") {
                 return Ok(Some(format!(
@@ -286,14 +357,15 @@ impl SentinelSet {
         }
     }
 
-    /// After the load: no node stays frozen or paused by an unfinished
-    /// failover, so the audit can read and the cleanup delete.
+    /// After the load: no node stays frozen, paused or partitioned by an
+    /// unfinished failover, so the audit can read and the cleanup delete.
     pub async fn settle(&self) {
         self.resume_replicas();
         for (i, node) in self.nodes.iter().enumerate() {
             if !self.dead[i] {
                 let unpause = redis::cmd("CLIENT").arg("UNPAUSE").clone();
-                let _: anyhow::Result<()> = self.query(node.url(), &unpause).await;
+                let _: anyhow::Result<()> = self.query(self.login(&node.url()), &unpause).await;
+                let _ = self.heal(node.port()).await;
             }
         }
     }
@@ -311,7 +383,7 @@ impl SentinelSet {
 
     fn url_of(&self, port: u16) -> anyhow::Result<String> {
         let i = self.node(port).context("no embedded node on that port")?;
-        Ok(self.nodes[i].url())
+        Ok(self.login(&self.nodes[i].url()))
     }
 
     /// Reads a key on the node on `port`.
@@ -380,7 +452,7 @@ impl SentinelSet {
                 .arg("FAILOVER")
                 .arg(&self.master_name)
                 .clone();
-            match self.query::<()>(sentinel.url(), &cmd).await {
+            match self.query::<()>(self.login(&sentinel.url()), &cmd).await {
                 Ok(()) => return Ok(()),
                 Err(e) => last = Some(e),
             }
@@ -409,13 +481,37 @@ fn replicas_caught_up(info: &str) -> bool {
         .all(|l| field(l, "offset=") == Some(primary))
 }
 
-fn sentinel_conf(settings: &SentinelSettings, primary: u16) -> String {
+/// The user replicas and sentinels log in as, apart from the clients': a
+/// `partition` fault cuts the primary off from them alone by switching it
+/// off there. The default user is off on the data nodes, so a refused
+/// login does not fall back to it.
+const REPL_USER: &str = "seckill-repl";
+/// The user clients and the harness log in as, on nodes and sentinels.
+const CLIENT_USER: &str = "seckill";
+
+fn data_conf(p: &Passwords) -> String {
+    format!(
+        "user default off\n\
+         user {REPL_USER} on >{} ~* &* +@all\n\
+         user {CLIENT_USER} on >{} ~* &* +@all\n\
+         masteruser {REPL_USER}\n\
+         masterauth {}\n",
+        p.repl, p.client, p.repl
+    )
+}
+
+fn sentinel_conf(settings: &SentinelSettings, primary: u16, p: &Passwords) -> String {
     let name = &settings.master_name;
     format!(
-        "sentinel monitor {name} 127.0.0.1 {primary} 2\n\
+        "user {CLIENT_USER} on >{} ~* &* +@all\n\
+         sentinel monitor {name} 127.0.0.1 {primary} 2\n\
+         sentinel auth-user {name} {REPL_USER}\n\
+         sentinel auth-pass {name} {}\n\
          sentinel down-after-milliseconds {name} {}\n\
          sentinel failover-timeout {name} {}\n\
          sentinel parallel-syncs {name} 1\n",
+        p.client,
+        p.repl,
         settings.down_after.as_millis(),
         settings.failover_timeout.as_millis()
     )

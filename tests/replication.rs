@@ -192,3 +192,27 @@ fn an_acl_user_without_the_run_keys_exits_4_naming_the_permission() {
     );
     assert!(!run.stderr.contains(support::ROW_PASSWORD));
 }
+
+#[test]
+fn a_partitioned_primary_loses_what_it_took_alone_unless_writes_are_confirmed() {
+    let run = Bench::run(&scenario("failover-partition"), &[]).output();
+    run.assert_code(1);
+    let s = run.summary();
+    assert!(num(&s, "back_in_stock") > 0, "{}", run.context());
+    let faults = run.csv("faults.csv");
+    assert!(
+        faults
+            .iter()
+            .any(|f| f["what"].contains("demoted to a replica") && f["applied"] == "true"),
+        "{faults:?}"
+    );
+    let run = Bench::run(
+        &scenario("failover-partition"),
+        &["--set", "strategy.wait_replicas=1"],
+    )
+    .output();
+    run.assert_code(0);
+    let s = run.summary();
+    assert_eq!(num(&s, "back_in_stock"), 0, "{s:?}");
+    assert!(num(&s, "unconfirmed") > 0, "{s:?}");
+}

@@ -7,6 +7,8 @@
 //!   kill (SIGKILL the primary, resume the replicas) -> promoted.
 //! - graceful: pause writes and wait for the replicas, `SENTINEL FAILOVER`
 //!   -> promoted -> drop the old primary's clients and lift the pause.
+//! - partition: cut the primary off from replicas and sentinels (clients
+//!   still reach it) -> promoted -> heal -> the old primary demoted.
 
 use std::time::{Duration, Instant};
 
@@ -25,9 +27,31 @@ pub enum Step {
         old: u16,
         since: Instant,
         deadline: Instant,
-        graceful: bool,
+        then: Then,
+    },
+    /// Partition, healed: waiting for Sentinel to demote `old`.
+    Demotion {
+        old: u16,
+        since: Instant,
+        deadline: Instant,
     },
 }
+
+/// What follows the promotion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    /// Crash: nothing, the old primary is dead.
+    Nothing,
+    /// Graceful: drop the old primary's clients and lift its pause.
+    DropClients,
+    /// Partition: heal, then wait for the old primary's demotion.
+    Heal,
+}
+
+/// How long a healed primary may take to be demoted: Sentinel waits a
+/// few seconds (4 publish periods, 8 s in Redis 7) before reconfiguring
+/// a node that still claims to be a primary.
+const DEMOTION_WITHIN: Duration = Duration::from_secs(20);
 
 /// How often the coordinator asks Sentinel who the primary is.
 pub const POLL: Duration = Duration::from_millis(20);
@@ -97,7 +121,7 @@ pub async fn kill(
                 old: primary,
                 since: now,
                 deadline: now + deadline,
-                graceful: false,
+                then: Then::Nothing,
             },
         )),
     )
@@ -127,46 +151,119 @@ pub async fn switchover(set: &SentinelSet, timeout: Duration) -> Next {
                 old: primary,
                 since: now,
                 deadline: now + timeout,
-                graceful: true,
+                then: Then::DropClients,
             },
         )),
     )
 }
 
-/// Last step: do all sentinels name a new primary?
+/// Partition, first step: the primary goes on serving its clients, alone.
+pub async fn partition(set: &SentinelSet, deadline: Duration) -> Next {
+    let primary = match set.primary_port().await {
+        Ok(port) => port,
+        Err(e) => return Next::Failed(format!("no sentinel named the primary: {e:#}")),
+    };
+    match set.partition(primary).await {
+        Ok(dropped) => {
+            let now = Instant::now();
+            Next::Went(
+                format!("cut the primary 127.0.0.1:{primary} off from its replicas and the sentinels ({dropped} of their connections dropped, their user switched off there); clients still reach it"),
+                Some((
+                    now + POLL,
+                    Step::Promotion {
+                        old: primary,
+                        since: now,
+                        deadline: now + deadline,
+                        then: Then::Heal,
+                    },
+                )),
+            )
+        }
+        Err(e) => {
+            let _ = set.heal(primary).await;
+            Next::Failed(format!("could not cut the primary off: {e:#}"))
+        }
+    }
+}
+
+/// Do all sentinels name a new primary?
 pub async fn promotion(set: &SentinelSet, step: Step) -> Next {
     let Step::Promotion {
         old,
         since,
         deadline,
-        graceful,
+        then,
     } = step
     else {
         unreachable!("promotion() takes a Promotion step");
     };
-    let named = set.agreed_primary().await;
-    match named {
-        Some(new) if new != old => {
-            let took = since.elapsed().as_secs_f64();
-            let mut what =
-                format!("every sentinel names 127.0.0.1:{new} as primary {took:.2} s later");
-            if graceful {
-                match set.drop_clients_and_unpause(old).await {
-                    Ok(n) => what.push_str(&format!("; dropped the old primary's {n} client connection(s) and lifted its write pause")),
-                    Err(e) => what.push_str(&format!("; could not drop the old primary's clients: {e:#}")),
-                }
-            }
-            Next::Done(what)
-        }
+    match set.agreed_primary().await {
+        Some(new) if new != old => promoted(set, (old, new), since, then).await,
         _ if Instant::now() >= deadline => {
-            if graceful {
-                let _ = set.drop_clients_and_unpause(old).await;
-            }
+            undo(set, old, then).await;
             Next::Failed(format!(
                 "Sentinel named no new primary within {:.1} s",
                 (deadline - since).as_secs_f64()
             ))
         }
+        _ => Next::Went(String::new(), Some((Instant::now() + POLL, step))),
+    }
+}
+
+async fn promoted(set: &SentinelSet, (old, new): (u16, u16), since: Instant, then: Then) -> Next {
+    let took = since.elapsed().as_secs_f64();
+    let what = format!("every sentinel names 127.0.0.1:{new} as primary {took:.2} s later");
+    match then {
+        Then::Nothing => Next::Done(what),
+        Then::DropClients => match set.drop_clients_and_unpause(old).await {
+            Ok(n) => Next::Done(format!("{what}; dropped the old primary's {n} client connection(s) and lifted its write pause")),
+            Err(e) => Next::Failed(format!("{what}, but the old primary's clients could not be dropped: {e:#}")),
+        },
+        Then::Heal => match set.heal(old).await {
+            Ok(()) => {
+                let now = Instant::now();
+                Next::Went(
+                    format!("{what}; partition healed: Sentinel reaches the old primary 127.0.0.1:{old} again"),
+                    Some((now + POLL, Step::Demotion { old, since: now, deadline: now + DEMOTION_WITHIN })),
+                )
+            }
+            Err(e) => Next::Failed(format!("{what}, but the partition could not be healed: {e:#}")),
+        },
+    }
+}
+
+/// Lets go of what a failover that did not complete still holds.
+async fn undo(set: &SentinelSet, old: u16, then: Then) {
+    match then {
+        Then::Nothing => {}
+        Then::DropClients => {
+            let _ = set.drop_clients_and_unpause(old).await;
+        }
+        Then::Heal => {
+            let _ = set.heal(old).await;
+        }
+    }
+}
+
+/// Partition, last step: is the old primary a replica now?
+pub async fn demotion(set: &SentinelSet, step: Step) -> Next {
+    let Step::Demotion {
+        old,
+        since,
+        deadline,
+    } = step
+    else {
+        unreachable!("demotion() takes a Demotion step");
+    };
+    match set.role(old).await.as_deref() {
+        Some("slave") => Next::Done(format!(
+            "the old primary 127.0.0.1:{old} was demoted to a replica {:.2} s after the heal: the writes it took alone are gone",
+            since.elapsed().as_secs_f64()
+        )),
+        _ if Instant::now() >= deadline => Next::Failed(format!(
+            "the old primary 127.0.0.1:{old} was not demoted within {:.0} s of the heal",
+            DEMOTION_WITHIN.as_secs_f64()
+        )),
         _ => Next::Went(String::new(), Some((Instant::now() + POLL, step))),
     }
 }

@@ -180,6 +180,10 @@ impl Faults {
         let next = match mode {
             FailoverMode::Crash { lag } => failover::cut(set, &ctx.keys.stock, lag).await,
             FailoverMode::Graceful => failover::switchover(set, timeout).await,
+            FailoverMode::Partition => {
+                let (down_after, _) = self.sentinel_timing.unwrap_or_default();
+                failover::partition(set, down_after + timeout).await
+            }
         };
         self.failover_went(fault, next);
     }
@@ -206,6 +210,7 @@ impl Faults {
                 failover::kill(set, &ctx.keys.stock, (primary, stock_at_cut), deadline).await
             }
             failover::Step::Promotion { .. } => failover::promotion(set, step).await,
+            failover::Step::Demotion { .. } => failover::demotion(set, step).await,
         };
         self.failover_went(fault, next);
     }

@@ -55,6 +55,10 @@ pub enum FailoverMode {
     /// writes pile up on the primary, SIGKILL it, resume the replicas and
     /// let Sentinel promote one.
     Crash { lag: Duration },
+    /// Cut the primary off from its replicas and sentinels while clients
+    /// still reach it; heal once Sentinel promoted a replica, and wait
+    /// until the old primary is demoted.
+    Partition,
 }
 
 impl FailoverMode {
@@ -62,6 +66,7 @@ impl FailoverMode {
         match self {
             FailoverMode::Graceful => "graceful",
             FailoverMode::Crash { .. } => "crash",
+            FailoverMode::Partition => "partition",
         }
     }
 }

@@ -782,7 +782,7 @@ fn failover_mode(
         .depending_on(&["redis.topology", "redis.sentinels"]));
     }
     match raw.mode.as_deref().unwrap_or("crash") {
-        "graceful" if raw.lag.is_some() => Err(FieldError::new(
+        "graceful" | "partition" if raw.lag.is_some() => Err(FieldError::new(
             &field("lag"),
             "applies to mode = \"crash\" only",
             "remove it, or use mode = \"crash\"",
@@ -796,12 +796,12 @@ fn failover_mode(
                 .transpose()?
                 .unwrap_or(Duration::from_millis(200)),
         }),
-        "partition" => Err(FieldError::new(
+        "partition" => Ok(FailoverMode::Partition),
+        other => Err(one_of(
             &field("mode"),
-            "`partition` is not built yet",
-            "use \"crash\" (acknowledged writes lost in a crash failover) or \"graceful\"",
+            other,
+            &["graceful", "crash", "partition"],
         )),
-        other => Err(one_of(&field("mode"), other, &["graceful", "crash"])),
     }
 }
 
