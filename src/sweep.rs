@@ -130,8 +130,15 @@ async fn run_points(
 }
 
 fn progress_line(index: usize, total: usize, label: &str, row: &SummaryRow) -> String {
+    let mut lost = String::new();
+    if row.back_in_stock > 0 {
+        lost.push_str(&format!(" back in stock {}", row.back_in_stock));
+    }
+    if row.unconfirmed > 0 {
+        lost.push_str(&format!(" unconfirmed {}", row.unconfirmed));
+    }
     format!(
-        "[{}/{total}] {label}: {} sold {}/{} oversold {}, {:.0} purchases/s, p99 {} us",
+        "[{}/{total}] {label}: {} sold {}/{} oversold {}{lost}, {:.0} purchases/s, p99 {} us",
         index + 1,
         row.verdict,
         row.sold,

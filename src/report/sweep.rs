@@ -1,7 +1,9 @@
 //! The sweep folder's own reports: `sweep.csv` (the swept values, then the
 //! `summary.csv` columns of each point) and the charts that compare points:
-//! throughput and p99 per point and against each swept number, and the
-//! oversold units of every point, failing ones in red.
+//! throughput and p99 per point and against each swept number, the
+//! oversold units of every point, failing ones in red, and, when a point
+//! lost acknowledged writes or left purchases unconfirmed (failover
+//! sweeps), both side by side.
 
 use std::path::Path;
 
@@ -91,6 +93,12 @@ pub fn render_charts(
         ),
         ("oversold.svg".to_owned(), oversold_chart(points)?),
     ];
+    if points
+        .iter()
+        .any(|p| p.row.back_in_stock > 0 || p.row.unconfirmed > 0)
+    {
+        charts.push(("lost_writes.svg".to_owned(), lost_writes_chart(points)?));
+    }
     for (index, field) in fields.iter().enumerate() {
         if !points.iter().all(|p| number(&p.values[index]).is_some()) {
             continue;
@@ -146,6 +154,37 @@ fn oversold_chart(points: &[PointResult]) -> anyhow::Result<Vec<u8>> {
     sweep_svg::bar_chart(
         "oversold units per point",
         "oversold units",
+        &bars,
+        false,
+        Some(&note),
+    )
+}
+
+/// Per point, units back in stock (acknowledged sales the store lost, in
+/// red) next to purchases left unconfirmed by `WAIT` (in doubt, honestly
+/// not counted as sales): a failover sweep's answer in one picture.
+fn lost_writes_chart(points: &[PointResult]) -> anyhow::Result<Vec<u8>> {
+    let mut bars = Vec::with_capacity(points.len() * 2);
+    for p in points {
+        bars.push(Bar {
+            label: format!("{}: back in stock", p.label),
+            value: p.row.back_in_stock as f64,
+            alarm: p.row.back_in_stock > 0,
+        });
+        bars.push(Bar {
+            label: format!("{}: unconfirmed", p.label),
+            value: p.row.unconfirmed as f64,
+            alarm: false,
+        });
+    }
+    let lost = points.iter().filter(|p| p.row.back_in_stock > 0).count();
+    let note = format!(
+        "{lost} of {} points lost acknowledged sales (red: units back in stock, to be sold twice); grey: purchases WAIT did not confirm, reported in doubt",
+        points.len()
+    );
+    sweep_svg::bar_chart(
+        "sold units back in stock vs unconfirmed purchases",
+        "units / purchases",
         &bars,
         false,
         Some(&note),
