@@ -216,3 +216,106 @@ fn a_partitioned_primary_loses_what_it_took_alone_unless_writes_are_confirmed() 
     assert_eq!(num(&s, "back_in_stock"), 0, "{s:?}");
     assert!(num(&s, "unconfirmed") > 0, "{s:?}");
 }
+
+/// The user's own sentinels (here a set the test starts, whose sentinels
+/// and nodes want an ACL login): the run follows them to the primary, and
+/// the password in their URLs shows nowhere.
+#[test]
+fn user_sentinels_with_acl_logins_are_followed_and_their_password_never_shown() {
+    use seckill_bench::conn::Discovery;
+    use seckill_bench::scenario::SentinelSettings;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let settings = SentinelSettings {
+        sentinels: Vec::new(),
+        master_name: "shop".to_owned(),
+        replicas: 1,
+        down_after: Duration::from_secs(1),
+        failover_timeout: Duration::from_secs(5),
+    };
+    let set = runtime
+        .block_on(seckill_bench::sentinel_set::SentinelSet::start(
+            &settings, None,
+        ))
+        .unwrap();
+    let Discovery::Sentinel { sentinels, .. } = set.endpoint().discovery else {
+        panic!("a sentinel set is found through Sentinel");
+    };
+    let password = sentinels[0]
+        .split_once("://seckill:")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .map(|(password, _)| password.to_owned())
+        .expect("the set's URLs carry a login");
+    let quoted: Vec<String> = sentinels.iter().map(|u| format!("\"{u}\"")).collect();
+    let text = format!(
+        "name = \"user-sentinels\"\n\n[redis]\ntopology = \"sentinel\"\nsentinels = [{}]\nmaster_name = \"shop\"\n\n\
+         [stock]\ninitial = 500\n\n[load]\nprocesses = 2\nclients_per_process = 2\nduration = \"20s\"\n\n[strategy]\nkind = \"lua\"\n",
+        quoted.join(", ")
+    );
+    let (_dir, path) = support::write_scenario(&text);
+    let run = Bench::run(&path, &[]).output();
+    run.assert_code(0);
+    let s = run.summary();
+    assert_eq!(num(&s, "sold"), 500, "{}", run.context());
+    assert_eq!(num(&s, "final_stock"), 0);
+    assert!(
+        run.stdout
+            .contains("primary `shop` by Sentinel at 127.0.0.1:"),
+        "{}",
+        run.context()
+    );
+    assert!(!run.stdout.contains(&password) && !run.stderr.contains(&password));
+    for file in std::fs::read_dir(run.out()).unwrap() {
+        let bytes = std::fs::read(file.unwrap().path()).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains(&password));
+    }
+    // A wrong password is refused at the start, fast, and not shown.
+    let wrong = text.replace(&password, "not-the-password-zz9");
+    let (_dir, path) = support::write_scenario(&wrong);
+    let run = Bench::run(&path, &[]).output();
+    run.assert_code(4);
+    assert!(
+        run.elapsed < Duration::from_secs(8),
+        "took {:?}",
+        run.elapsed
+    );
+    assert!(
+        !run.stderr.contains("not-the-password-zz9"),
+        "{}",
+        run.context()
+    );
+}
+
+/// Each point of a failover sweep gets a fresh Sentinel set (a crash
+/// leaves the old one without its primary), and the sweep draws units
+/// back in stock against unconfirmed purchases.
+#[test]
+fn a_failover_sweep_shows_lost_sales_turned_into_unconfirmed_purchases() {
+    let text = std::fs::read_to_string(scenario("failover-crash")).unwrap();
+    let sweep_at = text.find("[sweep]").unwrap();
+    let text = format!(
+        "{}[sweep]\nexpect_oversell = true\n\"strategy.wait_replicas\" = [0, 1]\n",
+        &text[..sweep_at]
+    )
+    .replace("at = \"1.5s\"", "at = \"1s\"");
+    let (_dir, path) = support::write_scenario(&text);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report").display().to_string();
+    let args = ["sweep", &path, "--out", &out].map(str::to_owned).to_vec();
+    let run = Bench::new(args, dir).output();
+    run.assert_code(0);
+    let rows = run.csv("sweep.csv");
+    assert_eq!(rows.len(), 2, "{}", run.context());
+    assert_eq!(rows[0]["verdict"], "FAIL", "{:?}", rows[0]);
+    assert!(num(&rows[0], "back_in_stock") > 0, "{:?}", rows[0]);
+    assert_eq!(rows[1]["verdict"], "PASS", "{:?}", rows[1]);
+    assert!(num(&rows[1], "unconfirmed") > 0, "{:?}", rows[1]);
+    assert_eq!(rows[1]["faults_applied"], "1", "a fresh set per point");
+    let chart = std::fs::read_to_string(run.out().join("lost_writes.svg")).unwrap();
+    assert!(
+        chart.contains("1 of 2 points lost acknowledged sales"),
+        "{chart}"
+    );
+}

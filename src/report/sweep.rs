@@ -162,7 +162,8 @@ fn oversold_chart(points: &[PointResult]) -> anyhow::Result<Vec<u8>> {
 
 /// Per point, units back in stock (acknowledged sales the store lost, in
 /// red) next to purchases left unconfirmed by `WAIT` (in doubt, honestly
-/// not counted as sales): a failover sweep's answer in one picture.
+/// not counted as sales): a failover sweep's answer in one picture. Log
+/// scale: a lock's hundreds and an atomic script's thousands both show.
 fn lost_writes_chart(points: &[PointResult]) -> anyhow::Result<Vec<u8>> {
     let mut bars = Vec::with_capacity(points.len() * 2);
     for p in points {
@@ -179,14 +180,14 @@ fn lost_writes_chart(points: &[PointResult]) -> anyhow::Result<Vec<u8>> {
     }
     let lost = points.iter().filter(|p| p.row.back_in_stock > 0).count();
     let note = format!(
-        "{lost} of {} points lost acknowledged sales (red: units back in stock, to be sold twice); grey: purchases WAIT did not confirm, reported in doubt",
+        "{lost} of {} points lost acknowledged sales (red: units back in stock, to be sold twice); blue: purchases WAIT did not confirm, reported in doubt",
         points.len()
     );
     sweep_svg::bar_chart(
         "sold units back in stock vs unconfirmed purchases",
         "units / purchases",
         &bars,
-        false,
+        true,
         Some(&note),
     )
 }
