@@ -180,7 +180,7 @@ fn lost_writes_chart(points: &[PointResult]) -> anyhow::Result<Vec<u8>> {
     }
     let lost = points.iter().filter(|p| p.row.back_in_stock > 0).count();
     let note = format!(
-        "{lost} of {} points lost acknowledged sales (red: units back in stock, to be sold twice); blue: purchases WAIT did not confirm, reported in doubt",
+        "{lost} of {} points lost sales: red = units back in stock, blue = unconfirmed (in doubt)",
         points.len()
     );
     sweep_svg::bar_chart(
