@@ -314,8 +314,36 @@ fn a_failover_sweep_shows_lost_sales_turned_into_unconfirmed_purchases() {
     assert!(num(&rows[1], "unconfirmed") > 0, "{:?}", rows[1]);
     assert_eq!(rows[1]["faults_applied"], "1", "a fresh set per point");
     let chart = std::fs::read_to_string(run.out().join("lost_writes.svg")).unwrap();
+    assert!(chart.contains("1 of 2 points lost sales"), "{chart}");
+}
+
+/// Sentinel cannot even see the primary gone within down-after (2 s) plus
+/// failover-timeout (0.5 s) of the kill: the failover did not complete in
+/// time, so the run has not tested what it declared.
+#[test]
+fn a_failover_that_does_not_complete_in_time_is_inconclusive() {
+    let run = Bench::run(
+        &scenario("failover-crash"),
+        &[
+            "--set",
+            "load.duration=6s",
+            "--set",
+            "faults[0].at=1s",
+            "--set",
+            "redis.sentinel.down_after_ms=2000",
+            "--set",
+            "redis.sentinel.failover_timeout_ms=500",
+            "--set",
+            "strategy.wait_replicas=1",
+        ],
+    )
+    .output();
+    run.assert_code(5);
+    let s = run.summary();
+    assert_eq!(s["verdict"], "INCONCLUSIVE", "{}", run.context());
     assert!(
-        chart.contains("1 of 2 points lost sales"),
-        "{chart}"
+        s["inconclusive_reason"].contains("Sentinel named no new primary within 2.5 s"),
+        "{s:?}"
     );
+    assert_eq!(s["faults_applied"], "0", "{s:?}");
 }
