@@ -152,19 +152,22 @@ impl SentinelSet {
     pub async fn primary_port(&self) -> anyhow::Result<u16> {
         let mut last = None;
         for sentinel in &self.sentinels {
-            let ask = redis::cmd("SENTINEL")
-                .arg("get-master-addr-by-name")
-                .arg(&self.master_name)
-                .clone();
-            match self
-                .query::<(String, u16)>(self.login(&sentinel.url()), &ask)
-                .await
-            {
-                Ok((_, port)) => return Ok(port),
+            match self.named_by(sentinel).await {
+                Ok(port) => return Ok(port),
                 Err(e) => last = Some(e),
             }
         }
         Err(last.unwrap_or_else(|| anyhow::anyhow!("no sentinel")))
+    }
+
+    /// The primary's port as `sentinel` names it.
+    async fn named_by(&self, sentinel: &RedisServer) -> anyhow::Result<u16> {
+        let ask = redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg(&self.master_name)
+            .clone();
+        let (_, port): (String, u16) = self.query(self.login(&sentinel.url()), &ask).await?;
+        Ok(port)
     }
 
     /// The primary's port when every sentinel names the same one; `None`
@@ -174,14 +177,7 @@ impl SentinelSet {
     pub async fn agreed_primary(&self) -> Option<u16> {
         let mut agreed = None;
         for sentinel in &self.sentinels {
-            let ask = redis::cmd("SENTINEL")
-                .arg("get-master-addr-by-name")
-                .arg(&self.master_name)
-                .clone();
-            let (_, port) = self
-                .query::<(String, u16)>(self.login(&sentinel.url()), &ask)
-                .await
-                .ok()?;
+            let port = self.named_by(sentinel).await.ok()?;
             if agreed.is_some_and(|p| p != port) {
                 return None;
             }
@@ -243,7 +239,7 @@ impl SentinelSet {
             .arg("USER")
             .arg(REPL_USER)
             .clone();
-        Ok(self.query(url, &kill).await?)
+        self.query(url, &kill).await
     }
 
     /// Ends a partition of the node on `port`.

@@ -7,6 +7,16 @@ use std::time::Duration;
 
 use crate::support::{self, num, scenario, Bench};
 
+/// Refused before any load, with exit 4, and fast: nothing hangs.
+fn refused_fast(run: &support::Run) {
+    run.assert_code(4);
+    assert!(
+        run.elapsed < Duration::from_secs(8),
+        "took {:?}",
+        run.elapsed
+    );
+}
+
 /// The shipped failover scenarios, shortened: the failover at 1 s of 5 s
 /// (a crash failover takes Sentinel about 2.5 s here).
 fn failover(name: &str, extra: &[&str]) -> support::Run {
@@ -161,12 +171,7 @@ fn an_embedded_tls_run_passes_and_a_plain_url_to_a_tls_port_names_tls() {
             .unwrap();
     let plain = format!("redis://127.0.0.1:{}/0", server.port());
     let run = Bench::run(&scenario("article"), &["--redis-url", &plain]).output();
-    run.assert_code(4);
-    assert!(
-        run.elapsed < Duration::from_secs(8),
-        "took {:?}",
-        run.elapsed
-    );
+    refused_fast(&run);
     assert!(
         run.stderr.contains("TLS") && run.stderr.contains("rediss://"),
         "{}",
@@ -275,12 +280,7 @@ fn user_sentinels_with_acl_logins_are_followed_and_their_password_never_shown() 
     let wrong = text.replace(&password, "not-the-password-zz9");
     let (_dir, path) = support::write_scenario(&wrong);
     let run = Bench::run(&path, &[]).output();
-    run.assert_code(4);
-    assert!(
-        run.elapsed < Duration::from_secs(8),
-        "took {:?}",
-        run.elapsed
-    );
+    refused_fast(&run);
     assert!(
         !run.stderr.contains("not-the-password-zz9"),
         "{}",

@@ -108,22 +108,13 @@ pub async fn kill(
         (Some(cut), Some(now)) => format!("{} unit(s)", cut - now),
         _ => "an unknown number of units".to_owned(),
     };
-    let now = Instant::now();
     Next::Went(
         format!(
             "primary 127.0.0.1:{primary} killed (SIGKILL) with {piled} of acknowledged writes its replicas never got (stock {} at the cut, {} at the kill); replicas resumed",
             shown(stock_at_cut),
             shown(stock_now)
         ),
-        Some((
-            now + POLL,
-            Step::Promotion {
-                old: primary,
-                since: now,
-                deadline: now + deadline,
-                then: Then::Nothing,
-            },
-        )),
+        Some(awaiting_promotion(primary, deadline, Then::Nothing)),
     )
 }
 
@@ -142,18 +133,9 @@ pub async fn switchover(set: &SentinelSet, timeout: Duration) -> Next {
         let _ = set.drop_clients_and_unpause(primary).await;
         return Next::Failed(format!("SENTINEL FAILOVER was refused: {e:#}"));
     }
-    let now = Instant::now();
     Next::Went(
         format!("paused writes on the primary 127.0.0.1:{primary}, replicas caught up, SENTINEL FAILOVER sent"),
-        Some((
-            now + POLL,
-            Step::Promotion {
-                old: primary,
-                since: now,
-                deadline: now + timeout,
-                then: Then::DropClients,
-            },
-        )),
+        Some(awaiting_promotion(primary, timeout, Then::DropClients)),
     )
 }
 
@@ -165,18 +147,9 @@ pub async fn partition(set: &SentinelSet, deadline: Duration) -> Next {
     };
     match set.partition(primary).await {
         Ok(dropped) => {
-            let now = Instant::now();
             Next::Went(
                 format!("cut the primary 127.0.0.1:{primary} off from its replicas and the sentinels ({dropped} of their connections dropped, their user switched off there); clients still reach it"),
-                Some((
-                    now + POLL,
-                    Step::Promotion {
-                        old: primary,
-                        since: now,
-                        deadline: now + deadline,
-                        then: Then::Heal,
-                    },
-                )),
+                Some(awaiting_promotion(primary, deadline, Then::Heal)),
             )
         }
         Err(e) => {
@@ -266,6 +239,18 @@ pub async fn demotion(set: &SentinelSet, step: Step) -> Next {
         )),
         _ => Next::Went(String::new(), Some((Instant::now() + POLL, step))),
     }
+}
+
+/// The next step after the primary was taken away: wait for Sentinel.
+fn awaiting_promotion(old: u16, within: Duration, then: Then) -> (Instant, Step) {
+    let now = Instant::now();
+    let step = Step::Promotion {
+        old,
+        since: now,
+        deadline: now + within,
+        then,
+    };
+    (now + POLL, step)
 }
 
 fn shown(stock: Option<i64>) -> String {
