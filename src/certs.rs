@@ -58,9 +58,12 @@ impl RunCertificates {
             ("server.key", &self.key_pem, "--tls-key-file"),
         ] {
             let path = dir.join(name);
+            // Truncate: a revived server (redis-restart with persistence)
+            // finds its folder, and these files, still there.
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
-                .create_new(true)
+                .create(true)
+                .truncate(true)
                 .mode(0o600)
                 .open(&path)
                 .with_context(|| format!("writing {}", path.display()))?;

@@ -52,7 +52,9 @@ impl ErrorKind {
             ErrorKind::Timeout
         } else if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
             ErrorKind::Io
-        } else if e.code() == Some("READONLY") {
+        } else if e.code() == Some("READONLY") || e.to_string().contains("READONLY") {
+            // Also a transaction aborted because a queued write met
+            // READONLY (EXECABORT).
             ErrorKind::ReadOnly
         } else {
             ErrorKind::Redis

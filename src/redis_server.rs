@@ -272,6 +272,12 @@ fn ping_tls(port: u16, certs: &RunCertificates) -> bool {
     let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(500)) else {
         return false;
     };
+    // A listener that accepts and never answers must not hold us past
+    // the start's deadline.
+    let timeout = Some(Duration::from_millis(500));
+    if conn.set_read_timeout(timeout).is_err() || conn.set_write_timeout(timeout).is_err() {
+        return false;
+    }
     match redis::cmd("PING").query::<String>(&mut conn) {
         Ok(_) => true,
         Err(e) => e.code() == Some("NOAUTH"),

@@ -25,6 +25,10 @@ const SENTINELS: usize = 3;
 const AGREE_WITHIN: Duration = Duration::from_secs(20);
 /// Per command on a node or sentinel.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a graceful failover waits, writes paused, for the replicas to
+/// have everything (milliseconds on loopback); the coordinator reads no
+/// worker meanwhile.
+const SYNC_WITHIN: Duration = Duration::from_secs(1);
 
 pub struct SentinelSet {
     pub master_name: String,
@@ -93,6 +97,11 @@ impl SentinelSet {
     /// `url` with the clients' user and password.
     fn login(&self, url: &str) -> String {
         url.replacen("://", &format!("://{CLIENT_USER}:{}@", self.password), 1)
+    }
+
+    /// Live replicas (all but the primary, when none was crashed).
+    pub fn replicas(&self) -> usize {
+        self.dead.iter().filter(|d| !**d).count() - 1
     }
 
     /// How workers find the primary: through these sentinels.
@@ -391,11 +400,12 @@ impl SentinelSet {
             .await
     }
 
-    /// Pauses writes on `primary` for at most `pause`, and waits until
-    /// every replica has all it wrote.
+    /// Pauses writes on `primary` for at most `pause` (a safety net: the
+    /// failover lifts it as soon as it is done), and waits up to
+    /// [`SYNC_WITHIN`] until every replica has all it wrote.
     ///
     /// # Errors
-    /// When the replicas do not catch up within `pause`.
+    /// When the replicas do not catch up in time.
     pub async fn pause_and_sync(&self, primary: u16, pause: Duration) -> anyhow::Result<()> {
         let url = self.url_of(primary)?;
         let ms = pause.as_millis() as u64;
@@ -405,7 +415,7 @@ impl SentinelSet {
                 redis::cmd("CLIENT").arg("PAUSE").arg(ms).arg("WRITE"),
             )
             .await?;
-        let until = Instant::now() + pause;
+        let until = Instant::now() + SYNC_WITHIN;
         while Instant::now() < until {
             let info: String = self
                 .query(url.clone(), redis::cmd("INFO").arg("replication"))
@@ -415,7 +425,7 @@ impl SentinelSet {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        bail!("the replicas did not catch up within {pause:?}")
+        bail!("the replicas did not catch up within {SYNC_WITHIN:?}")
     }
 
     /// Drops every client of the node on `port` (not replicas, not
@@ -425,15 +435,19 @@ impl SentinelSet {
     /// When the node does not answer.
     pub async fn drop_clients_and_unpause(&self, port: u16) -> anyhow::Result<u64> {
         let url = self.url_of(port)?;
-        let dropped: u64 = self
-            .query(
-                url.clone(),
-                redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("normal"),
-            )
-            .await?;
-        let _: () = self
-            .query(url, &redis::cmd("CLIENT").arg("UNPAUSE").clone())
-            .await?;
+        // Kill first, so the writes held by the pause die with their
+        // connections instead of running on the old primary; unpause
+        // whatever happened.
+        let kill = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("normal")
+            .clone();
+        let dropped: anyhow::Result<u64> = self.query(url.clone(), &kill).await;
+        let unpause = redis::cmd("CLIENT").arg("UNPAUSE").clone();
+        let unpaused: anyhow::Result<()> = self.query(url, &unpause).await;
+        let dropped = dropped?;
+        unpaused?;
         Ok(dropped)
     }
 
@@ -482,7 +496,8 @@ fn replicas_caught_up(info: &str) -> bool {
 /// off there. The default user is off on the data nodes, so a refused
 /// login does not fall back to it.
 const REPL_USER: &str = "seckill-repl";
-/// The user clients and the harness log in as, on nodes and sentinels.
+/// The user clients and the harness log in as, on nodes and sentinels, and
+/// sentinels with each other (their default user is off too).
 const CLIENT_USER: &str = "seckill";
 
 fn data_conf(p: &Passwords) -> String {
@@ -499,13 +514,17 @@ fn data_conf(p: &Passwords) -> String {
 fn sentinel_conf(settings: &SentinelSettings, primary: u16, p: &Passwords) -> String {
     let name = &settings.master_name;
     format!(
-        "user {CLIENT_USER} on >{} ~* &* +@all\n\
+        "user default off\n\
+         user {CLIENT_USER} on >{} ~* &* +@all\n\
+         sentinel sentinel-user {CLIENT_USER}\n\
+         sentinel sentinel-pass {}\n\
          sentinel monitor {name} 127.0.0.1 {primary} 2\n\
          sentinel auth-user {name} {REPL_USER}\n\
          sentinel auth-pass {name} {}\n\
          sentinel down-after-milliseconds {name} {}\n\
          sentinel failover-timeout {name} {}\n\
          sentinel parallel-syncs {name} 1\n",
+        p.client,
         p.client,
         p.repl,
         settings.down_after.as_millis(),

@@ -87,6 +87,8 @@ pub struct Figures {
     /// When the last failover fault began, in seconds.
     pub failover_at_s: Option<f64>,
     pub strategy: &'static str,
+    /// `strategy.wait_replicas`.
+    pub wait_replicas: u32,
 }
 
 /// What a finished run means: word, reasons, exit code, headline.
@@ -178,15 +180,27 @@ impl RunVerdict {
 fn back_in_stock(f: &Figures) -> String {
     let when = match f.failover_at_s {
         Some(t) => format!("most likely in the failover at {t:.1} s"),
-        None => "most likely in a failover or restart of Redis".to_owned(),
+        None => {
+            "with no failover declared (a restart of Redis, or another writer to the stock key?)"
+                .to_owned()
+        }
     };
     let oversold = match f.oversold {
         0 => String::new(),
         n => format!(" {n} unit(s) were oversold."),
     };
+    let remedy = match f.wait_replicas {
+        0 => format!(
+            "Strategy {} cannot prevent this; only confirmed writes (wait_replicas) or a store that does not lose acknowledged writes can.",
+            f.strategy
+        ),
+        n => format!(
+            "WAIT had confirmed them on {n} replica(s): the promoted node was not one of those, or they were lost too."
+        ),
+    };
     format!(
-        "{} units recorded as sold are back in stock: acknowledged writes were lost, {when}. Strategy {} cannot prevent this; only confirmed writes (wait_replicas) or a store that does not lose acknowledged writes can.{oversold}",
-        f.back_in_stock, f.strategy
+        "{} units recorded as sold are back in stock: acknowledged writes were lost, {when}. {remedy}{oversold}",
+        f.back_in_stock
     )
 }
 
@@ -253,6 +267,7 @@ mod tests {
             back_in_stock: 0,
             failover_at_s: None,
             strategy: "lua",
+            wait_replicas: 0,
         }
     }
 

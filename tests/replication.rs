@@ -347,3 +347,24 @@ fn a_failover_that_does_not_complete_in_time_is_inconclusive() {
     );
     assert_eq!(s["faults_applied"], "0", "{s:?}");
 }
+
+#[test]
+fn a_missing_certificate_file_is_bad_input_naming_the_field() {
+    let run = Bench::run(
+        &scenario("article"),
+        &[
+            "--redis-url",
+            "rediss://127.0.0.1:1/0",
+            "--set",
+            "redis.tls_ca=no-such-ca.pem",
+        ],
+    )
+    .output();
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("redis.tls_ca") && run.stderr.contains("no-such-ca.pem"),
+        "{}",
+        run.context()
+    );
+    assert!(!run.out().exists(), "nothing written on bad input");
+}

@@ -114,7 +114,7 @@ fn bad_input() -> Vec<Row> {
         row("password: brackets forgotten", &["run", "{tiny}", "--set", "redis.redlock_urls=redis://:Zq9hunter2@127.0.0.1:1/0"], 2, "redlock_urls"),
         row("password: table with a bogus key", &["run", "{tiny}", "--set", "redis={url=\"redis://:Zq9hunter2@127.0.0.1:1/0\",bogus=1}"], 2, "bogus"),
         row("password: path forgotten", &["run", "{tiny}", "--set", "redis://:Zq9hunter2@127.0.0.1:1/0"], 2, "PATH=VALUE"),
-        row("password: rediss scheme", &["run", "{tiny}", "--set", "redis.redlock_urls=[\"rediss://:Zq9hunter2@127.0.0.1:1/0\"]"], 2, "redis://"),
+        row("password: valkey scheme", &["run", "{tiny}", "--set", "redis.redlock_urls=[\"valkey://:Zq9hunter2@127.0.0.1:1/0\"]"], 2, "redis://"),
         row("password: string in the file", &["run", "{file:name=\"x\"\n[stock]\ninitial=1\n[load]\nprocesses=1\nclients_per_process=1\npurchases_per_client=1\n[strategy]\nkind=\"redlock\"\n[redis]\nredlock_urls = \"redis://:Zq9hunter2@127.0.0.1:1/0\"\n}"], 2, "redlock_urls"),
         row("password: bad url with a bad field", &["run", "{tiny}", "--redis-url", "redis://:Zq9hunter2@127.0.0.1:1/0", "--set", "load.x=1"], 2, "load.x"),
         with_env(

@@ -125,7 +125,8 @@ pub async fn switchover(set: &SentinelSet, timeout: Duration) -> Next {
         Ok(port) => port,
         Err(e) => return Next::Failed(format!("no sentinel named the primary: {e:#}")),
     };
-    if let Err(e) = set.pause_and_sync(primary, timeout).await {
+    // The pause outlasts the promotion's deadline; the last step lifts it.
+    if let Err(e) = set.pause_and_sync(primary, timeout * 2 + POLL * 10).await {
         let _ = set.drop_clients_and_unpause(primary).await;
         return Next::Failed(format!("{e:#}"));
     }

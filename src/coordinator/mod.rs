@@ -117,6 +117,7 @@ fn judge(
         back_in_stock: audit.back_in_stock,
         failover_at_s: collected.failover_at.map(|d| d.as_secs_f64()),
         strategy: scenario.strategy.kind.name(),
+        wait_replicas: scenario.strategy.wait_replicas,
     };
     let thresholds_passed = thresholds.iter().all(|t| t.pass);
     let verdict = RunVerdict::new(

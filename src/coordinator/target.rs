@@ -230,8 +230,13 @@ impl Target {
     /// When the sentinels do not agree within the failover timeout: where
     /// the stock lives is then unknown.
     pub async fn settle(&mut self, scenario: &crate::scenario::Scenario) -> anyhow::Result<()> {
-        let (Some(set), Topology::Sentinel(s)) = (&self.sentinel_set, &scenario.redis.topology)
-        else {
+        let Topology::Sentinel(s) = &scenario.redis.topology else {
+            return Ok(());
+        };
+        let Some(set) = &self.sentinel_set else {
+            // The user's sentinels: ask them afresh where the primary is
+            // (redis-rs checks with ROLE that it is one) and read there.
+            self.control.conn = self.control.connector.reconnect().await?;
             return Ok(());
         };
         set.settle().await;
@@ -277,12 +282,24 @@ impl Target {
         }
         let set: bool = self
             .control
-            .query(redis::cmd("SET").arg(&keys.stock).arg(initial).arg("NX"))
+            .query(redis::cmd("SETNX").arg(&keys.stock).arg(initial))
             .await
             .map_err(|e| permission(e, &keys.prefix))
             .with_context(at)?;
         if !set {
             bail!("{} appeared while preparing the run", keys.stock);
+        }
+        // Every embedded replica has the stock before the load starts, so
+        // a failover cannot promote one that never saw it.
+        if let Some(replicas) = self.sentinel_set.as_ref().map(SentinelSet::replicas) {
+            let acked: usize = self
+                .control
+                .query(redis::cmd("WAIT").arg(replicas).arg(2000))
+                .await
+                .with_context(at)?;
+            if acked < replicas {
+                bail!("only {acked} of {replicas} replica(s) had the stock within 2 s");
+            }
         }
         Ok(())
     }
@@ -374,11 +391,18 @@ fn user_tls(settings: &RedisSettings) -> anyhow::Result<Option<TlsFiles>> {
     if t.ca.is_none() && t.cert.is_none() {
         return Ok(None);
     }
+    // A missing or unreadable file is bad input (exit 2), not a failing
+    // environment.
     let read = |field: &str, path: &Option<std::path::PathBuf>| -> anyhow::Result<Option<String>> {
         path.as_ref()
             .map(|p| {
-                std::fs::read_to_string(p)
-                    .with_context(|| format!("redis.{field}: cannot read {}", p.display()))
+                std::fs::read_to_string(p).map_err(|e| {
+                    crate::error::Error::Usage(format!(
+                        "field `redis.{field}`: cannot read {}: {e}\n  what to do: give the path of a PEM file, relative to the working directory",
+                        p.display()
+                    ))
+                    .into()
+                })
             })
             .transpose()
     };
@@ -423,7 +447,7 @@ fn unreachable(e: anyhow::Error, endpoint: &Endpoint, description: &str) -> anyh
 fn permission(e: redis::RedisError, prefix: &str) -> anyhow::Error {
     if e.code() == Some("NOPERM") {
         anyhow::anyhow!(
-            "permission denied (NOPERM): the Redis user may not use the run's keys under `{prefix}` ({e}); grant it ~{prefix}* and the commands of the strategy, or use another user"
+            "permission denied (NOPERM) for the Redis user: {e}; grant it the run's keys (~{prefix}*) and the commands of the strategy, or use another user"
         )
     } else {
         e.into()

@@ -510,3 +510,30 @@ fn tls_settings_are_checked() {
         Some(std::path::Path::new("ca.crt"))
     );
 }
+
+#[test]
+fn wait_replicas_needs_that_many_embedded_replicas() {
+    let with = |redis: &str| {
+        ARTICLE.replace(
+            "key_prefix = \"seckill\"",
+            &format!("{redis}\nkey_prefix = \"seckill\""),
+        )
+    };
+    let e = error(&ARTICLE, &["strategy.wait_replicas=1"]);
+    assert!(
+        e.contains("strategy.wait_replicas") && e.contains("have 0"),
+        "{e}"
+    );
+    let sentinel = with("topology = \"sentinel\"\nreplicas = 2");
+    assert!(parse(&sentinel, &["strategy.wait_replicas=2"]).is_ok());
+    let e = error(&sentinel, &["strategy.wait_replicas=3"]);
+    assert!(e.contains("have 2"), "{e}");
+    // The user's own server may well have replicas.
+    let url = with("url = \"redis://127.0.0.1:6379/0\"");
+    assert!(parse(&url, &["strategy.wait_replicas=1"]).is_ok());
+    let e = error(
+        &with("topology = \"sentinel\"\nmaster_name = \"a\\\"b\""),
+        &[],
+    );
+    assert!(e.contains("redis.master_name"), "{e}");
+}

@@ -37,6 +37,7 @@ pub fn scenario(raw: RawScenario) -> Result<Scenario> {
         faults: Vec::new(),
     };
     redlock_servers(&scenario)?;
+    replicas_to_wait_for(&scenario)?;
     let faults = raw
         .faults
         .iter()
@@ -59,6 +60,28 @@ fn redlock_servers(s: &Scenario) -> Result<()> {
         .depending_on(&["strategy.kind", "redis.url"]));
     }
     Ok(())
+}
+
+/// `wait_replicas` needs that many replicas: none in the embedded
+/// standalone server, `redis.replicas` in the embedded Sentinel set (the
+/// user's own servers are theirs to know).
+fn replicas_to_wait_for(s: &Scenario) -> Result<()> {
+    let wanted = s.strategy.wait_replicas;
+    let embedded = match &s.redis.topology {
+        _ if wanted == 0 || s.redis.url.is_some() => return Ok(()),
+        Topology::Standalone => 0,
+        Topology::Sentinel(t) if t.sentinels.is_empty() => t.replicas,
+        Topology::Sentinel(_) => return Ok(()),
+    };
+    if wanted <= embedded {
+        return Ok(());
+    }
+    Err(FieldError::new(
+        "strategy.wait_replicas",
+        format!("waits for {wanted} replica(s), but the embedded servers have {embedded}: every sale would be unconfirmed"),
+        "start more with [redis] topology = \"sentinel\" and replicas = N, or lower wait_replicas",
+    )
+    .depending_on(&["redis.topology", "redis.replicas"]))
 }
 
 /// Longest scenario name: it goes into report folder names (with a time
@@ -202,11 +225,15 @@ fn sentinel(raw: &RawRedis) -> Result<SentinelSettings> {
         .master_name
         .clone()
         .unwrap_or_else(|| "seckill".to_owned());
-    if master_name.is_empty() || master_name.chars().any(char::is_whitespace) {
+    let usable = !master_name.is_empty()
+        && master_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !usable {
         return Err(FieldError::new(
             "redis.master_name",
             format!("`{master_name}` is not a usable name"),
-            "use a name without spaces, as in `sentinel monitor <name> ...`",
+            "use letters, digits, '-', '_' or '.', as in `sentinel monitor <name> ...`",
         ));
     }
     Ok(SentinelSettings {

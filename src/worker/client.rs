@@ -13,7 +13,7 @@ use crate::checker::HoldBoard;
 use crate::conn::{Conn, Rediscover};
 use crate::freeze::FreezeHook;
 use crate::metrics::Metrics;
-use crate::outcome::Outcome;
+use crate::outcome::{ErrorKind, Outcome};
 use crate::protocol::WorkerPlan;
 use crate::stop::StopSignal;
 use crate::strategy::{Client, Context, Strategy};
@@ -163,6 +163,7 @@ impl Buyer {
             holds: &crew.holds,
         };
         let mut done = 0u64;
+        let mut same_primary_pause = RECONNECT_FIRST;
         while let Some(ticket) = self.pacer.next(self.index, done).await {
             let sent = Instant::now();
             crew.in_flight.set(crew.in_flight.get() + 1);
@@ -182,10 +183,27 @@ impl Buyer {
                 self.pacer.sold_out();
                 break;
             }
-            if report.outcome.lost_connection() {
+            // An unconfirmed sale is in doubt, but its connection is fine.
+            if report.outcome.lost_connection() && !report.unconfirmed {
+                let was = client.conn.primary().to_owned();
                 crew.connector
                     .reconnect(&mut client, &crew.stop, &crew.metrics)
                     .await;
+                // Back on the same demoted primary (a `never` client
+                // keeps it, and it answers READONLY at once): back off
+                // rather than spin.
+                let readonly = report.outcome == Outcome::Error(ErrorKind::ReadOnly);
+                if readonly && client.conn.primary() == was {
+                    tokio::select! {
+                        () = tokio::time::sleep(same_primary_pause) => {}
+                        () = crew.stop.stopped() => {}
+                    }
+                    same_primary_pause = (same_primary_pause * 2).min(RECONNECT_MAX);
+                } else {
+                    same_primary_pause = RECONNECT_FIRST;
+                }
+            } else {
+                same_primary_pause = RECONNECT_FIRST;
             }
         }
     }
