@@ -519,7 +519,7 @@ fn wait_replicas_needs_that_many_embedded_replicas() {
             &format!("{redis}\nkey_prefix = \"seckill\""),
         )
     };
-    let e = error(&ARTICLE, &["strategy.wait_replicas=1"]);
+    let e = error(ARTICLE, &["strategy.wait_replicas=1"]);
     assert!(
         e.contains("strategy.wait_replicas") && e.contains("have 0"),
         "{e}"
