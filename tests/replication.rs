@@ -348,6 +348,40 @@ fn a_failover_that_does_not_complete_in_time_is_inconclusive() {
     assert_eq!(s["faults_applied"], "0", "{s:?}");
 }
 
+/// The user's own TLS server: trusted through `tls_ca`, or with
+/// `tls_insecure`; refused, fast, when its certificate is not trusted.
+#[test]
+fn a_users_tls_server_is_reached_with_its_ca_or_refused_without_it() {
+    seckill_bench::conn::install_tls_provider();
+    let certs = seckill_bench::certs::RunCertificates::generate().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &certs.ca_pem).unwrap();
+    let options = seckill_bench::redis_server::ServerOptions {
+        tls: Some(Arc::new(certs)),
+        ..Default::default()
+    };
+    let server =
+        seckill_bench::redis_server::RedisServer::start_with(Duration::from_secs(10), options)
+            .unwrap();
+    let url = format!("rediss://127.0.0.1:{}/0", server.port());
+    let with_ca = format!("redis.tls_ca={}", ca.display());
+    let article = scenario("article");
+    for extra in [
+        ["--set", with_ca.as_str()],
+        ["--set", "redis.tls_insecure=true"],
+    ] {
+        let mut args = vec!["--redis-url", url.as_str()];
+        args.extend(extra);
+        let run = Bench::run(&article, &args).output();
+        run.assert_code(0);
+        assert_eq!(num(&run.summary(), "sold"), 10, "{}", run.context());
+    }
+    let run = Bench::run(&article, &["--redis-url", &url]).output();
+    refused_fast(&run);
+    assert!(run.stderr.contains("over TLS"), "{}", run.context());
+}
+
 #[test]
 fn a_missing_certificate_file_is_bad_input_naming_the_field() {
     let run = Bench::run(
