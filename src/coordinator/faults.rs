@@ -170,7 +170,8 @@ impl Faults {
     }
 
     async fn failover(&mut self, fault: usize, mode: FailoverMode, ctx: &mut FaultContext<'_>) {
-        let (Some(set), Some((_, timeout))) = (&ctx.target.sentinel_set, self.sentinel_timing)
+        let (Some(set), Some((down_after, timeout))) =
+            (&ctx.target.sentinel_set, self.sentinel_timing)
         else {
             return self.not_applied(fault, "no embedded Sentinel set to fail over");
         };
@@ -180,10 +181,9 @@ impl Faults {
         let next = match mode {
             FailoverMode::Crash { lag } => failover::cut(set, &ctx.keys.stock, lag).await,
             FailoverMode::Graceful => failover::switchover(set, timeout).await,
-            FailoverMode::Partition => {
-                let (down_after, _) = self.sentinel_timing.unwrap_or_default();
-                failover::partition(set, down_after + timeout).await
-            }
+            // Sentinel needs down-after to see the primary gone, then up
+            // to failover-timeout to promote a replica.
+            FailoverMode::Partition => failover::partition(set, down_after + timeout).await,
         };
         self.failover_went(fault, next);
     }
@@ -204,8 +204,6 @@ impl Faults {
                 primary,
                 stock_at_cut,
             } => {
-                // Sentinel needs down-after to see the primary gone, then
-                // up to failover-timeout to promote a replica.
                 let deadline = down_after + timeout;
                 failover::kill(set, &ctx.keys.stock, (primary, stock_at_cut), deadline).await
             }

@@ -16,7 +16,7 @@ use crate::certs::RunCertificates;
 use crate::conn::{host_port, Conn, Connector, Discovery, Endpoint, Rediscover, TlsFiles};
 use crate::keys::Keys;
 use crate::redis_server::{RedisServer, ServerOptions};
-use crate::scenario::{RedisSettings, Topology};
+use crate::scenario::{RedisSettings, RedisUrl, Topology};
 use crate::sentinel_set::SentinelSet;
 
 /// How long a server may take to answer before the run gives up (exit 4).
@@ -69,6 +69,72 @@ fn retry_elsewhere(e: &redis::RedisError) -> bool {
     Outcome::Error(ErrorKind::of(e)).lost_connection()
 }
 
+/// Where the run's primary is, and the embedded servers behind it.
+struct Primary {
+    endpoint: Endpoint,
+    /// For output: never contains a password.
+    description: String,
+    server: Option<RedisServer>,
+    sentinel_set: Option<SentinelSet>,
+}
+
+impl Primary {
+    /// The user's URL or sentinels, or embedded servers started now.
+    async fn open(
+        settings: &RedisSettings,
+        certs: Option<Arc<RunCertificates>>,
+    ) -> anyhow::Result<Primary> {
+        let user = |discovery: Discovery| -> anyhow::Result<Primary> {
+            let endpoint = Endpoint {
+                discovery,
+                tls: user_tls(settings)?,
+            };
+            let description = endpoint.describe();
+            Ok(Primary {
+                endpoint,
+                description,
+                server: None,
+                sentinel_set: None,
+            })
+        };
+        let insecure = |url: &RedisUrl| insecure(url.expose(), settings.tls.insecure);
+        match (&settings.topology, &settings.url) {
+            (Topology::Standalone, Some(url)) => user(Discovery::Direct(insecure(url))),
+            (Topology::Sentinel(s), _) if !s.sentinels.is_empty() => user(Discovery::Sentinel {
+                sentinels: s.sentinels.iter().map(insecure).collect(),
+                master_name: s.master_name.clone(),
+            }),
+            (Topology::Standalone, None) => {
+                let options = ServerOptions {
+                    persistence: settings.persistence,
+                    tls: certs.clone(),
+                    ..ServerOptions::default()
+                };
+                let main = RedisServer::start_with(Duration::from_secs(5), options)?;
+                let tls = if certs.is_some() { " over TLS" } else { "" };
+                Ok(Primary {
+                    description: format!("embedded redis-server on 127.0.0.1:{}{tls}", main.port()),
+                    endpoint: Endpoint {
+                        discovery: Discovery::Direct(main.url()),
+                        tls: certs.as_ref().map(|c| c.client_files()),
+                    },
+                    server: Some(main),
+                    sentinel_set: None,
+                })
+            }
+            (Topology::Sentinel(s), _) => {
+                let set = SentinelSet::start(s, certs).await?;
+                Ok(Primary {
+                    endpoint: set.endpoint(),
+                    description: set.describe(),
+                    server: None,
+                    sentinel_set: Some(set),
+                })
+            }
+        }
+    }
+}
+
 impl Target {
     /// Opens the user's Redis, or starts the embedded servers plus
     /// `lock_nodes` embedded lock servers for `redlock`.
@@ -81,78 +147,27 @@ impl Target {
             true => Some(Arc::new(RunCertificates::generate()?)),
             false => None,
         };
-        let user_tls = user_tls(settings)?;
-        let mut embedded = Vec::new();
-        let mut sentinel_set = None;
-        let (endpoint, description) = match (&settings.topology, &settings.url) {
-            (Topology::Standalone, Some(url)) => {
-                let url = insecure(url.expose(), settings.tls.insecure);
-                let description = crate::redact::redact(&url);
-                let endpoint = Endpoint {
-                    discovery: Discovery::Direct(url),
-                    tls: user_tls.clone(),
-                };
-                (endpoint, description)
+        let Primary {
+            endpoint,
+            description,
+            server,
+            sentinel_set,
+        } = Primary::open(settings, certs.clone()).await?;
+        let mut embedded: Vec<RedisServer> = server.into_iter().collect();
+        let lock_urls: Vec<String> = if !settings.redlock_urls.is_empty() {
+            let urls = settings.redlock_urls.iter();
+            urls.map(|u| u.expose().to_owned()).collect()
+        } else {
+            let options = ServerOptions {
+                tls: certs,
+                ..ServerOptions::default()
+            };
+            let first = embedded.len();
+            for _ in 0..lock_nodes {
+                let server = RedisServer::start_with(Duration::from_secs(5), options.clone())?;
+                embedded.push(server);
             }
-            (Topology::Standalone, None) => {
-                let options = ServerOptions {
-                    persistence: settings.persistence,
-                    tls: certs.clone(),
-                    ..ServerOptions::default()
-                };
-                let main = RedisServer::start_with(Duration::from_secs(5), options)?;
-                let tls = if certs.is_some() { " over TLS" } else { "" };
-                let description =
-                    format!("embedded redis-server on 127.0.0.1:{}{tls}", main.port());
-                let endpoint = Endpoint {
-                    discovery: Discovery::Direct(main.url()),
-                    tls: certs.as_ref().map(|c| c.client_files()),
-                };
-                embedded.push(main);
-                (endpoint, description)
-            }
-            (Topology::Sentinel(s), _) if !s.sentinels.is_empty() => {
-                let sentinels = s
-                    .sentinels
-                    .iter()
-                    .map(|u| insecure(u.expose(), settings.tls.insecure));
-                let endpoint = Endpoint {
-                    discovery: Discovery::Sentinel {
-                        sentinels: sentinels.collect(),
-                        master_name: s.master_name.clone(),
-                    },
-                    tls: user_tls.clone(),
-                };
-                let description = endpoint.describe();
-                (endpoint, description)
-            }
-            (Topology::Sentinel(s), _) => {
-                let set = SentinelSet::start(s, certs.clone()).await?;
-                let found = (set.endpoint(), set.describe());
-                sentinel_set = Some(set);
-                found
-            }
-        };
-        let lock_urls: Vec<String> = match &settings.url {
-            Some(_) => settings
-                .redlock_urls
-                .iter()
-                .map(|u| u.expose().to_owned())
-                .collect(),
-            None => {
-                let options = ServerOptions {
-                    tls: certs.clone(),
-                    ..ServerOptions::default()
-                };
-                let first = embedded.len();
-                for _ in 0..lock_nodes {
-                    embedded.push(RedisServer::start_with(
-                        Duration::from_secs(5),
-                        options.clone(),
-                    )?);
-                }
-                embedded[first..].iter().map(RedisServer::url).collect()
-            }
+            embedded[first..].iter().map(RedisServer::url).collect()
         };
         let control = Control::open(&endpoint)
             .await
