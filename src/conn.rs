@@ -12,6 +12,8 @@
 use std::sync::Mutex;
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, Value};
 use serde::{Deserialize, Serialize};
@@ -37,6 +39,8 @@ pub enum Discovery {
         sentinels: Vec<String>,
         master_name: String,
     },
+    /// A Redis Cluster, found from these seed URLs (passwords included).
+    Cluster(Vec<String>),
 }
 
 /// PEM contents read from the scenario's `tls_ca`, `tls_cert`, `tls_key`.
@@ -71,6 +75,10 @@ impl Endpoint {
             } => {
                 let at: Vec<String> = sentinels.iter().map(|u| host_port(u)).collect();
                 format!("primary `{master_name}` by Sentinel at {}", at.join(", "))
+            }
+            Discovery::Cluster(seeds) => {
+                let at: Vec<String> = seeds.iter().map(|u| host_port(u)).collect();
+                format!("Redis Cluster from {}", at.join(", "))
             }
         }
     }
@@ -160,6 +168,27 @@ impl Endpoint {
     }
 }
 
+/// One command on a fresh connection to `url` (a node or sentinel the
+/// harness manages), with `endpoint`'s TLS and a short timeout.
+///
+/// # Errors
+/// When the server cannot be reached or refuses the command.
+pub async fn query_once<T: redis::FromRedisValue>(
+    endpoint: &Endpoint,
+    url: &str,
+    cmd: &redis::Cmd,
+    timeout: std::time::Duration,
+) -> anyhow::Result<T> {
+    let client = endpoint.client_for(url)?;
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout));
+    let mut conn = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await?;
+    Ok(cmd.query_async(&mut conn).await?)
+}
+
 /// `host:port` of a URL, without credentials.
 pub fn host_port(url: &str) -> String {
     match url::Url::parse(url) {
@@ -191,12 +220,14 @@ impl Conn {
 #[derive(Clone)]
 enum Inner {
     Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
 }
 
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match &mut self.inner {
             Inner::Single(c) => c.req_packed_command(cmd),
+            Inner::Cluster(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -208,12 +239,14 @@ impl ConnectionLike for Conn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match &mut self.inner {
             Inner::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Inner::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
         match &self.inner {
             Inner::Single(c) => c.get_db(),
+            Inner::Cluster(c) => c.get_db(),
         }
     }
 }
@@ -232,10 +265,19 @@ pub enum Rediscover {
 pub struct Connector {
     endpoint: Endpoint,
     config: redis::AsyncConnectionConfig,
-    sentinel: Option<tokio::sync::Mutex<SentinelClient>>,
+    how: How,
     rediscover: Rediscover,
-    /// The primary last found.
-    primary: Mutex<Option<redis::Client>>,
+}
+
+/// How a [`Connector`] reaches the server.
+enum How {
+    Direct(redis::Client),
+    Sentinel {
+        sentinel: tokio::sync::Mutex<SentinelClient>,
+        /// The primary last found.
+        primary: Mutex<Option<redis::Client>>,
+    },
+    Cluster(ClusterClient),
 }
 
 impl Connector {
@@ -246,26 +288,26 @@ impl Connector {
         timeout: std::time::Duration,
         rediscover: Rediscover,
     ) -> redis::RedisResult<Connector> {
-        let sentinel = match &endpoint.discovery {
-            Discovery::Direct(url) => {
-                endpoint.client_for(url)?;
-                None
-            }
+        let how = match &endpoint.discovery {
+            Discovery::Direct(url) => How::Direct(endpoint.client_for(url)?),
             Discovery::Sentinel {
                 sentinels,
                 master_name,
-            } => Some(tokio::sync::Mutex::new(
-                endpoint.sentinel_client(sentinels, master_name)?,
-            )),
+            } => How::Sentinel {
+                sentinel: tokio::sync::Mutex::new(
+                    endpoint.sentinel_client(sentinels, master_name)?,
+                ),
+                primary: Mutex::new(None),
+            },
+            Discovery::Cluster(seeds) => How::Cluster(cluster_client(seeds, timeout)?),
         };
         Ok(Connector {
             endpoint: endpoint.clone(),
             config: redis::AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(timeout))
                 .set_response_timeout(Some(timeout)),
-            sentinel,
+            how,
             rediscover,
-            primary: Mutex::new(None),
         })
     }
 
@@ -276,36 +318,46 @@ impl Connector {
     /// Connects to the primary known now, finding it first if none is.
     ///
     /// # Errors
-    /// When the primary (or Sentinel) cannot be reached.
+    /// When the primary (or Sentinel, or the cluster) cannot be reached.
     pub async fn connect(&self) -> redis::RedisResult<Conn> {
-        let known = self.primary.lock().expect("not poisoned").clone();
-        let client = match known {
-            Some(client) => client,
-            None => self.discover().await?,
-        };
-        self.open(&client).await
+        match &self.how {
+            How::Direct(client) => self.open(client).await,
+            How::Sentinel { primary, .. } => {
+                let known = primary.lock().expect("not poisoned").clone();
+                let client = match known {
+                    Some(client) => client,
+                    None => self.discover().await?,
+                };
+                self.open(&client).await
+            }
+            How::Cluster(cluster) => Ok(Conn {
+                inner: Inner::Cluster(cluster.get_async_connection().await?),
+                primary: CLUSTER.into(),
+            }),
+        }
     }
 
     /// Connects again after an error: through Sentinel afresh unless the
-    /// policy is `Never` (or there is no Sentinel).
+    /// policy is `Never`; otherwise as [`Connector::connect`].
     ///
     /// # Errors
-    /// When the primary (or Sentinel) cannot be reached.
+    /// When the primary (or Sentinel, or the cluster) cannot be reached.
     pub async fn reconnect(&self) -> redis::RedisResult<Conn> {
-        if self.sentinel.is_none() || self.rediscover == Rediscover::Never {
-            return self.connect().await;
+        match &self.how {
+            How::Sentinel { .. } if self.rediscover == Rediscover::OnError => {
+                let client = self.discover().await?;
+                self.open(&client).await
+            }
+            _ => self.connect().await,
         }
-        let client = self.discover().await?;
-        self.open(&client).await
     }
 
     async fn discover(&self) -> redis::RedisResult<redis::Client> {
-        let client = match (&self.sentinel, &self.endpoint.discovery) {
-            (Some(sentinel), _) => sentinel.lock().await.async_get_client().await?,
-            (None, Discovery::Direct(url)) => self.endpoint.client_for(url)?,
-            (None, Discovery::Sentinel { .. }) => unreachable!("built with a sentinel client"),
+        let How::Sentinel { sentinel, primary } = &self.how else {
+            unreachable!("only a Sentinel connector discovers");
         };
-        *self.primary.lock().expect("not poisoned") = Some(client.clone());
+        let client = sentinel.lock().await.async_get_client().await?;
+        *primary.lock().expect("not poisoned") = Some(client.clone());
         Ok(client)
     }
 
@@ -318,6 +370,27 @@ impl Connector {
             primary: client.get_connection_info().addr().to_string().into(),
         })
     }
+}
+
+/// What a cluster connection names as its "primary": it follows the
+/// cluster's slot map itself, so there is no one server to move from.
+const CLUSTER: &str = "cluster";
+
+/// A cluster client whose commands are never re-sent on its own: redis-rs
+/// counts a redirect as a retry, and would re-run a write whose reply was
+/// lost (an I/O error) as well, which for a purchase is a second decrement.
+/// With no retries, a redirect is an error the purchase reports (nothing
+/// ran), a lost reply is in doubt, and the slot map is refreshed for the
+/// next purchase.
+fn cluster_client(
+    seeds: &[String],
+    timeout: std::time::Duration,
+) -> redis::RedisResult<ClusterClient> {
+    ClusterClient::builder(seeds.iter().map(String::as_str))
+        .connection_timeout(timeout)
+        .response_timeout(timeout)
+        .retries(0)
+        .build()
 }
 
 /// rustls needs a process-wide crypto provider before the first TLS

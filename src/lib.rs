@@ -30,7 +30,8 @@
 //!   (fixed URL or Sentinel, TLS): the seam between purchase code and topology.
 //! - [`redis_server`]: a throwaway embedded redis-server (primary,
 //!   replica or sentinel, TLS with [`certs`]); [`sentinel_set`]: a primary,
-//!   its replicas and three sentinels, and the failovers done to them.
+//!   its replicas and three sentinels, and the failovers done to them;
+//!   [`cluster_set`]: an embedded Redis Cluster.
 //! - [`redact`]: masks the password of every URL in a message.
 //! - [`keys`], [`stop`], [`interrupt`], [`freeze`], [`process`], [`run_id`]:
 //!   small shared pieces.
@@ -39,6 +40,7 @@ pub mod audit;
 pub mod certs;
 pub mod checker;
 pub mod cli;
+pub mod cluster_set;
 pub mod compare;
 pub mod conn;
 pub mod coordinator;

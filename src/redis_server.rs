@@ -39,6 +39,10 @@ pub enum Role {
     Replica { of: u16 },
     /// `--sentinel` (its `conf` is required: sentinels must have a file).
     Sentinel,
+    /// `--cluster-enabled yes`, with this `cluster-node-timeout` in ms. It
+    /// keeps its folder: a cluster node that cannot save `nodes.conf`
+    /// exits.
+    ClusterNode { node_timeout_ms: u64 },
 }
 
 pub struct RedisServer {
@@ -88,7 +92,8 @@ impl RedisServer {
     /// goes on): remove it now, so that even a SIGKILLed coordinator (whose
     /// redis-server dies with it) leaves no temp dir, and no key, behind.
     fn forget_dir(&self) {
-        if self.options.persistence == Persistence::None {
+        let cluster = matches!(self.options.role, Role::ClusterNode { .. });
+        if self.options.persistence == Persistence::None && !cluster {
             let _ = std::fs::remove_dir_all(self.dir.path());
         }
     }
@@ -248,8 +253,20 @@ fn spawn(binary: &Path, dir: &Path, port: u16, options: &ServerOptions) -> anyho
         ])
         .args(["--repl-diskless-load", "swapdb"]);
     }
-    if let Role::Replica { of } = options.role {
-        cmd.args(["--replicaof", "127.0.0.1", &of.to_string()]);
+    match options.role {
+        Role::Replica { of } => {
+            cmd.args(["--replicaof", "127.0.0.1", &of.to_string()]);
+        }
+        Role::ClusterNode { node_timeout_ms } => {
+            cmd.args([
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+            ])
+            .args(["--cluster-node-timeout", &node_timeout_ms.to_string()]);
+        }
+        Role::Primary | Role::Sentinel => {}
     }
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -144,14 +144,7 @@ impl SentinelSet {
         url: String,
         cmd: &redis::Cmd,
     ) -> anyhow::Result<T> {
-        let client = self.endpoint().client_for(&url)?;
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(QUERY_TIMEOUT))
-            .set_response_timeout(Some(QUERY_TIMEOUT));
-        let mut conn = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
-        Ok(cmd.query_async(&mut conn).await?)
+        crate::conn::query_once(&self.endpoint(), &url, cmd, QUERY_TIMEOUT).await
     }
 
     /// The primary's port as the first answering sentinel reports it.

@@ -81,7 +81,7 @@ impl Faults {
         let faults = &scenario.faults;
         let sentinel_timing = match &scenario.redis.topology {
             Topology::Sentinel(s) => Some((s.down_after, s.failover_timeout)),
-            Topology::Standalone => None,
+            Topology::Standalone | Topology::Cluster(_) => None,
         };
         Faults {
             started,

@@ -13,6 +13,7 @@ use anyhow::{bail, Context};
 use redis::AsyncCommands;
 
 use crate::certs::RunCertificates;
+use crate::cluster_set::ClusterSet;
 use crate::conn::{host_port, Conn, Connector, Discovery, Endpoint, Rediscover, TlsFiles};
 use crate::keys::Keys;
 use crate::redis_server::{RedisServer, ServerOptions};
@@ -29,6 +30,8 @@ pub struct Target {
     embedded: Vec<RedisServer>,
     /// The embedded primary, replicas and sentinels.
     pub sentinel_set: Option<SentinelSet>,
+    /// The embedded cluster, kept alive for the run.
+    _cluster_set: Option<ClusterSet>,
     endpoint: Endpoint,
     /// `redlock` lock servers, passwords included.
     lock_urls: Vec<String>,
@@ -76,6 +79,7 @@ struct Primary {
     description: String,
     server: Option<RedisServer>,
     sentinel_set: Option<SentinelSet>,
+    cluster_set: Option<ClusterSet>,
 }
 
 impl Primary {
@@ -95,6 +99,7 @@ impl Primary {
                 description,
                 server: None,
                 sentinel_set: None,
+                cluster_set: None,
             })
         };
         let insecure = |url: &RedisUrl| insecure(url.expose(), settings.tls.insecure);
@@ -120,6 +125,7 @@ impl Primary {
                     },
                     server: Some(main),
                     sentinel_set: None,
+                    cluster_set: None,
                 })
             }
             (Topology::Sentinel(s), _) => {
@@ -129,6 +135,20 @@ impl Primary {
                     description: set.describe(),
                     server: None,
                     sentinel_set: Some(set),
+                    cluster_set: None,
+                })
+            }
+            (Topology::Cluster(_), Some(url)) => {
+                user(Discovery::Cluster(vec![url.expose().to_owned()]))
+            }
+            (Topology::Cluster(c), None) => {
+                let set = ClusterSet::start(c).await?;
+                Ok(Primary {
+                    endpoint: set.endpoint(),
+                    description: set.describe(),
+                    server: None,
+                    sentinel_set: None,
+                    cluster_set: Some(set),
                 })
             }
         }
@@ -152,6 +172,7 @@ impl Target {
             description,
             server,
             sentinel_set,
+            cluster_set,
         } = Primary::open(settings, certs.clone()).await?;
         let mut embedded: Vec<RedisServer> = server.into_iter().collect();
         let lock_urls: Vec<String> = if !settings.redlock_urls.is_empty() {
@@ -178,6 +199,7 @@ impl Target {
         Ok(Target {
             embedded,
             sentinel_set,
+            _cluster_set: cluster_set,
             endpoint,
             lock_urls,
             description,
@@ -226,7 +248,7 @@ impl Target {
     pub fn direct_url(&self) -> Option<&str> {
         match &self.endpoint.discovery {
             Discovery::Direct(url) => Some(url),
-            Discovery::Sentinel { .. } => None,
+            Discovery::Sentinel { .. } | Discovery::Cluster(_) => None,
         }
     }
 
@@ -443,9 +465,10 @@ fn insecure(url: &str, insecure: bool) -> String {
 fn unreachable(e: anyhow::Error, endpoint: &Endpoint, description: &str) -> anyhow::Error {
     let plain = match &endpoint.discovery {
         Discovery::Direct(url) => url.starts_with("redis://"),
-        Discovery::Sentinel { sentinels, .. } => {
-            sentinels.iter().all(|u| u.starts_with("redis://"))
+        Discovery::Sentinel {
+            sentinels: urls, ..
         }
+        | Discovery::Cluster(urls) => urls.iter().all(|u| u.starts_with("redis://")),
     };
     let io = e
         .downcast_ref::<redis::RedisError>()

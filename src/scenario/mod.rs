@@ -92,6 +92,15 @@ pub enum Topology {
     Standalone,
     /// A primary with replicas, found through Sentinel.
     Sentinel(SentinelSettings),
+    /// A Redis Cluster: the user's (`url` is a seed), or embedded.
+    Cluster(ClusterSettings),
+}
+
+/// The embedded cluster's shape (ignored with the user's cluster).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSettings {
+    pub masters: u32,
+    pub replicas_per_master: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

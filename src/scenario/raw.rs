@@ -84,11 +84,21 @@ pub struct RawRedis {
     pub rediscover: Option<String>,
     #[serde(default)]
     pub sentinel: RawSentinel,
+    #[serde(default)]
+    pub cluster: RawCluster,
     pub tls: Option<bool>,
     pub tls_ca: Option<String>,
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
     pub tls_insecure: Option<bool>,
+}
+
+/// `[redis.cluster]`: the embedded cluster's shape.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    pub masters: Option<i64>,
+    pub replicas_per_master: Option<i64>,
 }
 
 /// `[redis.sentinel]`: the embedded sentinels' timing.

@@ -11,10 +11,10 @@ use super::raw::{
     RawTarget, RawThresholds,
 };
 use super::{
-    Backoff, FailoverMode, Fault, FaultAction, FaultTarget, FaultTime, LoadSettings, LockParams,
-    OnWaitTimeout, Persistence, RedisSettings, RedisUrl, Rediscover, ReportSettings, Scenario,
-    SentinelSettings, Stall, StockSettings, StopRule, StrategyKind, StrategySettings, Thresholds,
-    TlsSettings, Topology,
+    Backoff, ClusterSettings, FailoverMode, Fault, FaultAction, FaultTarget, FaultTime,
+    LoadSettings, LockParams, OnWaitTimeout, Persistence, RedisSettings, RedisUrl, Rediscover,
+    ReportSettings, Scenario, SentinelSettings, Stall, StockSettings, StopRule, StrategyKind,
+    StrategySettings, Thresholds, TlsSettings, Topology,
 };
 use crate::phase::Phase;
 
@@ -38,6 +38,7 @@ pub fn scenario(raw: RawScenario) -> Result<Scenario> {
     };
     redlock_servers(&scenario)?;
     replicas_to_wait_for(&scenario)?;
+    cluster_limits(&scenario)?;
     let faults = raw
         .faults
         .iter()
@@ -62,6 +63,40 @@ fn redlock_servers(s: &Scenario) -> Result<()> {
     Ok(())
 }
 
+/// What a cluster run cannot do (yet): `WATCH` on a connection shared by
+/// slots, `WAIT` routed to some node, TLS to the nodes.
+fn cluster_limits(s: &Scenario) -> Result<()> {
+    if !matches!(s.redis.topology, Topology::Cluster(_)) {
+        return Ok(());
+    }
+    let refused = |field: &str, what: &str, hint: &str| {
+        Err(FieldError::new(field, what.to_owned(), hint).depending_on(&["redis.topology"]))
+    };
+    if s.strategy.kind == StrategyKind::Watch {
+        return refused(
+            "strategy.kind",
+            "`watch` is not built for a cluster: redis-rs's cluster connection is shared, and WATCH needs a connection of its own",
+            "use lua, decr or a lock strategy",
+        );
+    }
+    if s.strategy.wait_replicas > 0 {
+        return refused(
+            "strategy.wait_replicas",
+            "is not built for a cluster yet: WAIT would go to whichever node redis-rs picks",
+            "remove it, or use topology = \"sentinel\"",
+        );
+    }
+    let tls = &s.redis.tls;
+    if tls.embedded || tls.ca.is_some() || tls.cert.is_some() || tls.insecure {
+        return refused(
+            "redis.tls",
+            "TLS is not built for a cluster yet",
+            "remove the tls settings, or use topology = \"standalone\" or \"sentinel\"",
+        );
+    }
+    Ok(())
+}
+
 /// `wait_replicas` needs that many replicas: none in the embedded
 /// standalone server, `redis.replicas` in the embedded Sentinel set (the
 /// user's own servers are theirs to know).
@@ -71,7 +106,7 @@ fn replicas_to_wait_for(s: &Scenario) -> Result<()> {
         _ if wanted == 0 || s.redis.url.is_some() => return Ok(()),
         Topology::Standalone => 0,
         Topology::Sentinel(t) if t.sentinels.is_empty() => t.replicas,
-        Topology::Sentinel(_) => return Ok(()),
+        Topology::Sentinel(_) | Topology::Cluster(_) => return Ok(()),
     };
     if wanted <= embedded {
         return Ok(());
@@ -177,7 +212,39 @@ fn topology(raw: &RawRedis, has_url: bool) -> Result<Topology> {
             raw.sentinel.down_after_ms.is_some() || raw.sentinel.failover_timeout_ms.is_some(),
         ),
     ];
-    match raw.topology.as_deref().unwrap_or("standalone") {
+    let topology = raw.topology.as_deref().unwrap_or("standalone");
+    let cluster_set = raw.cluster.masters.is_some() || raw.cluster.replicas_per_master.is_some();
+    if cluster_set && topology != "cluster" {
+        return Err(FieldError::new(
+            "redis.cluster",
+            "is a setting of the cluster topology",
+            "add topology = \"cluster\" to [redis], or remove it",
+        )
+        .depending_on(&["redis.topology"]));
+    }
+    match topology {
+        "cluster" => match sentinel_only.iter().find(|(_, set)| *set) {
+            Some((field, _)) => Err(FieldError::new(
+                field,
+                "is a setting of the sentinel topology",
+                "remove it: a cluster fails over by itself",
+            )
+            .depending_on(&["redis.topology"])),
+            None => Ok(Topology::Cluster(ClusterSettings {
+                masters: bounded_u32("redis.cluster.masters", raw.cluster.masters.unwrap_or(3), 16)?
+                    .get(),
+                replicas_per_master: match raw.cluster.replicas_per_master.unwrap_or(1) {
+                    n @ 0..=3 => n as u32,
+                    n => {
+                        return Err(FieldError::new(
+                            "redis.cluster.replicas_per_master",
+                            format!("{n} is not a replica count"),
+                            "use 0 to 3",
+                        ))
+                    }
+                },
+            })),
+        },
         "standalone" => match sentinel_only.iter().find(|(_, set)| *set) {
             Some((field, _)) => Err(FieldError::new(
                 field,
@@ -194,7 +261,11 @@ fn topology(raw: &RawRedis, has_url: bool) -> Result<Topology> {
         )
         .depending_on(&["redis.topology"])),
         "sentinel" => sentinel(raw).map(Topology::Sentinel),
-        other => Err(one_of("redis.topology", other, &["standalone", "sentinel"])),
+        other => Err(one_of(
+            "redis.topology",
+            other,
+            &["standalone", "sentinel", "cluster"],
+        )),
     }
 }
 
@@ -750,6 +821,16 @@ fn fault(i: usize, raw: &RawFault, scenario: &Scenario) -> Result<Fault> {
                 &field("kind"),
                 format!("{} is not built for the sentinel topology", raw.kind),
                 "use kind = \"failover\" to take the primary away, or topology = \"standalone\"",
+            )
+            .depending_on(&["redis.topology"]));
+        }
+        "redis-restart" | "latency" | "disconnect"
+            if matches!(scenario.redis.topology, Topology::Cluster(_)) =>
+        {
+            return Err(FieldError::new(
+                &field("kind"),
+                format!("{} is not built for a cluster: the fault proxy has one upstream and cannot follow MOVED redirects to the other nodes, and the faults must not silently bypass it", raw.kind),
+                "remove the fault, or use topology = \"standalone\"",
             )
             .depending_on(&["redis.topology"]));
         }
