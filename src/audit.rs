@@ -10,7 +10,7 @@ use crate::scenario::Thresholds;
 use crate::verdict::Verdict;
 
 /// What the coordinator knows at the end of a run, in units.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StockFacts {
     pub initial: u64,
     /// As Redis reports it; negative after an oversell; `None` when the key
@@ -28,6 +28,8 @@ pub struct StockFacts {
     /// Pairs of clients that held the lock at once and both wrote (the
     /// lock-safety checker); `None` for a strategy that takes no lock.
     pub unsafe_overlaps: Option<u64>,
+    /// Segmented stock: each segment's final stock (empty otherwise).
+    pub segment_finals: Vec<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -111,6 +113,22 @@ pub fn audit(facts: StockFacts) -> Audit {
             pass: final_stock >= 0,
         },
     );
+    // A segment below zero is an oversell even when another segment's
+    // remainder hides it in the total.
+    let below_zero: i128 = facts
+        .segment_finals
+        .iter()
+        .map(|&f| i128::from(f.min(0)).abs())
+        .sum();
+    if facts.segment_finals.len() > 1 {
+        let shown: Vec<String> = facts.segment_finals.iter().map(i64::to_string).collect();
+        invariants.push(Invariant {
+            name: "segments_non_negative".to_owned(),
+            expected: "every segment >= 0".to_owned(),
+            observed: shown.join(" "),
+            pass: below_zero == 0,
+        });
+    }
     invariants.push(Invariant {
         name: "stock_conservation".to_owned(),
         expected: format!(
@@ -123,7 +141,7 @@ pub fn audit(facts: StockFacts) -> Audit {
     let verdict = judged(&invariants);
     Audit {
         invariants,
-        oversold: (sold - initial).max(-final_stock).max(0) as u64,
+        oversold: (sold - initial).max(-final_stock).max(below_zero).max(0) as u64,
         unsold: final_stock.max(0) as u64,
         lost: (gone - sold).max(0) as u64,
         back_in_stock: (sold - gone).max(0) as u64,
@@ -229,6 +247,28 @@ fn at_most<T: PartialOrd + std::fmt::Display>(name: &str, observed: T, limit: T)
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_segment_below_zero_fails_even_when_the_total_balances() {
+        let audit = audit(StockFacts {
+            initial: 4,
+            final_stock: Some(0),
+            sold: 4,
+            in_doubt: 0,
+            reset: false,
+            target_lost: false,
+            unsafe_overlaps: None,
+            segment_finals: vec![-1, 1],
+        });
+        assert_eq!(audit.verdict, Verdict::Fail);
+        assert_eq!(audit.oversold, 1);
+        let row = audit
+            .invariants
+            .iter()
+            .find(|i| i.name == "segments_non_negative")
+            .expect("a per-segment invariant");
+        assert!(!row.pass && row.observed == "-1 1", "{row:?}");
+    }
+
     fn run(initial: u64, final_stock: i64, sold: u64) -> Audit {
         audit(StockFacts {
             initial,
@@ -238,6 +278,7 @@ mod tests {
             reset: false,
             target_lost: false,
             unsafe_overlaps: None,
+            segment_finals: Vec::new(),
         })
     }
 
@@ -250,6 +291,7 @@ mod tests {
             reset: false,
             target_lost: false,
             unsafe_overlaps: None,
+            segment_finals: Vec::new(),
         })
     }
 
@@ -346,6 +388,7 @@ mod tests {
             reset: true,
             target_lost: false,
             unsafe_overlaps: None,
+            segment_finals: Vec::new(),
         });
         assert_eq!(reset.verdict, Verdict::Reset);
         // Recorded sales beyond the stock are an oversell, reset or not.
@@ -362,6 +405,7 @@ mod tests {
             reset: false,
             target_lost: false,
             unsafe_overlaps: overlaps,
+            segment_finals: Vec::new(),
         };
         let a = audit(facts(Some(3)));
         assert_eq!(a.verdict, Verdict::Fail);
@@ -384,6 +428,7 @@ mod tests {
             reset: false,
             target_lost: true,
             unsafe_overlaps: None,
+            segment_finals: Vec::new(),
         };
         let a = audit(facts(8));
         assert_eq!(a.verdict, Verdict::Pass);

@@ -49,6 +49,8 @@ pub struct Counters {
     pub unconfirmed: u64,
     /// Reconnections that found a different primary (Sentinel failover).
     pub rediscoveries: u64,
+    /// Segmented stock: extra segments tried before a sale or sold out.
+    pub segment_hops: u64,
     /// Failed purchases by kind (`no_stock`, `timeout`, `io`, `redis`).
     pub errors: BTreeMap<String, u64>,
 }
@@ -75,6 +77,7 @@ impl Counters {
         self.dropped += other.dropped;
         self.unconfirmed += other.unconfirmed;
         self.rediscoveries += other.rediscoveries;
+        self.segment_hops += other.segment_hops;
         for (kind, n) in &other.errors {
             *self.errors.entry(kind.clone()).or_default() += n;
         }
@@ -85,6 +88,7 @@ impl Counters {
         self.wait_timeouts += report.wait_timeouts;
         self.watch_aborts += report.watch_aborts;
         self.compensations += report.compensations;
+        self.segment_hops += report.segment_hops;
         match &report.outcome {
             Outcome::Cancelled => {
                 self.cancelled += 1;
@@ -370,6 +374,7 @@ mod tests {
             compensations: 0,
             hold: None,
             unconfirmed: false,
+            segment_hops: 0,
         }
     }
 

@@ -93,6 +93,8 @@ pub struct PurchaseReport {
     pub hold: Option<Hold>,
     /// In doubt because `WAIT` did not confirm the sale on enough replicas.
     pub unconfirmed: bool,
+    /// Segmented stock: segments tried after the first one.
+    pub segment_hops: u64,
 }
 
 impl PurchaseReport {
@@ -107,6 +109,7 @@ impl PurchaseReport {
             compensations: 0,
             hold: None,
             unconfirmed: false,
+            segment_hops: 0,
         }
     }
 }

@@ -15,10 +15,10 @@ use crate::conn::{Endpoint, Rediscover};
 
 use crate::keys::Keys;
 use crate::metrics::Batch;
-use crate::scenario::{Pace, StopRule, StrategySettings};
+use crate::scenario::{Pace, SegmentFallback, SegmentPick, StopRule, StrategySettings};
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// What one worker process is asked to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,7 +32,10 @@ pub struct WorkerPlan {
     pub rediscover: Rediscover,
     /// `redlock` lock servers, passwords included; empty otherwise.
     pub lock_urls: Vec<String>,
-    pub keys: Keys,
+    /// One key set per stock segment.
+    pub segments: Vec<Keys>,
+    pub segment_pick: SegmentPick,
+    pub segment_fallback: SegmentFallback,
     /// Connections (clients) this worker opens.
     pub clients: u32,
     pub quantity: u64,

@@ -66,6 +66,24 @@ pub struct RunRecord {
     pub lock_safety: Option<LockSafety>,
     /// The run's keys the harness could not delete (Redis lost).
     pub keys_left: Vec<String>,
+    /// Each stock segment: where it lives, what it started and ended with.
+    pub segments: Vec<SegmentRecord>,
+    /// Units left in segments that could still sell a purchase, when some
+    /// buyer was told sold out: under-sell of segmented stock.
+    pub stranded: u64,
+}
+
+/// One stock segment, for `segments.csv`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentRecord {
+    pub stock_key: String,
+    /// Its cluster slot; `None` outside a cluster.
+    pub slot: Option<u16>,
+    /// The master serving it, or the target.
+    pub node: String,
+    pub initial: u64,
+    /// `None` when the key was gone or Redis lost at the end.
+    pub final_stock: Option<i64>,
 }
 
 impl RunRecord {

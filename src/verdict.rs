@@ -89,6 +89,8 @@ pub struct Figures {
     pub strategy: &'static str,
     /// `strategy.wait_replicas`.
     pub wait_replicas: u32,
+    /// Segmented stock's under-sell, in units.
+    pub stranded: u64,
 }
 
 /// What a finished run means: word, reasons, exit code, headline.
@@ -242,8 +244,14 @@ fn headline(verdict: Verdict, inconclusive: &[Inconclusive], f: &Figures) -> Str
                 ),
                 _ => String::new(),
             };
+            let stranded = match f.stranded {
+                0 => String::new(),
+                n => format!(
+                    " But {n} unit(s) were stranded: still on sale in other segments while buyers were told sold out."
+                ),
+            };
             format!(
-                "Sold {} of {} units at {:.0} purchases/s: no oversell, and the stock Redis reports matches the recorded sales.{fenced}",
+                "Sold {} of {} units at {:.0} purchases/s: no oversell, and the stock Redis reports matches the recorded sales.{fenced}{stranded}",
                 f.sold, f.initial, f.purchases_per_s
             )
         }
@@ -268,6 +276,7 @@ mod tests {
             failover_at_s: None,
             strategy: "lua",
             wait_replicas: 0,
+            stranded: 0,
         }
     }
 

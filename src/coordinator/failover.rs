@@ -12,6 +12,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::keys::Segments;
 use crate::sentinel_set::SentinelSet;
 
 /// What a failover waits for next.
@@ -69,12 +70,12 @@ pub enum Next {
 /// Crash, first step: freeze the replicas and cut their links, noting the
 /// stock so the acknowledged writes that pile up on the primary alone can
 /// be counted at the kill.
-pub async fn cut(set: &SentinelSet, stock_key: &str, lag: Duration) -> Next {
+pub async fn cut(set: &SentinelSet, segments: &Segments, lag: Duration) -> Next {
     let primary = match set.primary_port().await {
         Ok(port) => port,
         Err(e) => return Next::Failed(format!("no sentinel named the primary: {e:#}")),
     };
-    let stock_at_cut = set.get(primary, stock_key).await.ok().flatten();
+    let stock_at_cut = stock_on(set, primary, segments).await;
     match set.freeze_replicas(primary).await {
         Ok(0) => Next::Failed("the primary had no replica to fail over to".to_owned()),
         Ok(n) => Next::Went(
@@ -94,11 +95,11 @@ pub async fn cut(set: &SentinelSet, stock_key: &str, lag: Duration) -> Next {
 /// Crash, second step: SIGKILL the primary and let the replicas go.
 pub async fn kill(
     set: &mut SentinelSet,
-    stock_key: &str,
+    segments: &Segments,
     (primary, stock_at_cut): (u16, Option<i64>),
     deadline: Duration,
 ) -> Next {
-    let stock_now = set.get(primary, stock_key).await.ok().flatten();
+    let stock_now = stock_on(set, primary, segments).await;
     if let Err(e) = set.crash(primary) {
         set.resume_replicas();
         return Next::Failed(format!("could not kill the primary: {e:#}"));
@@ -252,6 +253,15 @@ fn awaiting_promotion(old: u16, within: Duration, then: Then) -> (Instant, Step)
         then,
     };
     (now + POLL, step)
+}
+
+/// The whole stock as the node on `port` has it; `None` when unknown.
+async fn stock_on(set: &SentinelSet, port: u16, segments: &Segments) -> Option<i64> {
+    let mut total = 0;
+    for keys in &segments.keys {
+        total += set.get(port, &keys.stock).await.ok().flatten()?;
+    }
+    Some(total)
 }
 
 fn shown(stock: Option<i64>) -> String {

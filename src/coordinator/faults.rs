@@ -14,7 +14,7 @@ use super::fleet::Fleet;
 use super::proxy::Proxy;
 use super::target::Target;
 use crate::interrupt::Interrupt;
-use crate::keys::Keys;
+use crate::keys::Segments;
 use crate::protocol::ToWorker;
 use crate::record::FaultEvent;
 use crate::scenario::{
@@ -179,7 +179,7 @@ impl Faults {
         self.failover_at = Some(at);
         self.status[fault] = Status::InProgress(at);
         let next = match mode {
-            FailoverMode::Crash { lag } => failover::cut(set, &ctx.keys.stock, lag).await,
+            FailoverMode::Crash { lag } => failover::cut(set, ctx.segments, lag).await,
             FailoverMode::Graceful => failover::switchover(set, timeout).await,
             // Sentinel needs down-after to see the primary gone, then up
             // to failover-timeout to promote a replica.
@@ -205,7 +205,7 @@ impl Faults {
                 stock_at_cut,
             } => {
                 let deadline = down_after + timeout;
-                failover::kill(set, &ctx.keys.stock, (primary, stock_at_cut), deadline).await
+                failover::kill(set, ctx.segments, (primary, stock_at_cut), deadline).await
             }
             failover::Step::Promotion { .. } => failover::promotion(set, step).await,
             failover::Step::Demotion { .. } => failover::demotion(set, step).await,
@@ -429,14 +429,14 @@ impl Faults {
         ctx: &mut FaultContext<'_>,
     ) -> anyhow::Result<()> {
         let at = self.started.elapsed();
-        let before = ctx.target.stock(ctx.keys).await.ok().flatten();
+        let before = ctx.target.stock(ctx.segments).await.ok().flatten();
         ctx.target.crash()?;
         let cut = tokio::select! {
             () = tokio::time::sleep(downtime) => "",
             () = ctx.interrupt.wait() => " (downtime cut short: interrupted)",
         };
         ctx.target.revive().await?;
-        let after = ctx.target.stock(ctx.keys).await?;
+        let after = ctx.target.stock(ctx.segments).await?;
         self.reset |= after.is_none();
         self.status[fault] = Status::Applied;
         let show = |s: Option<i64>| s.map_or("gone".to_owned(), |s| s.to_string());
@@ -528,7 +528,7 @@ impl Faults {
 pub struct FaultContext<'a> {
     pub fleet: &'a mut Fleet,
     pub target: &'a mut Target,
-    pub keys: &'a Keys,
+    pub segments: &'a Segments,
     pub proxy: Option<&'a Proxy>,
     /// Ends a restart's downtime early.
     pub interrupt: &'a mut Interrupt,

@@ -18,11 +18,11 @@ use crate::checker::{monotonic_ns, Checker};
 use crate::conn::Endpoint;
 use crate::error::Error;
 use crate::interrupt::Interrupt;
-use crate::keys::Keys;
+use crate::keys::Segments;
 use crate::metrics::{Counters, Totals};
 use crate::phase::Phase;
 use crate::protocol::{FromWorker, ToWorker, WorkerPlan, PROTOCOL_VERSION};
-use crate::record::{FaultEvent, RunRecord, WorkerRecord};
+use crate::record::{FaultEvent, RunRecord, SegmentRecord, WorkerRecord};
 use crate::scenario::{Pace, Scenario, StrategyKind};
 use crate::timeline::Timeline;
 use crate::verdict::{self, Inconclusive, RunVerdict};
@@ -30,6 +30,7 @@ use faults::{FaultContext, Faults};
 use fleet::{Event, Fleet};
 use progress::Progress;
 use proxy::Proxy;
+use target::Placement;
 pub use target::Target;
 
 /// How often workers ship metrics.
@@ -48,23 +49,61 @@ pub async fn run(
     interrupt: Interrupt,
     quiet: bool,
 ) -> Result<RunRecord, Error> {
-    let keys = Keys::for_run(&scenario.redis.key_prefix, run_id);
-    target.prepare(&keys, scenario.stock.initial).await?;
-    let result = drive(scenario, run_id, target, &keys, interrupt, quiet).await;
-    let final_stock = match target.settle(scenario).await {
-        Ok(()) => target.stock(&keys).await,
+    let (segments, placement) = target
+        .segments(&scenario.redis.key_prefix, run_id, &scenario.stock)
+        .await?;
+    target.prepare(&segments).await?;
+    let result = drive(scenario, run_id, target, &segments, interrupt, quiet).await;
+    let final_stocks = match target.settle(scenario).await {
+        Ok(()) => target.stocks(&segments).await,
         Err(e) => Err(e),
     };
-    let keys_left = target.cleanup(&keys).await;
+    let keys_left = target.cleanup(&segments).await;
     let collected = result?;
-    Ok(judge(
-        scenario,
-        run_id,
-        target,
-        collected,
-        final_stock,
+    let ended = Ended {
+        segments: segment_records(&segments, placement, final_stocks.as_deref().ok()),
+        final_stock: final_stocks.map(|stocks| target::total(&stocks)),
         keys_left,
-    ))
+    };
+    Ok(judge(scenario, run_id, target, collected, ended))
+}
+
+/// What the end of a run found in Redis.
+struct Ended {
+    segments: Vec<SegmentRecord>,
+    final_stock: anyhow::Result<Option<i64>>,
+    keys_left: Vec<String>,
+}
+
+fn segment_records(
+    segments: &Segments,
+    placement: Vec<Placement>,
+    finals: Option<&[Option<i64>]>,
+) -> Vec<SegmentRecord> {
+    let keys = segments.keys.iter().zip(&segments.initial).zip(placement);
+    keys.enumerate()
+        .map(|(i, ((keys, &initial), place))| SegmentRecord {
+            stock_key: keys.stock.clone(),
+            slot: place.slot,
+            node: place.node,
+            initial,
+            final_stock: finals.and_then(|f| f[i]),
+        })
+        .collect()
+}
+
+/// Units still sellable (a segment with at least one purchase's worth)
+/// while some buyer was told sold out: segmented stock's under-sell.
+fn stranded(segments: &[SegmentRecord], rejected_sold_out: u64, quantity: u64) -> u64 {
+    if segments.len() < 2 || rejected_sold_out == 0 {
+        return 0;
+    }
+    segments
+        .iter()
+        .filter_map(|s| s.final_stock)
+        .filter(|&f| f >= quantity as i64)
+        .map(|f| f as u64)
+        .sum()
 }
 
 /// Audits what the load produced and reaches the verdict. Redis lost at the
@@ -74,9 +113,13 @@ fn judge(
     run_id: &str,
     target: &Target,
     mut collected: Collected,
-    final_stock: anyhow::Result<Option<i64>>,
-    keys_left: Vec<String>,
+    ended: Ended,
 ) -> RunRecord {
+    let Ended {
+        segments,
+        final_stock,
+        keys_left,
+    } = ended;
     let lock_safety = collected.checker.take().map(|checker| checker.result);
     let c = &collected.totals.counters;
     let in_doubt = c.in_doubt + collected.killed_in_flight;
@@ -103,7 +146,13 @@ fn judge(
         reset: collected.reset,
         target_lost,
         unsafe_overlaps: lock_safety.as_ref().map(|l| l.unsafe_overlaps),
+        segment_finals: segments.iter().filter_map(|s| s.final_stock).collect(),
     });
+    let stranded = stranded(
+        &segments,
+        c.rejected_sold_out,
+        scenario.stock.quantity.get(),
+    );
     let thresholds = check_thresholds(scenario, &collected, &audit);
     let figures = verdict::Figures {
         sold: c.sold_units,
@@ -118,6 +167,7 @@ fn judge(
         failover_at_s: collected.failover_at.map(|d| d.as_secs_f64()),
         strategy: scenario.strategy.kind.name(),
         wait_replicas: scenario.strategy.wait_replicas,
+        stranded,
     };
     let thresholds_passed = thresholds.iter().all(|t| t.pass);
     let verdict = RunVerdict::new(
@@ -145,6 +195,8 @@ fn judge(
         in_doubt,
         lock_safety,
         keys_left,
+        segments,
+        stranded,
     }
 }
 
@@ -200,7 +252,7 @@ async fn drive(
     scenario: &Scenario,
     run_id: &str,
     target: &mut Target,
-    keys: &Keys,
+    segments: &Segments,
     mut interrupt: Interrupt,
     quiet: bool,
 ) -> anyhow::Result<Collected> {
@@ -216,7 +268,7 @@ async fn drive(
         (Some(proxy), Some(url)) => target.endpoint().with_url(via_proxy(url, proxy.port())?),
         _ => target.endpoint().clone(),
     };
-    let plans = plans(scenario, &endpoint, target.lock_urls(), keys);
+    let plans = plans(scenario, &endpoint, target.lock_urls(), segments);
     let hashes: Vec<u64> = plans.iter().map(WorkerPlan::hash).collect();
     let mut fleet = Fleet::spawn(plans).await?;
     tokio::select! {
@@ -240,7 +292,7 @@ async fn drive(
             &mut fleet,
             &mut Watch {
                 target,
-                keys,
+                segments,
                 interrupt: &mut interrupt,
                 progress: &mut progress,
                 interval: scenario.report.interval,
@@ -290,7 +342,7 @@ fn plans(
     scenario: &Scenario,
     endpoint: &Endpoint,
     lock_urls: &[String],
-    keys: &Keys,
+    segments: &Segments,
 ) -> Vec<WorkerPlan> {
     let lock_urls = match scenario.strategy.kind {
         StrategyKind::Redlock => lock_urls.to_vec(),
@@ -303,7 +355,9 @@ fn plans(
             endpoint: endpoint.clone(),
             rediscover: scenario.redis.rediscover,
             lock_urls: lock_urls.clone(),
-            keys: keys.clone(),
+            segments: segments.keys.clone(),
+            segment_pick: scenario.stock.segment_pick,
+            segment_fallback: scenario.stock.segment_fallback,
             clients: scenario.load.connections_per_process(),
             quantity: scenario.stock.quantity.get(),
             stop: scenario.load.stop,
@@ -334,7 +388,7 @@ fn worker_pace(pace: &Pace, processes: u32) -> Pace {
 /// What the collector watches besides the workers.
 struct Watch<'a> {
     target: &'a mut Target,
-    keys: &'a Keys,
+    segments: &'a Segments,
     interrupt: &'a mut Interrupt,
     progress: &'a mut Progress,
     interval: Duration,
@@ -481,7 +535,7 @@ impl Collector {
         let mut ctx = FaultContext {
             fleet,
             target: watch.target,
-            keys: watch.keys,
+            segments: watch.segments,
             proxy: watch.proxy,
             interrupt: watch.interrupt,
         };
@@ -493,7 +547,7 @@ impl Collector {
 
     /// Ends the current timeline interval with the stock Redis reports now.
     async fn close_interval(&mut self, watch: &mut Watch<'_>) -> anyhow::Result<()> {
-        self.stock = watch.target.stock(watch.keys).await.ok().flatten();
+        self.stock = watch.target.stock(watch.segments).await.ok().flatten();
         self.timeline.close(self.started.elapsed(), self.stock)
     }
 

@@ -15,7 +15,7 @@ use redis::AsyncCommands;
 use crate::certs::RunCertificates;
 use crate::cluster_set::ClusterSet;
 use crate::conn::{host_port, Conn, Connector, Discovery, Endpoint, Rediscover, TlsFiles};
-use crate::keys::Keys;
+use crate::keys::{Keys, Segments};
 use crate::redis_server::{RedisServer, ServerOptions};
 use crate::scenario::{RedisSettings, RedisUrl, Topology};
 use crate::sentinel_set::SentinelSet;
@@ -299,18 +299,137 @@ impl Target {
             .any(|f| matches!(f.action, crate::scenario::FaultAction::Failover { .. }))
     }
 
-    /// Refuses to start when any of the run's keys exists, then sets the stock.
+    /// The run's stock segments: one key set per segment, each with its
+    /// own hash tag; on a cluster, tags are salted until each segment's
+    /// slot is on a master no other segment uses (while there are masters
+    /// left), checked with `CLUSTER KEYSLOT` against `CLUSTER SLOTS`.
+    ///
+    /// # Errors
+    /// When the cluster cannot be asked.
+    pub async fn segments(
+        &mut self,
+        key_prefix: &str,
+        run_id: &str,
+        stock: &crate::scenario::StockSettings,
+    ) -> anyhow::Result<(Segments, Vec<Placement>)> {
+        let n = stock.segments.get() as usize;
+        let owners = match self.endpoint.discovery {
+            Discovery::Cluster(_) => Some(self.slot_owners().await?),
+            _ => None,
+        };
+        let mut keys = Vec::with_capacity(n);
+        let mut placed = Vec::with_capacity(n);
+        for index in 0..n {
+            let (segment, place) = self
+                .place(key_prefix, run_id, (index, n), owners.as_deref(), &placed)
+                .await?;
+            keys.push(segment);
+            placed.push(place);
+        }
+        Ok((Segments::new(keys, stock.initial), placed))
+    }
+
+    async fn place(
+        &mut self,
+        key_prefix: &str,
+        run_id: &str,
+        (index, n): (usize, usize),
+        owners: Option<&[(u16, u16, String)]>,
+        placed: &[Placement],
+    ) -> anyhow::Result<(Keys, Placement)> {
+        let Some(owners) = owners else {
+            let keys = Keys::for_run(key_prefix, &Keys::segment_tag(run_id, index, n, 0));
+            let node = self.description.clone();
+            return Ok((keys, Placement { slot: None, node }));
+        };
+        let masters: std::collections::BTreeSet<&str> =
+            owners.iter().map(|(_, _, node)| node.as_str()).collect();
+        let mut fallback = None;
+        for salt in 0..1000 {
+            let keys = Keys::for_run(key_prefix, &Keys::segment_tag(run_id, index, n, salt));
+            let slot: u16 = self
+                .control
+                .query(redis::cmd("CLUSTER").arg("KEYSLOT").arg(&keys.stock))
+                .await?;
+            let node = owners
+                .iter()
+                .find(|(first, last, _)| (*first..=*last).contains(&slot))
+                .map_or_else(|| "(no master)".to_owned(), |(_, _, node)| node.clone());
+            let taken = placed.iter().any(|p| p.node == node);
+            let place = Placement {
+                slot: Some(slot),
+                node,
+            };
+            if !taken || placed.len() >= masters.len() {
+                return Ok((keys, place));
+            }
+            fallback.get_or_insert((keys, place));
+        }
+        Ok(fallback.expect("at least one salt was tried"))
+    }
+
+    /// `(first slot, last slot, master host:port)` from `CLUSTER SLOTS`.
+    async fn slot_owners(&mut self) -> anyhow::Result<Vec<(u16, u16, String)>> {
+        let ranges: Vec<redis::Value> = self
+            .control
+            .query(redis::cmd("CLUSTER").arg("SLOTS"))
+            .await
+            .context("reading the cluster's slots")?;
+        // Each range: [first, last, [host, port, id, ...], replicas...].
+        let value = |v: &redis::Value| -> anyhow::Result<String> {
+            Ok(redis::from_redis_value::<String>(v.clone())?)
+        };
+        let mut owners = Vec::new();
+        for range in ranges {
+            let entry: Vec<redis::Value> = redis::from_redis_value(range)?;
+            let [first, last, master, ..] = entry.as_slice() else {
+                bail!("an unexpected CLUSTER SLOTS reply");
+            };
+            let master: Vec<redis::Value> = redis::from_redis_value(master.clone())?;
+            let [host, port, ..] = master.as_slice() else {
+                bail!("an unexpected CLUSTER SLOTS reply");
+            };
+            let node = format!("{}:{}", value(host)?, value(port)?);
+            owners.push((value(first)?.parse()?, value(last)?.parse()?, node));
+        }
+        Ok(owners)
+    }
+
+    /// Refuses to start when any of the run's keys exists, then sets every
+    /// segment's stock.
     ///
     /// # Errors
     /// When a key exists or Redis fails.
-    pub async fn prepare(&mut self, keys: &Keys, initial: u64) -> anyhow::Result<()> {
-        let at = || format!("setting up the stock on Redis at {}", self.description);
+    pub async fn prepare(&mut self, segments: &Segments) -> anyhow::Result<()> {
+        for (keys, &initial) in segments.keys.iter().zip(&segments.initial) {
+            self.prepare_segment(keys, initial).await?;
+        }
+        // Every embedded replica has the stock before the load starts, so
+        // a failover cannot promote one that never saw it.
+        if let Some(replicas) = self.sentinel_set.as_ref().map(SentinelSet::replicas) {
+            let acked: usize = self
+                .control
+                .query(redis::cmd("WAIT").arg(replicas).arg(2000))
+                .await
+                .with_context(|| self.setting_up())?;
+            if acked < replicas {
+                bail!("only {acked} of {replicas} replica(s) had the stock within 2 s");
+            }
+        }
+        Ok(())
+    }
+
+    fn setting_up(&self) -> String {
+        format!("setting up the stock on Redis at {}", self.description)
+    }
+
+    async fn prepare_segment(&mut self, keys: &Keys, initial: u64) -> anyhow::Result<()> {
         let existing: u64 = self
             .control
             .query(redis::cmd("EXISTS").arg(&keys.all()[..]))
             .await
             .map_err(|e| permission(e, &keys.prefix))
-            .with_context(at)?;
+            .with_context(|| self.setting_up())?;
         if existing > 0 {
             bail!(
                 "keys under {} already exist; refusing to touch them (pick another redis.key_prefix)",
@@ -322,63 +441,78 @@ impl Target {
             .query(redis::cmd("SETNX").arg(&keys.stock).arg(initial))
             .await
             .map_err(|e| permission(e, &keys.prefix))
-            .with_context(at)?;
+            .with_context(|| self.setting_up())?;
         if !set {
             bail!("{} appeared while preparing the run", keys.stock);
-        }
-        // Every embedded replica has the stock before the load starts, so
-        // a failover cannot promote one that never saw it.
-        if let Some(replicas) = self.sentinel_set.as_ref().map(SentinelSet::replicas) {
-            let acked: usize = self
-                .control
-                .query(redis::cmd("WAIT").arg(replicas).arg(2000))
-                .await
-                .with_context(at)?;
-            if acked < replicas {
-                bail!("only {acked} of {replicas} replica(s) had the stock within 2 s");
-            }
         }
         Ok(())
     }
 
-    /// The stock as Redis reports it now; `None` when the key is gone.
+    /// Each segment's stock as Redis reports it now; `None` for a key that
+    /// is gone.
     ///
     /// # Errors
     /// When Redis fails.
-    pub async fn stock(&mut self, keys: &Keys) -> anyhow::Result<Option<i64>> {
-        Ok(self
-            .control
-            .query(redis::cmd("GET").arg(&keys.stock))
-            .await?)
+    pub async fn stocks(&mut self, segments: &Segments) -> anyhow::Result<Vec<Option<i64>>> {
+        let mut stocks = Vec::with_capacity(segments.len());
+        for keys in &segments.keys {
+            stocks.push(
+                self.control
+                    .query(redis::cmd("GET").arg(&keys.stock))
+                    .await?,
+            );
+        }
+        Ok(stocks)
+    }
+
+    /// The whole stock: the sum of the segments; `None` when any is gone.
+    ///
+    /// # Errors
+    /// When Redis fails.
+    pub async fn stock(&mut self, segments: &Segments) -> anyhow::Result<Option<i64>> {
+        Ok(total(&self.stocks(segments).await?))
     }
 
     /// Deletes the run's keys, on the lock servers too; best effort, so a
     /// failing Redis at the end does not hide the run's result. Returns the
     /// keys it could not delete.
-    pub async fn cleanup(&mut self, keys: &Keys) -> Vec<String> {
-        let deleted: redis::RedisResult<u64> = self
-            .control
-            .query(redis::cmd("DEL").arg(&keys.all()[..]))
-            .await;
-        let mut left: Vec<String> = match deleted {
-            Ok(_) => Vec::new(),
-            Err(_) => keys
-                .all()
-                .iter()
-                .map(|k| format!("{k} on {}", self.description))
-                .collect(),
-        };
-        for url in &self.lock_urls {
-            let deleted = match connect(&self.endpoint, url).await {
-                Ok(mut conn) => conn.del::<_, u64>(&keys.lock).await.is_ok(),
-                Err(_) => false,
-            };
-            if !deleted {
-                left.push(format!("{} on lock server {}", keys.lock, host_port(url)));
+    pub async fn cleanup(&mut self, segments: &Segments) -> Vec<String> {
+        let mut left = Vec::new();
+        for keys in &segments.keys {
+            let deleted: redis::RedisResult<u64> = self
+                .control
+                .query(redis::cmd("DEL").arg(&keys.all()[..]))
+                .await;
+            if deleted.is_err() {
+                let on = |k: &&str| format!("{k} on {}", self.description);
+                left.extend(keys.all().iter().map(on));
+            }
+            for url in &self.lock_urls {
+                let deleted = match connect(&self.endpoint, url).await {
+                    Ok(mut conn) => conn.del::<_, u64>(&keys.lock).await.is_ok(),
+                    Err(_) => false,
+                };
+                if !deleted {
+                    left.push(format!("{} on lock server {}", keys.lock, host_port(url)));
+                }
             }
         }
         left
     }
+}
+
+/// Where a segment's stock lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// Its cluster slot; `None` outside a cluster.
+    pub slot: Option<u16>,
+    /// The master serving that slot, or the target's description.
+    pub node: String,
+}
+
+/// The sum of the segments' stock; `None` when any key is gone.
+pub fn total(stocks: &[Option<i64>]) -> Option<i64> {
+    stocks.iter().copied().sum()
 }
 
 /// Reaches every redlock lock server at once, so a dead one fails the run

@@ -101,6 +101,12 @@ fn notes(record: &RunRecord, row: &SummaryRow) -> Vec<String> {
             row.unconfirmed, record.scenario.strategy.wait_replicas
         ));
     }
+    if row.stranded > 0 {
+        notes.push(format!(
+            "Under-sell: {} unit(s) were stranded, still on sale in some of the {} segments while buyers were told sold out (segment_fallback = none sends a buyer away when its own segment is empty). That is revenue lost, not an oversell.",
+            row.stranded, row.segments
+        ));
+    }
     if row.rediscoveries > 0 {
         notes.push(format!(
             "{} client reconnection(s) found a new primary through Sentinel.",

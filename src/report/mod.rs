@@ -66,7 +66,38 @@ pub fn render_all(record: &RunRecord) -> anyhow::Result<Vec<(&'static str, Vec<u
     if let Some(svg) = locks_svg {
         files.push(("locks.svg", svg));
     }
+    if record.segments.len() > 1 || record.segments.iter().any(|s| s.slot.is_some()) {
+        files.push(("segments.csv", segments_csv(record)?));
+    }
     Ok(files)
+}
+
+/// One `segments.csv` row; field order is column order.
+#[derive(serde::Serialize)]
+struct SegmentRow<'a> {
+    segment: usize,
+    stock_key: &'a str,
+    slot: Option<u16>,
+    node: &'a str,
+    initial: u64,
+    final_stock: Option<i64>,
+}
+
+/// Where each stock segment lived and what it started and ended with.
+fn segments_csv(record: &RunRecord) -> anyhow::Result<Vec<u8>> {
+    let rows = record
+        .segments
+        .iter()
+        .enumerate()
+        .map(|(segment, s)| SegmentRow {
+            segment,
+            stock_key: &s.stock_key,
+            slot: s.slot,
+            node: &s.node,
+            initial: s.initial,
+            final_stock: s.final_stock,
+        });
+    csv_bytes(rows)
 }
 
 /// Renders everything first, then writes each file atomically into `dir`.

@@ -83,6 +83,12 @@ pub struct SummaryRow {
     /// Units recorded as sold that are back in stock: acknowledged writes
     /// lost (a failover), to be sold twice.
     pub back_in_stock: u64,
+    /// Segmented stock: `stock.segments`, the extra segments purchases
+    /// tried, and the units stranded (still sellable in some segment while
+    /// a buyer was told sold out).
+    pub segments: usize,
+    pub segment_hops: u64,
+    pub stranded: u64,
 }
 
 impl SummaryRow {
@@ -155,6 +161,9 @@ impl SummaryRow {
             unconfirmed: c.unconfirmed,
             rediscoveries: c.rediscoveries,
             back_in_stock: record.audit.back_in_stock,
+            segments: record.segments.len(),
+            segment_hops: c.segment_hops,
+            stranded: record.stranded,
         }
     }
 }

@@ -95,6 +95,13 @@ pub fn terminal_summary(record: &RunRecord, dir: &Path) -> String {
             row.in_doubt, row.unconfirmed, row.lost
         );
     }
+    if row.segments > 1 {
+        let _ = writeln!(
+            out,
+            "  {} segments: {} extra segment(s) tried, {} unit(s) stranded (sellable while buyers were told sold out)",
+            row.segments, row.segment_hops, row.stranded
+        );
+    }
     if row.rediscoveries > 0 {
         let _ = writeln!(
             out,

@@ -147,6 +147,31 @@ pub struct StockSettings {
     pub initial: u64,
     /// Units taken by one purchase.
     pub quantity: NonZeroU64,
+    /// Stock keys `initial` is split over (库存分段), each with a hash tag
+    /// of its own.
+    pub segments: NonZeroU32,
+    pub segment_pick: SegmentPick,
+    pub segment_fallback: SegmentFallback,
+}
+
+/// Which segment a purchase tries first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SegmentPick {
+    /// Uniformly at random, per purchase.
+    Random,
+    /// A hash of the purchase's buyer (unique per attempt).
+    BuyerHash,
+    /// Always the client's own: client index modulo the segments.
+    Client,
+}
+
+/// What a purchase does when its segment is sold out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SegmentFallback {
+    /// Walk the other segments before answering sold out.
+    Next,
+    /// Answer sold out at once: cheap, and it strands units.
+    None,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

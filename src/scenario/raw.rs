@@ -114,6 +114,9 @@ pub struct RawSentinel {
 pub struct RawStock {
     pub initial: i64,
     pub quantity: Option<i64>,
+    pub segments: Option<i64>,
+    pub segment_pick: Option<String>,
+    pub segment_fallback: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -13,8 +13,8 @@ use super::raw::{
 use super::{
     Backoff, ClusterSettings, FailoverMode, Fault, FaultAction, FaultTarget, FaultTime,
     LoadSettings, LockParams, OnWaitTimeout, Persistence, RedisSettings, RedisUrl, Rediscover,
-    ReportSettings, Scenario, SentinelSettings, Stall, StockSettings, StopRule, StrategyKind,
-    StrategySettings, Thresholds, TlsSettings, Topology,
+    ReportSettings, Scenario, SegmentFallback, SegmentPick, SentinelSettings, Stall, StockSettings,
+    StopRule, StrategyKind, StrategySettings, Thresholds, TlsSettings, Topology,
 };
 use crate::phase::Phase;
 
@@ -381,9 +381,29 @@ fn stock(raw: &RawStock) -> Result<StockSettings> {
             "set the number of units on sale",
         ));
     }
+    let segment_pick = match raw.segment_pick.as_deref().unwrap_or("random") {
+        "random" => SegmentPick::Random,
+        "buyer-hash" => SegmentPick::BuyerHash,
+        "client" => SegmentPick::Client,
+        other => {
+            return Err(one_of(
+                "stock.segment_pick",
+                other,
+                &["random", "buyer-hash", "client"],
+            ))
+        }
+    };
+    let segment_fallback = match raw.segment_fallback.as_deref().unwrap_or("next") {
+        "next" => SegmentFallback::Next,
+        "none" => SegmentFallback::None,
+        other => return Err(one_of("stock.segment_fallback", other, &["next", "none"])),
+    };
     Ok(StockSettings {
         initial: raw.initial as u64,
         quantity: positive_u64("stock.quantity", raw.quantity.unwrap_or(1))?,
+        segments: bounded_u32("stock.segments", raw.segments.unwrap_or(1), 64)?,
+        segment_pick,
+        segment_fallback,
     })
 }
 

@@ -95,6 +95,7 @@ impl Client {
 }
 
 /// What every purchase of a worker shares.
+#[derive(Clone, Copy)]
 pub struct Context<'a> {
     pub keys: &'a Keys,
     pub quantity: u64,
@@ -103,6 +104,13 @@ pub struct Context<'a> {
     pub freeze: &'a FreezeHook,
     /// Open lock holds, for the checker's watermark.
     pub holds: &'a HoldBoard,
+}
+
+impl<'a> Context<'a> {
+    /// The same, on another segment's keys.
+    pub fn on(&self, keys: &'a Keys) -> Context<'a> {
+        Context { keys, ..*self }
+    }
 }
 
 pub enum Strategy {

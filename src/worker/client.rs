@@ -13,8 +13,9 @@ use crate::checker::HoldBoard;
 use crate::conn::{Conn, Rediscover};
 use crate::freeze::FreezeHook;
 use crate::metrics::Metrics;
-use crate::outcome::{ErrorKind, Outcome};
+use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
 use crate::protocol::WorkerPlan;
+use crate::scenario::{SegmentFallback, SegmentPick};
 use crate::stop::StopSignal;
 use crate::strategy::{Client, Context, Strategy};
 
@@ -145,6 +146,18 @@ pub async fn run_all(clients: Vec<Client>, crew: Rc<Crew>) {
     }
 }
 
+/// The buyer of one purchase, as a number: the same for the same client
+/// and purchase, spread evenly (FNV-1a of both).
+fn buyer_hash(client: u64, purchase: u64) -> u64 {
+    let bytes = client
+        .to_le_bytes()
+        .into_iter()
+        .chain(purchase.to_le_bytes());
+    bytes.fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 struct Buyer {
     index: u32,
     strategy: Rc<Strategy>,
@@ -153,10 +166,37 @@ struct Buyer {
 }
 
 impl Buyer {
+    /// One purchase on segmented stock: the picked segment first, then,
+    /// with fallback `next`, the others in turn until one sells or all
+    /// are sold out. With one segment, just the purchase.
+    async fn purchase(&self, client: &mut Client, ctx: &Context<'_>, done: u64) -> PurchaseReport {
+        let plan = &self.crew.plan;
+        let segments = plan.segments.len();
+        if segments == 1 {
+            return self.strategy.purchase(client, ctx).await;
+        }
+        let first = match plan.segment_pick {
+            SegmentPick::Random => client.rng.usize(..segments),
+            SegmentPick::BuyerHash => buyer_hash(client.id, done) as usize % segments,
+            SegmentPick::Client => self.index as usize % segments,
+        };
+        let mut hops = 0;
+        loop {
+            let segment = &plan.segments[(first + hops) % segments];
+            let mut report = self.strategy.purchase(client, &ctx.on(segment)).await;
+            let walk = plan.segment_fallback == SegmentFallback::Next;
+            if report.outcome != Outcome::SoldOut || !walk || hops + 1 == segments {
+                report.segment_hops = hops as u64;
+                return report;
+            }
+            hops += 1;
+        }
+    }
+
     async fn run(self, mut client: Client) {
         let crew = &self.crew;
         let ctx = Context {
-            keys: &crew.plan.keys,
+            keys: &crew.plan.segments[0],
             quantity: crew.plan.quantity,
             stop: &crew.stop,
             freeze: &crew.freeze,
@@ -167,7 +207,7 @@ impl Buyer {
         while let Some(ticket) = self.pacer.next(self.index, done).await {
             let sent = Instant::now();
             crew.in_flight.set(crew.in_flight.get() + 1);
-            let report = self.strategy.purchase(&mut client, &ctx).await;
+            let report = self.purchase(&mut client, &ctx, done).await;
             crew.in_flight.set(crew.in_flight.get() - 1);
             let ended = Instant::now();
             crew.metrics.borrow_mut().record(
