@@ -1,0 +1,108 @@
+//! A real embedded Redis Cluster: segmented stock sells exactly, lands on
+//! distinct masters, strands units only when told not to fall back, and
+//! faults the proxy cannot apply there are refused.
+
+use crate::support::{self, num, Bench};
+
+const CLUSTER_SALE: &str = r#"
+name = "cluster-sale"
+
+[redis]
+topology = "cluster"
+
+[stock]
+initial = 3000
+segments = 3
+
+[load]
+processes = 2
+clients_per_process = 4
+duration = "20s"
+
+[strategy]
+kind = "lua"
+"#;
+
+#[test]
+fn three_segments_on_three_masters_sell_exactly_the_stock() {
+    let (_dir, path) = support::write_scenario(CLUSTER_SALE);
+    let run = Bench::run(&path, &[]).output();
+    run.assert_code(0);
+    let s = run.summary();
+    assert_eq!(num(&s, "sold"), 3000, "{}", run.context());
+    assert_eq!(num(&s, "final_stock"), 0);
+    assert_eq!(num(&s, "segments"), 3);
+    assert_eq!(num(&s, "stranded"), 0);
+    let segments = run.csv("segments.csv");
+    assert_eq!(segments.len(), 3, "{segments:?}");
+    let nodes: std::collections::BTreeSet<&str> =
+        segments.iter().map(|r| r["node"].as_str()).collect();
+    assert_eq!(nodes.len(), 3, "one master per segment: {segments:?}");
+    assert!(segments.iter().all(|r| num(r, "final_stock") == 0));
+    assert!(
+        run.stdout.contains("embedded Redis Cluster of 3 master(s)"),
+        "{}",
+        run.context()
+    );
+}
+
+/// Every buyer on segment 0 (one client per worker, `client` pick): without
+/// fallback they are sent away when it is empty and the other segments'
+/// units are stranded; with `next` they walk on and nothing is.
+#[test]
+fn no_fallback_strands_units_and_next_does_not() {
+    let (_dir, path) = support::write_scenario(CLUSTER_SALE);
+    let concentrated = [
+        "--set",
+        "stock.segment_pick=client",
+        "--set",
+        "load.clients_per_process=1",
+    ];
+    let mut none = concentrated.to_vec();
+    none.extend(["--set", "stock.segment_fallback=none"]);
+    let run = Bench::run(&path, &none).output();
+    run.assert_code(0);
+    let s = run.summary();
+    assert_eq!(s["verdict"], "PASS", "under-sell is not an oversell");
+    assert_eq!(num(&s, "sold"), 1000, "{}", run.context());
+    assert_eq!(num(&s, "stranded"), 2000, "{s:?}");
+    assert!(run.stdout.contains("stranded"), "{}", run.context());
+
+    let mut next = concentrated.to_vec();
+    next.extend(["--set", "stock.segment_fallback=next"]);
+    let run = Bench::run(&path, &next).output();
+    run.assert_code(0);
+    let s = run.summary();
+    assert_eq!(num(&s, "sold"), 3000, "{}", run.context());
+    assert_eq!(num(&s, "stranded"), 0, "{s:?}");
+    assert!(num(&s, "segment_hops") >= 2000, "{s:?}");
+}
+
+#[test]
+fn ctrl_c_leaves_no_cluster_node_behind() {
+    let (_dir, path) = support::write_scenario(&CLUSTER_SALE.replace("3000", "100000000"));
+    let (mut child, pending) = Bench::run(&path, &[]).spawn();
+    let _rest = support::wait_for_progress(&mut child);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let run = pending.finish(child);
+    assert_eq!(run.code(), 130, "{}", run.context());
+    assert!(run.out().join("segments.csv").is_file());
+}
+
+#[test]
+fn what_a_cluster_cannot_do_is_refused_before_any_load() {
+    let latency = format!("{CLUSTER_SALE}\n[[faults]]\nkind = \"latency\"\nat = \"1s\"\n");
+    let (_dir, path) = support::write_scenario(&latency);
+    let run = Bench::run(&path, &[]).output();
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("faults[0].kind") && run.stderr.contains("MOVED"),
+        "{}",
+        run.context()
+    );
+    let (_dir, path) = support::write_scenario(CLUSTER_SALE);
+    let run = Bench::run(&path, &["--set", "strategy.kind=watch"]).output();
+    run.assert_code(2);
+    assert!(run.stderr.contains("strategy.kind"), "{}", run.context());
+}
