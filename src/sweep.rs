@@ -137,6 +137,12 @@ fn progress_line(index: usize, total: usize, label: &str, row: &SummaryRow) -> S
     if row.unconfirmed > 0 {
         lost.push_str(&format!(" unconfirmed {}", row.unconfirmed));
     }
+    if row.segments > 1 {
+        lost.push_str(&format!(
+            " stranded {} hops {}",
+            row.stranded, row.segment_hops
+        ));
+    }
     format!(
         "[{}/{total}] {label}: {} sold {}/{} oversold {}{lost}, {:.0} purchases/s, p99 {} us",
         index + 1,

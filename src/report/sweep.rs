@@ -99,6 +99,9 @@ pub fn render_charts(
     {
         charts.push(("lost_writes.svg".to_owned(), lost_writes_chart(points)?));
     }
+    if points.iter().any(|p| p.row.segments > 1) {
+        charts.push(("segments.svg".to_owned(), segments_chart(points)?));
+    }
     for (index, field) in fields.iter().enumerate() {
         if !points.iter().all(|p| number(&p.values[index]).is_some()) {
             continue;
@@ -165,31 +168,62 @@ fn oversold_chart(points: &[PointResult]) -> anyhow::Result<Vec<u8>> {
 /// not counted as sales): a failover sweep's answer in one picture. Log
 /// scale: a lock's hundreds and an atomic script's thousands both show.
 fn lost_writes_chart(points: &[PointResult]) -> anyhow::Result<Vec<u8>> {
-    let mut bars = Vec::with_capacity(points.len() * 2);
-    for p in points {
-        bars.push(Bar {
-            label: format!("{}: back in stock", p.label),
-            value: p.row.back_in_stock as f64,
-            alarm: p.row.back_in_stock > 0,
-        });
-        bars.push(Bar {
-            label: format!("{}: unconfirmed", p.label),
-            value: p.row.unconfirmed as f64,
-            alarm: false,
-        });
-    }
     let lost = points.iter().filter(|p| p.row.back_in_stock > 0).count();
     let note = format!(
         "{lost} of {} points lost sales: red = units back in stock, blue = unconfirmed (in doubt)",
         points.len()
     );
-    sweep_svg::bar_chart(
-        "sold units back in stock vs unconfirmed purchases",
-        "units / purchases",
-        &bars,
-        true,
-        Some(&note),
+    paired_chart(
+        points,
+        ("back in stock", |r| r.back_in_stock),
+        ("unconfirmed", |r| r.unconfirmed),
+        (
+            "sold units back in stock vs unconfirmed purchases",
+            "units / purchases",
+            &note,
+        ),
     )
+}
+
+/// Per point, units stranded by segmented stock (red: still on sale while
+/// buyers were told sold out) next to the extra segments purchases tried
+/// (blue: what falling back costs).
+fn segments_chart(points: &[PointResult]) -> anyhow::Result<Vec<u8>> {
+    let stranded = points.iter().filter(|p| p.row.stranded > 0).count();
+    let note = format!(
+        "{stranded} of {} points stranded units: red = stranded units, blue = extra segments tried",
+        points.len()
+    );
+    paired_chart(
+        points,
+        ("stranded", |r| r.stranded),
+        ("segment hops", |r| r.segment_hops),
+        ("stranded units vs segment hops", "units / hops", &note),
+    )
+}
+
+/// Two bars per point on a log scale: the first red when not zero (the
+/// harm), the second in the plain colour (its cure, or its cost).
+fn paired_chart(
+    points: &[PointResult],
+    (harm, harm_of): (&str, fn(&SummaryRow) -> u64),
+    (other, other_of): (&str, fn(&SummaryRow) -> u64),
+    (title, value_label, note): (&str, &str, &str),
+) -> anyhow::Result<Vec<u8>> {
+    let mut bars = Vec::with_capacity(points.len() * 2);
+    for p in points {
+        bars.push(Bar {
+            label: format!("{}: {harm}", p.label),
+            value: harm_of(&p.row) as f64,
+            alarm: harm_of(&p.row) > 0,
+        });
+        bars.push(Bar {
+            label: format!("{}: {other}", p.label),
+            value: other_of(&p.row) as f64,
+            alarm: false,
+        });
+    }
+    sweep_svg::bar_chart(title, value_label, &bars, true, Some(note))
 }
 
 /// One line per combination of the other swept fields, against field `x`.
