@@ -28,6 +28,8 @@ pub struct ClusterSet {
     /// Masters first, then the replicas of master 0, of master 1, ...
     nodes: Vec<RedisServer>,
     masters: usize,
+    /// Nodes crashed by a fault (not restarted).
+    dead: Vec<bool>,
 }
 
 impl ClusterSet {
@@ -51,7 +53,11 @@ impl ClusterSet {
                 options.clone(),
             )?);
         }
-        let set = ClusterSet { nodes, masters };
+        let set = ClusterSet {
+            dead: vec![false; nodes.len()],
+            nodes,
+            masters,
+        };
         set.form(settings.replicas_per_master as usize).await?;
         Ok(set)
     }
@@ -77,6 +83,146 @@ impl ClusterSet {
             self.nodes.len() - self.masters,
             ports.join(",")
         )
+    }
+
+    /// The live master serving `key`: the one that does not answer MOVED.
+    ///
+    /// # Errors
+    /// When no master answers for it.
+    pub async fn owner_of(&self, key: &str) -> anyhow::Result<u16> {
+        for (i, master) in self.nodes.iter().enumerate() {
+            if self.dead.get(i).copied().unwrap_or(false) || !self.is_master(master).await {
+                continue;
+            }
+            let exists: anyhow::Result<u64> =
+                self.query(master, redis::cmd("EXISTS").arg(key)).await;
+            if exists.is_ok() {
+                return Ok(master.port());
+            }
+        }
+        bail!("no master answers for {key}")
+    }
+
+    async fn is_master(&self, node: &RedisServer) -> bool {
+        let role: anyhow::Result<Vec<redis::Value>> = self.query(node, &redis::cmd("ROLE")).await;
+        matches!(role.as_deref(), Ok([redis::Value::BulkString(r), ..]) if r.as_slice() == b"master")
+    }
+
+    /// A live replica of the master on `port`, as started.
+    pub fn replica_of(&self, port: u16) -> Option<u16> {
+        let master = self.nodes[..self.masters]
+            .iter()
+            .position(|n| n.port() == port)?;
+        let per = (self.nodes.len() - self.masters) / self.masters;
+        let first = self.masters + master * per;
+        (first..first + per)
+            .find(|&i| !self.dead[i])
+            .map(|i| self.nodes[i].port())
+    }
+
+    fn node(&self, port: u16) -> anyhow::Result<usize> {
+        self.nodes
+            .iter()
+            .position(|n| n.port() == port)
+            .context("no embedded cluster node on that port")
+    }
+
+    /// Reads `key` on the node on `port`.
+    ///
+    /// # Errors
+    /// When the node does not answer (or does not serve the key).
+    pub async fn get(&self, port: u16, key: &str) -> anyhow::Result<Option<i64>> {
+        let node = &self.nodes[self.node(port)?];
+        self.query(node, redis::cmd("GET").arg(key)).await
+    }
+
+    /// Freezes the replica on `replica` (SIGSTOP) and cuts its link on the
+    /// master on `master`.
+    ///
+    /// # Errors
+    /// When the master does not take the `CLIENT KILL`.
+    pub async fn cut(&self, master: u16, replica: u16) -> anyhow::Result<()> {
+        self.nodes[self.node(replica)?].signal(libc::SIGSTOP);
+        let kill = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("replica")
+            .clone();
+        let _: u64 = self.query(&self.nodes[self.node(master)?], &kill).await?;
+        Ok(())
+    }
+
+    /// SIGKILLs the node on `port`.
+    ///
+    /// # Errors
+    /// When no node listens there.
+    pub fn crash(&mut self, port: u16) -> anyhow::Result<()> {
+        let i = self.node(port)?;
+        self.nodes[i].crash();
+        self.dead[i] = true;
+        Ok(())
+    }
+
+    /// Resumes every node (SIGCONT; harmless on a running one).
+    pub fn resume_all(&self) {
+        for (i, node) in self.nodes.iter().enumerate() {
+            if !self.dead[i] {
+                node.signal(libc::SIGCONT);
+            }
+        }
+    }
+
+    /// `CLUSTER FAILOVER` (or `... TAKEOVER`, without the master's
+    /// agreement) on the replica on `port`.
+    ///
+    /// # Errors
+    /// When the replica refuses.
+    pub async fn failover(&self, port: u16, takeover: bool) -> anyhow::Result<()> {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("FAILOVER");
+        if takeover {
+            cmd.arg("TAKEOVER");
+        }
+        self.query(&self.nodes[self.node(port)?], &cmd).await
+    }
+
+    /// Whether the node on `port` is a master and its cluster is ok.
+    pub async fn promoted(&self, port: u16) -> bool {
+        let Ok(i) = self.node(port) else {
+            return false;
+        };
+        let node = &self.nodes[i];
+        let ok: anyhow::Result<String> = self.query(node, redis::cmd("CLUSTER").arg("INFO")).await;
+        self.is_master(node).await && ok.is_ok_and(|info| info.contains("cluster_state:ok"))
+    }
+
+    /// After the load: nothing stays frozen, and every live node says
+    /// `cluster_state:ok` (up to `within`), so the audit reads the
+    /// segments where they now live.
+    ///
+    /// # Errors
+    /// When the cluster is not ok in time.
+    pub async fn settle(&self, within: Duration) -> anyhow::Result<()> {
+        self.resume_all();
+        let until = Instant::now() + within;
+        loop {
+            let mut ok = true;
+            for (i, node) in self.nodes.iter().enumerate() {
+                if self.dead[i] {
+                    continue;
+                }
+                let info: anyhow::Result<String> =
+                    self.query(node, redis::cmd("CLUSTER").arg("INFO")).await;
+                ok &= info.is_ok_and(|info| info.contains("cluster_state:ok"));
+            }
+            if ok {
+                return Ok(());
+            }
+            if Instant::now() >= until {
+                bail!("the cluster was not ok within {within:?} of the end");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     async fn query<T: redis::FromRedisValue>(

@@ -288,6 +288,27 @@ impl Connector {
         timeout: std::time::Duration,
         rediscover: Rediscover,
     ) -> redis::RedisResult<Connector> {
+        Connector::with_retries(endpoint, timeout, rediscover, 0)
+    }
+
+    /// The coordinator's: its reads and deletes may be re-sent, so a
+    /// cluster client follows redirects (a failover) by itself.
+    ///
+    /// # Errors
+    /// When a URL is not a Redis URL or a certificate does not parse.
+    pub fn control(
+        endpoint: &Endpoint,
+        timeout: std::time::Duration,
+    ) -> redis::RedisResult<Connector> {
+        Connector::with_retries(endpoint, timeout, Rediscover::OnError, 5)
+    }
+
+    fn with_retries(
+        endpoint: &Endpoint,
+        timeout: std::time::Duration,
+        rediscover: Rediscover,
+        cluster_retries: u32,
+    ) -> redis::RedisResult<Connector> {
         let how = match &endpoint.discovery {
             Discovery::Direct(url) => How::Direct(endpoint.client_for(url)?),
             Discovery::Sentinel {
@@ -299,7 +320,9 @@ impl Connector {
                 ),
                 primary: Mutex::new(None),
             },
-            Discovery::Cluster(seeds) => How::Cluster(cluster_client(seeds, timeout)?),
+            Discovery::Cluster(seeds) => {
+                How::Cluster(cluster_client(seeds, timeout, cluster_retries)?)
+            }
         };
         Ok(Connector {
             endpoint: endpoint.clone(),
@@ -376,20 +399,20 @@ impl Connector {
 /// cluster's slot map itself, so there is no one server to move from.
 const CLUSTER: &str = "cluster";
 
-/// A cluster client whose commands are never re-sent on its own: redis-rs
-/// counts a redirect as a retry, and would re-run a write whose reply was
-/// lost (an I/O error) as well, which for a purchase is a second decrement.
-/// With no retries, a redirect is an error the purchase reports (nothing
-/// ran), a lost reply is in doubt, and the slot map is refreshed for the
-/// next purchase.
+/// A cluster client. Workers' get no retries: redis-rs counts a redirect
+/// as a retry, and would re-run a write whose reply was lost (an I/O
+/// error) as well, which for a purchase is a second decrement. With none,
+/// a redirect is an error the purchase reports (nothing ran), a lost reply
+/// is in doubt, and the slot map is refreshed for the next purchase.
 fn cluster_client(
     seeds: &[String],
     timeout: std::time::Duration,
+    retries: u32,
 ) -> redis::RedisResult<ClusterClient> {
     ClusterClient::builder(seeds.iter().map(String::as_str))
         .connection_timeout(timeout)
         .response_timeout(timeout)
-        .retries(0)
+        .retries(retries)
         .build()
 }
 

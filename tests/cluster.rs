@@ -106,3 +106,39 @@ fn what_a_cluster_cannot_do_is_refused_before_any_load() {
     run.assert_code(2);
     assert!(run.stderr.contains("strategy.kind"), "{}", run.context());
 }
+
+/// `scenarios/cluster-failover.toml`, shortened: segment 0's master dies
+/// with writes its replica never got, which takes over: FAIL, units back
+/// in stock. The same failover done gracefully (`CLUSTER FAILOVER`, the
+/// replica catching up first) loses nothing.
+#[test]
+fn a_crash_failover_of_a_segment_master_brings_units_back_in_stock() {
+    let short = ["--set", "load.duration=4s", "--set", "faults[0].at=1s"];
+    let run = Bench::run(&crate::support::scenario("cluster-failover"), &short).output();
+    run.assert_code(1);
+    let s = run.summary();
+    assert!(num(&s, "back_in_stock") > 0, "{}", run.context());
+    assert_eq!(s["faults_applied"], "1", "{s:?}");
+    assert!(
+        run.stdout
+            .contains("units recorded as sold are back in stock"),
+        "{}",
+        run.context()
+    );
+    let faults = run.csv("faults.csv");
+    assert!(
+        faults.iter().any(|f| f["what"].contains("TAKEOVER")),
+        "{faults:?}"
+    );
+
+    let text = std::fs::read_to_string(crate::support::scenario("cluster-failover")).unwrap();
+    let graceful = text
+        .replace("mode = \"crash\"", "mode = \"graceful\"")
+        .replace("lag = \"200ms\"\n", "");
+    let (_dir, path) = support::write_scenario(&graceful);
+    let run = Bench::run(&path, &short).output();
+    run.assert_code(0);
+    let s = run.summary();
+    assert_eq!(num(&s, "back_in_stock"), 0, "{}", run.context());
+    assert_eq!(s["faults_applied"], "1", "{s:?}");
+}

@@ -12,7 +12,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::cluster_set::ClusterSet;
 use crate::keys::Segments;
+use crate::scenario::FailoverMode;
 use crate::sentinel_set::SentinelSet;
 
 /// What a failover waits for next.
@@ -36,7 +38,25 @@ pub enum Step {
         since: Instant,
         deadline: Instant,
     },
+    /// Cluster crash: the replica's lag is over; kill `master`, take over.
+    ClusterKill {
+        master: u16,
+        replica: u16,
+        /// The segment whose stock is counted.
+        segment: usize,
+        stock_at_cut: Option<i64>,
+    },
+    /// Cluster: waiting for `replica` to be a master of an ok cluster.
+    ClusterPromotion {
+        replica: u16,
+        since: Instant,
+        deadline: Instant,
+    },
 }
+
+/// How long a cluster replica may take to become master after `CLUSTER
+/// FAILOVER`: a few node timeouts.
+const CLUSTER_PROMOTION_WITHIN: Duration = Duration::from_secs(10);
 
 /// What follows the promotion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,6 +261,116 @@ pub async fn demotion(set: &SentinelSet, step: Step) -> Next {
         )),
         _ => Next::Went(String::new(), Some((Instant::now() + POLL, step))),
     }
+}
+
+/// Cluster, first step: the segment's master and one of its replicas;
+/// crash: freeze that replica and cut its link; graceful: `CLUSTER
+/// FAILOVER` on it.
+pub async fn cluster_start(
+    set: &ClusterSet,
+    segments: &Segments,
+    segment: usize,
+    mode: FailoverMode,
+) -> Next {
+    let key = &segments.keys[segment].stock;
+    let master = match set.owner_of(key).await {
+        Ok(port) => port,
+        Err(e) => return Next::Failed(format!("{e:#}")),
+    };
+    let Some(replica) = set.replica_of(master) else {
+        return Next::Failed(format!(
+            "the master 127.0.0.1:{master} of segment {segment} has no replica to fail over to"
+        ));
+    };
+    match mode {
+        FailoverMode::Crash { lag } => {
+            let stock_at_cut = set.get(master, key).await.ok().flatten();
+            if let Err(e) = set.cut(master, replica).await {
+                set.resume_all();
+                return Next::Failed(format!("could not cut the replica's link: {e:#}"));
+            }
+            Next::Went(
+                format!("froze the replica 127.0.0.1:{replica} (SIGSTOP) and cut its link on the master 127.0.0.1:{master} of segment {segment}; its stock {}", shown(stock_at_cut)),
+                Some((Instant::now() + lag, Step::ClusterKill { master, replica, segment, stock_at_cut })),
+            )
+        }
+        FailoverMode::Graceful | FailoverMode::Partition => {
+            if let Err(e) = set.failover(replica, false).await {
+                return Next::Failed(format!("CLUSTER FAILOVER was refused: {e:#}"));
+            }
+            Next::Went(
+                format!("CLUSTER FAILOVER sent to the replica 127.0.0.1:{replica} of segment {segment}'s master 127.0.0.1:{master}"),
+                Some(awaiting_cluster_promotion(replica)),
+            )
+        }
+    }
+}
+
+/// Cluster crash, second step: SIGKILL the master, resume the replica and
+/// make it take over without the master's agreement.
+pub async fn cluster_kill(set: &mut ClusterSet, segments: &Segments, step: Step) -> Next {
+    let Step::ClusterKill {
+        master,
+        replica,
+        segment,
+        stock_at_cut,
+    } = step
+    else {
+        unreachable!("cluster_kill() takes a ClusterKill step");
+    };
+    let key = &segments.keys[segment].stock;
+    let stock_now = set.get(master, key).await.ok().flatten();
+    if let Err(e) = set.crash(master) {
+        set.resume_all();
+        return Next::Failed(format!("could not kill the master: {e:#}"));
+    }
+    set.resume_all();
+    if let Err(e) = set.failover(replica, true).await {
+        return Next::Failed(format!("CLUSTER FAILOVER TAKEOVER was refused: {e:#}"));
+    }
+    let piled = match (stock_at_cut, stock_now) {
+        (Some(cut), Some(now)) => format!("{} unit(s)", cut - now),
+        _ => "an unknown number of units".to_owned(),
+    };
+    Next::Went(
+        format!("master 127.0.0.1:{master} killed (SIGKILL) with {piled} of acknowledged writes its replica never got (segment {segment}: stock {} at the cut, {} at the kill); CLUSTER FAILOVER TAKEOVER on 127.0.0.1:{replica}", shown(stock_at_cut), shown(stock_now)),
+        Some(awaiting_cluster_promotion(replica)),
+    )
+}
+
+fn awaiting_cluster_promotion(replica: u16) -> (Instant, Step) {
+    let now = Instant::now();
+    let step = Step::ClusterPromotion {
+        replica,
+        since: now,
+        deadline: now + CLUSTER_PROMOTION_WITHIN,
+    };
+    (now + POLL, step)
+}
+
+/// Cluster, last step: is the replica a master of an ok cluster?
+pub async fn cluster_promotion(set: &ClusterSet, step: Step) -> Next {
+    let Step::ClusterPromotion {
+        replica,
+        since,
+        deadline,
+    } = step
+    else {
+        unreachable!("cluster_promotion() takes a ClusterPromotion step");
+    };
+    if set.promoted(replica).await {
+        return Next::Done(format!(
+            "127.0.0.1:{replica} is a master and the cluster ok {:.2} s later",
+            since.elapsed().as_secs_f64()
+        ));
+    }
+    if Instant::now() >= deadline {
+        return Next::Failed(format!(
+            "127.0.0.1:{replica} was not a master of an ok cluster within {:.0} s",
+            CLUSTER_PROMOTION_WITHIN.as_secs_f64()
+        ));
+    }
+    Next::Went(String::new(), Some((Instant::now() + POLL, step)))
 }
 
 /// The next step after the primary was taken away: wait for Sentinel.

@@ -164,12 +164,27 @@ impl Faults {
                 duration,
             } => self.latency(fault, (delay, jitter, duration), ctx.proxy),
             FaultAction::Disconnect => self.disconnect(fault, ctx.proxy),
-            FaultAction::Failover { mode } => self.failover(fault, mode, ctx).await,
+            FaultAction::Failover { mode, segment } => {
+                self.failover(fault, mode, segment as usize, ctx).await
+            }
         }
         Ok(())
     }
 
-    async fn failover(&mut self, fault: usize, mode: FailoverMode, ctx: &mut FaultContext<'_>) {
+    async fn failover(
+        &mut self,
+        fault: usize,
+        mode: FailoverMode,
+        segment: usize,
+        ctx: &mut FaultContext<'_>,
+    ) {
+        if let Some(cluster) = &ctx.target.cluster_set {
+            let at = self.started.elapsed();
+            self.failover_at = Some(at);
+            self.status[fault] = Status::InProgress(at);
+            let next = failover::cluster_start(cluster, ctx.segments, segment, mode).await;
+            return self.failover_went(fault, next);
+        }
         let (Some(set), Some((down_after, timeout))) =
             (&ctx.target.sentinel_set, self.sentinel_timing)
         else {
@@ -194,6 +209,15 @@ impl Faults {
         step: failover::Step,
         ctx: &mut FaultContext<'_>,
     ) {
+        if let Some(cluster) = ctx.target.cluster_set.as_mut() {
+            let next = match step {
+                failover::Step::ClusterKill { .. } => {
+                    failover::cluster_kill(cluster, ctx.segments, step).await
+                }
+                _ => failover::cluster_promotion(cluster, step).await,
+            };
+            return self.failover_went(fault, next);
+        }
         let (Some(set), Some((down_after, timeout))) =
             (ctx.target.sentinel_set.as_mut(), self.sentinel_timing)
         else {
@@ -209,6 +233,9 @@ impl Faults {
             }
             failover::Step::Promotion { .. } => failover::promotion(set, step).await,
             failover::Step::Demotion { .. } => failover::demotion(set, step).await,
+            failover::Step::ClusterKill { .. } | failover::Step::ClusterPromotion { .. } => {
+                return;
+            }
         };
         self.failover_went(fault, next);
     }

@@ -30,8 +30,8 @@ pub struct Target {
     embedded: Vec<RedisServer>,
     /// The embedded primary, replicas and sentinels.
     pub sentinel_set: Option<SentinelSet>,
-    /// The embedded cluster, kept alive for the run.
-    _cluster_set: Option<ClusterSet>,
+    /// The embedded cluster: its nodes live as long as the target.
+    pub cluster_set: Option<ClusterSet>,
     endpoint: Endpoint,
     /// `redlock` lock servers, passwords included.
     lock_urls: Vec<String>,
@@ -48,7 +48,7 @@ struct Control {
 
 impl Control {
     async fn open(endpoint: &Endpoint) -> anyhow::Result<Control> {
-        let connector = Connector::new(endpoint, CONNECT_TIMEOUT, Rediscover::OnError)?;
+        let connector = Connector::control(endpoint, CONNECT_TIMEOUT)?;
         let mut conn = connector.connect().await?;
         let _: String = redis::cmd("PING").query_async(&mut conn).await?;
         Ok(Control { connector, conn })
@@ -199,7 +199,7 @@ impl Target {
         Ok(Target {
             embedded,
             sentinel_set,
-            _cluster_set: cluster_set,
+            cluster_set,
             endpoint,
             lock_urls,
             description,
@@ -267,6 +267,11 @@ impl Target {
     /// When the sentinels do not agree within the failover timeout: where
     /// the stock lives is then unknown.
     pub async fn settle(&mut self, scenario: &crate::scenario::Scenario) -> anyhow::Result<()> {
+        if let Some(cluster) = &self.cluster_set {
+            cluster.settle(Duration::from_secs(10)).await?;
+            self.control.conn = self.control.connector.reconnect().await?;
+            return Ok(());
+        }
         let Topology::Sentinel(s) = &scenario.redis.topology else {
             return Ok(());
         };

@@ -40,8 +40,9 @@ pub enum FaultAction {
     },
     /// The proxy drops every connection at once.
     Disconnect,
-    /// The embedded Sentinel set loses its primary; see [`FailoverMode`].
-    Failover { mode: FailoverMode },
+    /// The embedded Sentinel set, or the embedded cluster's master of
+    /// stock segment `segment`, loses its primary; see [`FailoverMode`].
+    Failover { mode: FailoverMode, segment: u32 },
 }
 
 /// How a `failover` fault takes the primary away.

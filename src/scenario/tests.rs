@@ -471,7 +471,8 @@ fn a_failover_fault_needs_the_embedded_sentinel_set_and_a_known_mode() {
         FaultAction::Failover {
             mode: FailoverMode::Crash {
                 lag: Duration::from_millis(300)
-            }
+            },
+            segment: 0
         }
     );
     let e = error(&sentinel(fault("mode = \"graceful\"\nlag = \"1s\"")), &[]);

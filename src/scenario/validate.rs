@@ -875,6 +875,7 @@ fn fault(i: usize, raw: &RawFault, scenario: &Scenario) -> Result<Fault> {
         "disconnect" => FaultAction::Disconnect,
         "failover" => FaultAction::Failover {
             mode: failover_mode(&field, raw, scenario)?,
+            segment: failover_segment(&field("target"), raw.target.as_ref(), scenario)?,
         },
         other => {
             return Err(one_of(
@@ -899,17 +900,26 @@ fn failover_mode(
     raw: &RawFault,
     scenario: &Scenario,
 ) -> Result<FailoverMode> {
-    let embedded_sentinel =
-        matches!(&scenario.redis.topology, Topology::Sentinel(s) if s.sentinels.is_empty());
-    if !embedded_sentinel {
+    let embedded = match &scenario.redis.topology {
+        Topology::Sentinel(s) => s.sentinels.is_empty(),
+        Topology::Cluster(_) => scenario.redis.url.is_none(),
+        Topology::Standalone => false,
+    };
+    if !embedded {
         return Err(FieldError::new(
             &field("kind"),
-            "failover needs the embedded sentinel topology",
-            "set [redis] topology = \"sentinel\" without sentinels: the harness fails over only servers it started",
+            "failover needs the embedded sentinel or cluster topology",
+            "set [redis] topology = \"sentinel\" (without sentinels) or \"cluster\" (without url): the harness fails over only servers it started",
         )
-        .depending_on(&["redis.topology", "redis.sentinels"]));
+        .depending_on(&["redis.topology", "redis.sentinels", "redis.url"]));
     }
+    let cluster = matches!(scenario.redis.topology, Topology::Cluster(_));
     match raw.mode.as_deref().unwrap_or("crash") {
+        "partition" if cluster => Err(FieldError::new(
+            &field("mode"),
+            "`partition` is not built for a cluster",
+            "use \"crash\" or \"graceful\"",
+        )),
         "graceful" | "partition" if raw.lag.is_some() => Err(FieldError::new(
             &field("lag"),
             "applies to mode = \"crash\" only",
@@ -929,6 +939,41 @@ fn failover_mode(
             &field("mode"),
             other,
             &["graceful", "crash", "partition"],
+        )),
+    }
+}
+
+/// A cluster failover's target: `"segment-N"`, the master of stock segment
+/// N (default `segment-0`); a Sentinel failover has one primary, no target.
+fn failover_segment(field: &str, raw: Option<&RawTarget>, scenario: &Scenario) -> Result<u32> {
+    let segments = scenario.stock.segments.get();
+    let cluster = matches!(scenario.redis.topology, Topology::Cluster(_));
+    match raw {
+        None => Ok(0),
+        Some(_) if !cluster => Err(FieldError::new(
+            field,
+            "a Sentinel set has one primary to fail over: no target",
+            "remove target",
+        )),
+        Some(RawTarget::Named(name)) => name
+            .strip_prefix("segment-")
+            .and_then(|n| n.parse::<u32>().ok())
+            .filter(|&n| n < segments)
+            .ok_or_else(|| {
+                FieldError::new(
+                    field,
+                    format!(
+                        "`{name}` is not a segment of this run (segments 0..{})",
+                        segments - 1
+                    ),
+                    "write target = \"segment-N\" with N below stock.segments",
+                )
+                .depending_on(&["stock.segments"])
+            }),
+        Some(RawTarget::Worker(_)) => Err(FieldError::new(
+            field,
+            "a failover targets a stock segment's master, not a worker",
+            "write target = \"segment-0\"",
         )),
     }
 }
