@@ -456,7 +456,7 @@ fn a_failover_fault_needs_the_embedded_sentinel_set_and_a_known_mode() {
         |mode: &str| format!("{ARTICLE}\n[[faults]]\nkind = \"failover\"\nat = \"1s\"\n{mode}\n");
     let e = error(&fault(""), &[]);
     assert!(
-        e.contains("faults[0].kind") && e.contains("embedded sentinel topology"),
+        e.contains("faults[0].kind") && e.contains("embedded sentinel or cluster topology"),
         "{e}"
     );
     let sentinel = |text: String| {
@@ -537,4 +537,38 @@ fn wait_replicas_needs_that_many_embedded_replicas() {
         &[],
     );
     assert!(e.contains("redis.master_name"), "{e}");
+}
+
+#[test]
+fn a_cluster_failover_targets_a_segment_and_refuses_what_is_not_built() {
+    let cluster = ARTICLE
+        .replace(
+            "key_prefix = \"seckill\"",
+            "topology = \"cluster\"\nkey_prefix = \"seckill\"",
+        )
+        .replace("initial = 100", "initial = 100\nsegments = 3");
+    let fault =
+        |extra: &str| format!("{cluster}\n[[faults]]\nkind = \"failover\"\nat = \"1s\"\n{extra}\n");
+    let s = parse(&fault("target = \"segment-2\""), &[]).unwrap();
+    assert!(matches!(
+        s.faults[0].action,
+        FaultAction::Failover { segment: 2, .. }
+    ));
+    let e = error(&fault("target = \"segment-3\""), &[]);
+    assert!(
+        e.contains("faults[0].target") && e.contains("segments 0..2"),
+        "{e}"
+    );
+    let e = error(&fault("mode = \"partition\""), &[]);
+    assert!(
+        e.contains("faults[0].mode") && e.contains("not built for a cluster"),
+        "{e}"
+    );
+    let e = error(&cluster, &["strategy.kind=watch"]);
+    assert!(e.contains("strategy.kind"), "{e}");
+    let e = error(&cluster, &["stock.segment_fallback=sometimes"]);
+    assert!(
+        e.contains("stock.segment_fallback") && e.contains("next, none"),
+        "{e}"
+    );
 }
