@@ -67,6 +67,13 @@ pub struct Audit {
 pub fn audit(facts: StockFacts) -> Audit {
     let initial = i128::from(facts.initial);
     let sold = i128::from(facts.sold);
+    // A segment below zero is an oversell even when another segment's
+    // remainder hides it in the total, or another segment's key is gone.
+    let below_zero: i128 = facts
+        .segment_finals
+        .iter()
+        .map(|&f| i128::from(f.min(0)).abs())
+        .sum();
     let mut invariants = vec![Invariant {
         name: "sold_within_initial_stock".to_owned(),
         expected: format!("<= {initial}"),
@@ -86,7 +93,7 @@ pub fn audit(facts: StockFacts) -> Audit {
             observed: "reset by a redis-server restart without persistence".to_owned(),
             pass: false,
         });
-        let oversold = (sold - initial).max(0) as u64;
+        let oversold = (sold - initial).max(below_zero).max(0) as u64;
         let verdict = if oversold > 0 {
             Verdict::Fail
         } else {
@@ -113,13 +120,6 @@ pub fn audit(facts: StockFacts) -> Audit {
             pass: final_stock >= 0,
         },
     );
-    // A segment below zero is an oversell even when another segment's
-    // remainder hides it in the total.
-    let below_zero: i128 = facts
-        .segment_finals
-        .iter()
-        .map(|&f| i128::from(f.min(0)).abs())
-        .sum();
     if facts.segment_finals.len() > 1 {
         let shown: Vec<String> = facts.segment_finals.iter().map(i64::to_string).collect();
         invariants.push(Invariant {

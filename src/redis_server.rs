@@ -93,8 +93,18 @@ impl RedisServer {
     /// redis-server dies with it) leaves no temp dir, and no key, behind.
     fn forget_dir(&self) {
         let cluster = matches!(self.options.role, Role::ClusterNode { .. });
-        if self.options.persistence == Persistence::None && !cluster {
-            let _ = std::fs::remove_dir_all(self.dir.path());
+        if self.options.persistence != Persistence::None || cluster {
+            return;
+        }
+        // A sentinel rewrites its configuration whenever it learns
+        // something; one landing mid-removal fails it (not empty). Once
+        // the folder is gone it cannot come back: the rewrite then fails.
+        let dir = self.dir.path();
+        for _ in 0..20 {
+            if std::fs::remove_dir_all(dir).is_ok() || !dir.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 

@@ -101,8 +101,8 @@ fn stranded(segments: &[SegmentRecord], rejected_sold_out: u64, quantity: u64) -
     segments
         .iter()
         .filter_map(|s| s.final_stock)
-        .filter(|&f| f >= quantity as i64)
-        .map(|f| f as u64)
+        .map(|f| f.max(0) as u64)
+        .map(|f| f - f % quantity)
         .sum()
 }
 
@@ -278,11 +278,11 @@ async fn drive(
     fleet.broadcast(&ToWorker::Go).await;
     let started_at = SystemTime::now();
     let started = Instant::now();
-    let checker = scenario
-        .strategy
-        .kind
-        .takes_lock()
-        .then(|| Checker::new(scenario.strategy.lock.ttl, monotonic_ns(), fleet.len()));
+    // Holds carry no segment: with several, each segment's lock would be
+    // compared with the others' (the report says the checker did not run).
+    let one_lock = scenario.strategy.kind.takes_lock() && segments.len() == 1;
+    let checker =
+        one_lock.then(|| Checker::new(scenario.strategy.lock.ttl, monotonic_ns(), fleet.len()));
     let clients = scenario.load.connections_per_process();
     let mut collector = Collector::new(&fleet.pids, started, checker, clients);
     let mut progress = Progress::new(scenario, quiet);
@@ -547,7 +547,14 @@ impl Collector {
 
     /// Ends the current timeline interval with the stock Redis reports now.
     async fn close_interval(&mut self, watch: &mut Watch<'_>) -> anyhow::Result<()> {
-        self.stock = watch.target.stock(watch.segments).await.ok().flatten();
+        // Bounded: during a failover the control connection may retry for
+        // seconds, and the collector must go on reading its workers.
+        let read = watch.target.stock(watch.segments);
+        self.stock = tokio::time::timeout(Duration::from_millis(250), read)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten();
         self.timeline.close(self.started.elapsed(), self.stock)
     }
 

@@ -360,12 +360,16 @@ impl Target {
                 .iter()
                 .find(|(first, last, _)| (*first..=*last).contains(&slot))
                 .map_or_else(|| "(no master)".to_owned(), |(_, _, node)| node.clone());
-            let taken = placed.iter().any(|p| p.node == node);
+            // The least loaded master: distinct masters while there are
+            // enough, then evenly spread.
+            let load = |m: &str| placed.iter().filter(|p| p.node == m).count();
+            let least = masters.iter().map(|m| load(m)).min().unwrap_or(0);
+            let fits = load(&node) == least;
             let place = Placement {
                 slot: Some(slot),
                 node,
             };
-            if !taken || placed.len() >= masters.len() {
+            if fits {
                 return Ok((keys, place));
             }
             fallback.get_or_insert((keys, place));

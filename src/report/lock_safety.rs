@@ -10,10 +10,15 @@ use crate::record::RunRecord;
 /// One line per finding; the first says what the checker concluded.
 pub fn lines(record: &RunRecord) -> Vec<String> {
     let Some(safety) = &record.lock_safety else {
-        return vec![format!(
-            "Lock-safety checker: not applicable (strategy {} takes no lock).",
-            record.scenario.strategy.kind.name()
-        )];
+        let strategy = &record.scenario.strategy;
+        let why = match strategy.kind.takes_lock() {
+            true => format!(
+                "not run: each of the {} stock segments has its own lock, and the checker compares holds of one lock",
+                record.scenario.stock.segments
+            ),
+            false => format!("not applicable (strategy {} takes no lock)", strategy.kind.name()),
+        };
+        return vec![format!("Lock-safety checker: {why}.")];
     };
     let ttl = record.scenario.strategy.lock.ttl;
     let mut lines = vec![summary(safety)];

@@ -146,6 +146,11 @@ pub async fn run_all(clients: Vec<Client>, crew: Rc<Crew>) {
     }
 }
 
+/// A client's number in the whole run (worker by worker).
+fn client_number(plan: &WorkerPlan, index: u32) -> usize {
+    (plan.worker_index * plan.clients + index) as usize
+}
+
 /// The buyer of one purchase, as a number: the same for the same client
 /// and purchase, spread evenly (FNV-1a of both).
 fn buyer_hash(client: u64, purchase: u64) -> u64 {
@@ -178,17 +183,28 @@ impl Buyer {
         let first = match plan.segment_pick {
             SegmentPick::Random => client.rng.usize(..segments),
             SegmentPick::BuyerHash => buyer_hash(client.id, done) as usize % segments,
-            SegmentPick::Client => self.index as usize % segments,
+            // Run-wide, so every segment has its clients.
+            SegmentPick::Client => client_number(plan, self.index) % segments,
         };
         let mut hops = 0;
+        let mut spent = PurchaseReport::new();
         loop {
             let segment = &plan.segments[(first + hops) % segments];
             let mut report = self.strategy.purchase(client, &ctx.on(segment)).await;
             let walk = plan.segment_fallback == SegmentFallback::Next;
             if report.outcome != Outcome::SoldOut || !walk || hops + 1 == segments {
                 report.segment_hops = hops as u64;
+                // What the segments tried before cost counts too.
+                report.lock_failures += spent.lock_failures;
+                report.wait_timeouts += spent.wait_timeouts;
+                report.compensations += spent.compensations;
+                report.watch_aborts += spent.watch_aborts;
                 return report;
             }
+            spent.lock_failures += report.lock_failures;
+            spent.wait_timeouts += report.wait_timeouts;
+            spent.compensations += report.compensations;
+            spent.watch_aborts += report.watch_aborts;
             hops += 1;
         }
     }
@@ -220,7 +236,15 @@ impl Buyer {
             self.pacer.finished();
             done += 1;
             if report.outcome == Outcome::SoldOut {
-                self.pacer.sold_out();
+                // The buyer leaves. In an open loop the schedule closes
+                // only when the whole stock is: with one segment, or after
+                // a walk over all of them; with `none`, one empty segment
+                // says nothing of the others, and arrivals go on.
+                let whole = crew.plan.segments.len() == 1
+                    || crew.plan.segment_fallback == SegmentFallback::Next;
+                if whole {
+                    self.pacer.sold_out();
+                }
                 break;
             }
             // An unconfirmed sale is in doubt, but its connection is fine.
