@@ -50,7 +50,6 @@ impl RunCertificates {
     /// # Errors
     /// When a file cannot be written.
     pub fn server_args(&self, dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
-        use std::os::unix::fs::OpenOptionsExt;
         let mut args = Vec::new();
         for (name, pem, flag) in [
             ("ca.crt", &self.ca_pem, "--tls-ca-cert-file"),
@@ -58,16 +57,7 @@ impl RunCertificates {
             ("server.key", &self.key_pem, "--tls-key-file"),
         ] {
             let path = dir.join(name);
-            // Truncate: a revived server (redis-restart with persistence)
-            // finds its folder, and these files, still there.
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&path)
-                .with_context(|| format!("writing {}", path.display()))?;
-            std::io::Write::write_all(&mut file, pem.as_bytes())?;
+            crate::redis_server::write_private(&path, pem.as_bytes())?;
             args.push(flag.to_owned());
             args.push(path.display().to_string());
         }

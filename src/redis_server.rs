@@ -213,6 +213,24 @@ fn find_binary() -> anyhow::Result<PathBuf> {
         .with_context(|| format!("redis-server was not found on PATH; {INSTALL_HINT}"))
 }
 
+/// Writes a file only its owner can read (passwords, keys), replacing one
+/// already there (a revived server finds its folder as it left it).
+///
+/// # Errors
+/// When the file cannot be written.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    std::io::Write::write_all(&mut file, bytes)?;
+    Ok(())
+}
+
 fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
     Ok(listener.local_addr()?.port())
@@ -221,16 +239,8 @@ fn free_port() -> anyhow::Result<u16> {
 fn spawn(binary: &Path, dir: &Path, port: u16, options: &ServerOptions) -> anyhow::Result<Child> {
     let mut cmd = Command::new(binary);
     if let Some(conf) = &options.conf {
-        use std::os::unix::fs::OpenOptionsExt;
         let path = dir.join("redis.conf");
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&path)
-            .context("writing redis-server's configuration")?;
-        std::io::Write::write_all(&mut file, conf.as_bytes())?;
+        write_private(&path, conf.as_bytes())?;
         cmd.arg(path);
     }
     if options.role == Role::Sentinel {

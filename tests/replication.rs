@@ -7,6 +7,22 @@ use std::time::Duration;
 
 use crate::support::{self, num, scenario, Bench};
 
+/// A TLS-only redis-server with certificates made for the test, and its
+/// CA's PEM.
+fn tls_server() -> (seckill_bench::redis_server::RedisServer, String) {
+    seckill_bench::conn::install_tls_provider();
+    let certs = seckill_bench::certs::RunCertificates::generate().unwrap();
+    let ca = certs.ca_pem.clone();
+    let options = seckill_bench::redis_server::ServerOptions {
+        tls: Some(Arc::new(certs)),
+        ..Default::default()
+    };
+    let server =
+        seckill_bench::redis_server::RedisServer::start_with(Duration::from_secs(10), options)
+            .unwrap();
+    (server, ca)
+}
+
 /// Refused before any load, with exit 4, and fast: nothing hangs.
 fn refused_fast(run: &support::Run) {
     run.assert_code(4);
@@ -160,15 +176,7 @@ fn an_embedded_tls_run_passes_and_a_plain_url_to_a_tls_port_names_tls() {
     run.assert_code(0);
     assert!(run.stdout.contains("over TLS"), "{}", run.context());
 
-    seckill_bench::conn::install_tls_provider();
-    let certs = seckill_bench::certs::RunCertificates::generate().unwrap();
-    let options = seckill_bench::redis_server::ServerOptions {
-        tls: Some(Arc::new(certs)),
-        ..Default::default()
-    };
-    let server =
-        seckill_bench::redis_server::RedisServer::start_with(Duration::from_secs(10), options)
-            .unwrap();
+    let (server, _ca) = tls_server();
     let plain = format!("redis://127.0.0.1:{}/0", server.port());
     let run = Bench::run(&scenario("article"), &["--redis-url", &plain]).output();
     refused_fast(&run);
@@ -352,18 +360,10 @@ fn a_failover_that_does_not_complete_in_time_is_inconclusive() {
 /// `tls_insecure`; refused, fast, when its certificate is not trusted.
 #[test]
 fn a_users_tls_server_is_reached_with_its_ca_or_refused_without_it() {
-    seckill_bench::conn::install_tls_provider();
-    let certs = seckill_bench::certs::RunCertificates::generate().unwrap();
+    let (server, ca_pem) = tls_server();
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, &certs.ca_pem).unwrap();
-    let options = seckill_bench::redis_server::ServerOptions {
-        tls: Some(Arc::new(certs)),
-        ..Default::default()
-    };
-    let server =
-        seckill_bench::redis_server::RedisServer::start_with(Duration::from_secs(10), options)
-            .unwrap();
+    std::fs::write(&ca, ca_pem).unwrap();
     let url = format!("rediss://127.0.0.1:{}/0", server.port());
     let with_ca = format!("redis.tls_ca={}", ca.display());
     let article = scenario("article");
