@@ -142,3 +142,44 @@ fn a_crash_failover_of_a_segment_master_brings_units_back_in_stock() {
     assert_eq!(num(&s, "back_in_stock"), 0, "{}", run.context());
     assert_eq!(s["faults_applied"], "1", "{s:?}");
 }
+
+/// The user's own cluster (here one the test starts), reached from one
+/// seed URL, with buyers spread by a hash of the buyer.
+#[test]
+fn a_users_cluster_is_reached_from_one_seed() {
+    use seckill_bench::conn::Discovery;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let settings = seckill_bench::scenario::ClusterSettings {
+        masters: 3,
+        replicas_per_master: 0,
+    };
+    let cluster = runtime
+        .block_on(seckill_bench::cluster_set::ClusterSet::start(&settings))
+        .unwrap();
+    let Discovery::Cluster(seeds) = cluster.endpoint().discovery else {
+        panic!("a cluster is found from seeds");
+    };
+    let text = CLUSTER_SALE.replace(
+        "topology = \"cluster\"",
+        &format!("topology = \"cluster\"\nurl = \"{}\"", seeds[1]),
+    );
+    let (_dir, path) = support::write_scenario(&text);
+    let run = Bench::run(&path, &["--set", "stock.segment_pick=buyer-hash"]).output();
+    run.assert_code(0);
+    let s = run.summary();
+    assert_eq!(num(&s, "sold"), 3000, "{}", run.context());
+    assert!(
+        run.stdout.contains("Redis Cluster from 127.0.0.1:"),
+        "{}",
+        run.context()
+    );
+    let nodes: std::collections::BTreeSet<String> = run
+        .csv("segments.csv")
+        .into_iter()
+        .map(|r| r["node"].clone())
+        .collect();
+    assert_eq!(nodes.len(), 3, "{nodes:?}");
+}
