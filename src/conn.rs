@@ -263,7 +263,6 @@ pub enum Rediscover {
 /// Opens connections to the current primary of one [`Endpoint`]; a
 /// worker's clients share one.
 pub struct Connector {
-    endpoint: Endpoint,
     config: redis::AsyncConnectionConfig,
     how: How,
     rediscover: Rediscover,
@@ -325,17 +324,12 @@ impl Connector {
             }
         };
         Ok(Connector {
-            endpoint: endpoint.clone(),
             config: redis::AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(timeout))
                 .set_response_timeout(Some(timeout)),
             how,
             rediscover,
         })
-    }
-
-    pub fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
     }
 
     /// Connects to the primary known now, finding it first if none is.
