@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use crate::ledger::Violations;
 use crate::phase::Phase;
 use crate::scenario::Thresholds;
 use crate::verdict::Verdict;
@@ -177,6 +178,138 @@ fn unknown_final_stock(invariants: Vec<Invariant>, sold_beyond: i128) -> Audit {
         lost: 0,
         back_in_stock: 0,
         verdict,
+    }
+}
+
+/// What the run's other ledgers show: the harness's per-buyer ledger, the
+/// orders the purchase recorded in Redis, and the keys it declared.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LedgerFacts {
+    /// `audit.per_buyer_limit` and the buyers over it, from the replies.
+    pub buyers: Option<(u32, Violations)>,
+    pub orders: Option<OrderFacts>,
+    pub keys: Vec<KeyFact>,
+}
+
+/// `audit.orders`: what the orders key holds against the recorded sales.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderFacts {
+    /// The key as the scenario names it (`{run}:orders`).
+    pub key: String,
+    /// Entries over every segment; `Err` says why they could not be counted.
+    pub count: Result<u64, String>,
+    /// Purchases recorded as sold, and those in doubt.
+    pub sales: u64,
+    pub in_doubt: u64,
+    /// With `orders_buyer_field`: the limit and buyers over it per Redis.
+    pub per_buyer: Option<(u32, Violations)>,
+    /// With `orders_buyer_field`: orders naming no buyer of the run, and
+    /// the first such field.
+    pub unknown: Option<(u64, Option<String>)>,
+}
+
+/// One `[stock] extra_keys` key at the end of the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFact {
+    pub key: String,
+    pub declared: &'static str,
+    /// `TYPE` on each segment (`none` when absent).
+    pub found: Vec<String>,
+    /// Entries (members, fields, length) over every segment.
+    pub size: u64,
+}
+
+/// The invariants of the other ledgers.
+pub fn ledger_invariants(f: &LedgerFacts) -> Vec<Invariant> {
+    let mut rows = Vec::new();
+    if let Some((limit, v)) = &f.buyers {
+        rows.push(over_limit("per_buyer_limit", "sale(s)", *limit, v));
+    }
+    if let Some(o) = &f.orders {
+        let (observed, pass) = match &o.count {
+            Ok(n) => (
+                format!("{n} order(s) in {}", o.key),
+                o.sales <= *n && *n <= o.sales + o.in_doubt,
+            ),
+            Err(why) => (why.clone(), false),
+        };
+        rows.push(Invariant {
+            name: "orders_match_sales".to_owned(),
+            expected: format!(
+                "sales {} <= orders <= sales + in doubt {}",
+                o.sales,
+                o.sales + o.in_doubt
+            ),
+            observed,
+            pass,
+        });
+        if let Some((limit, v)) = &o.per_buyer {
+            rows.push(over_limit("orders_per_buyer_limit", "order(s)", *limit, v));
+        }
+        if let Some((unknown, example)) = &o.unknown {
+            let e = example
+                .as_deref()
+                .map_or(String::new(), |e| format!(" (first: `{e}`)"));
+            rows.push(Invariant {
+                name: "orders_buyers_known".to_owned(),
+                expected: "every order names a buyer of the run".to_owned(),
+                observed: format!("{unknown} order(s) name none{e}"),
+                pass: *unknown == 0,
+            });
+        }
+    }
+    for k in &f.keys {
+        let wrong: Vec<&String> = k
+            .found
+            .iter()
+            .filter(|t| *t != k.declared && *t != "none")
+            .collect();
+        rows.push(Invariant {
+            name: format!("key_type:{}", k.key),
+            expected: format!("{} (or absent)", k.declared),
+            observed: format!("{} with {} entries", k.found.join(" "), k.size),
+            pass: wrong.is_empty(),
+        });
+    }
+    rows
+}
+
+fn over_limit(name: &str, what: &str, limit: u32, v: &Violations) -> Invariant {
+    let examples: Vec<String> = v
+        .examples
+        .iter()
+        .map(|(b, n)| format!("buyer {b}: {n}"))
+        .collect();
+    let across = match v.across_segments {
+        0 => String::new(),
+        n => format!("; {n} of them across segments"),
+    };
+    let observed = match v.buyers {
+        0 => "no buyer over it".to_owned(),
+        n => format!("{n} buyer(s) over it ({}){across}", examples.join(", ")),
+    };
+    Invariant {
+        name: name.to_owned(),
+        expected: format!("<= {limit} {what} per buyer"),
+        observed,
+        pass: v.buyers == 0,
+    }
+}
+
+impl Audit {
+    /// Adds the other ledgers' invariants; any that fails makes the audit
+    /// FAIL, whatever the stock showed.
+    pub fn with_ledgers(mut self, rows: Vec<Invariant>) -> Audit {
+        if rows.iter().any(|r| !r.pass) {
+            self.verdict = Verdict::Fail;
+        }
+        self.invariants.extend(rows);
+        self
+    }
+
+    /// Whether the invariant `name` was checked and failed.
+    pub fn failed(&self, name: &str) -> bool {
+        self.invariants.iter().any(|i| i.name == name && !i.pass)
     }
 }
 

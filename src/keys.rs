@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::scenario::{Piece, Template, Var};
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Keys {
     pub prefix: String,
@@ -24,6 +26,29 @@ impl Keys {
             fence: format!("{prefix}fence"),
             prefix,
         }
+    }
+
+    /// The prefix without its trailing `:`: what `{run}` stands for in the
+    /// user's key templates, so `{run}:buyers` is a key of this run.
+    pub fn run(&self) -> &str {
+        self.prefix.strip_suffix(':').unwrap_or(&self.prefix)
+    }
+
+    /// The text of a user's template on this segment's keys; `attempt`
+    /// writes the per-attempt placeholders (`{buyer}`, `{token}`, ...),
+    /// which a segment-wide key never has.
+    pub fn render(&self, t: &Template, attempt: impl Fn(Var, &mut String)) -> String {
+        let mut out = String::new();
+        for piece in &t.pieces {
+            match piece {
+                Piece::Text(s) => out.push_str(s),
+                Piece::Var(Var::Stock) => out.push_str(&self.stock),
+                Piece::Var(Var::Lock) => out.push_str(&self.lock),
+                Piece::Var(Var::Run) => out.push_str(self.run()),
+                Piece::Var(var) => attempt(*var, &mut out),
+            }
+        }
+        out
     }
 
     /// Every key the run may create; the coordinator checks they are absent

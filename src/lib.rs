@@ -24,7 +24,8 @@
 //! - [`metrics`]: HdrHistogram recording, V2 shipping, lossless merging.
 //! - [`phase`]: the timed phases of a purchase, named; recorded by the
 //!   metrics, limited by the scenario's thresholds.
-//! - [`audit`]: stock invariants as pure functions.
+//! - [`audit`]: stock invariants as pure functions; [`ledger`]: the
+//!   harness's own per-buyer ledger and Redis's orders per buyer.
 //! - [`report`]: one module per output file, rendering to bytes.
 //! - [`conn`]: our one connection type and how the primary is found
 //!   (fixed URL or Sentinel, TLS): the seam between purchase code and topology.
@@ -48,6 +49,7 @@ pub mod error;
 pub mod freeze;
 pub mod interrupt;
 pub mod keys;
+pub mod ledger;
 pub mod metrics;
 pub mod outcome;
 pub mod phase;

@@ -53,11 +53,37 @@ pub struct Counters {
     pub segment_hops: u64,
     /// Failed purchases by kind (`no_stock`, `timeout`, `io`, `redis`).
     pub errors: BTreeMap<String, u64>,
+    /// The user's script: purchases it refused, by the word its reply maps to.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rejections: BTreeMap<String, u64>,
+    /// `unexpected_reply`: the distinct replies in the order first seen,
+    /// with their counts; beyond [`UNEXPECTED_KEPT`] they count as `(other)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unexpected: Vec<(String, u64)>,
 }
+
+/// Distinct unexpected replies kept with their own counts.
+pub const UNEXPECTED_KEPT: usize = 16;
+const OTHER_REPLIES: &str = "(other)";
 
 impl Counters {
     pub fn error_total(&self) -> u64 {
         self.errors.values().sum()
+    }
+
+    /// Purchases the user's script refused by a named rejection.
+    pub fn rejection_total(&self) -> u64 {
+        self.rejections.values().sum()
+    }
+
+    fn count_unexpected(&mut self, reply: &str, n: u64) {
+        if let Some(seen) = self.unexpected.iter_mut().find(|(r, _)| r == reply) {
+            seen.1 += n;
+        } else if self.unexpected.len() < UNEXPECTED_KEPT {
+            self.unexpected.push((reply.to_owned(), n));
+        } else {
+            self.count_unexpected(OTHER_REPLIES, n);
+        }
     }
 
     pub fn add(&mut self, other: &Counters) {
@@ -80,6 +106,12 @@ impl Counters {
         self.segment_hops += other.segment_hops;
         for (kind, n) in &other.errors {
             *self.errors.entry(kind.clone()).or_default() += n;
+        }
+        for (word, n) in &other.rejections {
+            *self.rejections.entry(word.clone()).or_default() += n;
+        }
+        for (reply, n) in &other.unexpected {
+            self.count_unexpected(reply, *n);
         }
     }
 
@@ -105,7 +137,13 @@ impl Counters {
                 self.unconfirmed += u64::from(report.unconfirmed);
             }
             Outcome::FencedOut => self.fenced_out += 1,
-            Outcome::Error(kind) => *self.errors.entry(kind.name().to_owned()).or_default() += 1,
+            Outcome::Rejected(word) => *self.rejections.entry((*word).to_owned()).or_default() += 1,
+            Outcome::Error(kind) => {
+                *self.errors.entry(kind.name().to_owned()).or_default() += 1;
+                if let Some(reply) = &report.unexpected {
+                    self.count_unexpected(reply, 1);
+                }
+            }
         }
         self.attempts += 1;
     }
@@ -194,6 +232,9 @@ pub struct Metrics {
     pub histograms: PhaseHistograms,
     /// Lock holds that ended in a definite stock write, for the checker.
     pub holds: Vec<Hold>,
+    /// The buyer of each sale, and its segment (with several).
+    pub buyers: Vec<u64>,
+    pub buyer_segments: Vec<u8>,
     dirty: bool,
 }
 
@@ -228,6 +269,13 @@ impl Metrics {
         }
     }
 
+    /// Notes who bought, for the per-buyer ledger.
+    pub fn sold_to(&mut self, buyer: u64, segment: u8) {
+        self.buyers.push(buyer);
+        self.buyer_segments.push(segment);
+        self.dirty = true;
+    }
+
     pub fn count_late(&mut self) {
         self.counters.late += 1;
         self.dirty = true;
@@ -256,6 +304,8 @@ impl Metrics {
         let batch = Batch {
             counters: std::mem::take(&mut self.counters),
             holds: std::mem::take(&mut self.holds),
+            buyers: std::mem::take(&mut self.buyers),
+            buyer_segments: std::mem::take(&mut self.buyer_segments),
             watermark_ns,
             lock_wait: encode(&self.histograms.lock_wait)?,
             critical_section: encode(&self.histograms.critical_section)?,
@@ -275,6 +325,12 @@ pub struct Batch {
     /// Lock holds finished since the last batch.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub holds: Vec<Hold>,
+    /// Buyers of the sales since the last batch (with a ledger), and the
+    /// segment of each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buyers: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buyer_segments: Vec<u8>,
     /// The worker's checker watermark (see [`crate::checker`]).
     pub watermark_ns: u64,
     pub lock_wait: String,
@@ -375,6 +431,8 @@ mod tests {
             hold: None,
             unconfirmed: false,
             segment_hops: 0,
+            unexpected: None,
+            segment: 0,
         }
     }
 

@@ -22,6 +22,9 @@ pub enum Outcome {
     /// connection): it may or may not have been applied. Never a sale, never
     /// a rejection; the audit allows for it.
     InDoubt,
+    /// The user's script refused the buyer for a reason of its own name
+    /// (`duplicate`, `limit`, ...): nothing sold, the buyer may go on.
+    Rejected(&'static str),
     Error(ErrorKind),
 }
 
@@ -34,6 +37,9 @@ pub enum ErrorKind {
     /// `READONLY`: the server is a replica now, demoted by a failover.
     ReadOnly,
     Redis,
+    /// The user's script replied something its mapping does not name, or
+    /// an error.
+    UnexpectedReply,
 }
 
 impl ErrorKind {
@@ -44,6 +50,7 @@ impl ErrorKind {
             ErrorKind::Io => "io",
             ErrorKind::ReadOnly => "readonly",
             ErrorKind::Redis => "redis",
+            ErrorKind::UnexpectedReply => "unexpected_reply",
         }
     }
 
@@ -95,6 +102,10 @@ pub struct PurchaseReport {
     pub unconfirmed: bool,
     /// Segmented stock: segments tried after the first one.
     pub segment_hops: u64,
+    /// `unexpected_reply`: what the script replied, shortened.
+    pub unexpected: Option<String>,
+    /// Segmented stock: the segment the purchase ended on.
+    pub segment: u8,
 }
 
 impl PurchaseReport {
@@ -110,6 +121,8 @@ impl PurchaseReport {
             hold: None,
             unconfirmed: false,
             segment_hops: 0,
+            unexpected: None,
+            segment: 0,
         }
     }
 }

@@ -15,10 +15,12 @@ use crate::conn::{Endpoint, Rediscover};
 
 use crate::keys::Keys;
 use crate::metrics::Batch;
-use crate::scenario::{Pace, SegmentFallback, SegmentPick, StopRule, StrategySettings};
+use crate::scenario::{
+    BuyerSettings, Pace, ScriptSettings, SegmentFallback, SegmentPick, StopRule, StrategySettings,
+};
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// What one worker process is asked to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +45,13 @@ pub struct WorkerPlan {
     /// This worker's share of the load shape.
     pub pace: Pace,
     pub strategy: StrategySettings,
+    /// `kind = "script"`: the user's code, its source included.
+    pub script: Option<ScriptSettings>,
+    pub buyers: BuyerSettings,
+    /// Clients in the whole run: round-robin buyers interleave over them.
+    pub total_clients: u64,
+    /// Ship the buyer of every sale, for the coordinator's per-buyer ledger.
+    pub ledger: bool,
     /// How often the worker ships a [`Batch`].
     pub flush_interval: Duration,
     /// Per-call Redis timeout; a call that exceeds it counts as an error.

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::audit::{Audit, Invariant};
+use crate::audit::{Audit, Invariant, LedgerFacts};
 use crate::checker::LockSafety;
 use crate::metrics::{Counters, Totals};
 use crate::scenario::Scenario;
@@ -71,6 +71,10 @@ pub struct RunRecord {
     /// Units left in segments that could still sell a purchase, when some
     /// buyer was told sold out: under-sell of segmented stock.
     pub stranded: u64,
+    /// The buyers over the limit, the orders, the declared keys.
+    pub ledgers: LedgerFacts,
+    /// `kind = "script"` with a Function library: its name as Redis loaded it.
+    pub library: Option<String>,
 }
 
 /// One stock segment, for `segments.csv`.

@@ -91,6 +91,17 @@ pub struct Figures {
     pub wait_replicas: u32,
     /// Segmented stock's under-sell, in units.
     pub stranded: u64,
+    /// Purchases recorded as sold.
+    pub sales: u64,
+    /// `audit.per_buyer_limit`, the buyers over it, and how many of those
+    /// bought on more than one segment.
+    pub buyer_limit: u32,
+    pub buyers_over: u64,
+    pub buyers_across: u64,
+    /// The orders counted when they did not match the sales.
+    pub orders_off: Option<u64>,
+    /// Whether `stock_conservation` held (or was not checked).
+    pub stock_conserved: bool,
 }
 
 /// What a finished run means: word, reasons, exit code, headline.
@@ -220,6 +231,31 @@ fn headline(verdict: Verdict, inconclusive: &[Inconclusive], f: &Figures) -> Str
         Verdict::Fail if unsafe_overlaps > 0 => format!(
             "The lock is not exclusive: {unsafe_overlaps} time(s) two clients held it at once and both wrote the stock. Nothing was oversold this time, but this lock would oversell at the last units."
         ),
+        Verdict::Fail if f.buyers_over > 0 => {
+            let across = match f.buyers_across {
+                0 => String::new(),
+                n => format!(" ({n} of them on more than one segment, which no per-segment check can stop)"),
+            };
+            format!(
+                "The per-buyer limit does not hold: {} buyer(s) got more than {} purchase(s){across}. audit.csv names the first ones.",
+                f.buyers_over, f.buyer_limit
+            )
+        }
+        Verdict::Fail if f.orders_off.is_some() && f.stock_conserved => {
+            let orders = f.orders_off.unwrap_or(0);
+            let how = if orders < f.sales {
+                "sales were made with no order recorded"
+            } else {
+                "orders were recorded with no sale"
+            };
+            format!(
+                "The orders do not match the sales: {orders} order(s) for {} recorded sale(s) and {} in doubt: {how}.",
+                f.sales, f.in_doubt
+            )
+        }
+        Verdict::Fail if f.stock_conserved => {
+            "The audit failed on the script's own keys: see audit.csv.".to_owned()
+        }
         Verdict::Fail => format!(
             "The stock is not conserved: it ended at {final_stock} of {} while {} units were recorded as sold and {} purchases were in doubt.",
             f.initial, f.sold, f.in_doubt
@@ -277,6 +313,12 @@ mod tests {
             strategy: "lua",
             wait_replicas: 0,
             stranded: 0,
+            sales: 100,
+            buyer_limit: 0,
+            buyers_over: 0,
+            buyers_across: 0,
+            orders_off: None,
+            stock_conserved: true,
         }
     }
 

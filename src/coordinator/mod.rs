@@ -5,6 +5,7 @@
 mod failover;
 mod faults;
 mod fleet;
+mod own;
 mod progress;
 mod proxy;
 mod target;
@@ -19,6 +20,7 @@ use crate::conn::Endpoint;
 use crate::error::Error;
 use crate::interrupt::Interrupt;
 use crate::keys::Segments;
+use crate::ledger::Ledger;
 use crate::metrics::{Counters, Totals};
 use crate::phase::Phase;
 use crate::protocol::{FromWorker, ToWorker, WorkerPlan, PROTOCOL_VERSION};
@@ -52,20 +54,79 @@ pub async fn run(
     let (segments, placement) = target
         .segments(&scenario.redis.key_prefix, run_id, &scenario.stock)
         .await?;
-    target.prepare(&segments).await?;
+    let loaded = match &scenario.script {
+        Some(script) => own::load(target, script).await?,
+        None => own::Loaded::default(),
+    };
+    if let Err(e) = set_up(scenario, target, &segments).await {
+        own::unload(target, &loaded).await;
+        return Err(e.into());
+    }
     let result = drive(scenario, run_id, target, &segments, interrupt, quiet).await;
     let final_stocks = match target.settle(scenario).await {
         Ok(()) => target.stocks(&segments).await,
         Err(e) => Err(e),
     };
-    let keys_left = target.cleanup(&segments).await;
+    let inspected = inspect(scenario, target, &segments).await;
+    let mut keys_left = target.cleanup(&segments).await;
+    keys_left.extend(own::cleanup_keys(target, scenario, &segments).await);
+    keys_left.extend(own::unload(target, &loaded).await);
     let collected = result?;
     let ended = Ended {
         segments: segment_records(&segments, placement, final_stocks.as_deref().ok()),
         final_stock: final_stocks.map(|stocks| target::total(&stocks)),
         keys_left,
+        ledgers: inspected,
+        library: loaded.library,
     };
     Ok(judge(scenario, run_id, target, collected, ended))
+}
+
+/// The stock, then the script's declared keys. A key that already exists
+/// is refused and left alone; after any other failure what was made is
+/// deleted.
+async fn set_up(
+    scenario: &Scenario,
+    target: &mut Target,
+    segments: &Segments,
+) -> anyhow::Result<()> {
+    target.prepare(segments).await?;
+    if let Err(e) = own::check_absent(target, scenario, segments).await {
+        target.cleanup(segments).await;
+        return Err(e);
+    }
+    if let Err(e) = own::create_streams(target, scenario, segments).await {
+        target.cleanup(segments).await;
+        own::cleanup_keys(target, scenario, segments).await;
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// The declared keys and the orders at the end, before they are deleted.
+async fn inspect(
+    scenario: &Scenario,
+    target: &mut Target,
+    segments: &Segments,
+) -> audit::LedgerFacts {
+    let keys = own::inspect_keys(target, scenario, segments).await;
+    let orders = own::inspect_orders(target, scenario, segments).await;
+    let orders = match orders {
+        Ok(orders) => orders,
+        Err(e) => scenario.audit.orders.as_ref().map(|t| audit::OrderFacts {
+            key: t.text.clone(),
+            count: Err(format!("could not be read: {}", redis_error(&e))),
+            sales: 0,
+            in_doubt: 0,
+            per_buyer: None,
+            unknown: None,
+        }),
+    };
+    audit::LedgerFacts {
+        buyers: None,
+        orders,
+        keys: keys.unwrap_or_default(),
+    }
 }
 
 /// What the end of a run found in Redis.
@@ -73,6 +134,9 @@ struct Ended {
     segments: Vec<SegmentRecord>,
     final_stock: anyhow::Result<Option<i64>>,
     keys_left: Vec<String>,
+    /// The declared keys and the orders; the buyers are the collector's.
+    ledgers: audit::LedgerFacts,
+    library: Option<String>,
 }
 
 fn segment_records(
@@ -119,6 +183,8 @@ fn judge(
         segments,
         final_stock,
         keys_left,
+        mut ledgers,
+        library,
     } = ended;
     let lock_safety = collected.checker.take().map(|checker| checker.result);
     let c = &collected.totals.counters;
@@ -133,7 +199,7 @@ fn judge(
             (None, true)
         }
     };
-    if c.sales + c.rejected_sold_out + c.fenced_out == 0 {
+    if c.sales + c.rejected_sold_out + c.fenced_out + c.rejection_total() == 0 {
         inconclusive.push(Inconclusive::NoDefiniteOutcome {
             attempts: c.attempts,
         });
@@ -148,6 +214,15 @@ fn judge(
         unsafe_overlaps: lock_safety.as_ref().map(|l| l.unsafe_overlaps),
         segment_finals: segments.iter().filter_map(|s| s.final_stock).collect(),
     });
+    let limit = scenario.audit.per_buyer_limit.map(|l| l.get());
+    ledgers.buyers = limit
+        .zip(collected.ledger.as_ref())
+        .map(|(l, ledger)| (l, ledger.over(l)));
+    if let Some(orders) = &mut ledgers.orders {
+        orders.sales = c.sales;
+        orders.in_doubt = in_doubt;
+    }
+    let audit = audit.with_ledgers(audit::ledger_invariants(&ledgers));
     let stranded = stranded(
         &segments,
         c.rejected_sold_out,
@@ -168,6 +243,19 @@ fn judge(
         strategy: scenario.strategy.kind.name(),
         wait_replicas: scenario.strategy.wait_replicas,
         stranded,
+        sales: c.sales,
+        buyer_limit: limit.unwrap_or(0),
+        buyers_over: ledgers.buyers.as_ref().map_or(0, |(_, v)| v.buyers),
+        buyers_across: ledgers
+            .buyers
+            .as_ref()
+            .map_or(0, |(_, v)| v.across_segments),
+        orders_off: ledgers
+            .orders
+            .as_ref()
+            .filter(|_| audit.failed("orders_match_sales"))
+            .and_then(|o| o.count.clone().ok()),
+        stock_conserved: !audit.failed("stock_conservation"),
     };
     let thresholds_passed = thresholds.iter().all(|t| t.pass);
     let verdict = RunVerdict::new(
@@ -197,6 +285,8 @@ fn judge(
         keys_left,
         segments,
         stranded,
+        ledgers,
+        library,
     }
 }
 
@@ -246,6 +336,8 @@ struct Collected {
     failover_at: Option<Duration>,
     /// `None` when the strategy takes no lock.
     checker: Option<Checker>,
+    /// Sales per buyer; `None` without `audit.per_buyer_limit`.
+    ledger: Option<Ledger>,
 }
 
 async fn drive(
@@ -285,6 +377,11 @@ async fn drive(
         one_lock.then(|| Checker::new(scenario.strategy.lock.ttl, monotonic_ns(), fleet.len()));
     let clients = scenario.load.connections_per_process();
     let mut collector = Collector::new(&fleet.pids, started, checker, clients);
+    collector.ledger = scenario
+        .buyers
+        .count
+        .filter(|_| scenario.audit.per_buyer_limit.is_some())
+        .map(|n| Ledger::new(n.get(), segments.len()));
     let mut progress = Progress::new(scenario, quiet);
     let mut faults = Faults::new(scenario, fleet.len(), started, run_id);
     let interrupted = collector
@@ -320,6 +417,7 @@ async fn drive(
         reset: faults.reset,
         failover_at: faults.failover_at,
         checker: collector.checker,
+        ledger: collector.ledger,
     })
 }
 
@@ -363,6 +461,10 @@ fn plans(
             stop: scenario.load.stop,
             pace: worker_pace(&scenario.load.pace, scenario.load.processes.get()),
             strategy: scenario.strategy,
+            script: scenario.script.clone(),
+            buyers: scenario.buyers,
+            total_clients: scenario.load.total_clients(),
+            ledger: scenario.audit.per_buyer_limit.is_some(),
             flush_interval: FLUSH_INTERVAL,
             response_timeout: scenario.redis.timeout,
         })
@@ -406,6 +508,7 @@ struct Collector {
     timeline: Timeline,
     stock: Option<i64>,
     checker: Option<Checker>,
+    ledger: Option<Ledger>,
     /// Per worker: when it last said anything, for the watchdog.
     heard: Vec<Instant>,
     /// Clients per worker: what may be in doubt in a worker given up on.
@@ -437,6 +540,7 @@ impl Collector {
             timeline: Timeline::default(),
             stock: None,
             checker,
+            ledger: None,
             heard: vec![started; pids.len()],
             clients,
         }
@@ -580,6 +684,9 @@ impl Collector {
                 self.workers[index].counters.add(&batch.counters);
                 if let Some(checker) = &mut self.checker {
                     checker.add(index, &batch.holds, batch.watermark_ns);
+                }
+                if let Some(ledger) = &mut self.ledger {
+                    ledger.add(&batch.buyers, &batch.buyer_segments)?;
                 }
             }
             Event::Message(FromWorker::Done) => self.finished(index),

@@ -304,6 +304,19 @@ impl Target {
             .any(|f| matches!(f.action, crate::scenario::FaultAction::Failover { .. }))
     }
 
+    /// One command on the control connection (found again once after a
+    /// lost connection or a demoted primary).
+    pub(super) async fn query<T: redis::FromRedisValue>(
+        &mut self,
+        cmd: &redis::Cmd,
+    ) -> redis::RedisResult<T> {
+        self.control.query(cmd).await
+    }
+
+    pub(super) fn is_cluster(&self) -> bool {
+        matches!(self.endpoint.discovery, Discovery::Cluster(_))
+    }
+
     /// The run's stock segments: one key set per segment, each with its
     /// own hash tag; on a cluster, tags are salted until each segment's
     /// slot is on a master no other segment uses (while there are masters

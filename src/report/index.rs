@@ -83,6 +83,7 @@ fn notes(record: &RunRecord, row: &SummaryRow) -> Vec<String> {
         })
         .collect();
     notes.extend(super::lock_safety::lines(record));
+    notes.extend(super::own::lines(record));
     notes.extend(
         record
             .keys_left

@@ -89,6 +89,19 @@ pub struct SummaryRow {
     pub segments: usize,
     pub segment_hops: u64,
     pub stranded: u64,
+    /// The user's script: purchases it refused by a named rejection (each
+    /// word also has a `rejected_<word>` column at the end of the row).
+    pub rejections: u64,
+    /// Buyers over `audit.per_buyer_limit` in the harness's ledger; empty
+    /// without a limit.
+    pub duplicate_buyers: Option<u64>,
+    /// Entries in `audit.orders` at the end; empty without it, or when
+    /// they could not be counted.
+    pub orders: Option<u64>,
+    /// `rejected_<word>` columns: every word of the reply mapping, in its
+    /// order.
+    #[serde(skip)]
+    pub rejected: Vec<(String, u64)>,
 }
 
 impl SummaryRow {
@@ -164,8 +177,42 @@ impl SummaryRow {
             segments: record.segments.len(),
             segment_hops: c.segment_hops,
             stranded: record.stranded,
+            rejections: c.rejection_total(),
+            duplicate_buyers: record.ledgers.buyers.as_ref().map(|(_, v)| v.buyers),
+            orders: record
+                .ledgers
+                .orders
+                .as_ref()
+                .and_then(|o| o.count.clone().ok()),
+            rejected: rejected(record),
         }
     }
+}
+
+/// Every rejection word of the reply mapping (count 0 if never replied),
+/// then any other word the workers counted.
+fn rejected(record: &RunRecord) -> Vec<(String, u64)> {
+    let counted = &record.totals.counters.rejections;
+    let mut words = record
+        .scenario
+        .script
+        .as_ref()
+        .map(|s| s.rejection_words())
+        .unwrap_or_default();
+    words.extend(
+        counted
+            .keys()
+            .filter(|w| !words.contains(w))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    words
+        .into_iter()
+        .map(|w| {
+            let n = counted.get(&w).copied().unwrap_or(0);
+            (w, n)
+        })
+        .collect()
 }
 
 impl SummaryRow {
@@ -175,11 +222,46 @@ impl SummaryRow {
     /// # Errors
     /// When CSV encoding fails.
     pub fn record(&self) -> anyhow::Result<(csv::StringRecord, csv::StringRecord)> {
+        let words: Vec<&str> = self.rejected.iter().map(|(w, _)| w.as_str()).collect();
+        self.record_with(&words)
+    }
+
+    /// The same with a `rejected_<word>` column for each of `words`, so
+    /// rows of runs with different words (sweep points) line up.
+    ///
+    /// # Errors
+    /// When CSV encoding fails.
+    pub fn record_with(
+        &self,
+        words: &[&str],
+    ) -> anyhow::Result<(csv::StringRecord, csv::StringRecord)> {
         let bytes = super::csv_bytes([self])?;
         let mut reader = csv::Reader::from_reader(bytes.as_slice());
-        let header = reader.headers()?.clone();
-        let values = reader.records().next().transpose()?.unwrap_or_default();
+        let mut header = reader.headers()?.clone();
+        let mut values = reader.records().next().transpose()?.unwrap_or_default();
+        for word in words {
+            header.push_field(&format!("rejected_{word}"));
+            let n = self
+                .rejected
+                .iter()
+                .find(|(w, _)| w == word)
+                .map_or(0, |(_, n)| *n);
+            values.push_field(&n.to_string());
+        }
         Ok((header, values))
+    }
+
+    /// The rejection words of every row, each once, in order of appearance.
+    pub fn words<'a>(rows: impl IntoIterator<Item = &'a SummaryRow>) -> Vec<&'a str> {
+        let mut words: Vec<&str> = Vec::new();
+        for row in rows {
+            for (w, _) in &row.rejected {
+                if !words.contains(&w.as_str()) {
+                    words.push(w);
+                }
+            }
+        }
+        words
     }
 }
 
@@ -199,5 +281,9 @@ fn round3(x: f64) -> f64 {
 }
 
 pub fn render(record: &RunRecord) -> anyhow::Result<Vec<u8>> {
-    super::csv_bytes([SummaryRow::new(record)])
+    let (header, values) = SummaryRow::new(record).record()?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(&header)?;
+    writer.write_record(&values)?;
+    Ok(writer.into_inner()?)
 }

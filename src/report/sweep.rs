@@ -42,8 +42,9 @@ pub fn write(dir: &Path, fields: &[String], points: &[PointResult]) -> anyhow::R
 /// When CSV encoding fails.
 pub fn render_csv(fields: &[String], points: &[PointResult]) -> anyhow::Result<Vec<u8>> {
     let mut writer = csv::Writer::from_writer(Vec::new());
+    let words = SummaryRow::words(points.iter().map(|p| &p.row));
     let summary_header = match points.first() {
-        Some(p) => p.row.record()?.0,
+        Some(p) => p.row.record_with(&words)?.0,
         None => csv::StringRecord::new(),
     };
     let header = fields
@@ -53,7 +54,7 @@ pub fn render_csv(fields: &[String], points: &[PointResult]) -> anyhow::Result<V
     writer.write_record(header.chain(std::iter::once("folder")))?;
     for point in points {
         let values = point.values.iter().map(value_text);
-        let (_, summary) = point.row.record()?;
+        let (_, summary) = point.row.record_with(&words)?;
         let summary = summary.iter().map(str::to_owned);
         writer.write_record(
             values

@@ -82,7 +82,10 @@ pub fn terminal_summary(record: &RunRecord, dir: &Path) -> String {
             event.what
         );
     }
-    for line in super::lock_safety::lines(record) {
+    for line in super::lock_safety::lines(record)
+        .into_iter()
+        .chain(super::own::lines(record))
+    {
         let _ = writeln!(out, "  {line}");
     }
     for key in &record.keys_left {

@@ -12,6 +12,7 @@ mod locate;
 mod overrides;
 mod pace;
 mod raw;
+mod script;
 mod sweep;
 mod validate;
 
@@ -28,6 +29,9 @@ pub use error::ScenarioError;
 pub use faults::{FailoverMode, Fault, FaultAction, FaultTarget, FaultTime};
 pub use overrides::Override;
 pub use pace::{Arrivals, Pace, Ramp, RampStage};
+pub use script::{
+    AuditSettings, BuyerPick, BuyerSettings, KeyType, Piece, Reply, ScriptSettings, Template, Var,
+};
 pub use sweep::{value_text, SweepPlan, SweepPoint};
 
 /// A validated scenario: everything a run needs to know, in real types.
@@ -43,6 +47,10 @@ pub struct Scenario {
     pub report: ReportSettings,
     pub thresholds: Thresholds,
     pub faults: Vec<Fault>,
+    /// `kind = "script"`: the user's script, its file read.
+    pub script: Option<ScriptSettings>,
+    pub buyers: BuyerSettings,
+    pub audit: AuditSettings,
 }
 
 /// Limits checked at the end of a run, for CI: a violated one exits 3.
@@ -152,6 +160,9 @@ pub struct StockSettings {
     pub segments: NonZeroU32,
     pub segment_pick: SegmentPick,
     pub segment_fallback: SegmentFallback,
+    /// Other keys the purchase uses, per segment: created empty where the
+    /// type allows, shown in the audit, deleted at the end.
+    pub extra_keys: Vec<(Template, KeyType)>,
 }
 
 /// Which segment a purchase tries first.
@@ -237,10 +248,12 @@ pub enum StrategyKind {
     Decr,
     /// The Redlock algorithm over independent lock servers.
     Redlock,
+    /// The user's own Lua script or Redis Function.
+    Script,
 }
 
 impl StrategyKind {
-    pub const ALL: [StrategyKind; 8] = [
+    pub const ALL: [StrategyKind; 9] = [
         StrategyKind::Article,
         StrategyKind::Unlocked,
         StrategyKind::SafeLock,
@@ -249,6 +262,7 @@ impl StrategyKind {
         StrategyKind::Watch,
         StrategyKind::Decr,
         StrategyKind::Redlock,
+        StrategyKind::Script,
     ];
 
     pub fn name(self) -> &'static str {
@@ -261,6 +275,7 @@ impl StrategyKind {
             StrategyKind::Watch => "watch",
             StrategyKind::Decr => "decr",
             StrategyKind::Redlock => "redlock",
+            StrategyKind::Script => "script",
         }
     }
 
@@ -416,7 +431,13 @@ impl Scenario {
         overrides::apply(&mut table, overrides)?;
         let raw: raw::RawScenario = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|e| locator.serde_error(&e))?;
-        validate::scenario(raw).map_err(|e| locator.field_error(e))
+        let mut scenario = validate::scenario(raw).map_err(|e| locator.field_error(e))?;
+        if let Some(script) = &mut scenario.script {
+            // Relative to the scenario file, as users copy both together.
+            let base = Path::new(origin).parent().unwrap_or(Path::new(""));
+            script.read(base).map_err(|e| locator.field_error(e))?;
+        }
+        Ok(scenario)
     }
 }
 

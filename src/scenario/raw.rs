@@ -2,6 +2,8 @@
 //! (`i64`, strings for durations) so that validation, not serde, words the
 //! errors about values. Unknown keys are rejected here.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -21,6 +23,27 @@ pub struct RawScenario {
     pub thresholds: RawThresholds,
     #[serde(default)]
     pub faults: Vec<RawFault>,
+    #[serde(default)]
+    pub buyers: RawBuyers,
+    #[serde(default)]
+    pub audit: RawAudit,
+}
+
+/// `[buyers]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBuyers {
+    pub count: Option<i64>,
+    pub pick: Option<String>,
+}
+
+/// `[audit]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    pub per_buyer_limit: Option<i64>,
+    pub orders: Option<String>,
+    pub orders_buyer_field: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,6 +140,7 @@ pub struct RawStock {
     pub segments: Option<i64>,
     pub segment_pick: Option<String>,
     pub segment_fallback: Option<String>,
+    pub extra_keys: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,4 +180,10 @@ pub struct RawStrategy {
     pub redlock_nodes: Option<i64>,
     pub wait_replicas: Option<i64>,
     pub wait_replicas_timeout_ms: Option<i64>,
+    pub script: Option<String>,
+    pub function: Option<String>,
+    pub steps: Option<Vec<String>>,
+    pub keys: Option<Vec<String>>,
+    pub args: Option<Vec<String>>,
+    pub replies: Option<BTreeMap<String, String>>,
 }

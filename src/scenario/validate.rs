@@ -10,6 +10,7 @@ use super::raw::{
     PerPhase, RawFault, RawLoad, RawRedis, RawReport, RawScenario, RawStage, RawStock, RawStrategy,
     RawTarget, RawThresholds,
 };
+use super::{AuditSettings, BuyerSettings, ScriptSettings};
 use super::{
     Backoff, ClusterSettings, FailoverMode, Fault, FaultAction, FaultTarget, FaultTime,
     LoadSettings, LockParams, OnWaitTimeout, Persistence, RedisSettings, RedisUrl, Rediscover,
@@ -35,7 +36,14 @@ pub fn scenario(raw: RawScenario) -> Result<Scenario> {
         report: report(&raw.report)?,
         thresholds: thresholds(&raw.thresholds)?,
         faults: Vec::new(),
+        script: match raw.strategy.kind.as_str() {
+            "script" => Some(ScriptSettings::parse(&raw.strategy)?),
+            _ => None,
+        },
+        buyers: BuyerSettings::parse(&raw.buyers)?,
+        audit: AuditSettings::parse(&raw.audit, &BuyerSettings::parse(&raw.buyers)?)?,
     };
+    script_fields(&raw.strategy, &scenario)?;
     redlock_servers(&scenario)?;
     replicas_to_wait_for(&scenario)?;
     cluster_limits(&scenario)?;
@@ -47,6 +55,33 @@ pub fn scenario(raw: RawScenario) -> Result<Scenario> {
         .collect::<Result<Vec<_>>>()?;
     let scenario = Scenario { faults, ..scenario };
     Ok(scenario)
+}
+
+/// Script fields with another strategy would be silently ignored.
+fn script_fields(raw: &RawStrategy, s: &Scenario) -> Result<()> {
+    if s.script.is_some() {
+        return Ok(());
+    }
+    let set = [
+        ("strategy.script", raw.script.is_some()),
+        ("strategy.function", raw.function.is_some()),
+        ("strategy.steps", raw.steps.is_some()),
+        ("strategy.keys", raw.keys.is_some()),
+        ("strategy.args", raw.args.is_some()),
+        ("strategy.replies", raw.replies.is_some()),
+    ];
+    match set.iter().find(|(_, is_set)| *is_set) {
+        Some((field, _)) => Err(FieldError::new(
+            field,
+            format!(
+                "is for kind = \"script\", and this scenario runs `{}`",
+                s.strategy.kind.name()
+            ),
+            "set kind = \"script\", or remove the field",
+        )
+        .depending_on(&["strategy.kind"])),
+        None => Ok(()),
+    }
 }
 
 /// With the user's own Redis, `redlock` needs the user's lock servers too.
@@ -404,6 +439,7 @@ fn stock(raw: &RawStock) -> Result<StockSettings> {
         segments: bounded_u32("stock.segments", raw.segments.unwrap_or(1), 64)?,
         segment_pick,
         segment_fallback,
+        extra_keys: super::script::extra_keys(raw.extra_keys.as_ref())?,
     })
 }
 
@@ -679,7 +715,7 @@ fn lock_params(raw: &RawStrategy) -> Result<LockParams> {
     })
 }
 
-fn one_of(field: &str, value: &str, allowed: &[&str]) -> FieldError {
+pub(super) fn one_of(field: &str, value: &str, allowed: &[&str]) -> FieldError {
     FieldError::new(
         field,
         format!("unknown value `{value}`"),

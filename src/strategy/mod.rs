@@ -9,6 +9,7 @@ mod decr;
 mod fenced;
 mod lock;
 mod lua;
+mod own;
 mod redlock;
 mod safe_lock;
 pub mod scripts;
@@ -21,7 +22,7 @@ use crate::conn::Conn;
 use crate::freeze::FreezeHook;
 use crate::keys::Keys;
 use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
-use crate::scenario::{StrategyKind, StrategySettings};
+use crate::scenario::{ScriptSettings, StrategyKind, StrategySettings};
 use crate::stop::StopSignal;
 
 /// `WAIT replicas timeout` on the client's own connection: how many
@@ -104,6 +105,11 @@ pub struct Context<'a> {
     pub freeze: &'a FreezeHook,
     /// Open lock holds, for the checker's watermark.
     pub holds: &'a HoldBoard,
+    /// This attempt's buyer id.
+    pub buyer: u64,
+    /// The client's number in the whole run.
+    pub client: u64,
+    pub worker: u32,
 }
 
 impl<'a> Context<'a> {
@@ -122,12 +128,21 @@ pub enum Strategy {
     Watch(watch::Watch),
     Decr(decr::Decr),
     Redlock(redlock::Redlock),
+    Own(own::Own),
 }
 
 impl Strategy {
-    pub fn new(settings: &StrategySettings) -> Strategy {
+    /// `script` is the user's, for `kind = "script"`.
+    ///
+    /// # Panics
+    /// With `kind = "script"` and no script: validation prevents it.
+    pub fn new(settings: &StrategySettings, script: Option<&ScriptSettings>) -> Strategy {
         let s = *settings;
         match settings.kind {
+            StrategyKind::Script => Strategy::Own(own::Own::new(
+                s,
+                script.expect("a script strategy has its script"),
+            )),
             StrategyKind::Article => Strategy::Article(article::Article(s)),
             StrategyKind::Unlocked => Strategy::Unlocked(unlocked::Unlocked(s)),
             StrategyKind::SafeLock => Strategy::SafeLock(safe_lock::SafeLock::new(s)),
@@ -168,6 +183,7 @@ impl Strategy {
             Strategy::Lua(s) => &s.settings,
             Strategy::Watch(s) => &s.0,
             Strategy::Decr(s) => &s.0,
+            Strategy::Own(s) => &s.settings,
         }
     }
 
@@ -181,6 +197,7 @@ impl Strategy {
             Strategy::Lua(s) => s.purchase(client, ctx).await,
             Strategy::Watch(s) => s.purchase(client, ctx).await,
             Strategy::Decr(s) => s.purchase(client, ctx).await,
+            Strategy::Own(s) => s.purchase(client, ctx).await,
         }
     }
 }

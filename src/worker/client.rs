@@ -15,7 +15,7 @@ use crate::freeze::FreezeHook;
 use crate::metrics::Metrics;
 use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
 use crate::protocol::WorkerPlan;
-use crate::scenario::{SegmentFallback, SegmentPick};
+use crate::scenario::{BuyerPick, SegmentFallback, SegmentPick};
 use crate::stop::StopSignal;
 use crate::strategy::{Client, Context, Strategy};
 
@@ -127,7 +127,10 @@ pub async fn run_all(clients: Vec<Client>, crew: Rc<Crew>) {
         &crew.metrics,
     );
     let pacer = Rc::new(pacer);
-    let strategy = Rc::new(Strategy::new(&crew.plan.strategy));
+    let strategy = Rc::new(Strategy::new(
+        &crew.plan.strategy,
+        crew.plan.script.as_ref(),
+    ));
     let tasks: Vec<_> = clients
         .into_iter()
         .enumerate()
@@ -151,16 +154,29 @@ fn client_number(plan: &WorkerPlan, index: u32) -> usize {
     (plan.worker_index * plan.clients + index) as usize
 }
 
-/// The buyer of one purchase, as a number: the same for the same client
-/// and purchase, spread evenly (FNV-1a of both).
-fn buyer_hash(client: u64, purchase: u64) -> u64 {
-    let bytes = client
+/// A buyer id spread evenly over segments (FNV-1a of its bytes), the same
+/// for the same buyer wherever it buys.
+fn buyer_hash(buyer: u64) -> u64 {
+    buyer
         .to_le_bytes()
         .into_iter()
-        .chain(purchase.to_le_bytes());
-    bytes.fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+}
+
+/// The buyer of a client's `done`-th attempt: a new one each time without
+/// `buyers.count`; else one of `0..count`, at random or in turn, clients
+/// interleaved run-wide so that one buyer can be in flight on two clients.
+fn buyer_of(plan: &WorkerPlan, index: u32, rng: &mut fastrand::Rng, done: u64) -> u64 {
+    let number = client_number(plan, index) as u64;
+    match (plan.buyers.count, plan.buyers.pick) {
+        (None, _) => number << 32 | (done & 0xffff_ffff),
+        (Some(n), BuyerPick::Random) => rng.u64(..n.get()),
+        (Some(n), BuyerPick::RoundRobin) => {
+            (number + done.wrapping_mul(plan.total_clients)) % n.get()
+        }
+    }
 }
 
 struct Buyer {
@@ -174,7 +190,7 @@ impl Buyer {
     /// One purchase on segmented stock: the picked segment first, then,
     /// with fallback `next`, the others in turn until one sells or all
     /// are sold out. With one segment, just the purchase.
-    async fn purchase(&self, client: &mut Client, ctx: &Context<'_>, done: u64) -> PurchaseReport {
+    async fn purchase(&self, client: &mut Client, ctx: &Context<'_>) -> PurchaseReport {
         let plan = &self.crew.plan;
         let segments = plan.segments.len();
         if segments == 1 {
@@ -182,15 +198,19 @@ impl Buyer {
         }
         let first = match plan.segment_pick {
             SegmentPick::Random => client.rng.usize(..segments),
-            SegmentPick::BuyerHash => buyer_hash(client.id, done) as usize % segments,
+            SegmentPick::BuyerHash => buyer_hash(ctx.buyer) as usize % segments,
             // Run-wide, so every segment has its clients.
             SegmentPick::Client => client_number(plan, self.index) % segments,
         };
         let mut hops = 0;
         let mut spent = PurchaseReport::new();
         loop {
-            let segment = &plan.segments[(first + hops) % segments];
-            let mut report = self.strategy.purchase(client, &ctx.on(segment)).await;
+            let segment = (first + hops) % segments;
+            let mut report = self
+                .strategy
+                .purchase(client, &ctx.on(&plan.segments[segment]))
+                .await;
+            report.segment = segment as u8;
             let walk = plan.segment_fallback == SegmentFallback::Next;
             if report.outcome != Outcome::SoldOut || !walk || hops + 1 == segments {
                 report.segment_hops = hops as u64;
@@ -211,27 +231,38 @@ impl Buyer {
 
     async fn run(self, mut client: Client) {
         let crew = &self.crew;
-        let ctx = Context {
-            keys: &crew.plan.segments[0],
-            quantity: crew.plan.quantity,
+        let plan = &crew.plan;
+        let base = Context {
+            keys: &plan.segments[0],
+            quantity: plan.quantity,
             stop: &crew.stop,
             freeze: &crew.freeze,
             holds: &crew.holds,
+            buyer: 0,
+            client: client_number(plan, self.index) as u64,
+            worker: plan.worker_index,
         };
         let mut done = 0u64;
         let mut same_primary_pause = RECONNECT_FIRST;
         while let Some(ticket) = self.pacer.next(self.index, done).await {
             let sent = Instant::now();
             crew.in_flight.set(crew.in_flight.get() + 1);
-            let report = self.purchase(&mut client, &ctx, done).await;
+            let buyer = buyer_of(plan, self.index, &mut client.rng, done);
+            let ctx = Context { buyer, ..base };
+            let report = self.purchase(&mut client, &ctx).await;
             crew.in_flight.set(crew.in_flight.get() - 1);
             let ended = Instant::now();
-            crew.metrics.borrow_mut().record(
+            let mut metrics = crew.metrics.borrow_mut();
+            metrics.record(
                 &report,
                 ended - ticket.intended,
                 ended - sent,
-                crew.plan.quantity,
+                plan.quantity,
             );
+            if plan.ledger && report.outcome == Outcome::Sold {
+                metrics.sold_to(buyer, report.segment);
+            }
+            drop(metrics);
             crew.holds.close(self.index);
             self.pacer.finished();
             done += 1;

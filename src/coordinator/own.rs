@@ -1,0 +1,395 @@
+//! The user's script on the target, and the keys it keeps besides the
+//! stock: loading (a compile error stops the run before any load, exit 4),
+//! the declared extra keys (checked absent, created where the type allows,
+//! inspected for the audit, deleted), and the orders key counted and read
+//! per buyer at the end.
+
+use anyhow::{bail, Context as _};
+
+use super::Target;
+use crate::audit::{KeyFact, OrderFacts};
+use crate::keys::{Keys, Segments};
+use crate::ledger::OrderBook;
+use crate::scenario::{KeyType, Scenario, ScriptSettings, Template, Var};
+
+/// The script or library as loaded, to put things back at the end.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// The library name Redis reported.
+    pub library: Option<String>,
+    /// The code of a library of the same name the run replaced.
+    previous: Option<String>,
+}
+
+/// Loads the user's code on the target, so a script that does not compile
+/// stops the run before any worker starts.
+///
+/// # Errors
+/// Redis's message, with the file and the line Redis names.
+pub async fn load(target: &mut Target, script: &ScriptSettings) -> anyhow::Result<Loaded> {
+    let Some(library) = &script.library else {
+        let loaded: redis::RedisResult<String> = target
+            .query(redis::cmd("SCRIPT").arg("LOAD").arg(&script.source))
+            .await;
+        loaded.map_err(|e| not_compiled(script, &e))?;
+        return Ok(Loaded::default());
+    };
+    let previous = library_code(target, library).await?;
+    let name: String = target
+        .query(
+            redis::cmd("FUNCTION")
+                .arg("LOAD")
+                .arg("REPLACE")
+                .arg(&script.source),
+        )
+        .await
+        .map_err(|e| not_compiled(script, &e))?;
+    Ok(Loaded {
+        library: Some(name),
+        previous,
+    })
+}
+
+/// Puts back the library a run replaced, or deletes the one it added; a
+/// plain script stays in Redis's script cache, as EVALSHA's always do.
+pub async fn unload(target: &mut Target, loaded: &Loaded) -> Option<String> {
+    let name = loaded.library.as_ref()?;
+    let mut cmd = redis::cmd("FUNCTION");
+    match &loaded.previous {
+        Some(code) => cmd.arg("LOAD").arg("REPLACE").arg(code),
+        None => cmd.arg("DELETE").arg(name),
+    };
+    let done: redis::RedisResult<redis::Value> = target.query(&cmd).await;
+    done.err()
+        .map(|e| format!("function library {name} (not removed: {e})"))
+}
+
+/// The code of library `name` if the server has one.
+async fn library_code(target: &mut Target, name: &str) -> anyhow::Result<Option<String>> {
+    let listed: Vec<redis::Value> = target
+        .query(
+            redis::cmd("FUNCTION")
+                .arg("LIST")
+                .arg("LIBRARYNAME")
+                .arg(name)
+                .arg("WITHCODE"),
+        )
+        .await
+        .context("listing the server's function libraries")?;
+    for library in listed {
+        let fields: Vec<(String, redis::Value)> = match library {
+            redis::Value::Map(pairs) => pairs
+                .into_iter()
+                .filter_map(|(k, v)| Some((redis::from_redis_value(k).ok()?, v)))
+                .collect(),
+            other => {
+                let flat: Vec<redis::Value> = redis::from_redis_value(other)?;
+                flat.chunks(2)
+                    .filter_map(|kv| {
+                        Some((
+                            redis::from_redis_value(kv.first()?.clone()).ok()?,
+                            kv.get(1)?.clone(),
+                        ))
+                    })
+                    .collect()
+            }
+        };
+        let field = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        let same = field("library_name").and_then(|v| redis::from_redis_value::<String>(v).ok());
+        if same.as_deref() == Some(name) {
+            let code = field("library_code").context("FUNCTION LIST gave no code")?;
+            return Ok(Some(redis::from_redis_value(code)?));
+        }
+    }
+    Ok(None)
+}
+
+/// `file:line: Redis could not compile ...: <Redis's message>`.
+fn not_compiled(script: &ScriptSettings, e: &redis::RedisError) -> anyhow::Error {
+    // As Redis words it (`ERR Error compiling script ...`), not as
+    // redis-rs names the error kind.
+    let message = match (e.code(), e.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        _ => e.to_string(),
+    };
+    let line = ["user_script:", "user_function:"].iter().find_map(|tag| {
+        let rest = &message[message.find(tag)? + tag.len()..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        (!digits.is_empty()).then_some(digits)
+    });
+    let at = match line {
+        Some(line) => format!("{}:{line}", script.path.display()),
+        None => script.path.display().to_string(),
+    };
+    let what = match script.library {
+        Some(_) => "load the function library",
+        None => "compile the script",
+    };
+    anyhow::anyhow!(
+        "{at}: Redis could not {what}: {message}\n  what to do: fix the script; nothing was run"
+    )
+}
+
+/// A segment-wide template (an extra key, the orders key) on one segment.
+fn key_on(t: &Template, keys: &Keys) -> String {
+    keys.render(t, |_: Var, _: &mut String| {})
+}
+
+/// Every declared key on every segment.
+fn declared<'a>(
+    scenario: &'a Scenario,
+    segments: &'a Segments,
+) -> impl Iterator<Item = (String, KeyType)> + 'a {
+    segments.keys.iter().flat_map(move |keys| {
+        let extra = scenario.stock.extra_keys.iter();
+        extra.map(move |(t, kind)| (key_on(t, keys), *kind))
+    })
+}
+
+/// Refuses to start when a declared key exists.
+///
+/// # Errors
+/// When a key exists or Redis fails.
+pub async fn check_absent(
+    target: &mut Target,
+    scenario: &Scenario,
+    segments: &Segments,
+) -> anyhow::Result<()> {
+    for (key, _) in declared(scenario, segments) {
+        let exists: u64 = target.query(redis::cmd("EXISTS").arg(&key)).await?;
+        if exists > 0 {
+            bail!("{key} already exists; refusing to touch it (pick another redis.key_prefix)");
+        }
+    }
+    Ok(())
+}
+
+/// Creates each declared stream empty; other types cannot exist empty.
+///
+/// # Errors
+/// When Redis fails.
+pub async fn create_streams(
+    target: &mut Target,
+    scenario: &Scenario,
+    segments: &Segments,
+) -> anyhow::Result<()> {
+    for (key, kind) in declared(scenario, segments) {
+        if kind == KeyType::Stream {
+            // MAXLEN 0 trims the entry at once: an empty stream.
+            let _: String = target
+                .query(
+                    redis::cmd("XADD")
+                        .arg(&key)
+                        .arg("MAXLEN")
+                        .arg(0)
+                        .arg("*")
+                        .arg("seckill-bench")
+                        .arg("created"),
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The size of `key` as its type counts entries; 0 for `none`.
+async fn size(target: &mut Target, key: &str, kind: &str) -> anyhow::Result<u64> {
+    let command = match kind {
+        "string" => "STRLEN",
+        "list" => "LLEN",
+        "set" => "SCARD",
+        "zset" => "ZCARD",
+        "hash" => "HLEN",
+        "stream" => "XLEN",
+        _ => return Ok(0),
+    };
+    Ok(target.query(redis::cmd(command).arg(key)).await?)
+}
+
+/// Each declared key's type and size at the end, over every segment.
+pub async fn inspect_keys(
+    target: &mut Target,
+    scenario: &Scenario,
+    segments: &Segments,
+) -> anyhow::Result<Vec<KeyFact>> {
+    let mut facts = Vec::new();
+    for (t, kind) in &scenario.stock.extra_keys {
+        let mut fact = KeyFact {
+            key: t.text.clone(),
+            declared: kind.name(),
+            found: Vec::new(),
+            size: 0,
+        };
+        for keys in &segments.keys {
+            let key = key_on(t, keys);
+            let found: String = target.query(redis::cmd("TYPE").arg(&key)).await?;
+            fact.size += size(target, &key, &found).await?;
+            fact.found.push(found);
+        }
+        facts.push(fact);
+    }
+    Ok(facts)
+}
+
+/// Entries read per `XRANGE` call.
+const PAGE: usize = 10_000;
+
+/// The orders key over every segment: entries, and with a buyer field,
+/// orders per buyer from Redis's side. The sales to compare them with are
+/// the caller's to fill in.
+///
+/// # Errors
+/// When Redis fails; a key of a type that holds no orders is a finding,
+/// not an error.
+pub async fn inspect_orders(
+    target: &mut Target,
+    scenario: &Scenario,
+    segments: &Segments,
+) -> anyhow::Result<Option<OrderFacts>> {
+    let Some(t) = &scenario.audit.orders else {
+        return Ok(None);
+    };
+    let field = scenario.audit.orders_buyer_field.as_deref();
+    let mut book = scenario
+        .buyers
+        .count
+        .filter(|_| field.is_some())
+        .map(|n| OrderBook::new(n.get()));
+    let mut count = Ok(0u64);
+    for keys in &segments.keys {
+        let key = key_on(t, keys);
+        let kind: String = target.query(redis::cmd("TYPE").arg(&key)).await?;
+        let n = match kind.as_str() {
+            "stream" | "list" | "set" | "zset" | "hash" | "none" => {
+                size(target, &key, &kind).await?
+            }
+            other => {
+                count = Err(format!("{key} is a {other}, which holds no orders"));
+                break;
+            }
+        };
+        if let (Some(book), Some(field)) = (&mut book, field) {
+            if !matches!(kind.as_str(), "stream" | "none") {
+                count = Err(format!(
+                    "{key} is a {kind}; orders_buyer_field needs a stream"
+                ));
+                break;
+            }
+            read_buyers(target, &key, field, book).await?;
+        }
+        count = count.map(|c| c + n);
+    }
+    let limit = scenario.audit.per_buyer_limit.map(|l| l.get());
+    Ok(Some(OrderFacts {
+        key: t.text.clone(),
+        count,
+        sales: 0,
+        in_doubt: 0,
+        per_buyer: book.as_ref().zip(limit).map(|(b, l)| (l, b.over(l))),
+        unknown: book.map(|b| (b.unknown, b.unknown_example)),
+    }))
+}
+
+/// Every entry of the stream `key`, page by page, into `book`.
+async fn read_buyers(
+    target: &mut Target,
+    key: &str,
+    field: &str,
+    book: &mut OrderBook,
+) -> anyhow::Result<()> {
+    let mut start = "-".to_owned();
+    loop {
+        let page: Vec<(String, Vec<(String, String)>)> = target
+            .query(
+                redis::cmd("XRANGE")
+                    .arg(key)
+                    .arg(&start)
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(PAGE),
+            )
+            .await?;
+        for (_, fields) in &page {
+            book.add(
+                fields
+                    .iter()
+                    .find(|(f, _)| f == field)
+                    .map(|(_, v)| v.as_str()),
+            );
+        }
+        match page.last() {
+            Some((id, _)) if page.len() == PAGE => start = format!("({id}"),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Deletes the declared keys, the orders key, and (outside a cluster,
+/// with the user's script) any other key under the run's prefixes the
+/// script made; returns those it could not delete.
+pub async fn cleanup_keys(
+    target: &mut Target,
+    scenario: &Scenario,
+    segments: &Segments,
+) -> Vec<String> {
+    let mut left = Vec::new();
+    let templates = scenario
+        .stock
+        .extra_keys
+        .iter()
+        .map(|(t, _)| t)
+        .chain(&scenario.audit.orders);
+    let mut keys: Vec<String> = Vec::new();
+    for t in templates {
+        keys.extend(segments.keys.iter().map(|k| key_on(t, k)));
+    }
+    if scenario.script.is_some() && !target.is_cluster() {
+        for segment in &segments.keys {
+            match scan(target, &segment.prefix).await {
+                Ok(found) => keys.extend(found),
+                Err(e) => left.push(format!("keys under {} ({e})", segment.prefix)),
+            }
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    for chunk in keys.chunks(500) {
+        let deleted: redis::RedisResult<u64> = target.query(redis::cmd("DEL").arg(chunk)).await;
+        if deleted.is_err() {
+            left.extend(chunk.iter().cloned());
+        }
+    }
+    left
+}
+
+/// Keys starting with `prefix`, by `SCAN MATCH` (the prefix's glob
+/// characters escaped).
+async fn scan(target: &mut Target, prefix: &str) -> anyhow::Result<Vec<String>> {
+    let mut pattern = String::new();
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('*');
+    let mut cursor = 0u64;
+    let mut found = Vec::new();
+    loop {
+        let (next, keys): (u64, Vec<String>) = target
+            .query(
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000),
+            )
+            .await?;
+        found.extend(keys);
+        if next == 0 {
+            return Ok(found);
+        }
+        cursor = next;
+    }
+}

@@ -1,0 +1,84 @@
+//! What the user's script and the ledgers beyond the stock showed, in
+//! sentences shared by the terminal summary and the HTML page: the code
+//! that ran, its named rejections, the replies nobody mapped, the buyers
+//! over the limit, the orders and the declared keys.
+
+use crate::record::RunRecord;
+
+/// Unexpected replies shown with their counts.
+const SHOWN: usize = 3;
+
+pub fn lines(record: &RunRecord) -> Vec<String> {
+    let mut lines = Vec::new();
+    let c = &record.totals.counters;
+    if let Some(script) = &record.scenario.script {
+        let how = match (&record.library, script.steps.as_slice()) {
+            (Some(lib), [one]) => format!("function library `{lib}`, FCALL {one}"),
+            (Some(lib), steps) => format!(
+                "function library `{lib}`, FCALL {} in turn",
+                steps.join(" then ")
+            ),
+            (None, _) => "EVALSHA".to_owned(),
+        };
+        lines.push(format!("Script {} ({how}).", script.path.display()));
+    }
+    if !c.rejections.is_empty() {
+        let words: Vec<String> = c
+            .rejections
+            .iter()
+            .map(|(w, n)| format!("{w} {n}"))
+            .collect();
+        lines.push(format!(
+            "{} purchase(s) rejected by the script: {}.",
+            c.rejection_total(),
+            words.join(", ")
+        ));
+    }
+    if !c.unexpected.is_empty() {
+        let shown: Vec<String> = c
+            .unexpected
+            .iter()
+            .take(SHOWN)
+            .map(|(reply, n)| format!("`{reply}` x {n}"))
+            .collect();
+        let more = match c.unexpected.len().saturating_sub(SHOWN) {
+            0 => String::new(),
+            n => format!(" and {n} more distinct"),
+        };
+        lines.push(format!(
+            "Unexpected replies (unexpected_reply, not in [strategy.replies]): {}{more}.",
+            shown.join(", ")
+        ));
+    }
+    let ledgers = &record.ledgers;
+    if let Some((limit, v)) = &ledgers.buyers {
+        lines.push(format!(
+            "Per-buyer limit {limit}, from the harness's own ledger of replies: {} buyer(s) over it{}.",
+            v.buyers,
+            match v.across_segments {
+                0 => String::new(),
+                n => format!(", {n} of them across segments"),
+            }
+        ));
+    }
+    if let Some(o) = &ledgers.orders {
+        let counted = match &o.count {
+            Ok(n) => format!("{n} order(s)"),
+            Err(why) => why.clone(),
+        };
+        lines.push(format!(
+            "Orders in {}: {counted}, for {} recorded sale(s) and {} in doubt.",
+            o.key, o.sales, o.in_doubt
+        ));
+    }
+    for k in &ledgers.keys {
+        lines.push(format!(
+            "Key {} (declared {}): {} with {} entries.",
+            k.key,
+            k.declared,
+            k.found.join(" "),
+            k.size
+        ));
+    }
+    lines
+}

@@ -1,0 +1,178 @@
+//! The user's own purchase code: a Lua script run with `EVALSHA`, or a
+//! Redis Function library run with `FCALL`, one function or several in turn
+//! (`steps`). Keys and arguments are templates resolved per attempt; the
+//! reply is looked up in the user's mapping. A script or library a restart
+//! or failover lost is loaded again: `NOSCRIPT` and "Function not found"
+//! mean nothing ran, so the call is safely sent once more.
+
+use std::time::Instant;
+
+use super::{stock, Client, Context};
+use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
+use crate::scenario::{Reply, ScriptSettings, StrategySettings, Template, Var};
+
+pub struct Own {
+    pub settings: StrategySettings,
+    script: ScriptSettings,
+    sha: String,
+    /// Reply text -> outcome; rejection words leaked once per process so
+    /// the outcome stays `Copy` (a handful of short strings).
+    replies: Vec<(String, Mapped)>,
+}
+
+#[derive(Clone, Copy)]
+enum Mapped {
+    Outcome(Outcome),
+    Next,
+}
+
+/// Longest reply text kept for the report.
+const SHOWN_REPLY: usize = 120;
+
+impl Own {
+    pub fn new(settings: StrategySettings, script: &ScriptSettings) -> Own {
+        let replies = script
+            .replies
+            .iter()
+            .map(|(text, reply)| {
+                let mapped = match reply {
+                    Reply::Sold => Mapped::Outcome(Outcome::Sold),
+                    Reply::SoldOut => Mapped::Outcome(Outcome::SoldOut),
+                    Reply::Next => Mapped::Next,
+                    Reply::Rejected(word) => {
+                        Mapped::Outcome(Outcome::Rejected(Box::leak(word.clone().into_boxed_str())))
+                    }
+                };
+                (text.clone(), mapped)
+            })
+            .collect();
+        Own {
+            settings,
+            sha: redis::Script::new(&script.source).get_hash().to_owned(),
+            script: script.clone(),
+            replies,
+        }
+    }
+
+    pub async fn purchase(&self, client: &mut Client, ctx: &Context<'_>) -> PurchaseReport {
+        let mut report = PurchaseReport::new();
+        let started = Instant::now();
+        let token = client.next_token();
+        let render = |t: &Template| render(t, ctx, &token);
+        let keys: Vec<String> = self.script.keys.iter().map(render).collect();
+        let args: Vec<String> = self.script.args.iter().map(render).collect();
+        let calls = self.script.steps.len().max(1);
+        for step in 0..calls {
+            if step + 1 == calls {
+                stock::stall(client, ctx, &self.settings.stall).await;
+            }
+            let reply = self.call(client, step, &keys, &args).await;
+            let (outcome, unexpected) = match reply {
+                Ok(text) => match self.replies.iter().find(|(t, _)| *t == text) {
+                    Some((_, Mapped::Next)) if step + 1 < calls => continue,
+                    Some((_, Mapped::Outcome(outcome))) => (*outcome, None),
+                    _ => (Outcome::Error(ErrorKind::UnexpectedReply), Some(text)),
+                },
+                Err(e) => failed(&e),
+            };
+            report.outcome = outcome;
+            report.unexpected = unexpected.map(|t| shorten(&t));
+            break;
+        }
+        report.critical_section = Some(started.elapsed());
+        report
+    }
+
+    /// One call, loading the code again if the server does not have it.
+    async fn call(
+        &self,
+        client: &mut Client,
+        step: usize,
+        keys: &[String],
+        args: &[String],
+    ) -> redis::RedisResult<String> {
+        let run = match self.script.steps.get(step) {
+            Some(function) => redis::cmd("FCALL").arg(function).clone(),
+            None => redis::cmd("EVALSHA").arg(&self.sha).clone(),
+        };
+        let mut cmd = run;
+        cmd.arg(keys.len()).arg(keys).arg(args);
+        match cmd.query_async::<redis::Value>(&mut client.conn).await {
+            Err(e) if not_loaded(&e) => {
+                self.load(client).await?;
+                text(cmd.query_async(&mut client.conn).await?)
+            }
+            reply => text(reply?),
+        }
+    }
+
+    /// Loads the script or library on the server the client reaches (in a
+    /// cluster, redis-rs sends both to every master).
+    async fn load(&self, client: &mut Client) -> redis::RedisResult<()> {
+        let mut cmd = match self.script.library {
+            Some(_) => redis::cmd("FUNCTION"),
+            None => redis::cmd("SCRIPT"),
+        };
+        match self.script.library {
+            Some(_) => cmd.arg("LOAD").arg("REPLACE"),
+            None => cmd.arg("LOAD"),
+        };
+        cmd.arg(&self.script.source);
+        cmd.query_async::<redis::Value>(&mut client.conn).await?;
+        Ok(())
+    }
+}
+
+/// The text of a template for this attempt.
+pub fn render(t: &Template, ctx: &Context<'_>, token: &str) -> String {
+    use std::fmt::Write as _;
+    ctx.keys.render(t, |var, out| {
+        let _ = match var {
+            Var::Buyer => write!(out, "{}", ctx.buyer),
+            Var::Quantity => write!(out, "{}", ctx.quantity),
+            Var::Token => write!(out, "{token}"),
+            Var::Client => write!(out, "{}", ctx.client),
+            Var::Worker => write!(out, "{}", ctx.worker),
+            Var::Stock | Var::Lock | Var::Run => Ok(()),
+        };
+    })
+}
+
+/// `NOSCRIPT`, or a function the server does not know: the call did not run.
+fn not_loaded(e: &redis::RedisError) -> bool {
+    e.code() == Some("NOSCRIPT") || e.to_string().contains("Function not found")
+}
+
+/// An integer in decimal, a status or a string; `nil` for a nil reply;
+/// anything else as redis-rs shows it (never mapped, so unexpected).
+fn text(reply: redis::Value) -> redis::RedisResult<String> {
+    Ok(match reply {
+        redis::Value::Int(n) => n.to_string(),
+        redis::Value::SimpleString(s) => s,
+        redis::Value::Okay => "OK".to_owned(),
+        redis::Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        redis::Value::Nil => "nil".to_owned(),
+        other => format!("{other:?}"),
+    })
+}
+
+/// A call that failed: a lost reply may have applied (in doubt); a demoted
+/// primary is `readonly`; any other error reply is the script's own, and
+/// unexpected.
+fn failed(e: &redis::RedisError) -> (Outcome, Option<String>) {
+    match ErrorKind::of(e) {
+        ErrorKind::Timeout | ErrorKind::Io => (Outcome::InDoubt, None),
+        ErrorKind::ReadOnly => (Outcome::Error(ErrorKind::ReadOnly), None),
+        _ => (
+            Outcome::Error(ErrorKind::UnexpectedReply),
+            Some(format!("error: {e}")),
+        ),
+    }
+}
+
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(SHOWN_REPLY) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_owned(),
+    }
+}
