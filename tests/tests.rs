@@ -7,6 +7,7 @@ mod gate;
 mod measurement;
 mod replication;
 mod robustness;
+mod scripts;
 mod strategies;
 mod support;
 mod verdict;

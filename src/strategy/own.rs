@@ -156,16 +156,35 @@ fn text(reply: redis::Value) -> redis::RedisResult<String> {
     })
 }
 
+/// Errors the server gives before running anything: its state, not the
+/// script's doing.
+const SERVER_STATE: [&str; 7] = [
+    "LOADING",
+    "BUSY",
+    "MASTERDOWN",
+    "TRYAGAIN",
+    "CLUSTERDOWN",
+    "NOREPLICAS",
+    "NOPERM",
+];
+
 /// A call that failed: a lost reply may have applied (in doubt); a demoted
-/// primary is `readonly`; any other error reply is the script's own, and
-/// unexpected.
+/// primary is `readonly`; a server not ready (loading, busy) is a Redis
+/// error like any strategy's; any other error reply is the script's own,
+/// and unexpected.
 fn failed(e: &redis::RedisError) -> (Outcome, Option<String>) {
     match ErrorKind::of(e) {
         ErrorKind::Timeout | ErrorKind::Io => (Outcome::InDoubt, None),
         ErrorKind::ReadOnly => (Outcome::Error(ErrorKind::ReadOnly), None),
+        _ if e.code().is_some_and(|c| SERVER_STATE.contains(&c)) => {
+            (Outcome::Error(ErrorKind::Redis), None)
+        }
         _ => (
             Outcome::Error(ErrorKind::UnexpectedReply),
-            Some(format!("error: {e}")),
+            Some(match (e.code(), e.detail()) {
+                (Some(code), Some(detail)) => format!("error: {code} {detail}"),
+                _ => format!("error: {e}"),
+            }),
         ),
     }
 }

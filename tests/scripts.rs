@@ -1,0 +1,302 @@
+//! The user's own script (`kind = "script"`) against real redis-servers:
+//! the shipped examples' verdicts, the reply mapping, the orders and
+//! per-buyer audits firing, loading errors, and NOSCRIPT after a restart.
+
+use std::path::Path;
+
+use crate::support::{self, num, scenario, Bench};
+
+fn script_path(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/scripts")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn audit_row(run: &support::Run, name: &str) -> std::collections::HashMap<String, String> {
+    run.csv("audit.csv")
+        .into_iter()
+        .find(|r| r["invariant"] == name)
+        .unwrap_or_else(|| panic!("no {name} row\n{}", run.context()))
+}
+
+fn keys_of(conn: &mut redis::Connection) -> Vec<String> {
+    redis::cmd("KEYS").arg("*").query(conn).unwrap()
+}
+
+#[test]
+fn shipped_scripts_give_their_documented_verdicts_and_leave_nothing_behind() {
+    let redis = support::redis();
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let url = ["--redis-url", &redis.url()];
+
+    let run = Bench::run(&scenario("own-script"), &url).output();
+    run.assert_code(0);
+    let s = run.summary();
+    let context = run.context();
+    assert_eq!(s["strategy"], "script", "{context}");
+    assert_eq!(
+        (num(&s, "sold"), num(&s, "final_stock")),
+        (1000, 0),
+        "{context}"
+    );
+    // 1500 buyers for 1000 units: buyers come back, and the script's own
+    // word for them is counted under it.
+    assert!(num(&s, "rejected_duplicate") > 0, "{context}");
+    assert_eq!(num(&s, "rejections"), num(&s, "rejected_duplicate"));
+    assert_eq!(num(&s, "duplicate_buyers"), 0, "{context}");
+    assert_eq!(num(&s, "orders"), 1000, "{context}");
+    assert_eq!(audit_row(&run, "orders_match_sales")["pass"], "true");
+    assert_eq!(audit_row(&run, "orders_buyers_known")["pass"], "true");
+    let buyers = audit_row(&run, "key_type:{run}:buyers");
+    assert_eq!(buyers["observed"], "set with 1000 entries", "{context}");
+
+    let run = Bench::run(&scenario("own-function"), &url).output();
+    run.assert_code(0);
+    assert!(
+        run.stdout
+            .contains("function library `seckill`, FCALL seckill_buy"),
+        "{}",
+        run.context()
+    );
+    let libraries: Vec<redis::Value> = redis::cmd("FUNCTION").arg("LIST").query(&mut conn).unwrap();
+    assert!(
+        libraries.is_empty(),
+        "the library the run added is deleted: {libraries:?}"
+    );
+
+    let run = Bench::run(&scenario("own-script-racy"), &url).output();
+    run.assert_code(1);
+    let s = run.summary();
+    assert!(num(&s, "duplicate_buyers") > 0, "{}", run.context());
+    assert_eq!(num(&s, "oversold"), 0, "{}", run.context());
+    assert_eq!(audit_row(&run, "per_buyer_limit")["pass"], "false");
+    assert_eq!(audit_row(&run, "orders_per_buyer_limit")["pass"], "false");
+    assert_eq!(audit_row(&run, "stock_conservation")["pass"], "true");
+    assert!(
+        run.stdout.contains("The per-buyer limit does not hold"),
+        "{}",
+        run.context()
+    );
+
+    let run = Bench::run(&scenario("own-script-off-by-one"), &url).output();
+    run.assert_code(1);
+    let s = run.summary();
+    assert_eq!(
+        (num(&s, "oversold"), num(&s, "final_stock")),
+        (1, -1),
+        "{}",
+        run.context()
+    );
+
+    assert_eq!(
+        keys_of(&mut conn),
+        Vec::<String>::new(),
+        "every key of the runs is deleted"
+    );
+}
+
+#[test]
+fn a_key_outside_the_run_exits_2_and_a_script_that_does_not_compile_exits_4() {
+    let run = Bench::run(
+        &scenario("own-script"),
+        &["--set", r#"strategy.keys=["{stock}", "users:buyers"]"#],
+    )
+    .output();
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("strategy.keys") && run.stderr.contains("`users:buyers`"),
+        "{}",
+        run.context()
+    );
+
+    let redis = support::redis();
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.lua");
+    std::fs::write(
+        &bad,
+        "local stock = redis.call('GET', KEYS[1])\nif stock then return 0 end end\n",
+    )
+    .unwrap();
+    let script = format!("strategy.script={}", bad.display());
+    let run = Bench::run(
+        &scenario("own-script"),
+        &["--redis-url", &redis.url(), "--set", &script],
+    )
+    .output();
+    run.assert_code(4);
+    let context = run.context();
+    assert!(
+        run.stderr.contains(&format!("{}:2", bad.display())),
+        "{context}"
+    );
+    assert!(
+        run.stderr.contains("ERR Error compiling script"),
+        "{context}"
+    );
+    assert!(
+        !run.out().exists(),
+        "nothing is written before the load starts"
+    );
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    assert_eq!(keys_of(&mut conn), Vec::<String>::new(), "{context}");
+}
+
+#[test]
+fn an_unmapped_reply_is_an_unexpected_reply_shown_with_its_value() {
+    let redis = support::redis();
+    let replies = r#"strategy.replies={"0" = "sold", "1" = "sold_out"}"#;
+    let run = Bench::run(
+        &scenario("own-script"),
+        &["--redis-url", &redis.url(), "--set", replies],
+    )
+    .output();
+    run.assert_code(0);
+    let s = run.summary();
+    let context = run.context();
+    assert!(num(&s, "errors") > 0, "{context}");
+    assert_eq!(
+        s["error_kinds"],
+        format!("unexpected_reply={}", num(&s, "errors")),
+        "{context}"
+    );
+    assert!(
+        run.stdout.contains(&format!("`2` x {}", num(&s, "errors"))),
+        "{context}"
+    );
+    assert_eq!(num(&s, "rejections"), 0, "{context}");
+}
+
+/// A purchase that decrements but records an order only for most buyers.
+const FORGETFUL: &str = r#"
+local stock = tonumber(redis.call("GET", KEYS[1]))
+if stock < 1 then return 1 end
+redis.call("DECRBY", KEYS[1], 1)
+if tonumber(ARGV[1]) % 10 ~= 0 then
+    redis.call("XADD", KEYS[2], "*", "buyer", ARGV[1])
+end
+return 0
+"#;
+
+#[test]
+fn orders_match_sales_fails_for_a_script_that_decrements_without_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("forgetful.lua"), FORGETFUL).unwrap();
+    let text = r#"
+name = "forgetful"
+
+[stock]
+initial = 500
+extra_keys = { "{run}:orders" = "stream" }
+
+[buyers]
+count = 100000
+pick = "round-robin"
+
+[load]
+processes = 2
+clients_per_process = 4
+duration = "30s"
+
+[strategy]
+kind = "script"
+script = "forgetful.lua"
+keys = ["{stock}", "{run}:orders"]
+args = ["{buyer}"]
+
+[strategy.replies]
+0 = "sold"
+1 = "sold_out"
+
+[audit]
+orders = "{run}:orders"
+"#;
+    let path = dir.path().join("forgetful.toml");
+    std::fs::write(&path, text).unwrap();
+    let run = Bench::run(&path.display().to_string(), &[]).output();
+    run.assert_code(1);
+    let s = run.summary();
+    let context = run.context();
+    assert_eq!(num(&s, "sold"), 500, "{context}");
+    // Every tenth buyer id has no order; which ids sold depends on the
+    // clients' pace.
+    let orders = num(&s, "orders");
+    assert!(orders < 500 && orders > 400, "{context}");
+    assert_eq!(audit_row(&run, "orders_match_sales")["pass"], "false");
+    assert_eq!(audit_row(&run, "stock_conservation")["pass"], "true");
+    assert!(
+        run.stdout.contains("The orders do not match the sales"),
+        "{context}"
+    );
+}
+
+#[test]
+fn a_script_survives_a_restart_by_loading_itself_again() {
+    let text = format!(
+        r#"
+name = "script-restart"
+
+[redis]
+persistence = "aof-always"
+timeout_ms = 1000
+
+[stock]
+initial = 1000000
+extra_keys = {{ "{{run}}:buyers" = "set", "{{run}}:orders" = "stream" }}
+
+[load]
+processes = 2
+clients_per_process = 4
+duration = "2s"
+
+[strategy]
+kind = "script"
+script = "{}"
+keys = ["{{stock}}", "{{run}}:buyers", "{{run}}:orders"]
+args = ["{{buyer}}", "{{quantity}}"]
+
+[strategy.replies]
+0 = "sold"
+1 = "sold_out"
+2 = "duplicate"
+
+[audit]
+orders = "{{run}}:orders"
+
+[report]
+interval = "100ms"
+
+[[faults]]
+kind = "redis-restart"
+at = "700ms"
+duration = "300ms"
+"#,
+        script_path("seckill.lua")
+    );
+    let (_dir, path) = support::write_scenario(&text);
+    let run = Bench::run(&path, &[]).output();
+    run.assert_code(0);
+    let s = run.summary();
+    let context = run.context();
+    assert_eq!(s["faults_applied"], "1", "{context}");
+    assert!(
+        !s["error_kinds"].contains("unexpected_reply"),
+        "NOSCRIPT after the restart must load the script again: {context}"
+    );
+    assert!(
+        support::sales_from(&run, 1.2) > 0,
+        "sales go on after the restart: {context}"
+    );
+    assert_eq!(
+        audit_row(&run, "orders_match_sales")["pass"],
+        "true",
+        "{context}"
+    );
+}
