@@ -572,3 +572,89 @@ fn a_cluster_failover_targets_a_segment_and_refuses_what_is_not_built() {
         "{e}"
     );
 }
+
+/// `ARTICLE` running the shipped `seckill.lua` (unit tests run in the
+/// crate's folder, and `s.toml` is relative to it).
+fn own_script(extra: &str) -> String {
+    let strategy = r#"kind = "script"
+script = "scenarios/scripts/seckill.lua"
+keys = ["{stock}", "{run}:buyers"]
+args = ["{buyer}", "{quantity}"]
+replies = { 0 = "sold", 1 = "sold_out", 2 = "duplicate" }
+"#;
+    let text = ARTICLE.replace(
+        "kind = \"article\"\nlock_ttl_ms = 5000\nwait_timeout_ms = 10000\nretry_interval_ms = 10\n",
+        strategy,
+    );
+    format!("{text}{extra}")
+}
+
+#[test]
+fn a_script_strategy_parses_its_templates_replies_and_file() {
+    let s = parse(
+        &own_script("[buyers]\ncount = 50\n[audit]\nper_buyer_limit = 1\n"),
+        &[],
+    )
+    .unwrap();
+    let script = s.script.expect("kind = script has its script");
+    assert_eq!(s.strategy.kind, StrategyKind::Script);
+    assert!(script.source.contains("SISMEMBER"), "the file is read");
+    assert_eq!(script.library, None);
+    assert_eq!(script.keys[1].text, "{run}:buyers");
+    assert_eq!(script.rejection_words(), ["duplicate"]);
+    assert_eq!(s.buyers.count.map(|n| n.get()), Some(50));
+    assert_eq!(s.audit.per_buyer_limit.map(|n| n.get()), Some(1));
+}
+
+#[test]
+fn script_mistakes_name_their_field() {
+    let cases = [
+        (
+            own_script("").replace("\"{run}:buyers\"", "\"buyers\""),
+            "strategy.keys",
+            "not one of the run's keys",
+        ),
+        (
+            own_script("").replace("{buyer}", "{user}"),
+            "strategy.args",
+            "{user}",
+        ),
+        (
+            own_script("").replace("0 = \"sold\", ", ""),
+            "strategy.replies",
+            "no reply means `sold`",
+        ),
+        (
+            own_script("").replace("seckill.lua", "nope.lua"),
+            "strategy.script",
+            "cannot read",
+        ),
+        (
+            own_script("").replace("[strategy]\n", "[strategy]\nfunction = \"f\"\n"),
+            "strategy.function",
+            "plain Lua script",
+        ),
+        (
+            own_script("[audit]\nper_buyer_limit = 1\n"),
+            "audit.per_buyer_limit",
+            "test nothing",
+        ),
+        (
+            ARTICLE.replace(
+                "retry_interval_ms = 10",
+                "retry_interval_ms = 10\nkeys = [\"{stock}\"]",
+            ),
+            "strategy.keys",
+            "is for kind = \"script\"",
+        ),
+        (
+            own_script("[stock.extra_keys]\n\"{run}:b\" = \"bag\"\n"),
+            "stock.extra_keys",
+            "unknown value `bag`",
+        ),
+    ];
+    for (text, field, message) in cases {
+        let e = error(&text, &[]);
+        assert!(e.contains(field) && e.contains(message), "{field}: {e}");
+    }
+}

@@ -252,17 +252,14 @@ impl Buyer {
             let report = self.purchase(&mut client, &ctx).await;
             crew.in_flight.set(crew.in_flight.get() - 1);
             let ended = Instant::now();
-            let mut metrics = crew.metrics.borrow_mut();
-            metrics.record(
-                &report,
-                ended - ticket.intended,
-                ended - sent,
-                plan.quantity,
-            );
-            if plan.ledger && report.outcome == Outcome::Sold {
-                metrics.sold_to(buyer, report.segment);
+            {
+                let mut metrics = crew.metrics.borrow_mut();
+                let response = ended - ticket.intended;
+                metrics.record(&report, response, ended - sent, plan.quantity);
+                if plan.ledger && report.outcome == Outcome::Sold {
+                    metrics.sold_to(buyer, report.segment);
+                }
             }
-            drop(metrics);
             crew.holds.close(self.index);
             self.pacer.finished();
             done += 1;
