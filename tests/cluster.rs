@@ -183,3 +183,100 @@ fn a_users_cluster_is_reached_from_one_seed() {
         .collect();
     assert_eq!(nodes.len(), 3, "{nodes:?}");
 }
+
+/// Decrements its own segment, then writes keys of other slots that it
+/// did not declare: Redis refuses the first one on another node, after
+/// the decrement is done. (Redis 7 lets a script write an undeclared key
+/// its own node serves: sixteen of them make another node certain.)
+const UNDECLARED: &str = r#"
+local stock = tonumber(redis.call("GET", KEYS[1]))
+if stock < 1 then return 1 end
+redis.call("DECRBY", KEYS[1], 1)
+for i = 1, 16 do
+    local elsewhere = (string.gsub(KEYS[1], "}", "-elsewhere" .. i .. "}", 1))
+    redis.call("SADD", elsewhere, ARGV[1])
+end
+return 0
+"#;
+
+/// The user's script per segment on the user's cluster: a one-per-buyer
+/// set per segment holds when a buyer always buys on its own segment, and
+/// breaks across segments when buyers land anywhere; a script that touches
+/// an undeclared key of another slot fails loudly, never silently.
+#[test]
+fn a_users_script_runs_per_segment_and_its_cross_segment_mistakes_fail() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let settings = seckill_bench::scenario::ClusterSettings {
+        masters: 3,
+        replicas_per_master: 0,
+    };
+    let cluster = runtime
+        .block_on(seckill_bench::cluster_set::ClusterSet::start(&settings))
+        .unwrap();
+    let seckill_bench::conn::Discovery::Cluster(seeds) = cluster.endpoint().discovery else {
+        panic!("a cluster is found from seeds");
+    };
+    let on_cluster = |extra: &[&str]| {
+        let mut args = vec![
+            "--redis-url",
+            &seeds[0],
+            "--set",
+            "redis.topology=cluster",
+            "--set",
+            "stock.segments=3",
+        ];
+        args.extend_from_slice(extra);
+        Bench::run(&support::scenario("own-script"), &args).output()
+    };
+
+    let run = on_cluster(&["--set", "stock.segment_pick=random"]);
+    run.assert_code(1);
+    let s = run.summary();
+    let context = run.context();
+    assert_eq!(num(&s, "oversold"), 0, "{context}");
+    assert!(num(&s, "duplicate_buyers") > 0, "{context}");
+    assert!(run.stdout.contains("on more than one segment"), "{context}");
+    assert_eq!(
+        num(&s, "orders"),
+        num(&s, "sales"),
+        "orders per segment add up: {context}"
+    );
+
+    let own_segment = [
+        "--set",
+        "stock.segment_pick=buyer-hash",
+        "--set",
+        "stock.segment_fallback=none",
+    ];
+    let run = on_cluster(&own_segment);
+    run.assert_code(0);
+    assert_eq!(
+        num(&run.summary(), "duplicate_buyers"),
+        0,
+        "{}",
+        run.context()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("undeclared.lua");
+    std::fs::write(&script, UNDECLARED).unwrap();
+    let script = format!("strategy.script={}", script.display());
+    let run = on_cluster(&["--set", &script, "--set", "audit.per_buyer_limit=5"]);
+    run.assert_code(1);
+    let s = run.summary();
+    let context = run.context();
+    assert_eq!(num(&s, "sales"), 0, "{context}");
+    assert!(s["error_kinds"].contains("unexpected_reply"), "{context}");
+    assert!(num(&s, "lost") > 0, "the decrements show: {context}");
+    assert!(
+        run.stdout.contains("The stock is not conserved"),
+        "{context}"
+    );
+    assert!(
+        run.stdout.contains("`error: "),
+        "the error is shown: {context}"
+    );
+}
