@@ -4,6 +4,8 @@
 # sending the very same command to the same throwaway redis-server.
 #
 #   scripts/bench.sh [quick|full] [compare] [layout] [conns] [soak]
+#   scripts/bench.sh script     the user's script against lua, and the buyer
+#                               ledger's memory: scripts/bench-script.sh
 #
 #   quick (default)  compare + conns                       ~1-2 minutes
 #   full             compare + layout + conns + soak        ~3-4 minutes
@@ -58,6 +60,7 @@ for arg in "$@"; do
   case "$arg" in
     quick | full) MODE=$arg ;;
     compare | layout | conns | soak) SECTIONS+=("$arg") ;;
+    script) exec bash "$(dirname "$0")/bench-script.sh" ;;
     -h | --help) usage; exit 0 ;;
     *) echo "error: unknown argument '$arg' (see scripts/bench.sh --help)" >&2; exit 2 ;;
   esac
