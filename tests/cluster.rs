@@ -143,10 +143,11 @@ fn a_crash_failover_of_a_segment_master_brings_units_back_in_stock() {
     assert_eq!(s["faults_applied"], "1", "{s:?}");
 }
 
-/// The user's own cluster (here one the test starts), reached from one
-/// seed URL, with buyers spread by a hash of the buyer.
+/// The user's own cluster (here one the test starts), reached from its
+/// second seed URL when the first is down, with buyers spread by a hash
+/// of the buyer.
 #[test]
-fn a_users_cluster_is_reached_from_one_seed() {
+fn a_users_cluster_is_reached_from_a_live_seed() {
     use seckill_bench::conn::Discovery;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -155,6 +156,7 @@ fn a_users_cluster_is_reached_from_one_seed() {
     let settings = seckill_bench::scenario::ClusterSettings {
         masters: 3,
         replicas_per_master: 0,
+        seeds: Vec::new(),
     };
     let cluster = runtime
         .block_on(seckill_bench::cluster_set::ClusterSet::start(&settings))
@@ -162,9 +164,19 @@ fn a_users_cluster_is_reached_from_one_seed() {
     let Discovery::Cluster(seeds) = cluster.endpoint().discovery else {
         panic!("a cluster is found from seeds");
     };
+    // The first seed is down: the second one is asked.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let down = format!("redis://127.0.0.1:{port}/0");
     let text = CLUSTER_SALE.replace(
         "topology = \"cluster\"",
-        &format!("topology = \"cluster\"\nurl = \"{}\"", seeds[1]),
+        &format!(
+            "topology = \"cluster\"\nurl = \"{down}\"\nseeds = [\"{}\"]",
+            seeds[1]
+        ),
     );
     let (_dir, path) = support::write_scenario(&text);
     let run = Bench::run(&path, &["--set", "stock.segment_pick=buyer-hash"]).output();
@@ -212,6 +224,7 @@ fn a_users_script_runs_per_segment_and_its_cross_segment_mistakes_fail() {
     let settings = seckill_bench::scenario::ClusterSettings {
         masters: 3,
         replicas_per_master: 0,
+        seeds: Vec::new(),
     };
     let cluster = runtime
         .block_on(seckill_bench::cluster_set::ClusterSet::start(&settings))

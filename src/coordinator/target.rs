@@ -138,8 +138,11 @@ impl Primary {
                     cluster_set: None,
                 })
             }
-            (Topology::Cluster(_), Some(url)) => {
-                user(Discovery::Cluster(vec![url.expose().to_owned()]))
+            (Topology::Cluster(c), Some(url)) => {
+                let seeds = std::iter::once(url).chain(&c.seeds);
+                user(Discovery::Cluster(
+                    seeds.map(|u| u.expose().to_owned()).collect(),
+                ))
             }
             (Topology::Cluster(c), None) => {
                 let set = ClusterSet::start(c).await?;

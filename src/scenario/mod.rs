@@ -104,11 +104,15 @@ pub enum Topology {
     Cluster(ClusterSettings),
 }
 
-/// The embedded cluster's shape (ignored with the user's cluster).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The embedded cluster's shape (ignored with the user's cluster), or the
+/// user's cluster's seeds besides `url`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ClusterSettings {
     pub masters: u32,
     pub replicas_per_master: u32,
+    /// More seed URLs of the user's cluster, tried after `url`.
+    #[serde(default)]
+    pub seeds: Vec<RedisUrl>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

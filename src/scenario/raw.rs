@@ -105,6 +105,7 @@ pub struct RawRedis {
     pub sentinels: Option<Vec<String>>,
     pub master_name: Option<String>,
     pub rediscover: Option<String>,
+    pub seeds: Option<Vec<String>>,
     #[serde(default)]
     pub sentinel: RawSentinel,
     #[serde(default)]

@@ -658,3 +658,22 @@ fn script_mistakes_name_their_field() {
         assert!(e.contains(field) && e.contains(message), "{field}: {e}");
     }
 }
+
+#[test]
+fn cluster_seeds_need_the_users_cluster() {
+    let e = error(ARTICLE, &["redis.seeds=[\"redis://127.0.0.1:7001\"]"]);
+    assert!(
+        e.contains("redis.seeds") && e.contains("topology = \"cluster\""),
+        "{e}"
+    );
+    let sets = [
+        "redis.topology=cluster",
+        "redis.url=redis://127.0.0.1:7000",
+        "redis.seeds=[\"redis://:pw@127.0.0.1:7001\"]",
+    ];
+    let s = parse(ARTICLE, &sets).unwrap();
+    let Topology::Cluster(c) = s.redis.topology else {
+        panic!("a cluster");
+    };
+    assert_eq!(c.seeds[0].redacted(), "redis://:***@127.0.0.1:7001");
+}

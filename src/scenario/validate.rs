@@ -248,6 +248,21 @@ fn topology(raw: &RawRedis, has_url: bool) -> Result<Topology> {
         ),
     ];
     let topology = raw.topology.as_deref().unwrap_or("standalone");
+    if raw.seeds.is_some() && (topology != "cluster" || !has_url) {
+        return Err(FieldError::new(
+            "redis.seeds",
+            "lists more seeds of the user's cluster: it needs topology = \"cluster\" and redis.url",
+            "set topology = \"cluster\" and url to one node (the first seed), or remove seeds",
+        )
+        .depending_on(&["redis.topology", "redis.url"]));
+    }
+    let seeds = raw
+        .seeds
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|u| redis_url("redis.seeds", u))
+        .collect::<Result<Vec<_>>>()?;
     let cluster_set = raw.cluster.masters.is_some() || raw.cluster.replicas_per_master.is_some();
     if cluster_set && topology != "cluster" {
         return Err(FieldError::new(
@@ -278,6 +293,7 @@ fn topology(raw: &RawRedis, has_url: bool) -> Result<Topology> {
                         ))
                     }
                 },
+                seeds,
             })),
         },
         "standalone" => match sentinel_only.iter().find(|(_, set)| *set) {
