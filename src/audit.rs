@@ -189,6 +189,8 @@ pub struct LedgerFacts {
     pub buyers: Option<(u32, Violations)>,
     pub orders: Option<OrderFacts>,
     pub keys: Vec<KeyFact>,
+    /// Why the orders and the declared keys were not checked.
+    pub unchecked: Option<String>,
 }
 
 /// `audit.orders`: what the orders key holds against the recorded sales.

@@ -76,13 +76,18 @@ impl Counters {
         self.rejections.values().sum()
     }
 
+    /// Counts `n` of `reply`; once [`UNEXPECTED_KEPT`] distinct replies
+    /// are kept, new ones count as one more entry, `(other)`.
     fn count_unexpected(&mut self, reply: &str, n: u64) {
-        if let Some(seen) = self.unexpected.iter_mut().find(|(r, _)| r == reply) {
-            seen.1 += n;
-        } else if self.unexpected.len() < UNEXPECTED_KEPT {
-            self.unexpected.push((reply.to_owned(), n));
+        let full = self.unexpected.len() >= UNEXPECTED_KEPT;
+        let reply = if full && !self.unexpected.iter().any(|(r, _)| r == reply) {
+            OTHER_REPLIES
         } else {
-            self.count_unexpected(OTHER_REPLIES, n);
+            reply
+        };
+        match self.unexpected.iter_mut().find(|(r, _)| r == reply) {
+            Some(seen) => seen.1 += n,
+            None => self.unexpected.push((reply.to_owned(), n)),
         }
     }
 
@@ -509,6 +514,24 @@ mod tests {
         assert_eq!(batch.histograms().unwrap().lock_wait.len(), 0);
         assert!(m.drain(0).unwrap().is_none());
         assert!(m.histograms.purchase.is_empty());
+    }
+
+    #[test]
+    fn unexpected_replies_beyond_the_kept_ones_count_as_other() {
+        let mut c = Counters::default();
+        for i in 0..UNEXPECTED_KEPT + 5 {
+            c.count_unexpected(&i.to_string(), 1);
+        }
+        c.count_unexpected("0", 2);
+        let mut merged = Counters::default();
+        merged.add(&c);
+        merged.add(&c);
+        assert_eq!(merged.unexpected.len(), UNEXPECTED_KEPT + 1);
+        assert_eq!(merged.unexpected[0], ("0".to_owned(), 6));
+        assert_eq!(
+            merged.unexpected[UNEXPECTED_KEPT],
+            (OTHER_REPLIES.to_owned(), 10)
+        );
     }
 
     #[test]

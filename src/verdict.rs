@@ -47,6 +47,9 @@ pub enum Inconclusive {
     NoDefiniteOutcome { attempts: u64 },
     /// Redis could not be reached at the end, outside a restart fault.
     TargetLost { error: String },
+    /// The user's script refused every buyer by a named rejection: the
+    /// stock was never tested.
+    NothingSold { rejections: u64 },
 }
 
 impl fmt::Display for Inconclusive {
@@ -61,6 +64,10 @@ impl fmt::Display for Inconclusive {
             Inconclusive::NoDefiniteOutcome { attempts } => write!(
                 f,
                 "none of {attempts} purchase(s) reached a definite outcome (every attempt an error)"
+            ),
+            Inconclusive::NothingSold { rejections } => write!(
+                f,
+                "nothing was sold: the script rejected all {rejections} purchase(s) that reached a definite outcome"
             ),
             Inconclusive::TargetLost { error } => write!(
                 f,
@@ -283,7 +290,7 @@ fn headline(verdict: Verdict, inconclusive: &[Inconclusive], f: &Figures) -> Str
             let stranded = match f.stranded {
                 0 => String::new(),
                 n => format!(
-                    " But {n} unit(s) were stranded: still on sale in other segments while buyers were told sold out."
+                    " But {n} unit(s) were stranded: still on sale while buyers were told sold out."
                 ),
             };
             format!(

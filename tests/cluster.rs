@@ -196,6 +196,16 @@ fn a_users_cluster_is_reached_from_a_live_seed() {
     assert_eq!(nodes.len(), 3, "{nodes:?}");
 }
 
+/// One unit per buyer, remembered in a key of the buyer's own.
+const PER_BUYER_KEY: &str = r#"
+local stock = tonumber(redis.call("GET", KEYS[1]))
+if stock < 1 then return 1 end
+if not redis.call("SET", KEYS[2], 1, "NX") then return 2 end
+redis.call("DECRBY", KEYS[1], 1)
+redis.call("XADD", KEYS[3], "*", "buyer", ARGV[1])
+return 0
+"#;
+
 /// Decrements its own segment, then writes keys of other slots that it
 /// did not declare: Redis refuses the first one on another node, after
 /// the decrement is done. (Redis 7 lets a script write an undeclared key
@@ -258,20 +268,36 @@ fn a_users_script_runs_per_segment_and_its_cross_segment_mistakes_fail() {
         "orders per segment add up: {context}"
     );
 
+    // One key per buyer, made by the script and declared nowhere else:
+    // the cleanup finds them on each segment's node.
+    let dir = tempfile::tempdir().unwrap();
+    let per_buyer = dir.path().join("per-buyer.lua");
+    std::fs::write(&per_buyer, PER_BUYER_KEY).unwrap();
+    let per_buyer = format!("strategy.script={}", per_buyer.display());
+    let keys = r#"strategy.keys=["{stock}", "{run}:bought:{buyer}", "{run}:orders"]"#;
     let own_segment = [
         "--set",
         "stock.segment_pick=buyer-hash",
         "--set",
         "stock.segment_fallback=none",
+        "--set",
+        &per_buyer,
+        "--set",
+        keys,
     ];
     let run = on_cluster(&own_segment);
     run.assert_code(0);
-    assert_eq!(
-        num(&run.summary(), "duplicate_buyers"),
-        0,
-        "{}",
-        run.context()
-    );
+    let s = run.summary();
+    assert_eq!(num(&s, "duplicate_buyers"), 0, "{}", run.context());
+    assert!(num(&s, "rejected_duplicate") > 0, "{}", run.context());
+    for seed in &seeds {
+        let mut node = redis::Client::open(seed.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let left: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut node).unwrap();
+        assert!(left.is_empty(), "{seed} keeps {left:?}\n{}", run.context());
+    }
 
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("undeclared.lua");

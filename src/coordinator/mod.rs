@@ -58,7 +58,7 @@ pub async fn run(
         Some(script) => own::load(target, script).await?,
         None => own::Loaded::default(),
     };
-    if let Err(e) = set_up(scenario, target, &segments).await {
+    if let Err(e) = set_up(scenario, target, &segments, &placement).await {
         own::unload(target, &loaded).await;
         return Err(e.into());
     }
@@ -69,7 +69,7 @@ pub async fn run(
     };
     let inspected = inspect(scenario, target, &segments).await;
     let mut keys_left = target.cleanup(&segments).await;
-    keys_left.extend(own::cleanup_keys(target, scenario, &segments).await);
+    keys_left.extend(own::cleanup_keys(target, scenario, &segments, &placement).await);
     keys_left.extend(own::unload(target, &loaded).await);
     let collected = result?;
     let ended = Ended {
@@ -89,6 +89,7 @@ async fn set_up(
     scenario: &Scenario,
     target: &mut Target,
     segments: &Segments,
+    placement: &[Placement],
 ) -> anyhow::Result<()> {
     target.prepare(segments).await?;
     if let Err(e) = own::check_absent(target, scenario, segments).await {
@@ -97,7 +98,7 @@ async fn set_up(
     }
     if let Err(e) = own::create_streams(target, scenario, segments).await {
         target.cleanup(segments).await;
-        own::cleanup_keys(target, scenario, segments).await;
+        own::cleanup_keys(target, scenario, segments, placement).await;
         return Err(e);
     }
     Ok(())
@@ -126,6 +127,7 @@ async fn inspect(
         buyers: None,
         orders,
         keys: keys.unwrap_or_default(),
+        unchecked: None,
     }
 }
 
@@ -157,9 +159,11 @@ fn segment_records(
 }
 
 /// Units still sellable (a segment with at least one purchase's worth)
-/// while some buyer was told sold out: segmented stock's under-sell.
+/// while some buyer was told sold out: segmented stock's under-sell, or a
+/// purchase (a user's script) that answers sold out too early. The
+/// built-in strategies answer it only below one purchase's worth.
 fn stranded(segments: &[SegmentRecord], rejected_sold_out: u64, quantity: u64) -> u64 {
-    if segments.len() < 2 || rejected_sold_out == 0 {
+    if rejected_sold_out == 0 {
         return 0;
     }
     segments
@@ -203,6 +207,23 @@ fn judge(
         inconclusive.push(Inconclusive::NoDefiniteOutcome {
             attempts: c.attempts,
         });
+    } else if c.sales == 0 && c.rejection_total() > 0 && c.rejected_sold_out == 0 {
+        // A script that refuses every buyer tested nothing of the stock.
+        inconclusive.push(Inconclusive::NothingSold {
+            rejections: c.rejection_total(),
+        });
+    }
+    if target_lost || collected.reset {
+        // What Redis holds besides the stock is no evidence either then.
+        ledgers.orders = None;
+        ledgers.keys.clear();
+        ledgers.unchecked = Some(
+            match target_lost {
+                true => "Redis was lost at the end",
+                false => "a restart without persistence reset them",
+            }
+            .to_owned(),
+        );
     }
     let audit = audit::audit(StockFacts {
         initial: scenario.stock.initial,

@@ -6,6 +6,7 @@
 
 use anyhow::{bail, Context as _};
 
+use super::target::Placement;
 use super::Target;
 use crate::audit::{KeyFact, OrderFacts};
 use crate::keys::{Keys, Segments};
@@ -17,15 +18,18 @@ use crate::scenario::{KeyType, Scenario, ScriptSettings, Template, Var};
 pub struct Loaded {
     /// The library name Redis reported.
     pub library: Option<String>,
-    /// The code of a library of the same name the run replaced.
-    previous: Option<String>,
+    /// The same library, same code, was on the server before the run: it
+    /// stays.
+    existed: bool,
 }
 
 /// Loads the user's code on the target, so a script that does not compile
-/// stops the run before any worker starts.
+/// stops the run before any worker starts. A library of the same name with
+/// other code is the user's and is never replaced.
 ///
 /// # Errors
-/// Redis's message, with the file and the line Redis names.
+/// Redis's message, with the file and the line Redis names; a library of
+/// that name with other code on the server.
 pub async fn load(target: &mut Target, script: &ScriptSettings) -> anyhow::Result<Loaded> {
     let Some(library) = &script.library else {
         let loaded: redis::RedisResult<String> = target
@@ -34,7 +38,14 @@ pub async fn load(target: &mut Target, script: &ScriptSettings) -> anyhow::Resul
         loaded.map_err(|e| not_compiled(script, &e))?;
         return Ok(Loaded::default());
     };
-    let previous = library_code(target, library).await?;
+    let existed = match library_code(target, library).await? {
+        Some(code) if code == script.source => true,
+        Some(_) => bail!(
+            "{}: the server already has a function library named `{library}` with other code; refusing to replace it\n  what to do: rename the library for the test (#!lua name=...), or delete the server's one",
+            script.path.display()
+        ),
+        None => false,
+    };
     let name: String = target
         .query(
             redis::cmd("FUNCTION")
@@ -46,20 +57,17 @@ pub async fn load(target: &mut Target, script: &ScriptSettings) -> anyhow::Resul
         .map_err(|e| not_compiled(script, &e))?;
     Ok(Loaded {
         library: Some(name),
-        previous,
+        existed,
     })
 }
 
-/// Puts back the library a run replaced, or deletes the one it added; a
-/// plain script stays in Redis's script cache, as EVALSHA's always do.
+/// Deletes the library the run added; a plain script stays in Redis's
+/// script cache, as EVALSHA's always do. Returns what could not be removed.
 pub async fn unload(target: &mut Target, loaded: &Loaded) -> Option<String> {
-    let name = loaded.library.as_ref()?;
-    let mut cmd = redis::cmd("FUNCTION");
-    match &loaded.previous {
-        Some(code) => cmd.arg("LOAD").arg("REPLACE").arg(code),
-        None => cmd.arg("DELETE").arg(name),
-    };
-    let done: redis::RedisResult<redis::Value> = target.query(&cmd).await;
+    let name = loaded.library.as_ref().filter(|_| !loaded.existed)?;
+    let done: redis::RedisResult<redis::Value> = target
+        .query(redis::cmd("FUNCTION").arg("DELETE").arg(name))
+        .await;
     done.err()
         .map(|e| format!("function library {name} (not removed: {e})"))
 }
@@ -324,13 +332,15 @@ async fn read_buyers(
     }
 }
 
-/// Deletes the declared keys, the orders key, and (outside a cluster,
-/// with the user's script) any other key under the run's prefixes the
-/// script made; returns those it could not delete.
+/// Deletes the declared keys, the orders key, and, with the user's
+/// script, any other key under the run's prefixes it made (found with
+/// `SCAN`, or on a cluster with `CLUSTER GETKEYSINSLOT` on the node that
+/// owns each segment's slot); returns those it could not delete.
 pub async fn cleanup_keys(
     target: &mut Target,
     scenario: &Scenario,
     segments: &Segments,
+    placement: &[Placement],
 ) -> Vec<String> {
     let mut left = Vec::new();
     let templates = scenario
@@ -343,9 +353,13 @@ pub async fn cleanup_keys(
     for t in templates {
         keys.extend(segments.keys.iter().map(|k| key_on(t, k)));
     }
-    if scenario.script.is_some() && !target.is_cluster() {
-        for segment in &segments.keys {
-            match scan(target, &segment.prefix).await {
+    if scenario.script.is_some() {
+        for (i, segment) in segments.keys.iter().enumerate() {
+            let found = match placement.get(i).and_then(|p| Some((p.slot?, &p.node))) {
+                Some((slot, node)) => slot_keys(target, node, slot, &segment.prefix).await,
+                None => scan(target, &segment.prefix).await,
+            };
+            match found {
                 Ok(found) => keys.extend(found),
                 Err(e) => left.push(format!("keys under {} ({e})", segment.prefix)),
             }
@@ -353,13 +367,38 @@ pub async fn cleanup_keys(
     }
     keys.sort();
     keys.dedup();
-    for chunk in keys.chunks(500) {
-        let deleted: redis::RedisResult<u64> = target.query(redis::cmd("DEL").arg(chunk)).await;
+    // Keys of several segments are in several slots: one by one on a
+    // cluster, in batches elsewhere.
+    let chunk = if target.is_cluster() { 1 } else { 500 };
+    for keys in keys.chunks(chunk) {
+        let deleted: redis::RedisResult<u64> = target.query(redis::cmd("DEL").arg(keys)).await;
         if deleted.is_err() {
-            left.extend(chunk.iter().cloned());
+            left.extend(keys.iter().cloned());
         }
     }
     left
+}
+
+/// Keys under `prefix` in `slot`, asked of `node`, the master serving it.
+async fn slot_keys(
+    target: &Target,
+    node: &str,
+    slot: u16,
+    prefix: &str,
+) -> anyhow::Result<Vec<String>> {
+    let mut conn = target.node(node).await?;
+    let count: u64 = redis::cmd("CLUSTER")
+        .arg("COUNTKEYSINSLOT")
+        .arg(slot)
+        .query_async(&mut conn)
+        .await?;
+    let keys: Vec<String> = redis::cmd("CLUSTER")
+        .arg("GETKEYSINSLOT")
+        .arg(slot)
+        .arg(count)
+        .query_async(&mut conn)
+        .await?;
+    Ok(keys.into_iter().filter(|k| k.starts_with(prefix)).collect())
 }
 
 /// Keys starting with `prefix`, by `SCAN MATCH` (the prefix's glob

@@ -316,6 +316,22 @@ impl Target {
         self.control.query(cmd).await
     }
 
+    /// A connection to one cluster node (`host:port`), with the seeds'
+    /// credentials, for what must run on the node that owns a slot.
+    ///
+    /// # Errors
+    /// When the node cannot be reached.
+    pub(super) async fn node(&self, node: &str) -> anyhow::Result<Conn> {
+        let Discovery::Cluster(seeds) = &self.endpoint.discovery else {
+            bail!("not a cluster");
+        };
+        let mut url = url::Url::parse(seeds.first().context("a cluster without seeds")?)?;
+        let (host, port) = node.rsplit_once(':').context("a node is host:port")?;
+        url.set_host(Some(host))?;
+        let _ = url.set_port(Some(port.parse()?));
+        connect(&self.endpoint, url.as_str()).await
+    }
+
     pub(super) fn is_cluster(&self) -> bool {
         matches!(self.endpoint.discovery, Discovery::Cluster(_))
     }

@@ -104,7 +104,7 @@ fn notes(record: &RunRecord, row: &SummaryRow) -> Vec<String> {
     }
     if row.stranded > 0 {
         notes.push(format!(
-            "Under-sell: {} unit(s) were stranded, still on sale in some of the {} segments while buyers were told sold out (segment_fallback = none sends a buyer away when its own segment is empty). That is revenue lost, not an oversell.",
+            "Under-sell: {} unit(s) were stranded, still on sale in some of the {} segment(s) while buyers were told sold out (segment_fallback = none sends a buyer away when its own segment is empty; a purchase script may answer sold out too early). That is revenue lost, not an oversell.",
             row.stranded, row.segments
         ));
     }

@@ -71,6 +71,11 @@ pub fn lines(record: &RunRecord) -> Vec<String> {
             o.key, o.sales, o.in_doubt
         ));
     }
+    if let Some(why) = &ledgers.unchecked {
+        lines.push(format!(
+            "The orders and the declared keys were not checked: {why}."
+        ));
+    }
     for k in &ledgers.keys {
         lines.push(format!(
             "Key {} (declared {}): {} with {} entries.",

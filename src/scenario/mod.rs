@@ -435,7 +435,11 @@ impl Scenario {
         overrides::apply(&mut table, overrides)?;
         let raw: raw::RawScenario = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|e| locator.serde_error(&e))?;
-        let mut scenario = validate::scenario(raw).map_err(|e| locator.field_error(e))?;
+        // A kind set by `--set` or a sweep axis switches strategies: the
+        // file's script fields then wait for the points that run it.
+        let kind_switched = overrides.iter().any(|o| o.path == "strategy.kind");
+        let mut scenario =
+            validate::scenario(raw, kind_switched).map_err(|e| locator.field_error(e))?;
         if let Some(script) = &mut scenario.script {
             // Relative to the scenario file, as users copy both together.
             let base = Path::new(origin).parent().unwrap_or(Path::new(""));

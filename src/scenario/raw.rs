@@ -2,8 +2,6 @@
 //! (`i64`, strings for durations) so that validation, not serde, words the
 //! errors about values. Unknown keys are rejected here.
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -141,7 +139,7 @@ pub struct RawStock {
     pub segments: Option<i64>,
     pub segment_pick: Option<String>,
     pub segment_fallback: Option<String>,
-    pub extra_keys: Option<BTreeMap<String, String>>,
+    pub extra_keys: Option<toml::Table>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -186,5 +184,5 @@ pub struct RawStrategy {
     pub steps: Option<Vec<String>>,
     pub keys: Option<Vec<String>>,
     pub args: Option<Vec<String>>,
-    pub replies: Option<BTreeMap<String, String>>,
+    pub replies: Option<toml::Table>,
 }

@@ -284,9 +284,22 @@ fn templates(field: &str, raw: &[String]) -> Result<Vec<Template>> {
     raw.iter().map(|t| Template::parse(field, t)).collect()
 }
 
-fn replies(
-    raw: Option<&std::collections::BTreeMap<String, String>>,
-) -> Result<Vec<(String, Reply)>> {
+/// A table of strings in the file's order (TOML tables keep it here).
+fn strings<'a>(field: &str, table: &'a toml::Table) -> Result<Vec<(&'a String, &'a str)>> {
+    table
+        .iter()
+        .map(|(k, v)| match v.as_str() {
+            Some(s) => Ok((k, s)),
+            None => Err(FieldError::new(
+                field,
+                format!("`{k}` = {v} is not a string"),
+                "write the value in quotes, e.g. \"sold\"",
+            )),
+        })
+        .collect()
+}
+
+fn replies(raw: Option<&toml::Table>) -> Result<Vec<(String, Reply)>> {
     let hint = "map each reply your script returns, e.g. [strategy.replies] \"0\" = \"sold\", \"1\" = \"sold_out\", \"2\" = \"duplicate\"";
     let raw = raw.ok_or_else(|| {
         FieldError::new(
@@ -296,8 +309,8 @@ fn replies(
         )
     })?;
     let mut mapped = Vec::new();
-    for (reply, word) in raw {
-        let meaning = match word.as_str() {
+    for (reply, word) in strings("strategy.replies", raw)? {
+        let meaning = match word {
             "sold" => Reply::Sold,
             "sold_out" => Reply::SoldOut,
             "next" => Reply::Next,
@@ -341,7 +354,7 @@ pub enum BuyerPick {
 }
 
 /// Most buyers the ledger keeps (two bytes each in the coordinator).
-const MAX_BUYERS: i64 = 1_000_000_000;
+const MAX_BUYERS: i64 = 100_000_000;
 
 impl BuyerSettings {
     pub fn parse(raw: &super::raw::RawBuyers) -> Result<BuyerSettings> {
@@ -470,14 +483,12 @@ impl KeyType {
 }
 
 /// `[stock] extra_keys`: templates under `{run}:` and their types.
-pub fn extra_keys(
-    raw: Option<&std::collections::BTreeMap<String, String>>,
-) -> Result<Vec<(Template, KeyType)>> {
+pub fn extra_keys(raw: Option<&toml::Table>) -> Result<Vec<(Template, KeyType)>> {
     let Some(raw) = raw else {
         return Ok(Vec::new());
     };
     let mut keys = Vec::new();
-    for (key, kind) in raw {
+    for (key, kind) in strings("stock.extra_keys", raw)? {
         let template = Template::parse("stock.extra_keys", key)?;
         if !template.is_run_key()
             || template.per_attempt()

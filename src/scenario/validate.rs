@@ -25,7 +25,9 @@ type Result<T> = std::result::Result<T, FieldError>;
 const MAX_PROCESSES: i64 = 4096;
 const MAX_CLIENTS_PER_PROCESS: i64 = 100_000;
 
-pub fn scenario(raw: RawScenario) -> Result<Scenario> {
+/// `kind_switched`: the kind came from an override (`--set`, a sweep
+/// axis), so script fields written for other points are ignored.
+pub fn scenario(raw: RawScenario, kind_switched: bool) -> Result<Scenario> {
     let scenario = Scenario {
         name: name(&raw.name)?,
         description: raw.description,
@@ -43,7 +45,9 @@ pub fn scenario(raw: RawScenario) -> Result<Scenario> {
         buyers: BuyerSettings::parse(&raw.buyers)?,
         audit: AuditSettings::parse(&raw.audit, &BuyerSettings::parse(&raw.buyers)?)?,
     };
-    script_fields(&raw.strategy, &scenario)?;
+    if !kind_switched {
+        script_fields(&raw.strategy, &scenario)?;
+    }
     redlock_servers(&scenario)?;
     replicas_to_wait_for(&scenario)?;
     cluster_limits(&scenario)?;

@@ -138,9 +138,14 @@ pub fn render(t: &Template, ctx: &Context<'_>, token: &str) -> String {
     })
 }
 
-/// `NOSCRIPT`, or a function the server does not know: the call did not run.
+/// `NOSCRIPT`, or the exact reply to an `FCALL` of a function the server
+/// does not know: the call did not run.
 fn not_loaded(e: &redis::RedisError) -> bool {
-    e.code() == Some("NOSCRIPT") || e.to_string().contains("Function not found")
+    match e.code() {
+        Some("NOSCRIPT") => true,
+        Some("ERR") => e.detail() == Some("Function not found"),
+        _ => false,
+    }
 }
 
 /// An integer in decimal, a status or a string; `nil` for a nil reply;
@@ -156,9 +161,11 @@ fn text(reply: redis::Value) -> redis::RedisResult<String> {
     })
 }
 
-/// Errors the server gives before running anything: its state, not the
-/// script's doing.
-const SERVER_STATE: [&str; 7] = [
+/// Errors the server gives before running anything, or that are its own
+/// state and not the script's doing: a redirect the cluster client does
+/// not follow, a server loading, busy, out of memory or refusing writes,
+/// and a script still unknown right after it was loaded.
+const SERVER_STATE: [&str; 12] = [
     "LOADING",
     "BUSY",
     "MASTERDOWN",
@@ -166,6 +173,11 @@ const SERVER_STATE: [&str; 7] = [
     "CLUSTERDOWN",
     "NOREPLICAS",
     "NOPERM",
+    "MOVED",
+    "ASK",
+    "OOM",
+    "MISCONF",
+    "NOSCRIPT",
 ];
 
 /// A call that failed: a lost reply may have applied (in doubt); a demoted
