@@ -55,6 +55,33 @@ fn shipped_scripts_give_their_documented_verdicts_and_leave_nothing_behind() {
     let buyers = audit_row(&run, "key_type:{run}:buyers");
     assert_eq!(buyers["observed"], "set with 1000 entries", "{context}");
 
+    // A library of the same name with other code is the user's: refused.
+    let theirs = "#!lua name=seckill\nredis.register_function('theirs', function() return 1 end)";
+    let _: String = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg(theirs)
+        .query(&mut conn)
+        .unwrap();
+    let run = Bench::run(&scenario("own-function"), &url).output();
+    run.assert_code(4);
+    assert!(
+        run.stderr.contains("refusing to replace it"),
+        "{}",
+        run.context()
+    );
+    let code: Vec<redis::Value> = redis::cmd("FCALL")
+        .arg("theirs")
+        .arg(0)
+        .query(&mut conn)
+        .map(|v: redis::Value| vec![v])
+        .unwrap();
+    assert_eq!(code, [redis::Value::Int(1)], "their library is untouched");
+    let _: () = redis::cmd("FUNCTION")
+        .arg("DELETE")
+        .arg("seckill")
+        .query(&mut conn)
+        .unwrap();
+
     let run = Bench::run(&scenario("own-function"), &url).output();
     run.assert_code(0);
     assert!(
