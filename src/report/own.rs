@@ -52,13 +52,21 @@ pub fn lines(record: &RunRecord) -> Vec<String> {
     }
     let ledgers = &record.ledgers;
     if let Some((limit, v)) = &ledgers.buyers {
+        let across = match v.across_segments {
+            0 => String::new(),
+            n => format!(", {n} of them across segments"),
+        };
+        // The ledger holds the sales the replies confirmed; a purchase in
+        // doubt may have sold one more unit to its buyer.
+        let doubt = match record.in_doubt {
+            0 => String::new(),
+            n => format!(
+                " ({n} purchase(s) in doubt are not in it: any of their buyers may have one more)"
+            ),
+        };
         lines.push(format!(
-            "Per-buyer limit {limit}, from the harness's own ledger of replies: {} buyer(s) over it{}.",
-            v.buyers,
-            match v.across_segments {
-                0 => String::new(),
-                n => format!(", {n} of them across segments"),
-            }
+            "Per-buyer limit {limit}, from the harness's own ledger of replies: {} buyer(s) over it{across}{doubt}.",
+            v.buyers
         ));
     }
     if let Some(o) = &ledgers.orders {
