@@ -143,12 +143,9 @@ fn a_crash_failover_of_a_segment_master_brings_units_back_in_stock() {
     assert_eq!(s["faults_applied"], "1", "{s:?}");
 }
 
-/// The user's own cluster (here one the test starts), reached from its
-/// second seed URL when the first is down, with buyers spread by a hash
-/// of the buyer.
-#[test]
-fn a_users_cluster_is_reached_from_a_live_seed() {
-    use seckill_bench::conn::Discovery;
+/// A cluster of 3 masters the test starts, as a user's own, and its seed
+/// URLs; it stops when the set is dropped.
+fn users_cluster() -> (seckill_bench::cluster_set::ClusterSet, Vec<String>) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -161,9 +158,18 @@ fn a_users_cluster_is_reached_from_a_live_seed() {
     let cluster = runtime
         .block_on(seckill_bench::cluster_set::ClusterSet::start(&settings))
         .unwrap();
-    let Discovery::Cluster(seeds) = cluster.endpoint().discovery else {
+    let seckill_bench::conn::Discovery::Cluster(seeds) = cluster.endpoint().discovery else {
         panic!("a cluster is found from seeds");
     };
+    (cluster, seeds)
+}
+
+/// The user's own cluster (here one the test starts), reached from its
+/// second seed URL when the first is down, with buyers spread by a hash
+/// of the buyer.
+#[test]
+fn a_users_cluster_is_reached_from_a_live_seed() {
+    let (_cluster, seeds) = users_cluster();
     // The first seed is down: the second one is asked.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -227,21 +233,7 @@ return 0
 /// an undeclared key of another slot fails loudly, never silently.
 #[test]
 fn a_users_script_runs_per_segment_and_its_cross_segment_mistakes_fail() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let settings = seckill_bench::scenario::ClusterSettings {
-        masters: 3,
-        replicas_per_master: 0,
-        seeds: Vec::new(),
-    };
-    let cluster = runtime
-        .block_on(seckill_bench::cluster_set::ClusterSet::start(&settings))
-        .unwrap();
-    let seckill_bench::conn::Discovery::Cluster(seeds) = cluster.endpoint().discovery else {
-        panic!("a cluster is found from seeds");
-    };
+    let (_cluster, seeds) = users_cluster();
     let on_cluster = |extra: &[&str]| {
         let mut args = vec![
             "--redis-url",
