@@ -201,12 +201,17 @@ fn an_unmapped_reply_is_an_unexpected_reply_shown_with_its_value() {
     assert_eq!(num(&s, "rejections"), 0, "{context}");
 }
 
-/// A purchase that decrements but records an order only for most buyers.
+/// A purchase that decrements but records an order only for most buyers,
+/// names some buyers wrong, and keeps a counter where a set was declared.
 const FORGETFUL: &str = r#"
 local stock = tonumber(redis.call("GET", KEYS[1]))
 if stock < 1 then return 1 end
 redis.call("DECRBY", KEYS[1], 1)
-if tonumber(ARGV[1]) % 10 ~= 0 then
+redis.call("INCR", KEYS[3])
+local buyer = tonumber(ARGV[1])
+if buyer % 10 == 1 then
+    redis.call("XADD", KEYS[2], "*", "buyer", "guest")
+elseif buyer % 10 ~= 0 then
     redis.call("XADD", KEYS[2], "*", "buyer", ARGV[1])
 end
 return 0
@@ -221,7 +226,7 @@ name = "forgetful"
 
 [stock]
 initial = 500
-extra_keys = { "{run}:orders" = "stream" }
+extra_keys = { "{run}:orders" = "stream", "{run}:seen" = "set" }
 
 [buyers]
 count = 100000
@@ -235,7 +240,7 @@ duration = "30s"
 [strategy]
 kind = "script"
 script = "forgetful.lua"
-keys = ["{stock}", "{run}:orders"]
+keys = ["{stock}", "{run}:orders", "{run}:seen"]
 args = ["{buyer}"]
 
 [strategy.replies]
@@ -244,6 +249,7 @@ args = ["{buyer}"]
 
 [audit]
 orders = "{run}:orders"
+orders_buyer_field = "buyer"
 "#;
     let path = dir.path().join("forgetful.toml");
     std::fs::write(&path, text).unwrap();
@@ -258,6 +264,15 @@ orders = "{run}:orders"
     assert!(orders < 500 && orders > 400, "{context}");
     assert_eq!(audit_row(&run, "orders_match_sales")["pass"], "false");
     assert_eq!(audit_row(&run, "stock_conservation")["pass"], "true");
+    let unknown = audit_row(&run, "orders_buyers_known");
+    assert_eq!(unknown["pass"], "false", "{context}");
+    assert!(
+        unknown["observed"].contains("(first: `guest`)"),
+        "{unknown:?}"
+    );
+    let seen = audit_row(&run, "key_type:{run}:seen");
+    assert_eq!(seen["pass"], "false", "a counter where a set was declared");
+    assert_eq!(seen["observed"], "string with 3 entries", "{seen:?}");
     assert!(
         run.stdout.contains("The orders do not match the sales"),
         "{context}"
@@ -326,4 +341,50 @@ duration = "300ms"
         "true",
         "{context}"
     );
+}
+
+/// A script whose every reply is a rejection (`2`), or sold out (`1`).
+const REFUSING: &str = "return tonumber(ARGV[1])\n";
+
+#[test]
+fn a_script_that_sells_nothing_is_inconclusive_and_an_early_sold_out_strands() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("refusing.lua"), REFUSING).unwrap();
+    let text = r#"
+name = "refusing"
+
+[stock]
+initial = 100
+
+[load]
+processes = 1
+clients_per_process = 2
+purchases_per_client = 5
+
+[strategy]
+kind = "script"
+script = "refusing.lua"
+args = ["2"]
+
+[strategy.replies]
+0 = "sold"
+1 = "sold_out"
+2 = "duplicate"
+"#;
+    let path = dir.path().join("refusing.toml");
+    std::fs::write(&path, text).unwrap();
+    let path = path.display().to_string();
+    let run = Bench::run(&path, &[]).output();
+    run.assert_code(5);
+    assert!(
+        run.stdout
+            .contains("the script rejected all 10 purchase(s)"),
+        "{}",
+        run.context()
+    );
+    let run = Bench::run(&path, &["--set", r#"strategy.args=["1"]"#]).output();
+    run.assert_code(0);
+    let s = run.summary();
+    assert_eq!(num(&s, "stranded"), 100, "{}", run.context());
+    assert!(run.stdout.contains("stranded"), "{}", run.context());
 }
