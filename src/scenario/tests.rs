@@ -677,3 +677,13 @@ fn cluster_seeds_need_the_users_cluster() {
     };
     assert_eq!(c.seeds[0].redacted(), "redis://:***@127.0.0.1:7001");
 }
+
+#[test]
+fn a_kind_switched_by_set_ignores_the_script_fields_and_one_in_the_file_does_not() {
+    let s = parse(&own_script(""), &["strategy.kind=lua"]).unwrap();
+    assert_eq!(s.strategy.kind, StrategyKind::Lua);
+    assert_eq!(s.script, None);
+    let text = own_script("").replace("kind = \"script\"", "kind = \"lua\"");
+    let e = error(&text, &[]);
+    assert!(e.contains("is for kind = \"script\""), "{e}");
+}
