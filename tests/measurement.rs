@@ -216,6 +216,12 @@ fn rate_stages_ramp_the_schedule() {
         run.context()
     );
     assert!((s["duration_s"].parse::<f64>().unwrap() - 2.0).abs() < 0.3);
+    // The timeline offers what the schedule offered: the ramp's mean in
+    // the first second (200/s), then 400/s; the rows cover 1 s each.
+    let rows = run.csv("timeline.csv");
+    let target = |i: usize| rows[i]["target_per_s"].parse::<f64>().unwrap();
+    assert!((target(0) - 200.0).abs() < 20.0, "{rows:?}");
+    assert!((target(1) - 400.0).abs() < 20.0, "{rows:?}");
 }
 
 #[test]

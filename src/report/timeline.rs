@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::timeline_svg::{self, TimelinePoint};
 use crate::record::RunRecord;
+use crate::scenario::Pace;
 use crate::timeline::TimelineRow;
 
 #[derive(Serialize)]
@@ -25,6 +26,9 @@ struct Row {
     p50_us: Option<u64>,
     p99_us: Option<u64>,
     max_us: Option<u64>,
+    /// Open loop: the purchases/s the schedule offered in the interval;
+    /// empty in a closed loop.
+    target_per_s: Option<f64>,
 }
 
 fn per_s(n: u64, row: &TimelineRow) -> f64 {
@@ -36,7 +40,18 @@ fn per_s(n: u64, row: &TimelineRow) -> f64 {
     }
 }
 
-fn row(r: &TimelineRow) -> Row {
+/// The open loop's offered purchases/s over the interval: the schedule's
+/// arrivals in it over its real length (the last one may be shorter).
+fn target_per_s(record: &RunRecord, r: &TimelineRow) -> Option<f64> {
+    let Pace::Open { rate, .. } = &record.scenario.load.pace else {
+        return None;
+    };
+    let secs = r.length.as_secs_f64();
+    let arrivals = rate.integral(r.end) - rate.integral(r.start);
+    (secs > 0.0).then(|| (arrivals / secs * 10.0).round() / 10.0)
+}
+
+fn row(record: &RunRecord, r: &TimelineRow) -> Row {
     let c = &r.counters;
     Row {
         t_s: (r.end.as_secs_f64() * 1000.0).round() / 1000.0,
@@ -53,11 +68,12 @@ fn row(r: &TimelineRow) -> Row {
         p50_us: r.p50_us,
         p99_us: r.p99_us,
         max_us: r.max_us,
+        target_per_s: target_per_s(record, r),
     }
 }
 
 pub fn render_csv(record: &RunRecord) -> anyhow::Result<Vec<u8>> {
-    super::csv_bytes(record.timeline.rows.iter().map(row))
+    super::csv_bytes(record.timeline.rows.iter().map(|r| row(record, r)))
 }
 
 pub fn render_svg(record: &RunRecord) -> anyhow::Result<Vec<u8>> {
@@ -74,6 +90,7 @@ pub fn render_svg(record: &RunRecord) -> anyhow::Result<Vec<u8>> {
             p50_us: r.p50_us,
             p99_us: r.p99_us,
             max_us: r.max_us,
+            target_per_s: target_per_s(record, r),
         })
         .collect();
     let title = format!(

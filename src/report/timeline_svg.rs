@@ -22,6 +22,7 @@ use super::chart::{
 };
 
 /// One report interval of a run.
+#[derive(Debug, Clone)]
 pub struct TimelinePoint {
     /// End of the interval, seconds since the load started.
     pub t_s: f64,
@@ -37,6 +38,8 @@ pub struct TimelinePoint {
     pub p50_us: Option<u64>,
     pub p99_us: Option<u64>,
     pub max_us: Option<u64>,
+    /// Open loop: the purchases/s the schedule offered in the interval.
+    pub target_per_s: Option<f64>,
 }
 
 const HEIGHT: u32 = 720;
@@ -59,6 +62,11 @@ const P50: RGBColor = PALETTE[4];
 const P99: RGBColor = PALETTE[3];
 /// p99's hue, lightened: the max is context for p99, not a line to read first.
 const MAX: RGBColor = RGBColor(197, 176, 213);
+/// The offered rate: dark, dashed, behind the measured lines.
+const OFFERED: RGBColor = RGBColor(60, 60, 60);
+/// An interval whose achieved rate is below this share of the offered
+/// one falls behind (as `rate_reached` judges the whole run).
+const REACHED: f64 = 0.95;
 /// The latency panel is short: its log axis keeps 1-2-5 ticks only up to three decades,
 /// one fewer than a full-height chart's (`chart::DENSE_LOG_DECADES`).
 const SHORT_LOG_DECADES: f64 = 3.0;
@@ -99,6 +107,11 @@ struct Timeline {
     latency: Option<Axis>,
     purchases: Segments,
     sales: Segments,
+    /// Open loop: the offered purchases/s; empty in a closed loop.
+    offered: Segments,
+    /// The first interval (its end, its offered rate) whose purchases/s
+    /// fell below 95% of the offered rate, before the stock ran out.
+    behind_at: Option<(f64, f64)>,
     stock_left: Segments,
     /// The latencies are in log10(µs), the space their axis is drawn in.
     p50: Segments,
@@ -122,13 +135,16 @@ impl Timeline {
         points.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
         let series = |value: fn(&TimelinePoint) -> Option<f64>| segments(&points, value);
         let (purchases, sales) = (series(purchases), series(sales));
+        let offered = series(|p| p.target_per_s);
         let stock_left = series(|p| p.stock.map(|s| s as f64));
-        let rate_max = max_of(&purchases).max(max_of(&sales));
+        let rate_max = max_of(&purchases).max(max_of(&sales)).max(max_of(&offered));
         let (rate, stock) = top_axes(rate_max, bounds(&stock_left));
         let (p50, p99, max) = (series(p50), series(p99), series(max));
         let latency = latency_axis(p50.iter().chain(&p99).chain(&max).flatten());
         let time = time_axis(&points);
         Self {
+            behind_at: behind_at(&points),
+            offered,
             errors: error_spans(&points, time.lo),
             sold_out_at: points
                 .iter()
@@ -159,6 +175,27 @@ impl Timeline {
     fn oversold(&self) -> bool {
         self.lowest_stock.is_some_and(|s| s < 0)
     }
+}
+
+/// Where an open loop first falls behind its schedule: the first point,
+/// before the stock ran out (a sold-out sale stops, it does not fall
+/// behind), achieving less than [`REACHED`] of what it was offered, and
+/// the next point too: one short interval (the start, the partial last
+/// one) is not a trend.
+fn behind_at(points: &[&TimelinePoint]) -> Option<(f64, f64)> {
+    let selling = points
+        .iter()
+        .take_while(|p| !p.stock.is_some_and(|s| s <= 0));
+    let below: Vec<Option<(f64, f64)>> = selling
+        .map(|p| {
+            let target = p.target_per_s.filter(|t| *t > 0.0)?;
+            (p.purchases_per_s < REACHED * target).then_some((p.t_s, target))
+        })
+        .collect();
+    below
+        .windows(2)
+        .find(|pair| pair.iter().all(Option::is_some))
+        .and_then(|pair| pair[0])
 }
 
 fn purchases(p: &TimelinePoint) -> Option<f64> {
@@ -314,9 +351,49 @@ fn draw_top(area: &Area<'_>, t: &Timeline) -> anyhow::Result<()> {
         draw_oversold(plot, t)?;
     }
     draw_sold_out(plot, t, true)?;
+    draw_behind(plot, t)?;
     draw_stock(chart.secondary_plotting_area(), t)?;
+    for run in &t.offered {
+        plot.draw(&DashedPathElement::new(
+            run.clone(),
+            8,
+            4,
+            OFFERED.stroke_width(2),
+        ))?;
+    }
     draw_segments(plot, &t.purchases, PURCHASES.stroke_width(2))?;
     draw_segments(plot, &t.sales, SALES.stroke_width(2))
+}
+
+/// A red marker where the open loop first fell behind its schedule,
+/// labelled with the rate it was offered there.
+fn draw_behind(plot: &Plot<'_>, t: &Timeline) -> anyhow::Result<()> {
+    let Some((at, target)) = t.behind_at else {
+        return Ok(());
+    };
+    let Range { start: lo, end: hi } = plot.get_y_range();
+    plot.draw(&DashedPathElement::new(
+        [(at, lo), (at, hi)],
+        3,
+        3,
+        ALARM.stroke_width(2),
+    ))?;
+    let right_side = (at - t.time.lo) / (t.time.hi - t.time.lo) < 0.75;
+    let (h, dx) = if right_side {
+        (HPos::Left, 6)
+    } else {
+        (HPos::Right, -6)
+    };
+    let style = TextStyle::from((FONT, 14))
+        .color(&ALARM)
+        .pos(Pos::new(h, VPos::Top));
+    let text = format!(
+        "falls behind at {} offered/s ({} s)",
+        grouped(target.round() as u64),
+        trim_decimals(&format!("{at:.1}"))
+    );
+    plot.draw(&(EmptyElement::at((at, hi)) + Text::new(text, (dx, 26), style)))?;
+    Ok(())
 }
 
 /// Both panels keep the same room on either side, so their time axes line up. The right
@@ -516,6 +593,12 @@ fn top_keys(t: &Timeline) -> Vec<Key> {
         key("purchases/s", Swatch::Line(PURCHASES.stroke_width(2))),
         key("sales/s", Swatch::Line(SALES.stroke_width(2))),
     ];
+    if !t.offered.is_empty() {
+        keys.push(key(
+            "offered/s (dashed)",
+            Swatch::Line(OFFERED.stroke_width(2)),
+        ));
+    }
     if t.stock.is_some() {
         keys.push(key(
             "stock left (right axis)",
@@ -590,6 +673,7 @@ mod tests {
             p50_us: p99_us.map(|v| v / 8),
             p99_us,
             max_us: p99_us.map(|v| v.saturating_mul(3)),
+            target_per_s: None,
         }
     }
 
@@ -651,6 +735,41 @@ mod tests {
         assert_texts(&svg, &["timeline", "max", "sold out at 12 s"]);
         assert!(lacks_text(&svg, "errors"));
         assert!(!svg.contains(RED), "red is reserved for trouble");
+    }
+
+    #[test]
+    fn an_open_loop_draws_what_it_was_offered_and_where_it_fell_behind() {
+        let ramp: Vec<TimelinePoint> = (1..=10)
+            .map(|i| {
+                let offered = 1000.0 * f64::from(i);
+                let achieved = offered.min(6000.0);
+                TimelinePoint {
+                    target_per_s: Some(offered),
+                    ..point(f64::from(i), achieved, Some(1_000_000), Some(2000))
+                }
+            })
+            .collect();
+        let drawn = svg(&ramp);
+        assert!(
+            drawn.contains("offered/s (dashed)"),
+            "a key for the offered line"
+        );
+        assert!(
+            drawn.contains("falls behind at 7,000 offered/s (7 s)"),
+            "the first interval below 95%"
+        );
+        let kept_up: Vec<TimelinePoint> = ramp
+            .iter()
+            .map(|p| TimelinePoint {
+                purchases_per_s: p.target_per_s.unwrap(),
+                ..p.clone()
+            })
+            .collect();
+        assert!(lacks_text(&svg(&kept_up), "falls behind"));
+        assert!(
+            lacks_text(&svg(&sale()), "offered/s"),
+            "a closed loop offers nothing"
+        );
     }
 
     #[test]
