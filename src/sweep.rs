@@ -31,7 +31,13 @@ pub fn sweep_command(args: &RunArgs) -> Result<u8, Error> {
     let out = crate::run::out_dir(&args.out, format!("{}-sweep-{stamp}", plan.name))?;
     let (points, interrupted, error) =
         crate::run::runtime()?.block_on(run_points(&plan, &stamp, &out, args.quiet));
-    report::sweep::write(&out, &plan.fields, &points)?;
+    let verdict = sweep_verdict(plan.expect_oversell, &points);
+    let page = report::sweep::SweepPage {
+        name: &plan.name,
+        planned: plan.points.len(),
+        verdict: (verdict.0, &verdict.1),
+    };
+    report::sweep::write(&out, &plan.fields, &points, &page)?;
     if let Some(error) = error {
         eprintln!(
             "sweep stopped after {} of {} points; partial results in {}",
@@ -155,6 +161,40 @@ fn progress_line(index: usize, total: usize, label: &str, row: &SummaryRow) -> S
     )
 }
 
+/// The sweep's word and the sentence that says why: the most serious of
+/// its points, as for `run`, with `expect_oversell` taken into account.
+pub fn sweep_verdict(expect_oversell: bool, points: &[PointResult]) -> (&'static str, String) {
+    let count = |v: Verdict| points.iter().filter(|p| p.verdict.verdict == v).count();
+    let failed = count(Verdict::Fail) + count(Verdict::Reset);
+    let inconclusive = count(Verdict::Inconclusive);
+    let thresholds = points
+        .iter()
+        .filter(|p| !p.verdict.thresholds_passed)
+        .count();
+    match (failed, inconclusive, expect_oversell) {
+        (0, 0, _) if thresholds > 0 => (
+            "THRESHOLDS-FAILED",
+            format!("THRESHOLDS-FAILED: {thresholds} point(s) violated a threshold"),
+        ),
+        (0, 0, _) => ("PASS", "PASS".to_owned()),
+        (0, n, _) => (
+            "INCONCLUSIVE",
+            format!("INCONCLUSIVE: {n} point(s) could not judge"),
+        ),
+        (n, 0, true) => (
+            "PASS",
+            format!("{n} point(s) failed the audit, as expected (expect_oversell = true)"),
+        ),
+        (n, i, true) => (
+            "INCONCLUSIVE",
+            format!(
+                "INCONCLUSIVE: {i} point(s) could not judge; {n} failed the audit, as expected"
+            ),
+        ),
+        (n, _, false) => ("FAIL", format!("FAIL: {n} point(s) failed the audit")),
+    }
+}
+
 fn print_summary(
     plan: &SweepPlan,
     points: &[PointResult],
@@ -162,27 +202,7 @@ fn print_summary(
     out: &Path,
     quiet: bool,
 ) {
-    let count = |v: Verdict| failing.iter().filter(|p| p.verdict.verdict == v).count();
-    let failed = count(Verdict::Fail) + count(Verdict::Reset);
-    let inconclusive = count(Verdict::Inconclusive);
-    let thresholds = points
-        .iter()
-        .filter(|p| !p.verdict.thresholds_passed)
-        .count();
-    let verdict = match (failed, inconclusive, plan.expect_oversell) {
-        (0, 0, _) if thresholds > 0 => {
-            format!("THRESHOLDS-FAILED: {thresholds} point(s) violated a threshold")
-        }
-        (0, 0, _) => "PASS".to_owned(),
-        (0, n, _) => format!("INCONCLUSIVE: {n} point(s) could not judge"),
-        (n, 0, true) => {
-            format!("{n} point(s) failed the audit, as expected (expect_oversell = true)")
-        }
-        (n, i, true) => {
-            format!("INCONCLUSIVE: {i} point(s) could not judge; {n} failed the audit, as expected")
-        }
-        (n, _, false) => format!("FAIL: {n} point(s) failed the audit"),
-    };
+    let (_, verdict) = sweep_verdict(plan.expect_oversell, points);
     if quiet {
         println!("{verdict} {}", out.display());
         return;

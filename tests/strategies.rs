@@ -51,6 +51,16 @@ fn every_strategy_sells_exactly_the_stock_and_a_sweep_covers_the_product() {
         assert!(point.exists(), "each point has its own run folder");
     }
     assert_eq!(seen.len(), 14, "every combination once");
+    let page = std::fs::read_to_string(run.out().join("index.html")).unwrap();
+    assert!(
+        page.contains("verdict-word\">PASS<"),
+        "the sweep's verdict first"
+    );
+    for row in &rows {
+        let link = format!("<a href=\"{}/index.html\">", row["folder"]);
+        assert!(page.contains(&link), "each point links its page: {link}");
+    }
+    assert!(page.matches("<svg").count() >= 3, "the charts are inline");
     let oversold = std::fs::read_to_string(run.out().join("oversold.svg")).unwrap();
     assert!(
         oversold.contains("no point oversold"),

@@ -20,6 +20,9 @@ pub struct Page<'a> {
     pub facts: Vec<(String, String)>,
     /// The summary table: column names and one or more rows (usually one row); render as a table that scrolls horizontally if wide.
     pub summary: (Vec<String>, Vec<Vec<String>>),
+    /// Per summary row, a relative link its first cell opens (a sweep
+    /// point's own page); empty for none.
+    pub links: Vec<Option<String>>,
     /// The audit table: rows of (invariant, expected, observed, pass) where pass is "true"/"false"; failing rows highlighted red.
     pub audit: Vec<[String; 4]>,
     /// Extra free-text notes shown as a list (e.g. "target rate not reached: 9,500 of 10,000 purchases/s"); may be empty.
@@ -71,7 +74,7 @@ pub fn render(page: &Page<'_>) -> Vec<u8> {
         verdict(page),
         notes(&page.notes),
         facts(&page.facts),
-        summary(&page.summary.0, &page.summary.1),
+        summary(&page.summary.0, &page.summary.1, &page.links),
         audit(&page.audit),
         charts(&page.charts),
     ];
@@ -126,7 +129,7 @@ fn facts(facts: &[(String, String)]) -> String {
     section("Run", "facts", &format!("<tbody>\n{rows}</tbody>\n"))
 }
 
-fn summary(columns: &[String], rows: &[Vec<String>]) -> String {
+fn summary(columns: &[String], rows: &[Vec<String>], links: &[Option<String>]) -> String {
     if columns.is_empty() && rows.is_empty() {
         return String::new();
     }
@@ -140,7 +143,21 @@ fn summary(columns: &[String], rows: &[Vec<String>]) -> String {
         .collect();
     let body: String = rows
         .iter()
-        .map(|row| format!("<tr>{}</tr>\n", cells(row, &numeric)))
+        .enumerate()
+        .map(|(i, row)| match links.get(i).cloned().flatten() {
+            Some(href) => {
+                let (first, rest) = row
+                    .split_first()
+                    .map_or((String::new(), &[][..]), |(f, r)| (f.clone(), r));
+                format!(
+                    "<tr><td><a href=\"{}\">{}</a></td>{}</tr>\n",
+                    escape(&href),
+                    escape(&first),
+                    cells(rest, numeric.get(1..).unwrap_or(&[]))
+                )
+            }
+            None => format!("<tr>{}</tr>\n", cells(row, &numeric)),
+        })
         .collect();
     let table = format!("<thead>\n<tr>{head}</tr>\n</thead>\n<tbody>\n{body}</tbody>\n");
     section("Summary", "summary", &table)
@@ -285,6 +302,7 @@ mod tests {
                 strings(&["strategy", "sold", "purchases/s"]),
                 vec![strings(&["article", "1,002", "2,013.5"])],
             ),
+            links: vec![Some("001-a/index.html".to_owned())],
             audit: vec![
                 audit_row(["stock never negative", ">= 0", "-2", "false"]),
                 audit_row(["stock conserved", "1000", "1000", "true"]),
@@ -326,6 +344,15 @@ mod tests {
     }
 
     #[test]
+    fn a_summary_row_with_a_link_opens_it_from_its_first_cell() {
+        let out = html(&page());
+        assert!(
+            out.contains("<td><a href=\"001-a/index.html\">article</a></td>"),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn numeric_summary_columns_are_right_aligned() {
         let out = html(&page());
         assert!(out.contains("<th scope=\"col\" class=\"num\">sold</th>"));
@@ -334,6 +361,7 @@ mod tests {
         // A row wider than the header still renders all its cells.
         let ragged = Page {
             summary: (strings(&["a"]), vec![strings(&["1", "x"])]),
+            links: Vec::new(),
             ..page()
         };
         assert!(html(&ragged).contains("<td class=\"num\">1</td><td>x</td>"));
@@ -372,6 +400,7 @@ mod tests {
             headline: hostile,
             facts: vec![(hostile.into(), hostile.into())],
             summary: (strings(&[hostile]), vec![strings(&[hostile])]),
+            links: vec![Some(hostile.into())],
             audit: vec![audit_row([hostile; 4])],
             notes: strings(&[hostile]),
             charts: vec![(hostile.into(), b"<svg></svg>".to_vec())],

@@ -21,6 +21,7 @@ pub fn render(record: &RunRecord, charts: Vec<(String, Vec<u8>)>) -> anyhow::Res
             header.iter().map(str::to_owned).collect(),
             vec![values.iter().map(str::to_owned).collect()],
         ),
+        links: Vec::new(),
         audit: record
             .audit
             .invariants

@@ -24,18 +24,92 @@ pub struct PointResult {
     pub verdict: crate::verdict::RunVerdict,
 }
 
-/// Renders and atomically writes `sweep.csv` and the charts into `dir`.
+/// What the sweep's own page says besides its points.
+pub struct SweepPage<'a> {
+    pub name: &'a str,
+    /// Points the sweep planned (some may not have run).
+    pub planned: usize,
+    /// The sweep's word and the sentence that says why.
+    pub verdict: (&'a str, &'a str),
+}
+
+/// Renders and atomically writes `sweep.csv`, the charts and `index.html`
+/// into `dir`.
 ///
 /// # Errors
 /// When rendering fails or `dir` is not writable.
-pub fn write(dir: &Path, fields: &[String], points: &[PointResult]) -> anyhow::Result<()> {
+pub fn write(
+    dir: &Path,
+    fields: &[String],
+    points: &[PointResult],
+    page: &SweepPage<'_>,
+) -> anyhow::Result<()> {
     let mut files = vec![("sweep.csv".to_owned(), render_csv(fields, points)?)];
-    files.extend(render_charts(fields, points)?);
+    let charts = render_charts(fields, points)?;
+    files.push((
+        "index.html".to_owned(),
+        render_index(fields, points, page, &charts),
+    ));
+    files.extend(charts);
     std::fs::create_dir_all(dir)?;
     for (name, bytes) in files {
         super::write_atomically(&dir.join(name), &bytes)?;
     }
     Ok(())
+}
+
+/// `index.html`: the sweep's verdict first, then one row per point (its
+/// swept values, verdict, purchases/s, p99, oversold) linking to the
+/// point's own page, then every chart inline.
+pub fn render_index(
+    fields: &[String],
+    points: &[PointResult],
+    page: &SweepPage<'_>,
+    charts: &[(String, Vec<u8>)],
+) -> Vec<u8> {
+    let mut columns = vec!["point".to_owned()];
+    columns.extend(fields.iter().cloned());
+    columns.extend(["verdict", "purchases/s", "p99 (ms)", "oversold", "sold"].map(str::to_owned));
+    let rows = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut row = vec![format!("{:03}", i + 1)];
+            row.extend(p.values.iter().map(value_text));
+            row.extend([
+                p.verdict.banner().to_owned(),
+                format!("{:.0}", p.row.purchases_per_s),
+                format!("{:.1}", p.row.p99_us as f64 / 1000.0),
+                p.row.oversold.to_string(),
+                p.row.sold.to_string(),
+            ]);
+            row
+        })
+        .collect();
+    let links = points
+        .iter()
+        .map(|p| Some(format!("{}/index.html", p.folder)))
+        .collect();
+    let title = format!("sweep {}", page.name);
+    let facts = vec![
+        ("swept".to_owned(), fields.join(", ")),
+        (
+            "points".to_owned(),
+            format!("{} of {} run", points.len(), page.planned),
+        ),
+    ];
+    let html = super::html::Page {
+        title: &title,
+        verdict: page.verdict.0,
+        headline: page.verdict.1,
+        facts,
+        summary: (columns, rows),
+        links,
+        audit: Vec::new(),
+        notes: Vec::new(),
+        charts: charts.to_vec(),
+    };
+    super::html::render(&html)
 }
 
 /// # Errors

@@ -183,9 +183,7 @@ impl Timeline {
 /// the next point too: one short interval (the start, the partial last
 /// one) is not a trend.
 fn behind_at(points: &[&TimelinePoint]) -> Option<(f64, f64)> {
-    let selling = points
-        .iter()
-        .take_while(|p| !p.stock.is_some_and(|s| s <= 0));
+    let selling = points.iter().take_while(|p| p.stock.is_none_or(|s| s > 0));
     let below: Vec<Option<(f64, f64)>> = selling
         .map(|p| {
             let target = p.target_per_s.filter(|t| *t > 0.0)?;
