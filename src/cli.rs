@@ -38,6 +38,12 @@ pub enum Command {
     /// --max-regression percent, 1 when the candidate oversold, 2 when a
     /// report is missing or malformed (naming the file and column).
     Compare(CompareArgs),
+    /// Find the highest arrival rate the setup sustains under an SLO:
+    /// fixed-rate open-loop steps (each a normal run with its own folder),
+    /// an exponential climb then bisection. Writes capacity.csv,
+    /// capacity.svg and index.html. Exits 0 when a rate was found, 3 when
+    /// even the lowest rate misses the SLO, 1 when a step oversold.
+    Capacity(CapacityArgs),
     /// Worker process entry point (started by `run`; speaks the protocol on
     /// stdin/stdout).
     #[command(hide = true)]
@@ -74,6 +80,17 @@ pub struct RunArgs {
     /// inconclusive, else 3 if any violated a threshold.
     #[arg(long, value_name = "N")]
     pub repeat: Option<std::num::NonZeroU32>,
+}
+
+#[derive(Debug, Args)]
+pub struct CapacityArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    /// The service-level objective each step must meet, e.g. "p99<50ms" or
+    /// "p99.9<200ms,errors<0.1%" (the scenario's [capacity] slo otherwise).
+    #[arg(long, value_name = "EXPR")]
+    pub slo: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -9,7 +9,7 @@
 //!
 //! - [`cli`]: clap definitions; the help text.
 //! - [`scenario`]: TOML + `--set` overrides -> a validated [`scenario::Scenario`].
-//! - [`run`], [`sweep`], [`compare`]: the commands.
+//! - [`run`], [`sweep`], [`capacity`], [`compare`]: the commands.
 //! - [`coordinator`]: opens Redis, spawns workers, barrier start, merges
 //!   their metrics, audits; produces a [`record::RunRecord`].
 //! - [`record`]: what a finished run measured, for the reports; with
@@ -38,6 +38,7 @@
 //!   small shared pieces.
 
 pub mod audit;
+pub mod capacity;
 pub mod certs;
 pub mod checker;
 pub mod cli;

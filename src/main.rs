@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => seckill_bench::run::run_command(&args),
         Command::Sweep(args) => seckill_bench::sweep::sweep_command(&args),
+        Command::Capacity(args) => seckill_bench::capacity::capacity_command(&args),
         Command::Compare(args) => seckill_bench::compare::compare_command(
             &args.baseline,
             &args.candidate,

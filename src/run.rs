@@ -132,7 +132,7 @@ pub fn run_command(args: &RunArgs) -> Result<u8, Error> {
 }
 
 /// One run on a target of its own; `trial` names its keys apart.
-async fn once(
+pub(crate) async fn once(
     scenario: &Scenario,
     stamp: &str,
     trial: Option<u32>,

@@ -6,6 +6,7 @@
 //! [`raw::RawScenario`] (serde, unknown keys rejected) -> [`Scenario`]
 //! (validation). Every error names where the bad value came from.
 
+mod capacity;
 mod error;
 mod faults;
 mod locate;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::conn::Rediscover;
 use crate::phase::Phase;
 
+pub use capacity::{CapacityPlan, Slo};
 pub use error::ScenarioError;
 pub use faults::{FailoverMode, Fault, FaultAction, FaultTarget, FaultTime};
 pub use overrides::Override;
@@ -409,8 +411,8 @@ impl Scenario {
         Scenario::parse(&source, &path.display().to_string(), overrides)
     }
 
-    /// Parses scenario text; `origin` names it in errors. A `[sweep]` table
-    /// is ignored: `run` runs the scenario's own values.
+    /// Parses scenario text; `origin` names it in errors. `[sweep]` and
+    /// `[capacity]` tables are ignored: `run` runs the scenario's own values.
     ///
     /// # Errors
     /// [`ScenarioError`] naming the origin, line and field of the first problem.
@@ -421,6 +423,7 @@ impl Scenario {
     ) -> Result<Scenario, ScenarioError> {
         let mut table = parse_table(source, origin)?;
         table.remove("sweep");
+        table.remove("capacity");
         Scenario::from_table(table, source, origin, overrides)
     }
 

@@ -65,6 +65,7 @@ impl SweepPlan {
         overrides: &[Override],
     ) -> Result<SweepPlan, ScenarioError> {
         let mut table = parse_table(source, origin)?;
+        table.remove("capacity");
         let locator = Locator::new(source, origin, &[]);
         let sweep = match table.remove("sweep") {
             Some(toml::Value::Table(sweep)) => sweep,

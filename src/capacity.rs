@@ -1,0 +1,398 @@
+//! `seckill-bench capacity`: the highest arrival rate the setup sustains
+//! under a service-level objective. Fixed-rate open-loop steps, each a
+//! normal run with its own folder, fresh keys and verdict: an exponential
+//! climb from `min_rate`, then bisection between the last rate sustained
+//! and the first one missed, until the bracket is `precision` narrow.
+//!
+//! A step is sustained when it reached 95% of its rate, dropped nothing,
+//! met the SLO on the `purchase` phase (timed from the intended start) and
+//! passed its audit. A step that fails its audit (an oversell, a lock that
+//! let two clients write) stops the search: the capacity of an unsafe
+//! setup is not a number to plan with.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+
+use crate::cli::CapacityArgs;
+use crate::error::Error;
+use crate::interrupt::Interrupt;
+use crate::record::RunRecord;
+use crate::report::{self, SummaryRow};
+use crate::run_id;
+use crate::scenario::{CapacityPlan, Slo};
+use crate::verdict::Verdict;
+
+/// One step of the search, as `capacity.csv` has it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Step {
+    pub rate: f64,
+    pub achieved: f64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub errors: u64,
+    pub slo_met: bool,
+    pub verdict: &'static str,
+    pub folder: String,
+    /// Reached 95% of the rate, dropped nothing, met the SLO, passed.
+    pub sustained: bool,
+    /// FAIL or RESET: the audit failed.
+    #[serde(skip)]
+    unsafe_setup: bool,
+    #[serde(skip)]
+    why: String,
+    /// The SLO's first latency quantile, µs, for the headline.
+    #[serde(skip)]
+    slo_latency_us: u64,
+}
+
+/// How the search ended.
+enum Found {
+    /// The highest sustained rate (the search may have ended at max_rate).
+    Rate(f64),
+    /// Even `min_rate` missed.
+    None,
+    /// A step failed its audit.
+    Unsafe,
+    Interrupted,
+}
+
+/// # Errors
+/// [`Error`] for bad input (before anything runs) or the environment.
+pub fn capacity_command(args: &CapacityArgs) -> Result<u8, Error> {
+    let overrides = crate::run::overrides(&args.run);
+    let plan = CapacityPlan::load(&args.run.scenario, &overrides, args.slo.as_deref())?;
+    let stamp = run_id::utc_stamp(SystemTime::now());
+    let out = crate::run::out_dir(&args.run.out, format!("{}-capacity-{stamp}", plan.name))?;
+    let runtime = crate::run::runtime()?;
+    let interrupt = runtime.block_on(async { Interrupt::install() });
+    let interrupt = interrupt.context("installing the Ctrl-C handler")?;
+    let mut steps = Vec::new();
+    let found = runtime.block_on(search(
+        &plan,
+        &stamp,
+        &out,
+        interrupt,
+        args.run.quiet,
+        &mut steps,
+    ));
+    // Whatever ran is reported, an error or an interrupt included.
+    let headline = headline(&plan.slo, &steps, found.as_ref().ok());
+    write(&out, &plan, &steps, &headline, found.as_ref().ok())?;
+    let found = found?;
+    match args.run.quiet {
+        true => println!("{} {}", word(Some(&found)), out.display()),
+        false => println!(
+            "capacity {}: {headline}\n  report: {}",
+            plan.name,
+            out.display()
+        ),
+    }
+    Ok(match found {
+        Found::Rate(_) => 0,
+        Found::None => 3,
+        Found::Unsafe => 1,
+        Found::Interrupted => 130,
+    })
+}
+
+async fn search(
+    plan: &CapacityPlan,
+    stamp: &str,
+    out: &Path,
+    interrupt: Interrupt,
+    quiet: bool,
+    steps: &mut Vec<Step>,
+) -> Result<Found, Error> {
+    let (mut good, mut bad): (Option<f64>, Option<f64>) = (None, None);
+    let mut rate = plan.min_rate;
+    loop {
+        let index = steps.len() as u32 + 1;
+        let scenario = plan.step(rate)?;
+        let record =
+            crate::run::once(&scenario, stamp, Some(index), interrupt.clone(), true).await?;
+        let folder = format!("step-{index:03}-{rate:.0}");
+        report::write_all(&out.join(&folder), &record)?;
+        let step = step(&plan.slo, rate, &record, folder);
+        if !quiet {
+            eprintln!(
+                "[step {index}] {rate:.0}/s: achieved {:.0}/s, p99 {:.1} ms, {} -> {}",
+                step.achieved,
+                step.p99_us as f64 / 1000.0,
+                step.verdict,
+                if step.sustained {
+                    "sustained"
+                } else {
+                    "missed"
+                }
+            );
+        }
+        let (unsafe_setup, sustained) = (step.unsafe_setup, step.sustained);
+        steps.push(step);
+        if unsafe_setup {
+            return Ok(Found::Unsafe);
+        }
+        if record.interrupted {
+            return Ok(Found::Interrupted);
+        }
+        match sustained {
+            true => good = Some(rate),
+            false => bad = Some(rate),
+        }
+        rate = match (good, bad) {
+            (None, Some(_)) => return Ok(Found::None),
+            (Some(g), None) if g >= plan.max_rate => return Ok(Found::Rate(g)),
+            (_, None) => (rate * 2.0).min(plan.max_rate),
+            (Some(g), Some(b)) if (b - g) / g <= plan.precision => return Ok(Found::Rate(g)),
+            (Some(g), Some(b)) => ((g + b) / 2.0).round(),
+        };
+    }
+}
+
+/// A step's figures and whether it sustained its rate under the SLO.
+fn step(slo: &Slo, rate: f64, record: &RunRecord, folder: String) -> Step {
+    let row = SummaryRow::new(record);
+    let purchase = &record.totals.histograms.purchase;
+    let latency_met = slo
+        .latency
+        .iter()
+        .all(|(q, _, limit)| purchase.value_at_quantile(*q) as u128 <= limit.as_micros());
+    let error_rate = match row.attempts {
+        0 => 1.0,
+        n => row.errors as f64 / n as f64,
+    };
+    let errors_met = slo.max_error_rate.is_none_or(|max| error_rate <= max);
+    let slo_met = latency_met && errors_met && row.attempts > 0;
+    let passed = record.verdict.verdict == Verdict::Pass;
+    Step {
+        rate,
+        achieved: row.purchases_per_s,
+        p50_us: row.p50_us,
+        p99_us: row.p99_us,
+        p999_us: row.p999_us,
+        errors: row.errors,
+        slo_met,
+        verdict: record.verdict.verdict.as_str(),
+        sustained: slo_met && passed && row.rate_reached == Some(true) && row.dropped == 0,
+        folder,
+        unsafe_setup: matches!(record.verdict.verdict, Verdict::Fail | Verdict::Reset),
+        why: record.verdict.headline.clone(),
+        slo_latency_us: slo
+            .latency
+            .first()
+            .map_or(row.p99_us, |(q, _, _)| purchase.value_at_quantile(*q)),
+    }
+}
+
+fn word(found: Option<&Found>) -> &'static str {
+    match found {
+        Some(Found::Rate(_)) => "PASS",
+        Some(Found::Unsafe) => "FAIL",
+        Some(Found::None) => "SLO-MISSED",
+        Some(Found::Interrupted) | None => "INTERRUPTED",
+    }
+}
+
+/// `max sustainable: 3,900 purchases/s (p99 41 ms <= 50 ms); at 4,300/s p99 1.2 s`.
+fn headline(slo: &Slo, steps: &[Step], found: Option<&Found>) -> String {
+    let (name, limit) = slo
+        .latency
+        .first()
+        .map_or(("p99".to_owned(), None), |(_, n, l)| (n.clone(), Some(*l)));
+    let limit = limit.map_or(String::new(), |l| {
+        format!(" <= {}", ms(l.as_micros() as u64))
+    });
+    let at = |rate: f64| steps.iter().find(|s| s.rate == rate);
+    match found {
+        Some(Found::Rate(rate)) => {
+            let good = at(*rate).map_or(String::new(), |s| {
+                format!(" ({name} {}{limit})", ms(s.slo_latency_us))
+            });
+            let above = steps
+                .iter()
+                .filter(|s| s.rate > *rate && !s.sustained)
+                .min_by(|a, b| a.rate.total_cmp(&b.rate))
+                .map_or(String::new(), |s| {
+                    format!("; at {}/s {name} {}", grouped(s.rate), ms(s.slo_latency_us))
+                });
+            format!(
+                "max sustainable: {} purchases/s{good}{above}",
+                grouped(*rate)
+            )
+        }
+        Some(Found::None) => format!(
+            "not even the lowest rate, {}/s, meets the SLO `{}`",
+            grouped(steps.first().map_or(0.0, |s| s.rate)),
+            slo.text
+        ),
+        Some(Found::Unsafe) => {
+            let last = steps.last();
+            format!(
+                "the step at {}/s failed its audit, and the capacity of an unsafe setup is not a number to plan with: {}",
+                grouped(last.map_or(0.0, |s| s.rate)),
+                last.map_or("", |s| s.why.as_str())
+            )
+        }
+        Some(Found::Interrupted) | None => {
+            format!(
+                "stopped after {} step(s), before the search ended",
+                steps.len()
+            )
+        }
+    }
+}
+
+fn ms(us: u64) -> String {
+    match us {
+        us if us >= 1_000_000 => format!("{:.1} s", us as f64 / 1e6),
+        us if us >= 10_000 => format!("{:.0} ms", us as f64 / 1e3),
+        us => format!("{:.1} ms", us as f64 / 1e3),
+    }
+}
+
+fn grouped(rate: f64) -> String {
+    let digits = format!("{:.0}", rate.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `capacity.csv`, `capacity.svg` (achieved against offered),
+/// `capacity-latency.svg` (the SLO's latency against offered, with its
+/// limit) and `index.html`, written atomically.
+fn write(
+    out: &Path,
+    plan: &CapacityPlan,
+    steps: &[Step],
+    headline: &str,
+    found: Option<&Found>,
+) -> anyhow::Result<()> {
+    use crate::report::sweep_svg::{line_chart, Line};
+    let mut sorted: Vec<&Step> = steps.iter().collect();
+    sorted.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+    let line = |label: &str, f: &dyn Fn(&Step) -> f64| Line {
+        label: label.to_owned(),
+        points: sorted.iter().map(|s| (s.rate, f(s))).collect(),
+    };
+    let throughput = [
+        line("achieved", &|s| s.achieved),
+        line("offered", &|s| s.rate),
+    ];
+    let capacity = line_chart(
+        &format!("{}: achieved against offered purchases/s", plan.name),
+        "offered purchases/s",
+        "purchases/s",
+        &throughput,
+        false,
+    )?;
+    let (name, limit_us) = plan
+        .slo
+        .latency
+        .first()
+        .map_or(("p99".to_owned(), None), |(_, n, l)| {
+            (n.clone(), Some(l.as_micros() as f64))
+        });
+    let mut latency = vec![line(&format!("{name} (µs)"), &|s| s.slo_latency_us as f64)];
+    if let Some(limit) = limit_us {
+        latency.push(line("SLO limit", &|_| limit));
+    }
+    let latency = line_chart(
+        &format!("{}: {name} against offered purchases/s", plan.name),
+        "offered purchases/s",
+        &format!("{name} latency (µs)"),
+        &latency,
+        true,
+    )?;
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    for s in steps {
+        csv.serialize(s)?;
+    }
+    let charts = vec![
+        ("capacity.svg".to_owned(), capacity),
+        ("capacity-latency.svg".to_owned(), latency),
+    ];
+    let page = index(plan, steps, headline, found, &charts);
+    std::fs::create_dir_all(out)?;
+    report::write_atomically(&out.join("capacity.csv"), &csv.into_inner()?)?;
+    report::write_atomically(&out.join("index.html"), &page)?;
+    for (file, bytes) in &charts {
+        report::write_atomically(&out.join(file), bytes)?;
+    }
+    Ok(())
+}
+
+fn index(
+    plan: &CapacityPlan,
+    steps: &[Step],
+    headline: &str,
+    found: Option<&Found>,
+    charts: &[(String, Vec<u8>)],
+) -> Vec<u8> {
+    let columns = [
+        "step",
+        "rate",
+        "achieved",
+        "p50 (ms)",
+        "p99 (ms)",
+        "p99.9 (ms)",
+        "errors",
+        "SLO met",
+        "verdict",
+        "sustained",
+    ];
+    let rows = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            vec![
+                format!("{:03}", i + 1),
+                grouped(s.rate),
+                grouped(s.achieved),
+                format!("{:.1}", s.p50_us as f64 / 1e3),
+                format!("{:.1}", s.p99_us as f64 / 1e3),
+                format!("{:.1}", s.p999_us as f64 / 1e3),
+                s.errors.to_string(),
+                s.slo_met.to_string(),
+                s.verdict.to_owned(),
+                s.sustained.to_string(),
+            ]
+        })
+        .collect();
+    let title = format!("capacity {}", plan.name);
+    let facts = vec![
+        ("SLO".to_owned(), plan.slo.text.clone()),
+        (
+            "steps".to_owned(),
+            format!(
+                "{} of {:.0} s each, fixed-rate open loop, from {}/s up to {}/s, to {:.0}%",
+                steps.len(),
+                plan.step_duration.as_secs_f64(),
+                grouped(plan.min_rate),
+                grouped(plan.max_rate),
+                plan.precision * 100.0
+            ),
+        ),
+    ];
+    let page = report::html::Page {
+        title: &title,
+        verdict: word(found),
+        headline,
+        facts,
+        summary: (columns.map(str::to_owned).to_vec(), rows),
+        links: steps
+            .iter()
+            .map(|s| Some(format!("{}/index.html", s.folder)))
+            .collect(),
+        audit: Vec::new(),
+        notes: Vec::new(),
+        charts: charts.to_vec(),
+    };
+    report::html::render(&page)
+}

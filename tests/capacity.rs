@@ -1,0 +1,134 @@
+//! `seckill-bench capacity` against real redis-servers: the search finds a
+//! rate and brackets it, an SLO nothing meets exits 3, a failed audit stops
+//! the search with exit 1, and a bad SLO exits 2 naming its part.
+
+use crate::support::{self, num, scenario, Bench};
+
+/// The article lock in short fixed-rate steps.
+const STEPS: &str = r#"
+name = "cap"
+
+[stock]
+initial = 100000000
+
+[load]
+processes = 2
+clients_per_process = 16
+duration = "1s"
+
+[strategy]
+kind = "article"
+
+[capacity]
+step_duration = "1s"
+min_rate = 100
+max_rate = 1600
+precision = 0.25
+"#;
+
+fn capacity(path: &str, extra: &[&str]) -> support::Run {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report").display().to_string();
+    let mut args = vec![
+        "capacity".to_owned(),
+        path.to_owned(),
+        "--out".to_owned(),
+        out,
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    Bench::new(args, dir).output()
+}
+
+#[test]
+fn a_search_climbs_then_brackets_the_highest_sustained_rate() {
+    let _alone = support::alone();
+    let redis = support::redis();
+    let (_dir, path) = support::write_scenario(STEPS);
+    let run = capacity(&path, &["--slo", "p99<2s", "--redis-url", &redis.url()]);
+    run.assert_code(0);
+    let steps = run.csv("capacity.csv");
+    let context = run.context();
+    assert!(steps.len() >= 2, "{context}");
+    let rate = |i: usize| steps[i]["rate"].parse::<f64>().unwrap();
+    assert_eq!(
+        (rate(0), rate(1)),
+        (100.0, 200.0),
+        "the climb doubles: {context}"
+    );
+    let sustained: Vec<f64> = (0..steps.len())
+        .filter(|&i| steps[i]["sustained"] == "true")
+        .map(rate)
+        .collect();
+    let best = sustained.iter().copied().fold(0.0, f64::max);
+    assert!(best >= 100.0, "{context}");
+    // Every rate above the best one that was tried was missed.
+    for i in 0..steps.len() {
+        if rate(i) > best {
+            assert_eq!(steps[i]["sustained"], "false", "{context}");
+        }
+    }
+    let headline = format!("max sustainable: {}", grouped(best));
+    assert!(run.stdout.contains(&headline), "{headline}\n{context}");
+    for row in &steps {
+        let folder = run.out().join(&row["folder"]);
+        assert_eq!(row["verdict"], "PASS", "{context}");
+        assert!(
+            folder.join("summary.csv").is_file(),
+            "each step is a run of its own"
+        );
+        let summary = run.csv(&format!("{}/summary.csv", row["folder"]));
+        assert_eq!(num(&summary[0], "oversold"), 0);
+    }
+    let page = std::fs::read_to_string(run.out().join("index.html")).unwrap();
+    assert!(
+        page.contains("step-001-100/index.html"),
+        "the page links each step"
+    );
+    assert!(run.out().join("capacity.svg").is_file());
+
+    // An SLO no step can meet: even the lowest rate misses it.
+    let run = capacity(&path, &["--slo", "p99<1us", "--redis-url", &redis.url()]);
+    run.assert_code(3);
+    assert_eq!(run.csv("capacity.csv").len(), 1, "{}", run.context());
+    assert!(
+        run.stdout.contains("not even the lowest rate"),
+        "{}",
+        run.context()
+    );
+}
+
+fn grouped(rate: f64) -> String {
+    let digits = format!("{rate:.0}");
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[test]
+fn an_unsafe_step_stops_the_search_and_a_bad_slo_exits_2() {
+    let run = capacity(
+        &scenario("article-stall"),
+        &["--slo", "p99<10s", "--set", "stock.initial=100000"],
+    );
+    run.assert_code(1);
+    let steps = run.csv("capacity.csv");
+    assert_eq!(steps.len(), 1, "{}", run.context());
+    assert_eq!(steps[0]["verdict"], "FAIL");
+    assert!(run.stdout.contains("failed its audit"), "{}", run.context());
+
+    let run = capacity(&scenario("article"), &["--slo", "p99<50ms,fast"]);
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("cannot read `fast`") && run.stderr.contains("capacity.slo"),
+        "{}",
+        run.context()
+    );
+    let run = capacity(&scenario("article"), &[]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("--slo"), "{}", run.context());
+}
