@@ -109,11 +109,50 @@ async fn search(
     let (mut good, mut bad): (Option<f64>, Option<f64>) = (None, None);
     let mut rate = plan.min_rate;
     loop {
+        let sustained = match judge_rate(plan, rate, stamp, out, &interrupt, quiet, steps).await? {
+            Judged::Sustained(sustained) => sustained,
+            Judged::Stop(found) => return Ok(found),
+        };
+        match sustained {
+            true => good = Some(rate),
+            false => bad = Some(rate),
+        }
+        rate = match (good, bad) {
+            (None, Some(_)) => return Ok(Found::None),
+            (Some(g), None) if g >= plan.max_rate => return Ok(Found::Rate(g)),
+            (_, None) => (rate * 2.0).min(plan.max_rate),
+            (Some(g), Some(b)) if (b - g) / g <= plan.precision => return Ok(Found::Rate(g)),
+            (Some(g), Some(b)) => ((g + b) / 2.0).round(),
+        };
+    }
+}
+
+enum Judged {
+    Sustained(bool),
+    Stop(Found),
+}
+
+/// Runs `rate` up to `plan.trials` times: sustained only if every trial
+/// is (the first miss ends the trials); a failed audit or an interrupt
+/// stops the search.
+async fn judge_rate(
+    plan: &CapacityPlan,
+    rate: f64,
+    stamp: &str,
+    out: &Path,
+    interrupt: &Interrupt,
+    quiet: bool,
+    steps: &mut Vec<Step>,
+) -> Result<Judged, Error> {
+    for trial in 1..=plan.trials {
         let index = steps.len() as u32 + 1;
         let scenario = plan.step(rate)?;
         let record =
             crate::run::once(&scenario, stamp, Some(index), interrupt.clone(), true).await?;
-        let folder = format!("step-{index:03}-{rate:.0}");
+        let folder = match plan.trials {
+            1 => format!("step-{index:03}-{rate:.0}"),
+            _ => format!("step-{index:03}-{rate:.0}-t{trial}"),
+        };
         report::write_all(&out.join(&folder), &record)?;
         let step = step(&plan.slo, rate, &record, folder);
         if !quiet {
@@ -132,23 +171,16 @@ async fn search(
         let (unsafe_setup, sustained) = (step.unsafe_setup, step.sustained);
         steps.push(step);
         if unsafe_setup {
-            return Ok(Found::Unsafe);
+            return Ok(Judged::Stop(Found::Unsafe));
         }
         if record.interrupted {
-            return Ok(Found::Interrupted);
+            return Ok(Judged::Stop(Found::Interrupted));
         }
-        match sustained {
-            true => good = Some(rate),
-            false => bad = Some(rate),
+        if !sustained {
+            return Ok(Judged::Sustained(false));
         }
-        rate = match (good, bad) {
-            (None, Some(_)) => return Ok(Found::None),
-            (Some(g), None) if g >= plan.max_rate => return Ok(Found::Rate(g)),
-            (_, None) => (rate * 2.0).min(plan.max_rate),
-            (Some(g), Some(b)) if (b - g) / g <= plan.precision => return Ok(Found::Rate(g)),
-            (Some(g), Some(b)) => ((g + b) / 2.0).round(),
-        };
     }
+    Ok(Judged::Sustained(true))
 }
 
 /// A step's figures and whether it sustained its rate under the SLO.
@@ -204,12 +236,15 @@ fn headline(slo: &Slo, steps: &[Step], found: Option<&Found>) -> String {
     let limit = limit.map_or(String::new(), |l| {
         format!(" <= {}", ms(l.as_micros() as u64))
     });
-    let at = |rate: f64| steps.iter().find(|s| s.rate == rate);
     match found {
         Some(Found::Rate(rate)) => {
-            let good = at(*rate).map_or(String::new(), |s| {
-                format!(" ({name} {}{limit})", ms(s.slo_latency_us))
-            });
+            // The worst of the rate's trials.
+            let worst = steps
+                .iter()
+                .filter(|s| s.rate == *rate)
+                .map(|s| s.slo_latency_us)
+                .max();
+            let good = worst.map_or(String::new(), |us| format!(" ({name} {}{limit})", ms(us)));
             let above = steps
                 .iter()
                 .filter(|s| s.rate > *rate && !s.sustained)
@@ -371,9 +406,10 @@ fn index(
         (
             "steps".to_owned(),
             format!(
-                "{} of {:.0} s each, fixed-rate open loop, from {}/s up to {}/s, to {:.0}%",
+                "{} of {:.0} s each ({} trial(s) a rate), fixed-rate open loop, from {}/s up to {}/s, to {:.0}%",
                 steps.len(),
                 plan.step_duration.as_secs_f64(),
+                plan.trials,
                 grouped(plan.min_rate),
                 grouped(plan.max_rate),
                 plan.precision * 100.0

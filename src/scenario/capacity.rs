@@ -76,6 +76,8 @@ pub struct CapacityPlan {
     pub max_rate: f64,
     /// The search stops when the bracket is this narrow, relative.
     pub precision: f64,
+    /// Runs of each rate; the rate is sustained only if every one is.
+    pub trials: u32,
     table: toml::Table,
     source: String,
     origin: String,
@@ -159,6 +161,7 @@ impl CapacityPlan {
             min_rate: number("min_rate", 100.0)?,
             max_rate: number("max_rate", 1_000_000.0)?,
             precision: number("precision", 0.05)?,
+            trials: number("trials", 1.0)?.min(100.0) as u32,
             table,
             source,
             origin,
