@@ -252,8 +252,13 @@ fn headline(slo: &Slo, steps: &[Step], found: Option<&Found>) -> String {
                 .map_or(String::new(), |s| {
                     format!("; at {}/s {name} {}", grouped(s.rate), ms(s.slo_latency_us))
                 });
+            // No missed rate above: the search stopped at max_rate.
+            let ceiling = match above.is_empty() {
+                true => " (the search's max_rate: it may sustain more)",
+                false => "",
+            };
             format!(
-                "max sustainable: {} purchases/s{good}{above}",
+                "max sustainable: {} purchases/s{good}{above}{ceiling}",
                 grouped(*rate)
             )
         }
