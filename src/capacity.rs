@@ -62,6 +62,11 @@ enum Found {
 /// # Errors
 /// [`Error`] for bad input (before anything runs) or the environment.
 pub fn capacity_command(args: &CapacityArgs) -> Result<u8, Error> {
+    if args.run.repeat.is_some() {
+        return Err(Error::Usage(
+            "--repeat is for `run`; capacity runs each rate [capacity] trials times".to_owned(),
+        ));
+    }
     let overrides = crate::run::overrides(&args.run);
     let plan = CapacityPlan::load(&args.run.scenario, &overrides, args.slo.as_deref())?;
     let stamp = run_id::utc_stamp(SystemTime::now());

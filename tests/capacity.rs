@@ -139,4 +139,7 @@ fn an_unsafe_step_stops_the_search_and_a_bad_slo_exits_2() {
     let run = capacity(&scenario("article"), &[]);
     run.assert_code(2);
     assert!(run.stderr.contains("--slo"), "{}", run.context());
+    let run = capacity(&scenario("article"), &["--slo", "p99<1s", "--repeat", "2"]);
+    run.assert_code(2);
+    assert!(!run.out().exists(), "nothing is written on bad input");
 }
