@@ -56,6 +56,8 @@ enum Found {
     None,
     /// A step failed its audit.
     Unsafe,
+    /// A step could not judge its rate: why.
+    Inconclusive(String),
     Interrupted,
 }
 
@@ -83,10 +85,21 @@ pub fn capacity_command(args: &CapacityArgs) -> Result<u8, Error> {
         args.run.quiet,
         &mut steps,
     ));
+    if steps.is_empty() {
+        // Nothing ran (Redis unreachable, say): no folder is left behind.
+        if args.run.out.is_none() {
+            let _ = std::fs::remove_dir(&out);
+        }
+        if let Err(e) = found {
+            return Err(e);
+        }
+    }
     // Whatever ran is reported, an error or an interrupt included.
     let headline = headline(&plan.slo, &steps, found.as_ref().ok());
     write(&out, &plan, &steps, &headline, found.as_ref().ok())?;
-    let found = found?;
+    let found = found.inspect_err(|_| {
+        eprintln!("the steps that ran are reported in {}", out.display());
+    })?;
     match args.run.quiet {
         true => println!("{} {}", word(Some(&found)), out.display()),
         false => println!(
@@ -99,6 +112,7 @@ pub fn capacity_command(args: &CapacityArgs) -> Result<u8, Error> {
         Found::Rate(_) => 0,
         Found::None => 3,
         Found::Unsafe => 1,
+        Found::Inconclusive(_) => 5,
         Found::Interrupted => 130,
     })
 }
@@ -114,21 +128,46 @@ async fn search(
     let (mut good, mut bad): (Option<f64>, Option<f64>) = (None, None);
     let mut rate = plan.min_rate;
     loop {
-        let sustained = match judge_rate(plan, rate, stamp, out, &interrupt, quiet, steps).await? {
-            Judged::Sustained(sustained) => sustained,
-            Judged::Stop(found) => return Ok(found),
+        let judged = judge_rate(plan, rate, stamp, out, &interrupt, quiet, steps).await;
+        let sustained = match judged {
+            Ok(Judged::Sustained(sustained)) => sustained,
+            Ok(Judged::Stop(found)) => return Ok(found),
+            Err(Error::Interrupted) => return Ok(Found::Interrupted),
+            Err(e) => return Err(e),
         };
         match sustained {
             true => good = Some(rate),
             false => bad = Some(rate),
         }
-        rate = match (good, bad) {
-            (None, Some(_)) => return Ok(Found::None),
-            (Some(g), None) if g >= plan.max_rate => return Ok(Found::Rate(g)),
-            (_, None) => (rate * 2.0).min(plan.max_rate),
-            (Some(g), Some(b)) if (b - g) / g <= plan.precision => return Ok(Found::Rate(g)),
-            (Some(g), Some(b)) => ((g + b) / 2.0).round(),
+        rate = match next_rate((plan.max_rate, plan.precision), rate, good, bad) {
+            Ok(next) => next,
+            Err(found) => return Ok(found),
         };
+    }
+}
+
+/// The next rate to try, or how the search ended: doubling until a rate
+/// is missed, then halving the bracket between the highest rate sustained
+/// and the lowest missed until it is `precision` wide, or no whole rate is
+/// left between them.
+fn next_rate(
+    (max_rate, precision): (f64, f64),
+    rate: f64,
+    good: Option<f64>,
+    bad: Option<f64>,
+) -> Result<f64, Found> {
+    match (good, bad) {
+        (None, Some(_)) | (None, None) => Err(Found::None),
+        (Some(g), None) if g >= max_rate => Err(Found::Rate(g)),
+        (_, None) => Ok((rate * 2.0).min(max_rate)),
+        (Some(g), Some(b)) if (b - g) / g <= precision => Err(Found::Rate(g)),
+        (Some(g), Some(b)) => {
+            let mid = ((g + b) / 2.0).round();
+            match mid > g && mid < b {
+                true => Ok(mid),
+                false => Err(Found::Rate(g)),
+            }
+        }
     }
 }
 
@@ -181,11 +220,28 @@ async fn judge_rate(
         if record.interrupted {
             return Ok(Judged::Stop(Found::Interrupted));
         }
+        if let Some(why) = untested(&record, rate) {
+            return Ok(Judged::Stop(Found::Inconclusive(why)));
+        }
         if !sustained {
             return Ok(Judged::Sustained(false));
         }
     }
     Ok(Judged::Sustained(true))
+}
+
+/// Why a step says nothing of its rate: INCONCLUSIVE, or the stock ran
+/// out before the step ended (an open loop stops at a sell-out).
+fn untested(record: &RunRecord, rate: f64) -> Option<String> {
+    let at = format!("the step at {}/s", grouped(rate));
+    if record.verdict.verdict == Verdict::Inconclusive {
+        let why = record.verdict.inconclusive_reason();
+        return Some(format!("{at} was INCONCLUSIVE ({why})"));
+    }
+    let c = &record.totals.counters;
+    (c.rejected_sold_out > 0).then(|| {
+        format!("{at} sold out before it ended: raise stock.initial above max_rate x step_duration")
+    })
 }
 
 /// A step's figures and whether it sustained its rate under the SLO.
@@ -227,6 +283,7 @@ fn word(found: Option<&Found>) -> &'static str {
     match found {
         Some(Found::Rate(_)) => "PASS",
         Some(Found::Unsafe) => "FAIL",
+        Some(Found::Inconclusive(_)) => "INCONCLUSIVE",
         Some(Found::None) => "SLO-MISSED",
         Some(Found::Interrupted) | None => "INTERRUPTED",
     }
@@ -280,9 +337,18 @@ fn headline(slo: &Slo, steps: &[Step], found: Option<&Found>) -> String {
                 last.map_or("", |s| s.why.as_str())
             )
         }
+        Some(Found::Inconclusive(why)) => format!("no capacity: {why}"),
         Some(Found::Interrupted) | None => {
+            let best = steps
+                .iter()
+                .filter(|s| s.sustained)
+                .map(|s| s.rate)
+                .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
+            let so_far = best.map_or(String::new(), |r| {
+                format!("; the highest rate sustained so far was {}/s", grouped(r))
+            });
             format!(
-                "stopped after {} step(s), before the search ended",
+                "stopped after {} step(s), before the search ended{so_far}",
                 steps.len()
             )
         }
@@ -441,4 +507,55 @@ fn index(
         charts: charts.to_vec(),
     };
     report::html::render(&page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the search against a setup that sustains exactly `capacity`.
+    fn search(capacity: f64, min: f64, max: f64, precision: f64) -> (Vec<f64>, Option<f64>) {
+        let (mut good, mut bad, mut rate) = (None, None, min);
+        let mut tried = Vec::new();
+        loop {
+            assert!(tried.len() < 64, "the search must end: {tried:?}");
+            tried.push(rate);
+            match rate <= capacity {
+                true => good = Some(rate),
+                false => bad = Some(rate),
+            }
+            match next_rate((max, precision), rate, good, bad) {
+                Ok(next) => rate = next,
+                Err(Found::Rate(r)) => return (tried, Some(r)),
+                Err(_) => return (tried, None),
+            }
+        }
+    }
+
+    #[test]
+    fn the_search_climbs_then_brackets_within_its_precision() {
+        let (tried, found) = search(3_900.0, 100.0, 1e6, 0.05);
+        assert_eq!(
+            &tried[..7],
+            [100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 6400.0]
+        );
+        let found = found.unwrap();
+        assert!(
+            (3_900.0 / 1.05..=3_900.0).contains(&found),
+            "{found} {tried:?}"
+        );
+    }
+
+    #[test]
+    fn the_search_ends_at_small_rates_at_max_rate_and_below_min_rate() {
+        // One apart but wider than 5%: no whole rate left between them.
+        let (tried, found) = search(15.0, 1.0, 1e6, 0.05);
+        assert_eq!(found, Some(15.0), "{tried:?}");
+        let (_, found) = search(1e9, 100.0, 1000.0, 0.05);
+        assert_eq!(found, Some(1000.0));
+        let (tried, found) = search(50.0, 100.0, 1000.0, 0.05);
+        assert_eq!((tried, found), (vec![100.0], None));
+        let (_, found) = search(0.4, 0.3, 10.0, 0.05);
+        assert_eq!(found, Some(0.3), "a rate below 1 never bisects to 0");
+    }
 }

@@ -42,7 +42,9 @@ pub enum Command {
     /// fixed-rate open-loop steps (each a normal run with its own folder),
     /// an exponential climb then bisection. Writes capacity.csv,
     /// capacity.svg and index.html. Exits 0 when a rate was found, 3 when
-    /// even the lowest rate misses the SLO, 1 when a step oversold.
+    /// even the lowest rate misses the SLO, 1 when a step failed its
+    /// audit, 5 when a step could not judge its rate, 4 for the
+    /// environment, 130 when interrupted.
     Capacity(CapacityArgs),
     /// Worker process entry point (started by `run`; speaks the protocol on
     /// stdin/stdout).

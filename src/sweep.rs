@@ -31,7 +31,15 @@ pub fn sweep_command(args: &RunArgs) -> Result<u8, Error> {
     let out = crate::run::out_dir(&args.out, format!("{}-sweep-{stamp}", plan.name))?;
     let (points, interrupted, error) =
         crate::run::runtime()?.block_on(run_points(&plan, &stamp, &out, args.quiet));
-    let verdict = sweep_verdict(plan.expect_oversell, &points);
+    let mut verdict = sweep_verdict(plan.expect_oversell, &points);
+    if interrupted || error.is_some() {
+        // The page of a sweep that stopped early does not say PASS.
+        let ran = format!("{} of {} points ran", points.len(), plan.points.len());
+        verdict = (
+            "INCOMPLETE",
+            format!("{ran}, then the sweep stopped; {}", verdict.1),
+        );
+    }
     let page = report::sweep::SweepPage {
         name: &plan.name,
         planned: plan.points.len(),

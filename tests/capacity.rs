@@ -142,4 +142,24 @@ fn an_unsafe_step_stops_the_search_and_a_bad_slo_exits_2() {
     let run = capacity(&scenario("article"), &["--slo", "p99<1s", "--repeat", "2"]);
     run.assert_code(2);
     assert!(!run.out().exists(), "nothing is written on bad input");
+    let run = capacity(
+        &scenario("article"),
+        &["--slo", "p99<1s", "--set", "load.rate=500"],
+    );
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("set by the capacity search"),
+        "{}",
+        run.context()
+    );
+
+    // 100 units at 100/s for 5 s: the step sells out and says nothing of
+    // its rate.
+    let run = capacity(&scenario("article"), &["--slo", "p99<10s"]);
+    run.assert_code(5);
+    assert!(
+        run.stdout.contains("sold out before it ended"),
+        "{}",
+        run.context()
+    );
 }

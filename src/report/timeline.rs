@@ -41,13 +41,20 @@ fn per_s(n: u64, row: &TimelineRow) -> f64 {
 }
 
 /// The open loop's offered purchases/s over the interval: the schedule's
-/// arrivals in it over its real length (the last one may be shorter).
+/// arrivals in it (none after the stop rule's duration) over its real
+/// length (the last one may be shorter).
 fn target_per_s(record: &RunRecord, r: &TimelineRow) -> Option<f64> {
     let Pace::Open { rate, .. } = &record.scenario.load.pace else {
         return None;
     };
     let secs = r.length.as_secs_f64();
-    let arrivals = rate.integral(r.end) - rate.integral(r.start);
+    // The schedule ends with the stop rule's duration; the rows after it
+    // only see the purchases in flight finish.
+    let until = |t: std::time::Duration| match record.scenario.load.stop.duration {
+        Some(stop) => t.min(stop),
+        None => t,
+    };
+    let arrivals = rate.integral(until(r.end)) - rate.integral(until(r.start));
     (secs > 0.0).then(|| (arrivals / secs * 10.0).round() / 10.0)
 }
 

@@ -116,7 +116,51 @@ impl CapacityPlan {
                 return Err(invalid(&origin, "capacity", m, "write [capacity]"));
             }
         };
+        const KNOWN: [&str; 6] = [
+            "slo",
+            "step_duration",
+            "min_rate",
+            "max_rate",
+            "precision",
+            "trials",
+        ];
+        if let Some(unknown) = capacity.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+            let m = format!("unknown key `{unknown}`");
+            let hint = format!("use {}", KNOWN.join(", "));
+            return Err(invalid(&origin, &format!("capacity.{unknown}"), m, &hint));
+        }
+        // The search sets these for every step: a --set of them would
+        // quietly undo it.
+        let searched = [
+            "load.rate",
+            "load.duration",
+            "load.stages",
+            "load.purchases_per_client",
+            "capacity",
+        ];
+        if let Some(o) = overrides.iter().find(|o| {
+            searched.iter().any(|p| {
+                o.path == *p
+                    || o.path.starts_with(&format!("{p}."))
+                    || o.path.starts_with(&format!("{p}["))
+            })
+        }) {
+            let m = format!("`{}` is set by the capacity search itself (each step is a fixed rate for step_duration)", o.path);
+            return Err(ScenarioError::BadOverride {
+                arg: o.arg.clone(),
+                message: m,
+            });
+        }
         let field = |name: &str| capacity.get(name);
+        if let Some(v) = field("slo").filter(|v| !v.is_str()) {
+            let m = format!("`{v}` is not a string");
+            return Err(invalid(
+                &origin,
+                "capacity.slo",
+                m,
+                "write slo = \"p99<50ms\"",
+            ));
+        }
         let text = match (slo, field("slo").and_then(toml::Value::as_str)) {
             (Some(s), _) | (None, Some(s)) => s.to_owned(),
             (None, None) => {
@@ -161,7 +205,22 @@ impl CapacityPlan {
             min_rate: number("min_rate", 100.0)?,
             max_rate: number("max_rate", 1_000_000.0)?,
             precision: number("precision", 0.05)?,
-            trials: number("trials", 1.0)?.min(100.0) as u32,
+            trials: match field("trials") {
+                None => 1,
+                Some(v) => v
+                    .as_integer()
+                    .filter(|n| (1..=100).contains(n))
+                    .map(|n| n as u32)
+                    .ok_or_else(|| {
+                        let m = format!("`{v}` is not a number of trials");
+                        invalid(
+                            &origin,
+                            "capacity.trials",
+                            m,
+                            "use a whole number from 1 to 100",
+                        )
+                    })?,
+            },
             table,
             source,
             origin,
