@@ -363,16 +363,9 @@ fn ms(us: u64) -> String {
     }
 }
 
+/// A rate in whole purchases/s with thousands separators.
 fn grouped(rate: f64) -> String {
-    let digits = format!("{:.0}", rate.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    crate::report::chart::grouped(rate.max(0.0).round() as i64)
 }
 
 /// `capacity.csv`, `capacity.svg` (achieved against offered),

@@ -214,7 +214,7 @@ pub(super) fn exact(v: f64) -> String {
 }
 
 /// Whole numbers with thousands separators: 1,234,567 or -1,234.
-pub(super) fn grouped(n: impl Into<i128>) -> String {
+pub(crate) fn grouped(n: impl Into<i128>) -> String {
     let n: i128 = n.into();
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();

@@ -3,7 +3,7 @@
 //! rename), so a reader never sees half a report.
 
 mod audit_csv;
-mod chart;
+pub(crate) mod chart;
 pub mod compare;
 pub mod hlog;
 pub mod html;

@@ -376,6 +376,24 @@ fn draw_behind(plot: &Plot<'_>, t: &Timeline) -> anyhow::Result<()> {
         3,
         ALARM.stroke_width(2),
     ))?;
+    let text = format!(
+        "falls behind at {} offered/s ({} s)",
+        grouped(target.round() as u64),
+        trim_decimals(&format!("{at:.1}"))
+    );
+    // Below the sold-out label's line, should both be near.
+    label_marker(plot, t, (at, hi), text, (ALARM, 26))
+}
+
+/// A marker's label at the top of its line: right of it, or past three
+/// quarters of the way left of it, to stay in the frame; `dy` down.
+fn label_marker(
+    plot: &Plot<'_>,
+    t: &Timeline,
+    (at, top): (f64, f64),
+    text: String,
+    (color, dy): (RGBColor, i32),
+) -> anyhow::Result<()> {
     let right_side = (at - t.time.lo) / (t.time.hi - t.time.lo) < 0.75;
     let (h, dx) = if right_side {
         (HPos::Left, 6)
@@ -383,14 +401,9 @@ fn draw_behind(plot: &Plot<'_>, t: &Timeline) -> anyhow::Result<()> {
         (HPos::Right, -6)
     };
     let style = TextStyle::from((FONT, 14))
-        .color(&ALARM)
+        .color(&color)
         .pos(Pos::new(h, VPos::Top));
-    let text = format!(
-        "falls behind at {} offered/s ({} s)",
-        grouped(target.round() as u64),
-        trim_decimals(&format!("{at:.1}"))
-    );
-    plot.draw(&(EmptyElement::at((at, hi)) + Text::new(text, (dx, 26), style)))?;
+    plot.draw(&(EmptyElement::at((at, top)) + Text::new(text, (dx, dy), style)))?;
     Ok(())
 }
 
@@ -482,19 +495,8 @@ fn draw_sold_out(plot: &Plot<'_>, t: &Timeline, labelled: bool) -> anyhow::Resul
     if !labelled {
         return Ok(());
     }
-    // Past three quarters of the way the label goes left of the line, to stay in the frame.
-    let right_side = (at - t.time.lo) / (t.time.hi - t.time.lo) < 0.75;
-    let (h, dx) = if right_side {
-        (HPos::Left, 6)
-    } else {
-        (HPos::Right, -6)
-    };
-    let style = TextStyle::from((FONT, 14))
-        .color(&GREY)
-        .pos(Pos::new(h, VPos::Top));
     let text = format!("sold out at {} s", trim_decimals(&format!("{at:.1}")));
-    plot.draw(&(EmptyElement::at((at, hi)) + Text::new(text, (dx, 6), style)))?;
-    Ok(())
+    label_marker(plot, t, (at, hi), text, (GREY, 6))
 }
 
 /// The stock line, with its points below zero marked in red.
