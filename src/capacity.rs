@@ -86,13 +86,12 @@ pub fn capacity_command(args: &CapacityArgs) -> Result<u8, Error> {
         &mut steps,
     ));
     if steps.is_empty() {
-        // Nothing ran (Redis unreachable, say): no folder is left behind.
+        // Nothing ran (Redis unreachable, an interrupt before the first
+        // load): no folder is left behind.
         if args.run.out.is_none() {
             let _ = std::fs::remove_dir(&out);
         }
-        if let Err(e) = found {
-            return Err(e);
-        }
+        return Err(found.err().unwrap_or(Error::Interrupted));
     }
     // Whatever ran is reported, an error or an interrupt included.
     let headline = headline(&plan.slo, &steps, found.as_ref().ok());
