@@ -68,22 +68,34 @@ impl RedisServer {
     /// When no binary is found, or the server does not answer within `deadline`.
     pub fn start_with(deadline: Duration, options: ServerOptions) -> anyhow::Result<RedisServer> {
         let binary = find_binary()?;
-        let dir = tempfile::Builder::new()
-            .prefix("seckill-redis-")
-            .tempdir()
-            .context("creating a temp dir for redis-server")?;
-        let port = free_port()?;
-        let child = spawn(&binary, dir.path(), port, &options)?;
-        let mut server = RedisServer {
-            child,
-            port,
-            dir,
-            binary,
-            options,
-        };
-        server.wait_ready(deadline)?;
-        server.forget_dir();
-        Ok(server)
+        // A free port is free when asked, not when redis-server binds it:
+        // another process may take it in between. Such a start is tried
+        // again on another port.
+        for attempt in 1.. {
+            let dir = tempfile::Builder::new()
+                .prefix("seckill-redis-")
+                .tempdir()
+                .context("creating a temp dir for redis-server")?;
+            let cluster = matches!(options.role, Role::ClusterNode { .. });
+            let port = free_port(cluster)?;
+            let child = spawn(&binary, dir.path(), port, &options)?;
+            let mut server = RedisServer {
+                child,
+                port,
+                dir,
+                binary: binary.clone(),
+                options: options.clone(),
+            };
+            match server.wait_ready(deadline) {
+                Ok(()) => {
+                    server.forget_dir();
+                    return Ok(server);
+                }
+                Err(e) if attempt < PORT_ATTEMPTS && format!("{e:#}").contains(PORT_TAKEN) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the last attempt returns")
     }
 
     /// A server without persistence never reads or writes its folder once
@@ -231,9 +243,29 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(listener.local_addr()?.port())
+/// Starts that lost their port to another process before trying no more.
+const PORT_ATTEMPTS: u32 = 5;
+/// What redis-server logs when its port (or cluster bus port) was taken.
+const PORT_TAKEN: &str = "Address already in use";
+
+/// A free loopback port; for a cluster node, one whose bus port (port +
+/// 10000) is free too.
+fn free_port(cluster: bool) -> anyhow::Result<u16> {
+    for _ in 0..100 {
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+        let port = listener.local_addr()?.port();
+        if !cluster {
+            return Ok(port);
+        }
+        let bus_free = port
+            .checked_add(10_000)
+            .is_some_and(|bus| std::net::TcpListener::bind(("127.0.0.1", bus)).is_ok());
+        if bus_free {
+            return Ok(port);
+        }
+    }
+    anyhow::bail!("no free port with a free cluster bus port (+10000) on 127.0.0.1")
 }
 
 fn spawn(binary: &Path, dir: &Path, port: u16, options: &ServerOptions) -> anyhow::Result<Child> {
