@@ -252,8 +252,7 @@ const PORT_TAKEN: &str = "Address already in use";
 /// 10000) is free too.
 fn free_port(cluster: bool) -> anyhow::Result<u16> {
     for _ in 0..100 {
-        let listener =
-            std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
         let port = listener.local_addr()?.port();
         if !cluster {
             return Ok(port);
