@@ -208,7 +208,7 @@ fn an_acl_user_without_the_run_keys_exits_4_naming_the_permission() {
 
 #[test]
 fn a_partitioned_primary_loses_what_it_took_alone_unless_writes_are_confirmed() {
-    let run = Bench::run(&scenario("failover-partition"), &[]).output();
+    let run = partitioned(&[]);
     run.assert_code(1);
     let s = run.summary();
     assert!(num(&s, "back_in_stock") > 0, "{}", run.context());
@@ -219,15 +219,25 @@ fn a_partitioned_primary_loses_what_it_took_alone_unless_writes_are_confirmed() 
             .any(|f| f["what"].contains("demoted to a replica") && f["applied"] == "true"),
         "{faults:?}"
     );
-    let run = Bench::run(
-        &scenario("failover-partition"),
-        &["--set", "strategy.wait_replicas=1"],
-    )
-    .output();
+    let run = partitioned(&["--set", "strategy.wait_replicas=1"]);
     run.assert_code(0);
     let s = run.summary();
     assert_eq!(num(&s, "back_in_stock"), 0, "{s:?}");
     assert!(num(&s, "unconfirmed") > 0, "{s:?}");
+}
+
+/// `failover-partition.toml`, run once more when Sentinel did not demote
+/// the healed primary within the fault's 20 s. That is Sentinel's timing
+/// on a loaded machine (it waits 8 s before it reconfigures, and rarely
+/// much longer), and the harness rightly calls such a run INCONCLUSIVE;
+/// it is not what this test is about.
+fn partitioned(extra: &[&str]) -> support::Run {
+    let run = Bench::run(&scenario("failover-partition"), extra).output();
+    if run.code() == 5 && run.stdout.contains("was not demoted within") {
+        eprintln!("Sentinel did not demote the healed primary in time; running again once");
+        return Bench::run(&scenario("failover-partition"), extra).output();
+    }
+    run
 }
 
 /// The user's own sentinels (here a set the test starts, whose sentinels
