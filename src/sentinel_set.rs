@@ -249,12 +249,25 @@ impl SentinelSet {
     /// # Errors
     /// When the node does not answer.
     pub async fn heal(&self, port: u16) -> anyhow::Result<()> {
+        let url = self.url_of(port)?;
         let on = redis::cmd("ACL")
             .arg("SETUSER")
             .arg(REPL_USER)
             .arg("on")
             .clone();
-        self.query(self.url_of(port)?, &on).await
+        let () = self.query(url.clone(), &on).await?;
+        // A sentinel whose login was refused keeps that connection, as the
+        // (switched off) default user, for at least 15 s before it tries
+        // again; the old primary would stay unseen, and undemoted, that
+        // long. Dropping those connections makes it log in now. Clients
+        // log in as their own user and are not touched.
+        let refused = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("USER")
+            .arg("default")
+            .clone();
+        let _: u64 = self.query(url, &refused).await?;
+        Ok(())
     }
 
     fn node(&self, port: u16) -> Option<usize> {

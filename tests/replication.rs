@@ -227,10 +227,10 @@ fn a_partitioned_primary_loses_what_it_took_alone_unless_writes_are_confirmed() 
 }
 
 /// `failover-partition.toml`, run once more when Sentinel did not demote
-/// the healed primary within the fault's 20 s. That is Sentinel's timing
-/// on a loaded machine (it waits 8 s before it reconfigures, and rarely
-/// much longer), and the harness rightly calls such a run INCONCLUSIVE;
-/// it is not what this test is about.
+/// the healed primary within the fault's 20 s. It takes about 10 s (see
+/// `DEMOTION_WITHIN`); a Sentinel that its timer's lateness on a loaded
+/// machine put in TILT mode acts 30 s later, and the harness rightly calls
+/// such a run INCONCLUSIVE; it is not what this test is about.
 fn partitioned(extra: &[&str]) -> support::Run {
     let run = Bench::run(&scenario("failover-partition"), extra).output();
     if run.code() == 5 && run.stdout.contains("was not demoted within") {

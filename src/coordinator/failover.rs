@@ -69,9 +69,10 @@ pub enum Then {
     Heal,
 }
 
-/// How long a healed primary may take to be demoted: Sentinel waits a
-/// few seconds (4 publish periods, 8 s in Redis 7) before reconfiguring
-/// a node that still claims to be a primary.
+/// How long a healed primary may take to be demoted: Sentinel reconfigures
+/// a node that still claims to be a primary 8 s (4 publish periods, Redis
+/// 7) after it first saw it claim so, on its next `INFO`, which it sends a
+/// replica every 10 s: about 10 s after the heal, measured.
 const DEMOTION_WITHIN: Duration = Duration::from_secs(20);
 
 /// How often the coordinator asks Sentinel who the primary is.
