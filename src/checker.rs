@@ -10,7 +10,8 @@
 //! exclude: both clients were inside it at once.
 //!
 //! Workers on one host share `CLOCK_MONOTONIC`, so holds are comparable only
-//! within one host; every worker today runs on the coordinator's host.
+//! within one host: a run over several `[hosts]` has one checker per host
+//! (each on its host's clock), and their findings are added up.
 //!
 //! Memory stays bounded: each batch carries a watermark (no hold the worker
 //! reports later was granted before it), and a hold that ended before every
@@ -187,6 +188,32 @@ pub struct LockSafety {
     /// The first fenced overlap, when there was no unsafe one to show.
     pub fenced_example: Option<Overlap>,
     pub window: Option<LockWindow>,
+    /// Hosts whose holds were compared, each only with its own: clocks of
+    /// different hosts are not comparable.
+    pub hosts: usize,
+}
+
+impl LockSafety {
+    /// The findings of several hosts' checkers as one.
+    pub fn merged(parts: Vec<LockSafety>) -> LockSafety {
+        let mut all = LockSafety {
+            hosts: parts.len(),
+            ..LockSafety::default()
+        };
+        for part in parts {
+            all.holds += part.holds;
+            all.unsafe_overlaps += part.unsafe_overlaps;
+            all.fenced_overlaps += part.fenced_overlaps;
+            let room = EXAMPLES - all.examples.len().min(EXAMPLES);
+            all.examples.extend(part.examples.into_iter().take(room));
+            all.fenced_example = all.fenced_example.or(part.fenced_example);
+            let unsafe_window = |w: &Option<LockWindow>| w.as_ref().is_some_and(|w| w.first.is_unsafe());
+            if all.window.is_none() || (!unsafe_window(&all.window) && unsafe_window(&part.window)) {
+                all.window = part.window.or(all.window);
+            }
+        }
+        all
+    }
 }
 
 /// Finds overlapping holds as batches arrive.
@@ -201,19 +228,24 @@ pub struct Checker {
     arrivals: u64,
     /// Per worker: its last watermark; `None` once it can report no more.
     watermarks: Vec<Option<u64>>,
+    /// The run-wide index of this checker's first worker (its host's).
+    first_worker: usize,
     /// The most holds kept at once, for the memory claim.
     pub peak_live: usize,
     pub result: LockSafety,
 }
 
 impl Checker {
-    pub fn new(ttl: Duration, start_ns: u64, workers: usize) -> Checker {
+    /// For the run-wide `workers`, all on one host, whose monotonic clock
+    /// read `start_ns` at the start.
+    pub fn new(ttl: Duration, start_ns: u64, workers: std::ops::Range<usize>) -> Checker {
         Checker {
             ttl,
             start_ns,
             live: BTreeMap::new(),
             arrivals: 0,
-            watermarks: vec![Some(start_ns); workers],
+            watermarks: vec![Some(start_ns); workers.len()],
+            first_worker: workers.start,
             peak_live: 0,
             result: LockSafety::default(),
         }
@@ -238,7 +270,7 @@ impl Checker {
             };
             self.insert(span);
         }
-        if let Some(mark) = self.watermarks.get_mut(worker) {
+        if let Some(mark) = self.watermarks.get_mut(worker - self.first_worker) {
             *mark = Some(watermark_ns);
         }
         self.evict();
@@ -246,7 +278,7 @@ impl Checker {
 
     /// The worker is done or dead: it reports nothing more.
     pub fn finished(&mut self, worker: usize) {
-        if let Some(mark) = self.watermarks.get_mut(worker) {
+        if let Some(mark) = self.watermarks.get_mut(worker - self.first_worker) {
             *mark = None;
         }
         self.evict();
@@ -360,7 +392,7 @@ mod tests {
     }
 
     fn checker(workers: usize) -> Checker {
-        Checker::new(Duration::from_millis(30), 0, workers)
+        Checker::new(Duration::from_millis(30), 0, 0..workers)
     }
 
     #[test]

@@ -49,7 +49,29 @@ pub enum Command {
     /// Worker process entry point (started by `run`; speaks the protocol on
     /// stdin/stdout).
     #[command(hide = true)]
-    Worker,
+    Worker(ChildArgs),
+    /// One load host's agent (started by `run` through `[hosts] launcher`):
+    /// starts that host's workers and relays their protocol lines.
+    #[command(hide = true)]
+    Agent(AgentArgs),
+}
+
+/// What a worker is told on its command line: only the run it belongs to,
+/// so that its processes can be found by the run's id (`pgrep -f`).
+#[derive(Debug, Args)]
+pub struct ChildArgs {
+    #[arg(long, value_name = "RUN_ID")]
+    pub run: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    #[arg(long, value_name = "RUN_ID")]
+    pub run: String,
+    /// Kill the workers and exit after this long without a word from the
+    /// coordinator.
+    #[arg(long, value_name = "MS", default_value_t = 3000)]
+    pub dead_man_ms: u64,
 }
 
 #[derive(Debug, Args)]

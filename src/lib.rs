@@ -37,6 +37,7 @@
 //! - [`keys`], [`stop`], [`interrupt`], [`freeze`], [`process`], [`run_id`]:
 //!   small shared pieces.
 
+pub mod agent;
 pub mod audit;
 pub mod capacity;
 pub mod certs;

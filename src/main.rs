@@ -24,13 +24,25 @@ fn main() -> ExitCode {
             &args.candidate,
             args.max_regression,
         ),
-        Command::Worker => return worker(),
+        Command::Worker(_) => return worker(),
+        Command::Agent(args) => return agent(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {}", redact(&e.to_string()));
             ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn agent(args: &seckill_bench::cli::AgentArgs) -> ExitCode {
+    let dead_man = std::time::Duration::from_millis(args.dead_man_ms);
+    match seckill_bench::agent::main(&args.run, dead_man) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("agent on {}: {}", seckill_bench::process::hostname(), redact(&format!("{e:#}")));
+            ExitCode::FAILURE
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::scenario::{
 };
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 8;
+pub const PROTOCOL_VERSION: u32 = 9;
 
 /// What one worker process is asked to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,11 +100,17 @@ pub enum ToWorker {
 pub enum FromWorker {
     Ready {
         plan_hash: u64,
+        /// The worker's pid and machine, for the fault log.
+        pid: u32,
+        host: String,
     },
     Batch {
         batch: Box<Batch>,
     },
-    Done,
+    /// Finished; with the CPU time it used, user and system.
+    Done {
+        cpu_s: f64,
+    },
     /// Nothing to ship for a while, but alive: keeps the watchdog quiet,
     /// and carries the checker watermark.
     Heartbeat {
@@ -132,4 +138,65 @@ pub fn encode<T: Serialize>(message: &T) -> String {
 /// When the line is not a message of this protocol version.
 pub fn decode<'a, T: Deserialize<'a>>(line: &'a str) -> anyhow::Result<T> {
     serde_json::from_str(line).map_err(|e| anyhow::anyhow!("bad protocol line ({e}): {line:.200}"))
+}
+
+/// Coordinator -> agent, one per line on the agent's stdin (through the
+/// launcher: ssh, kubectl exec). Any line resets the agent's dead-man
+/// timer; [`ToAgent::Heartbeat`] exists only for that.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToAgent {
+    /// Start workers with these run-wide indices.
+    Start { workers: Vec<u32> },
+    /// A message for one worker.
+    Relay { worker: u32, message: ToWorker },
+    /// `Go` to every worker of the host at once; answered by `Went`.
+    Go,
+    /// A signal for one worker: what a stopped worker cannot be told.
+    Signal { worker: u32, signal: Sig },
+    /// Answered by `Pong` with the host's clocks.
+    Ping { sent_unix_ns: u64 },
+    Heartbeat,
+}
+
+/// The signals the coordinator may have an agent deliver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sig {
+    Cont,
+    Kill,
+}
+
+impl Sig {
+    pub fn number(self) -> i32 {
+        match self {
+            Sig::Cont => libc::SIGCONT,
+            Sig::Kill => libc::SIGKILL,
+        }
+    }
+}
+
+/// Agent -> coordinator, one per line on the agent's stdout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FromAgent {
+    /// A worker's line, as it wrote it.
+    Worker { worker: u32, message: FromWorker },
+    /// The worker's stdout closed: it exited or died.
+    Closed { worker: u32 },
+    /// `Go` was written to every worker; the host's monotonic clock then,
+    /// which its workers' lock holds are timed on.
+    Went { monotonic_ns: u64 },
+    Pong {
+        sent_unix_ns: u64,
+        host_unix_ns: u64,
+    },
+    /// The agent could not do what it was asked.
+    Failed { message: String },
+}
+
+/// An agent's relay of one worker line, built without decoding it: the
+/// line is already a JSON object.
+pub fn relayed(worker: u32, line: &str) -> String {
+    format!("{{\"type\":\"worker\",\"worker\":{worker},\"message\":{line}}}\n")
 }

@@ -16,7 +16,28 @@ use crate::verdict::RunVerdict;
 pub struct WorkerRecord {
     pub index: usize,
     pub pid: u32,
+    /// `local`, or the `[hosts] list` name it ran on.
+    pub host: String,
     pub counters: Counters,
+    /// CPU time it reported at its end; `None` when it never finished.
+    pub cpu_s: Option<f64>,
+}
+
+/// One load host of the run (`local` without `[hosts]`): `hosts.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostRecord {
+    pub name: String,
+    pub processes: u32,
+    /// From sending `Go` to hearing every worker of the host got it.
+    pub go_rtt_us: Option<u64>,
+    /// The host's wall clock minus the coordinator's.
+    pub clock_offset_us: Option<i64>,
+    /// CPU its workers reported, user and system.
+    pub cpu_s: f64,
+    /// Whether the binary was copied to it for this run.
+    pub shipped: bool,
+    /// Whether it was lost mid-run.
+    pub lost: bool,
 }
 
 /// One line of the fault log: when, which fault, what happened.
@@ -41,6 +62,7 @@ pub struct RunRecord {
     pub redis: String,
     pub totals: Totals,
     pub workers: Vec<WorkerRecord>,
+    pub hosts: Vec<HostRecord>,
     /// From `Go` to the last worker's `Done`.
     pub duration: Duration,
     /// `None` when the stock key was gone at the end, or Redis was lost.

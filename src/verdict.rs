@@ -50,6 +50,9 @@ pub enum Inconclusive {
     /// The user's script refused every buyer by a named rejection: the
     /// stock was never tested.
     NothingSold { rejections: u64 },
+    /// A load host was lost mid-run and `[hosts] on_host_loss = "abort"`
+    /// stopped the run: it did not apply the load it declared.
+    HostLost { host: String },
 }
 
 impl fmt::Display for Inconclusive {
@@ -68,6 +71,10 @@ impl fmt::Display for Inconclusive {
             Inconclusive::NothingSold { rejections } => write!(
                 f,
                 "nothing was sold: the script rejected all {rejections} purchase(s) that reached a definite outcome"
+            ),
+            Inconclusive::HostLost { host } => write!(
+                f,
+                "load host {host} was lost mid-run and the run was stopped (on_host_loss = \"abort\"); its purchases under way are in doubt"
             ),
             Inconclusive::TargetLost { error } => write!(
                 f,

@@ -15,7 +15,7 @@ use super::proxy::Proxy;
 use super::target::Target;
 use crate::interrupt::Interrupt;
 use crate::keys::Segments;
-use crate::protocol::ToWorker;
+use crate::protocol::{Sig, ToWorker};
 use crate::record::FaultEvent;
 use crate::scenario::{
     FailoverMode, Fault, FaultAction, FaultTarget, FaultTime, Scenario, Topology,
@@ -315,12 +315,8 @@ impl Faults {
             return self.not_applied(fault, "the worker it targets is not running");
         };
         self.status[fault] = Status::Armed(self.started.elapsed());
-        let pid = ctx.fleet.pids[index];
-        self.note(
-            fault,
-            false,
-            format!("worker {index} (pid {pid}) told to freeze"),
-        );
+        let who = ctx.fleet.who(index);
+        self.note(fault, false, format!("worker {index} ({who}) told to freeze"));
         let message = ToWorker::Freeze {
             fault: fault as u32,
             claim: None,
@@ -351,14 +347,14 @@ impl Faults {
     /// one (the claim freed by a killed winner, a message that crossed a
     /// disarm) is let go at once, and the others are told to stop trying.
     pub async fn frozen(&mut self, index: usize, fault: u32, in_flight: u32, fleet: &mut Fleet) {
-        let pid = fleet.pids[index];
+        let who = fleet.who(index);
         let fate = match self.declared.get(fault as usize).map(|f| f.action) {
             Some(FaultAction::Pause { duration, .. }) => Fate::Resume(duration),
             Some(FaultAction::Kill { .. }) => Fate::Kill,
-            _ => return signal(pid, libc::SIGCONT),
+            _ => return fleet.signal(index, Sig::Cont),
         };
         if self.killed[index] || !matches!(self.status[fault as usize], Status::Armed(_)) {
-            return signal(pid, libc::SIGCONT);
+            return fleet.signal(index, Sig::Cont);
         }
         fleet.broadcast(&ToWorker::Disarm { fault }).await;
         let fault = fault as usize;
@@ -368,13 +364,13 @@ impl Faults {
                 self.paused[index] = Some(fault);
                 self.later
                     .push((Instant::now() + duration, Later::Resume(index)));
-                self.note(fault, true, format!("worker {index} (pid {pid}) stopped (SIGSTOP) with {in_flight} purchase(s) under way, for {duration:?}"));
+                self.note(fault, true, format!("worker {index} ({who}) stopped (SIGSTOP) with {in_flight} purchase(s) under way, for {duration:?}"));
             }
             Fate::Kill => {
-                signal(pid, libc::SIGKILL);
+                fleet.signal(index, Sig::Kill);
                 self.killed[index] = true;
                 self.killed_in_flight += u64::from(in_flight);
-                self.note(fault, true, format!("worker {index} (pid {pid}) killed (SIGKILL) with {in_flight} purchase(s) under way: those are in doubt"));
+                self.note(fault, true, format!("worker {index} ({who}) killed (SIGKILL) with {in_flight} purchase(s) under way: those are in doubt"));
             }
         }
     }
@@ -394,7 +390,7 @@ impl Faults {
     }
 
     fn resume(&mut self, index: usize, fleet: &Fleet) {
-        signal(fleet.pids[index], libc::SIGCONT);
+        fleet.signal(index, Sig::Cont);
         self.resumed_at[index] = Some(Instant::now());
         if let Some(fault) = self.paused[index].take() {
             self.note(fault, true, format!("worker {index} resumed (SIGCONT)"));
@@ -428,16 +424,31 @@ impl Faults {
     /// Kills a worker the harness gave up on (silent too long, or a second
     /// Ctrl-C); its `clients` purchases may have been under way: in doubt.
     pub fn give_up_on(&mut self, index: usize, clients: u32, why: &str, fleet: &Fleet) {
-        let pid = fleet.pids[index];
-        signal(pid, libc::SIGKILL);
+        fleet.signal(index, Sig::Kill);
         self.killed[index] = true;
         self.killed_in_flight += u64::from(clients);
+        let who = fleet.who(index);
+        self.harness(format!("worker {index} ({who}) killed (SIGKILL): {why}; up to {clients} purchase(s) under way are in doubt"));
+    }
+
+    /// A worker lost with its host: as killed, its `clients` purchases
+    /// that may have been under way are in doubt.
+    pub fn lost(&mut self, index: usize, clients: u32) {
+        if !self.killed[index] {
+            self.killed[index] = true;
+            self.killed_in_flight += u64::from(clients);
+        }
+        self.paused[index] = None;
+    }
+
+    /// Logs what the harness itself did or saw (not a declared fault).
+    pub fn harness(&mut self, what: String) {
         self.log.push(FaultEvent {
             at: self.started.elapsed(),
             declared: 0,
             fault: "harness",
             applied: true,
-            what: format!("worker {index} (pid {pid}) killed (SIGKILL): {why}; up to {clients} purchase(s) under way are in doubt"),
+            what,
         });
     }
 
@@ -481,7 +492,7 @@ impl Faults {
     pub fn finish_run(&mut self, fleet: &Fleet, sold: u64, interrupted: bool) {
         for (_, later) in std::mem::take(&mut self.later) {
             if let Later::Resume(index) = later {
-                signal(fleet.pids[index], libc::SIGCONT);
+                fleet.signal(index, Sig::Cont);
             }
         }
         let ended = self.started.elapsed();
@@ -573,9 +584,3 @@ fn claim_name(run_id: &str, fault: usize) -> String {
     )
 }
 
-fn signal(pid: u32, signal: i32) {
-    // SAFETY: signalling our own child process.
-    unsafe {
-        libc::kill(pid as i32, signal);
-    }
-}

@@ -5,6 +5,7 @@
 mod failover;
 mod faults;
 mod fleet;
+mod launch;
 mod own;
 mod progress;
 mod proxy;
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context;
 
 use crate::audit::{self, Audit, Invariant, StockFacts};
-use crate::checker::{monotonic_ns, Checker};
+use crate::checker::{Checker, LockSafety};
 use crate::conn::Endpoint;
 use crate::error::Error;
 use crate::interrupt::Interrupt;
@@ -24,7 +25,7 @@ use crate::ledger::Ledger;
 use crate::metrics::{Counters, Totals};
 use crate::phase::Phase;
 use crate::protocol::{FromWorker, ToWorker, WorkerPlan, PROTOCOL_VERSION};
-use crate::record::{FaultEvent, RunRecord, SegmentRecord, WorkerRecord};
+use crate::record::{FaultEvent, HostRecord, RunRecord, SegmentRecord, WorkerRecord};
 use crate::scenario::{Pace, Scenario, StrategyKind};
 use crate::timeline::Timeline;
 use crate::verdict::{self, Inconclusive, RunVerdict};
@@ -190,7 +191,10 @@ fn judge(
         mut ledgers,
         library,
     } = ended;
-    let lock_safety = collected.checker.take().map(|checker| checker.result);
+    let lock_safety = collected
+        .checkers
+        .take()
+        .map(|checkers| LockSafety::merged(checkers.into_iter().map(|c| c.result).collect()));
     let c = &collected.totals.counters;
     let in_doubt = c.in_doubt + collected.killed_in_flight;
     let mut inconclusive = collected.not_taken.clone();
@@ -203,6 +207,15 @@ fn judge(
             (None, true)
         }
     };
+    inconclusive.extend(
+        collected
+            .hosts
+            .iter()
+            .filter(|h| h.lost && collected.aborted_for_host_loss)
+            .map(|h| Inconclusive::HostLost {
+                host: h.name.clone(),
+            }),
+    );
     if c.sales + c.rejected_sold_out + c.fenced_out + c.rejection_total() == 0 {
         inconclusive.push(Inconclusive::NoDefiniteOutcome {
             attempts: c.attempts,
@@ -292,6 +305,7 @@ fn judge(
         redis: target.description.clone(),
         totals: collected.totals,
         workers: collected.workers,
+        hosts: collected.hosts,
         duration: collected.duration,
         final_stock,
         audit,
@@ -355,10 +369,13 @@ struct Collected {
     reset: bool,
     /// When the last failover fault began.
     failover_at: Option<Duration>,
-    /// `None` when the strategy takes no lock.
-    checker: Option<Checker>,
+    /// One per host; `None` when the strategy takes no lock.
+    checkers: Option<Vec<Checker>>,
     /// Sales per buyer; `None` without `audit.per_buyer_limit`.
     ledger: Option<Ledger>,
+    hosts: Vec<HostRecord>,
+    /// A lost host stopped the run (`on_host_loss = "abort"`).
+    aborted_for_host_loss: bool,
 }
 
 async fn drive(
@@ -383,21 +400,32 @@ async fn drive(
     };
     let plans = plans(scenario, &endpoint, target.lock_urls(), segments);
     let hashes: Vec<u64> = plans.iter().map(WorkerPlan::hash).collect();
-    let mut fleet = Fleet::spawn(plans).await?;
+    let mut fleet = tokio::select! {
+        fleet = Fleet::spawn(plans, run_id, scenario.hosts.as_ref()) => fleet?,
+        () = interrupt.wait() => return Err(Error::Interrupted.into()),
+    };
     tokio::select! {
         ready = fleet.await_ready(&hashes) => ready?,
         () = interrupt.wait() => return Err(Error::Interrupted.into()),
     }
-    fleet.broadcast(&ToWorker::Go).await;
+    fleet.ping().await;
+    fleet.go().await;
     let started_at = SystemTime::now();
     let started = Instant::now();
     // Holds carry no segment: with several, each segment's lock would be
     // compared with the others' (the report says the checker did not run).
+    // One checker per host: only its workers share a clock.
     let one_lock = scenario.strategy.kind.takes_lock() && segments.len() == 1;
-    let checker =
-        one_lock.then(|| Checker::new(scenario.strategy.lock.ttl, monotonic_ns(), fleet.len()));
+    let checkers = one_lock.then(|| {
+        let ttl = scenario.strategy.lock.ttl;
+        let checker = |h: &fleet::HostInfo| {
+            let workers = h.workers.start as usize..h.workers.end as usize;
+            Checker::new(ttl, h.monotonic_at_go.unwrap_or(0), workers)
+        };
+        fleet.hosts.iter().map(checker).collect()
+    });
     let clients = scenario.load.connections_per_process();
-    let mut collector = Collector::new(&fleet.pids, started, checker, clients);
+    let mut collector = Collector::new(&fleet, started, checkers, clients);
     collector.ledger = scenario
         .buyers
         .count
@@ -416,6 +444,7 @@ async fn drive(
                 interval: scenario.report.interval,
                 faults: &mut faults,
                 proxy: proxy.as_ref(),
+                hosts: scenario.hosts.as_ref(),
             },
         )
         .await;
@@ -424,10 +453,13 @@ async fn drive(
     faults.finish_run(&fleet, sold, matches!(interrupted, Ok(true)));
     let interrupted = interrupted?;
     let duration = collector.started.elapsed();
+    let hosts = host_records(&fleet, &collector);
     fleet.reap().await;
     Ok(Collected {
         totals: collector.totals,
         workers: collector.workers,
+        hosts,
+        aborted_for_host_loss: collector.aborted_for_host_loss,
         duration,
         interrupted,
         started_at,
@@ -437,9 +469,33 @@ async fn drive(
         killed_in_flight: faults.killed_in_flight,
         reset: faults.reset,
         failover_at: faults.failover_at,
-        checker: collector.checker,
+        checkers: collector.checkers,
         ledger: collector.ledger,
     })
+}
+
+/// `hosts.csv`'s rows: what the fleet measured and the workers reported.
+fn host_records(fleet: &Fleet, collector: &Collector) -> Vec<HostRecord> {
+    fleet
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(h, host)| {
+            let workers = host.workers.start as usize..host.workers.end as usize;
+            HostRecord {
+                name: host.name.clone(),
+                processes: host.workers.len() as u32,
+                go_rtt_us: host.go_rtt.map(|d| d.as_micros() as u64),
+                clock_offset_us: host.clock_offset_us,
+                cpu_s: collector.workers[workers]
+                    .iter()
+                    .filter_map(|w| w.cpu_s)
+                    .sum(),
+                shipped: host.shipped,
+                lost: collector.lost_hosts.contains(&h),
+            }
+        })
+        .collect()
 }
 
 /// `host:port` of a Redis URL, for the proxy to connect to.
@@ -517,6 +573,7 @@ struct Watch<'a> {
     interval: Duration,
     faults: &'a mut Faults,
     proxy: Option<&'a Proxy>,
+    hosts: Option<&'a crate::scenario::HostsSettings>,
 }
 
 /// Merges the workers' batches as they arrive, into the totals, the
@@ -528,8 +585,13 @@ struct Collector {
     done: Vec<bool>,
     timeline: Timeline,
     stock: Option<i64>,
-    checker: Option<Checker>,
+    checkers: Option<Vec<Checker>>,
+    /// Per worker: its host, and so its checker.
+    host_of: Vec<usize>,
     ledger: Option<Ledger>,
+    /// Hosts lost mid-run, in the order they were.
+    lost_hosts: Vec<usize>,
+    aborted_for_host_loss: bool,
     /// Per worker: when it last said anything, for the watchdog.
     heard: Vec<Instant>,
     /// Clients per worker: what may be in doubt in a worker given up on.
@@ -543,14 +605,22 @@ fn watchdog_limit() -> Duration {
 }
 
 impl Collector {
-    fn new(pids: &[u32], started: Instant, checker: Option<Checker>, clients: u32) -> Collector {
+    fn new(
+        fleet: &Fleet,
+        started: Instant,
+        checkers: Option<Vec<Checker>>,
+        clients: u32,
+    ) -> Collector {
+        let pids = &fleet.pids;
         let workers = pids
             .iter()
             .enumerate()
             .map(|(index, &pid)| WorkerRecord {
                 index,
                 pid,
+                host: fleet.hosts[fleet.host_of[index]].name.clone(),
                 counters: Counters::default(),
+                cpu_s: None,
             })
             .collect();
         Collector {
@@ -560,8 +630,11 @@ impl Collector {
             done: vec![false; pids.len()],
             timeline: Timeline::default(),
             stock: None,
-            checker,
+            checkers,
+            host_of: fleet.host_of.clone(),
             ledger: None,
+            lost_hosts: Vec::new(),
+            aborted_for_host_loss: false,
             heard: vec![started; pids.len()],
             clients,
         }
@@ -635,8 +708,8 @@ impl Collector {
             }
             let why = format!("it sent nothing for {:.1} s", silent.as_secs_f64());
             eprintln!(
-                "watchdog: worker {index} (pid {}) {why}; killing it",
-                fleet.pids[index]
+                "watchdog: worker {index} ({}) {why}; killing it",
+                fleet.who(index)
             );
             faults.give_up_on(index, self.clients, &why, fleet);
         }
@@ -703,16 +776,20 @@ impl Collector {
                 self.totals.add(&batch.counters, &histograms)?;
                 self.timeline.add(&batch.counters, &histograms)?;
                 self.workers[index].counters.add(&batch.counters);
-                if let Some(checker) = &mut self.checker {
+                if let Some(checker) = self.checker(index) {
                     checker.add(index, &batch.holds, batch.watermark_ns);
                 }
                 if let Some(ledger) = &mut self.ledger {
                     ledger.add(&batch.buyers, &batch.buyer_segments)?;
                 }
             }
-            Event::Message(FromWorker::Done) => self.finished(index),
+            Event::Message(FromWorker::Done { cpu_s }) => {
+                self.workers[index].cpu_s = Some(cpu_s);
+                self.finished(index);
+            }
+            Event::HostLost { why } => self.host_lost(index, why, fleet, watch).await,
             Event::Message(FromWorker::Heartbeat { watermark_ns }) => {
-                if let Some(checker) = &mut self.checker {
+                if let Some(checker) = self.checker(index) {
                     checker.add(index, &[], watermark_ns);
                 }
             }
@@ -720,7 +797,7 @@ impl Collector {
             // (a half line, a late Done) means nothing now.
             _ if watch.faults.killed[index] => {}
             Event::Closed if self.done[index] => {}
-            other => return Err(fleet::unexpected(index, self.workers[index].pid, other)),
+            other => return Err(fleet.unexpected(index, other)),
         }
         Ok(())
     }
@@ -730,8 +807,59 @@ impl Collector {
     /// The worker will report nothing more.
     fn finished(&mut self, index: usize) {
         self.done[index] = true;
-        if let Some(checker) = &mut self.checker {
+        if let Some(checker) = self.checker(index) {
             checker.finished(index);
+        }
+    }
+
+    /// The checker of the worker's host.
+    fn checker(&mut self, index: usize) -> Option<&mut Checker> {
+        let host = self.host_of[index];
+        self.checkers.as_mut().and_then(|c| c.get_mut(host))
+    }
+
+    /// A worker's host was lost: it is given up on, as a killed worker (its
+    /// purchases under way are in doubt). The first of the host's workers
+    /// to say so logs the loss and, with `on_host_loss = "abort"`, stops
+    /// the run.
+    async fn host_lost(
+        &mut self,
+        index: usize,
+        why: Option<String>,
+        fleet: &mut Fleet,
+        watch: &mut Watch<'_>,
+    ) {
+        if self.done[index] {
+            return;
+        }
+        let host = self.host_of[index];
+        let info = &fleet.hosts[host];
+        let running = info.workers.clone().filter(|&w| !self.done[w as usize]).count();
+        watch.faults.lost(index, self.clients);
+        self.finished(index);
+        if self.lost_hosts.contains(&host) {
+            return;
+        }
+        self.lost_hosts.push(host);
+        let abort = watch
+            .hosts
+            .is_some_and(|h| h.on_host_loss == crate::scenario::HostLoss::Abort);
+        let said = why.map(|w| format!(" (its agent said: {w})")).unwrap_or_default();
+        let then = match abort {
+            true => "the run stops (on_host_loss = \"abort\")",
+            false => "the run goes on without it (on_host_loss = \"continue\")",
+        };
+        let what = format!(
+            "host {} lost{said}: its launcher's pipe closed with {running} worker(s) running; up to {} purchase(s) under way are in doubt; {then}",
+            info.name,
+            running as u64 * u64::from(self.clients),
+        );
+        eprintln!("{what}");
+        watch.faults.harness(what);
+        if abort && !self.aborted_for_host_loss {
+            self.aborted_for_host_loss = true;
+            watch.faults.resume_all_now(fleet);
+            fleet.broadcast(&ToWorker::Stop).await;
         }
     }
 }

@@ -22,6 +22,12 @@ pub fn lines(record: &RunRecord) -> Vec<String> {
     };
     let ttl = record.scenario.strategy.lock.ttl;
     let mut lines = vec![summary(safety)];
+    if safety.hosts > 1 {
+        lines.push(format!(
+            "The checker compared lock holds within each of the {} load hosts only: their clocks are not comparable, so two clients on different hosts holding the lock at once are not seen here (the stock audit still counts any oversell).",
+            safety.hosts
+        ));
+    }
     lines.extend(safety.examples.iter().map(|o| explain(o, ttl)));
     if safety.unsafe_overlaps == 0 {
         lines.extend(safety.fenced_example.iter().map(|o| explain(o, ttl)));

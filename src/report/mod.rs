@@ -57,6 +57,7 @@ pub fn render_all(record: &RunRecord) -> anyhow::Result<Vec<(&'static str, Vec<u
         ("audit.csv", audit_csv::render(record)?),
         ("latency.csv", latency::render_csv(record)?),
         ("workers.csv", workers::render(record)?),
+        ("hosts.csv", workers::render_hosts(record)?),
         ("timeline.csv", timeline::render_csv(record)?),
         ("latency.hlog", hlog::render(record)),
         ("faults.csv", faults_csv(record)?),

@@ -9,6 +9,7 @@
 mod capacity;
 mod error;
 mod faults;
+mod hosts;
 mod locate;
 mod overrides;
 mod pace;
@@ -29,6 +30,7 @@ use crate::phase::Phase;
 pub use capacity::{CapacityPlan, Slo};
 pub use error::ScenarioError;
 pub use faults::{FailoverMode, Fault, FaultAction, FaultTarget, FaultTime};
+pub use hosts::{shell_quote, Binary, Host, HostLoss, HostsSettings};
 pub use overrides::Override;
 pub use pace::{Arrivals, Pace, Ramp, RampStage};
 pub use script::{
@@ -53,6 +55,8 @@ pub struct Scenario {
     pub script: Option<ScriptSettings>,
     pub buyers: BuyerSettings,
     pub audit: AuditSettings,
+    /// `[hosts]`: workers on other machines; `None`: all on this one.
+    pub hosts: Option<HostsSettings>,
 }
 
 /// Limits checked at the end of a run, for CI: a violated one exits 3.

@@ -25,6 +25,28 @@ pub struct RawScenario {
     pub buyers: RawBuyers,
     #[serde(default)]
     pub audit: RawAudit,
+    pub hosts: Option<RawHosts>,
+}
+
+/// `[hosts]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHosts {
+    pub launcher: Option<Vec<String>>,
+    pub list: Option<Vec<RawHostEntry>>,
+    pub binary: Option<String>,
+    pub max_parallel_starts: Option<i64>,
+    pub on_host_loss: Option<String>,
+    pub dead_man_ms: Option<i64>,
+    pub remote_shell: Option<bool>,
+}
+
+/// One entry of `[hosts] list`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHostEntry {
+    pub host: String,
+    pub processes: Option<i64>,
 }
 
 /// `[buyers]`.

@@ -17,6 +17,7 @@ use super::{
     ReportSettings, Scenario, SegmentFallback, SegmentPick, SentinelSettings, Stall, StockSettings,
     StopRule, StrategyKind, StrategySettings, Thresholds, TlsSettings, Topology,
 };
+use super::HostsSettings;
 use crate::phase::Phase;
 
 type Result<T> = std::result::Result<T, FieldError>;
@@ -44,6 +45,7 @@ pub fn scenario(raw: RawScenario, kind_switched: bool) -> Result<Scenario> {
         },
         buyers: BuyerSettings::parse(&raw.buyers)?,
         audit: AuditSettings::parse(&raw.audit, &BuyerSettings::parse(&raw.buyers)?)?,
+        hosts: None,
     };
     if !kind_switched {
         script_fields(&raw.strategy, &scenario)?;
@@ -57,8 +59,53 @@ pub fn scenario(raw: RawScenario, kind_switched: bool) -> Result<Scenario> {
         .enumerate()
         .map(|(i, f)| fault(i, f, &scenario))
         .collect::<Result<Vec<_>>>()?;
-    let scenario = Scenario { faults, ..scenario };
+    let hosts = raw
+        .hosts
+        .as_ref()
+        .map(|h| HostsSettings::parse(h, scenario.load.processes.get()))
+        .transpose()?;
+    let scenario = Scenario {
+        faults,
+        hosts,
+        ..scenario
+    };
+    remote_hosts(&scenario)?;
     Ok(scenario)
+}
+
+/// Workers on other machines reach only a Redis they can reach: never an
+/// embedded one (it binds loopback) nor the local fault proxy.
+fn remote_hosts(s: &Scenario) -> Result<()> {
+    if s.hosts.is_none() {
+        return Ok(());
+    }
+    let external = s.redis.url.is_some()
+        || matches!(&s.redis.topology, Topology::Sentinel(t) if !t.sentinels.is_empty());
+    if !external {
+        return Err(FieldError::new(
+            "redis.url",
+            "[hosts] runs workers on other machines, which cannot reach an embedded redis-server (it listens on this machine's loopback only)",
+            "give the URL of a Redis every load host can reach: redis.url, or --redis-url",
+        )
+        .depending_on(&["hosts"]));
+    }
+    if s.strategy.kind == StrategyKind::Redlock && s.redis.redlock_urls.is_empty() {
+        return Err(FieldError::new(
+            "redis.redlock_urls",
+            "[hosts] workers cannot reach embedded redlock servers",
+            "list lock servers every load host can reach in redis.redlock_urls",
+        )
+        .depending_on(&["hosts"]));
+    }
+    if let Some(i) = s.faults.iter().position(|f| f.action.needs_proxy()) {
+        return Err(FieldError::new(
+            &format!("faults[{i}].kind"),
+            format!("`{}` goes through a proxy on this machine, which [hosts] workers do not use", s.faults[i].action.name()),
+            "drop the fault or the [hosts] table (latency and disconnect faults need every worker on this machine)",
+        )
+        .depending_on(&["hosts"]));
+    }
+    Ok(())
 }
 
 /// Script fields with another strategy would be silently ignored.

@@ -49,6 +49,8 @@ async fn serve(mut inbox: Inbox, outbox: Outbox) -> anyhow::Result<()> {
     let clients = client::connect_all(&plan, &connector).await?;
     outbox.send(&FromWorker::Ready {
         plan_hash: plan.hash(),
+        pid: std::process::id(),
+        host: crate::process::hostname(),
     });
     match inbox.next().await? {
         Some(ToWorker::Go) => {}
@@ -77,7 +79,9 @@ async fn serve(mut inbox: Inbox, outbox: Outbox) -> anyhow::Result<()> {
         never = flush_forever(flush_interval, &metrics, &holds, &outbox) => never?,
     }
     flush(&metrics, &holds, &outbox)?;
-    outbox.send(&FromWorker::Done);
+    outbox.send(&FromWorker::Done {
+        cpu_s: crate::process::cpu_seconds(libc::RUSAGE_SELF),
+    });
     Ok(())
 }
 

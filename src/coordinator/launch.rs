@@ -1,0 +1,158 @@
+//! Getting an agent onto a load host through `[hosts] launcher`: a probe
+//! (is the host there, what architecture, has it the binary), shipping this
+//! binary when asked, and the agent's command line. Every remote command is
+//! `sh -c SCRIPT`, its words quoted for a shell when the launcher goes
+//! through one (ssh) and passed as they are otherwise (kubectl exec).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use tokio::io::AsyncWriteExt;
+
+use crate::scenario::{shell_quote, Binary, HostsSettings};
+
+/// How long a probe (one launcher round trip) may take.
+const PROBE_WITHIN: Duration = Duration::from_secs(20);
+/// How long copying the binary to one host may take.
+const SHIP_WITHIN: Duration = Duration::from_secs(300);
+
+/// This binary and its SHA-256, the name of its cache folder on the hosts.
+pub struct Local {
+    pub path: std::path::PathBuf,
+    pub sha256: String,
+}
+
+impl Local {
+    /// # Errors
+    /// When this binary cannot be read.
+    pub fn this_binary() -> anyhow::Result<Local> {
+        let path = std::env::current_exe().context("locating this binary to ship it")?;
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("reading {} to ship it", path.display()))?;
+        let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
+        let sha256 = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Local { path, sha256 })
+    }
+}
+
+/// Where the agent's binary is on the host, as a shell word (`$HOME` is
+/// expanded there).
+fn remote_path(binary: &Binary, local: Option<&Local>) -> String {
+    match (binary, local) {
+        (Binary::Path(path), _) => shell_quote(path),
+        (Binary::Ship, Some(local)) => {
+            format!("\"$HOME\"/.cache/seckill-bench/{}/seckill-bench", local.sha256)
+        }
+        (Binary::Ship, None) => unreachable!("shipping needs this binary's hash"),
+    }
+}
+
+/// Makes sure `host` can run the agent: it answers, its architecture is
+/// this one's (when shipping), and the binary is there (copied when
+/// shipping). Returns whether it was copied.
+///
+/// # Errors
+/// Naming the host: it did not answer, refused, is another architecture,
+/// or has no binary at the given path.
+pub async fn prepare(
+    hosts: &HostsSettings,
+    host: &str,
+    local: Option<&Local>,
+) -> anyhow::Result<bool> {
+    let path = remote_path(&hosts.binary, local);
+    let probe = format!("uname -m; if [ -x {path} ]; then echo present; else echo absent; fi");
+    let out = remote(hosts, host, &probe, None, PROBE_WITHIN).await?;
+    let mut lines = out.lines();
+    let arch = lines.next().unwrap_or_default().trim();
+    let present = lines.next().map(str::trim) == Some("present");
+    match &hosts.binary {
+        Binary::Path(p) if !present => bail!(
+            "host {host}: no executable seckill-bench at {p}; install this version there, or set hosts.binary = \"ship\""
+        ),
+        Binary::Path(_) => Ok(false),
+        Binary::Ship if arch != std::env::consts::ARCH => bail!(
+            "host {host} is {arch}, this binary is built for {}: it cannot be shipped there; build one for {arch} and give its path in hosts.binary",
+            std::env::consts::ARCH
+        ),
+        Binary::Ship if present => Ok(false),
+        Binary::Ship => {
+            let local = local.expect("shipping needs this binary");
+            let bytes = std::fs::read(&local.path)?;
+            let dir = format!("\"$HOME\"/.cache/seckill-bench/{}", local.sha256);
+            // Written under a temporary name and renamed: a run that starts
+            // while another is copying never runs half a binary.
+            let install = format!(
+                "set -e; mkdir -p {dir}; t={dir}/.seckill-bench.$$; cat > \"$t\"; chmod 755 \"$t\"; mv -f \"$t\" {path}"
+            );
+            remote(hosts, host, &install, Some(bytes), SHIP_WITHIN)
+                .await
+                .with_context(|| format!("copying this binary to host {host}"))?;
+            Ok(true)
+        }
+    }
+}
+
+/// The launcher's command that runs the agent on `host`.
+pub fn agent_command(
+    hosts: &HostsSettings,
+    host: &str,
+    local: Option<&Local>,
+    run_id: &str,
+) -> Vec<String> {
+    let path = remote_path(&hosts.binary, local);
+    let script = format!(
+        "exec {path} agent --run {} --dead-man-ms {}",
+        shell_quote(run_id),
+        hosts.dead_man.as_millis()
+    );
+    hosts.command_for(host, &["sh".into(), "-c".into(), script])
+}
+
+/// Runs `script` on `host` through the launcher, feeding it `input`;
+/// its stdout.
+async fn remote(
+    hosts: &HostsSettings,
+    host: &str,
+    script: &str,
+    input: Option<Vec<u8>>,
+    within: Duration,
+) -> anyhow::Result<String> {
+    let words = hosts.command_for(host, &["sh".into(), "-c".into(), script.to_owned()]);
+    let mut cmd = tokio::process::Command::new(&words[0]);
+    cmd.args(&words[1..])
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("host {host}: cannot start the launcher `{}`", words[0]))?;
+    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+        tokio::spawn(async move {
+            let _ = stdin.write_all(&bytes).await;
+        });
+    }
+    let out = match tokio::time::timeout(within, child.wait_with_output()).await {
+        Ok(out) => out.with_context(|| format!("host {host}: the launcher failed"))?,
+        Err(_) => bail!(
+            "host {host} did not answer through the launcher within {} s",
+            within.as_secs()
+        ),
+    };
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let said = stderr.trim();
+        bail!(
+            "host {host} could not be reached or refused the command (launcher `{}` exited with {}){}",
+            words[0],
+            out.status.code().map_or("a signal".to_owned(), |c| c.to_string()),
+            if said.is_empty() { String::new() } else { format!(": {said}") }
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
