@@ -207,8 +207,10 @@ impl LockSafety {
             let room = EXAMPLES - all.examples.len().min(EXAMPLES);
             all.examples.extend(part.examples.into_iter().take(room));
             all.fenced_example = all.fenced_example.or(part.fenced_example);
-            let unsafe_window = |w: &Option<LockWindow>| w.as_ref().is_some_and(|w| w.first.is_unsafe());
-            if all.window.is_none() || (!unsafe_window(&all.window) && unsafe_window(&part.window)) {
+            let unsafe_window =
+                |w: &Option<LockWindow>| w.as_ref().is_some_and(|w| w.first.is_unsafe());
+            if all.window.is_none() || (!unsafe_window(&all.window) && unsafe_window(&part.window))
+            {
                 all.window = part.window.or(all.window);
             }
         }

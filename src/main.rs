@@ -41,7 +41,11 @@ fn agent(args: &seckill_bench::cli::AgentArgs) -> ExitCode {
     match seckill_bench::agent::main(&args.run, dead_man) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("agent on {}: {}", seckill_bench::process::hostname(), redact(&format!("{e:#}")));
+            eprintln!(
+                "agent on {}: {}",
+                seckill_bench::process::hostname(),
+                redact(&format!("{e:#}"))
+            );
             ExitCode::FAILURE
         }
     }

@@ -147,15 +147,25 @@ pub fn decode<'a, T: Deserialize<'a>>(line: &'a str) -> anyhow::Result<T> {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToAgent {
     /// Start workers with these run-wide indices.
-    Start { workers: Vec<u32> },
+    Start {
+        workers: Vec<u32>,
+    },
     /// A message for one worker.
-    Relay { worker: u32, message: ToWorker },
+    Relay {
+        worker: u32,
+        message: ToWorker,
+    },
     /// `Go` to every worker of the host at once; answered by `Went`.
     Go,
     /// A signal for one worker: what a stopped worker cannot be told.
-    Signal { worker: u32, signal: Sig },
+    Signal {
+        worker: u32,
+        signal: Sig,
+    },
     /// Answered by `Pong` with the host's clocks.
-    Ping { sent_unix_ns: u64 },
+    Ping {
+        sent_unix_ns: u64,
+    },
     Heartbeat,
 }
 

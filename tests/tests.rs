@@ -5,6 +5,7 @@ mod capacity;
 mod cluster;
 mod faults;
 mod gate;
+mod hosts;
 mod measurement;
 mod replication;
 mod robustness;

@@ -316,7 +316,11 @@ impl Faults {
         };
         self.status[fault] = Status::Armed(self.started.elapsed());
         let who = ctx.fleet.who(index);
-        self.note(fault, false, format!("worker {index} ({who}) told to freeze"));
+        self.note(
+            fault,
+            false,
+            format!("worker {index} ({who}) told to freeze"),
+        );
         let message = ToWorker::Freeze {
             fault: fault as u32,
             claim: None,
@@ -583,4 +587,3 @@ fn claim_name(run_id: &str, fault: usize) -> String {
         std::process::id()
     )
 }
-

@@ -26,7 +26,9 @@ pub enum Event {
     BadLine(String),
     /// The worker's host was lost (its launcher's pipe closed) before the
     /// worker finished; `why`, when its agent said.
-    HostLost { why: Option<String> },
+    HostLost {
+        why: Option<String>,
+    },
 }
 
 /// How long every worker has to say `Ready`.
@@ -158,11 +160,17 @@ impl Fleet {
         };
         // Probes and copies, a bounded number at once (sshd drops
         // handshakes beyond its MaxStartups).
-        let gate = Arc::new(tokio::sync::Semaphore::new(hosts.max_parallel_starts as usize));
+        let gate = Arc::new(tokio::sync::Semaphore::new(
+            hosts.max_parallel_starts as usize,
+        ));
         let mut probes = tokio::task::JoinSet::new();
         for (i, host) in hosts.list.iter().enumerate() {
-            let (gate, hosts, local, name) =
-                (gate.clone(), hosts.clone(), local.clone(), host.name.clone());
+            let (gate, hosts, local, name) = (
+                gate.clone(),
+                hosts.clone(),
+                local.clone(),
+                host.name.clone(),
+            );
             probes.spawn(async move {
                 let _permit = gate.acquire().await;
                 (i, launch::prepare(&hosts, &name, local.as_deref()).await)
@@ -410,9 +418,18 @@ impl Fleet {
                 let _ = child.wait().await;
             }
         }
+        // An agent exits once its workers are done; its stdin is closed
+        // only after that (or a while), so it does not take the close for
+        // a lost coordinator and kill workers that are finishing.
         for agent in &mut self.agents {
-            agent.lines = None;
-            let _ = agent.launcher.wait().await;
+            let exited = agent.launcher.wait();
+            if tokio::time::timeout(Duration::from_secs(3), exited)
+                .await
+                .is_err()
+            {
+                agent.lines = None;
+                let _ = agent.launcher.wait().await;
+            }
         }
     }
 }

@@ -42,7 +42,10 @@ fn remote_path(binary: &Binary, local: Option<&Local>) -> String {
     match (binary, local) {
         (Binary::Path(path), _) => shell_quote(path),
         (Binary::Ship, Some(local)) => {
-            format!("\"$HOME\"/.cache/seckill-bench/{}/seckill-bench", local.sha256)
+            format!(
+                "\"$HOME\"/.cache/seckill-bench/{}/seckill-bench",
+                local.sha256
+            )
         }
         (Binary::Ship, None) => unreachable!("shipping needs this binary's hash"),
     }

@@ -834,7 +834,11 @@ impl Collector {
         }
         let host = self.host_of[index];
         let info = &fleet.hosts[host];
-        let running = info.workers.clone().filter(|&w| !self.done[w as usize]).count();
+        let running = info
+            .workers
+            .clone()
+            .filter(|&w| !self.done[w as usize])
+            .count();
         watch.faults.lost(index, self.clients);
         self.finished(index);
         if self.lost_hosts.contains(&host) {
@@ -844,7 +848,9 @@ impl Collector {
         let abort = watch
             .hosts
             .is_some_and(|h| h.on_host_loss == crate::scenario::HostLoss::Abort);
-        let said = why.map(|w| format!(" (its agent said: {w})")).unwrap_or_default();
+        let said = why
+            .map(|w| format!(" (its agent said: {w})"))
+            .unwrap_or_default();
         let then = match abort {
             true => "the run stops (on_host_loss = \"abort\")",
             false => "the run goes on without it (on_host_loss = \"continue\")",

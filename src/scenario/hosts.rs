@@ -82,8 +82,7 @@ impl HostsSettings {
                 ))
             }
         };
-        let max_parallel_starts = match raw.max_parallel_starts.unwrap_or(DEFAULT_PARALLEL_STARTS)
-        {
+        let max_parallel_starts = match raw.max_parallel_starts.unwrap_or(DEFAULT_PARALLEL_STARTS) {
             n @ 1..=1024 => n as u32,
             n => {
                 return Err(FieldError::new(
@@ -332,7 +331,10 @@ mod tests {
     #[test]
     fn processes_are_the_total_spread_evenly_or_must_add_up() {
         let h = HostsSettings::parse(&raw(&[("a", None), ("b", None)]), 5).unwrap();
-        assert_eq!(h.list.iter().map(|h| h.processes).collect::<Vec<_>>(), [3, 2]);
+        assert_eq!(
+            h.list.iter().map(|h| h.processes).collect::<Vec<_>>(),
+            [3, 2]
+        );
         assert_eq!(h.ranges(), vec![0..3, 3..5]);
         let e = HostsSettings::parse(&raw(&[("a", Some(8)), ("b", Some(8))]), 4).unwrap_err();
         assert_eq!(e.field, "load.processes");
@@ -359,7 +361,13 @@ mod tests {
         let words = h.command_for("lg1", &["sh".into(), "-c".into(), "echo 'a b'".into()]);
         assert_eq!(words, ["ssh", "lg1", "sh", "-c", r"'echo '\''a b'\'''"]);
         let mut r = raw(&[("pod-1", None)]);
-        r.launcher = Some(vec!["kubectl".into(), "exec".into(), "-i".into(), "{host}".into(), "--".into()]);
+        r.launcher = Some(vec![
+            "kubectl".into(),
+            "exec".into(),
+            "-i".into(),
+            "{host}".into(),
+            "--".into(),
+        ]);
         let h = HostsSettings::parse(&r, 1).unwrap();
         assert!(!h.remote_shell);
         let words = h.command_for("pod-1", &["sh".into(), "-c".into(), "echo 'a b'".into()]);

@@ -10,6 +10,7 @@ use super::raw::{
     PerPhase, RawFault, RawLoad, RawRedis, RawReport, RawScenario, RawStage, RawStock, RawStrategy,
     RawTarget, RawThresholds,
 };
+use super::HostsSettings;
 use super::{AuditSettings, BuyerSettings, ScriptSettings};
 use super::{
     Backoff, ClusterSettings, FailoverMode, Fault, FaultAction, FaultTarget, FaultTime,
@@ -17,7 +18,6 @@ use super::{
     ReportSettings, Scenario, SegmentFallback, SegmentPick, SentinelSettings, Stall, StockSettings,
     StopRule, StrategyKind, StrategySettings, Thresholds, TlsSettings, Topology,
 };
-use super::HostsSettings;
 use crate::phase::Phase;
 
 type Result<T> = std::result::Result<T, FieldError>;

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use seckill_bench::redis_server::RedisServer;
 
+pub mod sshd;
+
 /// Runs of the binary share the machine; a test that measures timing takes
 /// it alone, so its figures are not another test's load.
 static MACHINE: RwLock<()> = RwLock::new(());
