@@ -213,6 +213,9 @@ impl PhaseHistograms {
     /// Never in practice: the histograms auto-resize.
     pub fn add(&mut self, other: &PhaseHistograms) -> anyhow::Result<()> {
         for phase in Phase::ALL {
+            if other.get(phase).is_empty() {
+                continue;
+            }
             self.get_mut(phase)
                 .add(other.get(phase))
                 .with_context(|| format!("merging the {} histogram", phase.name()))?;
@@ -357,7 +360,12 @@ impl Batch {
     }
 }
 
+/// An empty histogram (a phase the strategy does not have, or nothing
+/// since the last batch) ships as an empty string.
 fn encode(h: &Histogram<u64>) -> anyhow::Result<String> {
+    if h.is_empty() {
+        return Ok(String::new());
+    }
     let mut bytes = Vec::new();
     V2Serializer::new()
         .serialize(h, &mut bytes)
@@ -366,6 +374,9 @@ fn encode(h: &Histogram<u64>) -> anyhow::Result<String> {
 }
 
 fn decode(text: &str) -> anyhow::Result<Histogram<u64>> {
+    if text.is_empty() {
+        return Ok(new_histogram());
+    }
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)
         .context("histogram is not base64")?;

@@ -63,6 +63,8 @@ pub struct RunRecord {
     pub totals: Totals,
     pub workers: Vec<WorkerRecord>,
     pub hosts: Vec<HostRecord>,
+    /// The coordinator's CPU while the load ran, in seconds.
+    pub coordinator_cpu_s: f64,
     /// From `Go` to the last worker's `Done`.
     pub duration: Duration,
     /// `None` when the stock key was gone at the end, or Redis was lost.

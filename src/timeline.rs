@@ -44,7 +44,14 @@ impl Timeline {
     ///
     /// # Errors
     /// When a histogram cannot be compressed for the log.
-    pub fn close(&mut self, end: Duration, stock: Option<i64>) -> anyhow::Result<()> {
+    /// The interval's histograms are added to `totals` too.
+    pub fn close(
+        &mut self,
+        end: Duration,
+        stock: Option<i64>,
+        totals: &mut PhaseHistograms,
+    ) -> anyhow::Result<()> {
+        totals.add(&self.histograms)?;
         let start = self.rows.last().map_or(Duration::ZERO, |r| r.end);
         let length = end.saturating_sub(start);
         let histograms = Phase::ALL

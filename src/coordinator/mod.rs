@@ -36,9 +36,6 @@ use proxy::Proxy;
 use target::Placement;
 pub use target::Target;
 
-/// How often workers ship metrics.
-const FLUSH_INTERVAL: Duration = Duration::from_millis(5);
-
 /// Runs a scenario to its end on `target`. `interrupt` firing stops the
 /// workers early; the run is still audited.
 ///
@@ -306,6 +303,7 @@ fn judge(
         totals: collected.totals,
         workers: collected.workers,
         hosts: collected.hosts,
+        coordinator_cpu_s: collected.coordinator_cpu_s,
         duration: collected.duration,
         final_stock,
         audit,
@@ -376,6 +374,7 @@ struct Collected {
     hosts: Vec<HostRecord>,
     /// A lost host stopped the run (`on_host_loss = "abort"`).
     aborted_for_host_loss: bool,
+    coordinator_cpu_s: f64,
 }
 
 async fn drive(
@@ -410,6 +409,7 @@ async fn drive(
     }
     fleet.ping().await;
     fleet.go().await;
+    let cpu_at_go = crate::process::cpu_seconds(libc::RUSAGE_SELF);
     let started_at = SystemTime::now();
     let started = Instant::now();
     // Holds carry no segment: with several, each segment's lock would be
@@ -426,6 +426,7 @@ async fn drive(
     });
     let clients = scenario.load.connections_per_process();
     let mut collector = Collector::new(&fleet, started, checkers, clients);
+    collector.flush = scenario.report.flush();
     collector.ledger = scenario
         .buyers
         .count
@@ -448,6 +449,7 @@ async fn drive(
             },
         )
         .await;
+    let coordinator_cpu_s = crate::process::cpu_seconds(libc::RUSAGE_SELF) - cpu_at_go;
     progress.finish();
     let sold = collector.totals.counters.sold_units;
     faults.finish_run(&fleet, sold, matches!(interrupted, Ok(true)));
@@ -460,6 +462,7 @@ async fn drive(
         workers: collector.workers,
         hosts,
         aborted_for_host_loss: collector.aborted_for_host_loss,
+        coordinator_cpu_s,
         duration,
         interrupted,
         started_at,
@@ -542,7 +545,7 @@ fn plans(
             buyers: scenario.buyers,
             total_clients: scenario.load.total_clients(),
             ledger: scenario.audit.per_buyer_limit.is_some(),
-            flush_interval: FLUSH_INTERVAL,
+            flush_interval: scenario.report.flush(),
             response_timeout: scenario.redis.timeout,
         })
         .collect()
@@ -596,12 +599,14 @@ struct Collector {
     heard: Vec<Instant>,
     /// Clients per worker: what may be in doubt in a worker given up on.
     clients: u32,
+    /// How often workers ship metrics.
+    flush: Duration,
 }
 
 /// How long a worker may stay silent (no batch, no heartbeat) outside a
 /// declared pause before it is reported and killed.
-fn watchdog_limit() -> Duration {
-    (3 * FLUSH_INTERVAL).max(Duration::from_secs(2))
+fn watchdog_limit(flush: Duration) -> Duration {
+    (3 * flush).max(Duration::from_secs(2))
 }
 
 impl Collector {
@@ -637,6 +642,7 @@ impl Collector {
             aborted_for_host_loss: false,
             heard: vec![started; pids.len()],
             clients,
+            flush: Duration::ZERO,
         }
     }
 
@@ -694,7 +700,7 @@ impl Collector {
     /// outside a declared pause is stuck (stopped from outside, or hung);
     /// it is killed and the run goes on as for a killed worker.
     fn give_up_on_silent(&mut self, fleet: &Fleet, faults: &mut Faults) {
-        let limit = watchdog_limit();
+        let limit = watchdog_limit(self.flush);
         for index in 0..self.done.len() {
             if self.done[index] || faults.killed[index] {
                 continue;
@@ -753,7 +759,8 @@ impl Collector {
             .ok()
             .and_then(Result::ok)
             .flatten();
-        self.timeline.close(self.started.elapsed(), self.stock)
+        let totals = &mut self.totals.histograms;
+        self.timeline.close(self.started.elapsed(), self.stock, totals)
     }
 
     async fn handle(
@@ -772,8 +779,10 @@ impl Collector {
             }
             Event::Closed if watch.faults.killed[index] => self.finished(index),
             Event::Message(FromWorker::Batch { batch }) => {
+                // Histograms are merged once, into the interval's; the
+                // interval's go into the totals when it closes.
                 let histograms = batch.histograms()?;
-                self.totals.add(&batch.counters, &histograms)?;
+                self.totals.counters.add(&batch.counters);
                 self.timeline.add(&batch.counters, &histograms)?;
                 self.workers[index].counters.add(&batch.counters);
                 if let Some(checker) = self.checker(index) {

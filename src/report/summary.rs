@@ -98,6 +98,11 @@ pub struct SummaryRow {
     /// Entries in `audit.orders` at the end; empty without it, or when
     /// they could not be counted.
     pub orders: Option<u64>,
+    /// CPU the coordinator used while the load ran (user and system, all
+    /// its threads): what merging the workers' metrics costs.
+    pub coordinator_cpu_s: String,
+    /// CPU the workers reported, all hosts.
+    pub workers_cpu_s: String,
     /// `rejected_<word>` columns: every word of the reply mapping, in its
     /// order.
     #[serde(skip)]
@@ -184,6 +189,11 @@ impl SummaryRow {
                 .orders
                 .as_ref()
                 .and_then(|o| o.count.clone().ok()),
+            coordinator_cpu_s: format!("{:.3}", record.coordinator_cpu_s),
+            workers_cpu_s: format!(
+                "{:.3}",
+                record.workers.iter().filter_map(|w| w.cpu_s).sum::<f64>()
+            ),
             rejected: rejected(record),
         }
     }

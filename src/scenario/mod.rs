@@ -77,6 +77,20 @@ pub struct Thresholds {
 pub struct ReportSettings {
     /// Length of one timeline row and one `latency.hlog` interval.
     pub interval: Duration,
+    /// How often workers ship their metrics, when set.
+    pub flush_interval: Option<Duration>,
+}
+
+impl ReportSettings {
+    /// How often workers ship their metrics: as set, or a fortieth of the
+    /// report interval (so a row's rate is off by at most a few percent
+    /// for a batch that arrives just after its end), between 5 and 50 ms.
+    /// Each batch costs the coordinator a decode and a merge.
+    pub fn flush(&self) -> Duration {
+        self.flush_interval.unwrap_or_else(|| {
+            (self.interval / 40).clamp(Duration::from_millis(5), Duration::from_millis(50))
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -110,6 +110,7 @@ pub enum PerPhase {
 #[serde(deny_unknown_fields)]
 pub struct RawReport {
     pub interval: Option<String>,
+    pub flush_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

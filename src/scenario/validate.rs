@@ -697,7 +697,25 @@ fn report(raw: &RawReport) -> Result<ReportSettings> {
             hint,
         ));
     }
-    Ok(ReportSettings { interval })
+    let flush_interval = raw
+        .flush_interval
+        .as_deref()
+        .map(|i| positive_duration("report.flush_interval", i))
+        .transpose()?;
+    if let Some(flush) = flush_interval {
+        if flush < Duration::from_millis(1) || flush > interval.min(Duration::from_secs(1)) {
+            return Err(FieldError::new(
+                "report.flush_interval",
+                format!("{flush:?} is out of range"),
+                "use 1ms up to report.interval (and at most 1s); leave it out for a fortieth of report.interval, 5 to 50 ms",
+            )
+            .depending_on(&["report.interval"]));
+        }
+    }
+    Ok(ReportSettings {
+        interval,
+        flush_interval,
+    })
 }
 
 fn strategy(raw: &RawStrategy) -> Result<StrategySettings> {
