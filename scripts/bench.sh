@@ -6,6 +6,8 @@
 #   scripts/bench.sh [quick|full] [compare] [layout] [conns] [soak]
 #   scripts/bench.sh script     the user's script against lua, and the buyer
 #                               ledger's memory: scripts/bench-script.sh
+#   scripts/bench.sh coord      the coordinator's CPU next to 64 workers':
+#                               scripts/bench-coord.sh
 #
 #   quick (default)  compare + conns                       ~1-2 minutes
 #   full             compare + layout + conns + soak        ~3-4 minutes
@@ -61,6 +63,7 @@ for arg in "$@"; do
     quick | full) MODE=$arg ;;
     compare | layout | conns | soak) SECTIONS+=("$arg") ;;
     script) exec bash "$(dirname "$0")/bench-script.sh" ;;
+    coord) exec bash "$(dirname "$0")/bench-coord.sh" ;;
     -h | --help) usage; exit 0 ;;
     *) echo "error: unknown argument '$arg' (see scripts/bench.sh --help)" >&2; exit 2 ;;
   esac

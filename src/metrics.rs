@@ -7,8 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context;
-use base64::Engine;
-use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer, V2Serializer};
+use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
@@ -315,10 +314,10 @@ impl Metrics {
             buyers: std::mem::take(&mut self.buyers),
             buyer_segments: std::mem::take(&mut self.buyer_segments),
             watermark_ns,
-            lock_wait: encode(&self.histograms.lock_wait)?,
-            critical_section: encode(&self.histograms.critical_section)?,
-            purchase: encode(&self.histograms.purchase)?,
-            service: encode(&self.histograms.service)?,
+            lock_wait: buckets(&self.histograms.lock_wait),
+            critical_section: buckets(&self.histograms.critical_section),
+            purchase: buckets(&self.histograms.purchase),
+            service: buckets(&self.histograms.service),
         };
         self.histograms.reset();
         self.dirty = false;
@@ -326,7 +325,7 @@ impl Metrics {
     }
 }
 
-/// What one flush ships: counter deltas and V2-serialized, base64 histograms.
+/// What one flush ships: counter deltas and each phase's histogram buckets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Batch {
     pub counters: Counters,
@@ -341,50 +340,60 @@ pub struct Batch {
     pub buyer_segments: Vec<u8>,
     /// The worker's checker watermark (see [`crate::checker`]).
     pub watermark_ns: u64,
-    pub lock_wait: String,
-    pub critical_section: String,
-    pub purchase: String,
-    pub service: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lock_wait: Buckets,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub critical_section: Buckets,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub purchase: Buckets,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service: Buckets,
 }
 
 impl Batch {
+    /// Adds the batch's histograms to `into`.
+    ///
     /// # Errors
-    /// When a histogram is not valid base64 V2.
+    /// When a bucket's value cannot be recorded (not from this protocol).
+    pub fn record_into(&self, into: &mut PhaseHistograms) -> anyhow::Result<()> {
+        record_buckets(&mut into.lock_wait, &self.lock_wait)?;
+        record_buckets(&mut into.critical_section, &self.critical_section)?;
+        record_buckets(&mut into.purchase, &self.purchase)?;
+        record_buckets(&mut into.service, &self.service)
+    }
+
+    /// The batch's histograms on their own.
+    ///
+    /// # Errors
+    /// As [`Batch::record_into`].
     pub fn histograms(&self) -> anyhow::Result<PhaseHistograms> {
-        Ok(PhaseHistograms {
-            lock_wait: decode(&self.lock_wait)?,
-            critical_section: decode(&self.critical_section)?,
-            purchase: decode(&self.purchase)?,
-            service: decode(&self.service)?,
-        })
+        let mut histograms = PhaseHistograms::default();
+        self.record_into(&mut histograms)?;
+        Ok(histograms)
     }
 }
 
-/// An empty histogram (a phase the strategy does not have, or nothing
-/// since the last batch) ships as an empty string.
-fn encode(h: &Histogram<u64>) -> anyhow::Result<String> {
-    if h.is_empty() {
-        return Ok(String::new());
-    }
-    let mut bytes = Vec::new();
-    V2Serializer::new()
-        .serialize(h, &mut bytes)
-        .map_err(|e| anyhow::anyhow!("serializing a histogram: {e:?}"))?;
-    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+/// A histogram as its recorded buckets, lowest first: the highest value of
+/// each bucket and its count. A batch holds a few milliseconds of purchases,
+/// so a few buckets: decoded and merged in time proportional to them (a
+/// whole histogram, V2-serialized, is a counts array thousands of entries
+/// long to allocate and walk). Empty for a phase with nothing recorded.
+pub type Buckets = Vec<(u64, u64)>;
+
+fn buckets(h: &Histogram<u64>) -> Buckets {
+    h.iter_recorded()
+        .map(|v| (v.value_iterated_to(), v.count_at_value()))
+        .collect()
 }
 
-fn decode(text: &str) -> anyhow::Result<Histogram<u64>> {
-    if text.is_empty() {
-        return Ok(new_histogram());
+/// Adds `buckets` to `h`: each value lands in the bucket it came from, so
+/// the merge is lossless at the histogram's precision.
+fn record_buckets(h: &mut Histogram<u64>, buckets: &Buckets) -> anyhow::Result<()> {
+    for &(value, count) in buckets {
+        h.record_n(value, count)
+            .map_err(|e| anyhow::anyhow!("a shipped histogram bucket {value}: {e:?}"))?;
     }
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .context("histogram is not base64")?;
-    let mut h: Histogram<u64> = Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
-        .map_err(|e| anyhow::anyhow!("histogram is not V2-serialized: {e:?}"))?;
-    h.auto(true);
-    Ok(h)
+    Ok(())
 }
 
 /// A histogram kept for `latency.hlog`: V2 with deflate, as the interval

@@ -35,9 +35,13 @@ pub struct Timeline {
 }
 
 impl Timeline {
-    pub fn add(&mut self, counters: &Counters, histograms: &PhaseHistograms) -> anyhow::Result<()> {
-        self.counters.add(counters);
-        self.histograms.add(histograms)
+    /// Adds a worker's batch to the current interval.
+    ///
+    /// # Errors
+    /// When the batch holds a histogram bucket that cannot be recorded.
+    pub fn add(&mut self, batch: &crate::metrics::Batch) -> anyhow::Result<()> {
+        self.counters.add(&batch.counters);
+        batch.record_into(&mut self.histograms)
     }
 
     /// Ends the current interval at `end`.

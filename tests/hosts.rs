@@ -319,3 +319,38 @@ fn bad_hosts_tables_exit_2_naming_the_field() {
         run.context()
     );
 }
+
+/// `kubectl exec -i POD -- CMD...` hands the words after `--` to the
+/// container as they are, with no shell joining them. `sh -c 'exec "$@"'
+/// POD CMD...` does the same on this machine: two such "pods" run one sale,
+/// the binary shipped into their `$HOME`.
+#[test]
+fn a_launcher_that_passes_words_as_they_are_runs_agents_too() {
+    let redis = support::redis();
+    let home = tempfile::tempdir().unwrap();
+    let table = r#"
+[hosts]
+launcher = ["sh", "-c", "exec \"$@\"", "{host}"]
+list = [{ host = "pod-a", processes = 6 }, { host = "pod-b", processes = 4 }]
+"#;
+    let (name, _dir, path) = unique("article", &[], table);
+    let run = Bench::run(&path, &["--redis-url", &redis.url()])
+        .env("HOME", &home.path().display().to_string())
+        .output();
+    run.assert_code(0);
+    let rows = run.csv("hosts.csv");
+    let hosts: Vec<(&str, i64, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["host"].as_str(),
+                num(r, "processes"),
+                r["shipped"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(hosts, [("pod-a", 6, "true"), ("pod-b", 4, "true")]);
+    let cache = home.path().join(".cache/seckill-bench");
+    assert_eq!(std::fs::read_dir(cache).unwrap().count(), 1);
+    assert_nothing_left(&name, &run.context());
+}

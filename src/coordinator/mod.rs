@@ -760,7 +760,8 @@ impl Collector {
             .and_then(Result::ok)
             .flatten();
         let totals = &mut self.totals.histograms;
-        self.timeline.close(self.started.elapsed(), self.stock, totals)
+        self.timeline
+            .close(self.started.elapsed(), self.stock, totals)
     }
 
     async fn handle(
@@ -781,9 +782,8 @@ impl Collector {
             Event::Message(FromWorker::Batch { batch }) => {
                 // Histograms are merged once, into the interval's; the
                 // interval's go into the totals when it closes.
-                let histograms = batch.histograms()?;
                 self.totals.counters.add(&batch.counters);
-                self.timeline.add(&batch.counters, &histograms)?;
+                self.timeline.add(&batch)?;
                 self.workers[index].counters.add(&batch.counters);
                 if let Some(checker) = self.checker(index) {
                     checker.add(index, &batch.holds, batch.watermark_ns);
