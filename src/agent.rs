@@ -113,6 +113,11 @@ async fn obey(
             for index in indices {
                 workers.push(start(index, run_id, out.clone(), closed.clone())?);
             }
+            let started = FromAgent::Started {
+                pids: workers.iter().map(|w| w.pid).collect(),
+                host: crate::process::hostname(),
+            };
+            let _ = out.send(protocol::encode(&started));
         }
         ToAgent::Relay { worker, message } => {
             if let Some(w) = workers.iter_mut().find(|w| w.index == worker) {

@@ -190,6 +190,8 @@ impl Sig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FromAgent {
+    /// The host's workers are started, with their pids.
+    Started { pids: Vec<u32>, host: String },
     /// A worker's line, as it wrote it.
     Worker { worker: u32, message: FromWorker },
     /// The worker's stdout closed: it exited or died.

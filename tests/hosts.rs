@@ -332,6 +332,7 @@ fn a_launcher_that_passes_words_as_they_are_runs_agents_too() {
 [hosts]
 launcher = ["sh", "-c", "exec \"$@\"", "{host}"]
 list = [{ host = "pod-a", processes = 6 }, { host = "pod-b", processes = 4 }]
+max_parallel_starts = 1
 "#;
     let (name, _dir, path) = unique("article", &[], table);
     let run = Bench::run(&path, &["--redis-url", &redis.url()])
@@ -349,8 +350,22 @@ list = [{ host = "pod-a", processes = 6 }, { host = "pod-b", processes = 4 }]
             )
         })
         .collect();
-    assert_eq!(hosts, [("pod-a", 6, "true"), ("pod-b", 4, "true")]);
+    // One start at a time, and both "pods" share this machine's $HOME: the
+    // second finds the first one's copy.
+    assert_eq!(hosts, [("pod-a", 6, "true"), ("pod-b", 4, "false")]);
     let cache = home.path().join(".cache/seckill-bench");
     assert_eq!(std::fs::read_dir(cache).unwrap().count(), 1);
     assert_nothing_left(&name, &run.context());
+
+    // A binary that is not where the table says: exit 4, naming host and path.
+    let missing = format!("{table}binary = \"/nonexistent/seckill-bench\"\n");
+    let (_name, _dir, path) = unique("article", &[], &missing);
+    let run = Bench::run(&path, &["--redis-url", &redis.url()]).output();
+    run.assert_code(4);
+    assert!(
+        run.stderr
+            .contains("host pod-a: no executable seckill-bench at /nonexistent/seckill-bench"),
+        "{}",
+        run.context()
+    );
 }

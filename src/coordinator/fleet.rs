@@ -31,6 +31,10 @@ pub enum Event {
     },
 }
 
+/// How long an agent has to start its workers, its launcher's handshake
+/// included.
+const AGENT_STARTS_WITHIN: Duration = Duration::from_secs(30);
+
 /// How long every worker has to say `Ready`.
 const READY_WITHIN: Duration = Duration::from_secs(120);
 
@@ -201,6 +205,12 @@ impl Fleet {
             events,
         };
         for (h, (host, range)) in hosts.list.iter().zip(ranges).enumerate() {
+            // At most max_parallel_starts launcher sessions in their
+            // handshake at once: the oldest must have started its workers.
+            let gate = hosts.max_parallel_starts as usize;
+            if h >= gate {
+                fleet.await_started(h - gate).await?;
+            }
             let words = launch::agent_command(hosts, &host.name, local.as_deref(), run_id);
             let agent = start_agent(&words, range.clone(), hosts.dead_man, tx.clone())
                 .with_context(|| format!("host {}: starting its agent", host.name))?;
@@ -222,6 +232,13 @@ impl Fleet {
                 fleet.host_of.push(h);
             }
         }
+        let first_unconfirmed = hosts
+            .list
+            .len()
+            .saturating_sub(hosts.max_parallel_starts as usize);
+        for h in first_unconfirmed..hosts.list.len() {
+            fleet.await_started(h).await?;
+        }
         for (index, plan) in plans.into_iter().enumerate() {
             let message = ToWorker::Plan {
                 plan_hash: plan.hash(),
@@ -230,6 +247,38 @@ impl Fleet {
             fleet.send(index, &message).await;
         }
         Ok(fleet)
+    }
+
+    /// Waits for host `h`'s agent to say its workers are started.
+    async fn await_started(&mut self, h: usize) -> anyhow::Result<()> {
+        let name = self.hosts[h].name.clone();
+        let agent = &mut self.agents[h];
+        let started = tokio::time::timeout(AGENT_STARTS_WITHIN, async {
+            loop {
+                match agent.control.recv().await {
+                    Some(FromAgent::Started { pids, .. }) => return Ok(pids),
+                    Some(FromAgent::Failed { message }) => return Err(message),
+                    Some(_) => continue,
+                    None => {
+                        return Err("its launcher exited; its stderr above may say why".to_owned())
+                    }
+                }
+            }
+        });
+        match started.await {
+            Ok(Ok(pids)) => {
+                let workers = self.hosts[h].workers.clone();
+                for (index, pid) in workers.zip(pids) {
+                    self.pids[index as usize] = pid;
+                }
+                Ok(())
+            }
+            Ok(Err(why)) => bail!("host {name}: the agent did not start: {why}"),
+            Err(_) => bail!(
+                "host {name}: the agent did not start within {} s",
+                AGENT_STARTS_WITHIN.as_secs()
+            ),
+        }
     }
 
     /// Whether the worker wrote something the coordinator has not read yet
@@ -516,7 +565,8 @@ async fn read_agent(
                 (worker, Event::Closed)
             }
             Ok(FromAgent::Failed { message }) => {
-                why = Some(message);
+                why = Some(message.clone());
+                let _ = control.send(FromAgent::Failed { message });
                 continue;
             }
             Ok(other) => {

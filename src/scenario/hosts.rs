@@ -372,7 +372,7 @@ mod tests {
         assert!(!h.remote_shell);
         let words = h.command_for("pod-1", &["sh".into(), "-c".into(), "echo 'a b'".into()]);
         assert_eq!(words[3], "pod-1");
-        assert_eq!(words[6], "echo 'a b'");
+        assert_eq!(words[7], "echo 'a b'");
     }
 
     #[test]

@@ -707,7 +707,7 @@ fn report(raw: &RawReport) -> Result<ReportSettings> {
             return Err(FieldError::new(
                 "report.flush_interval",
                 format!("{flush:?} is out of range"),
-                "use 1ms up to report.interval (and at most 1s); leave it out for a fortieth of report.interval, 5 to 50 ms",
+                "use 1ms up to report.interval (and at most 1s); leave it out for 5ms",
             )
             .depending_on(&["report.interval"]));
         }
