@@ -19,6 +19,14 @@ use tokio::sync::mpsc;
 use crate::checker::monotonic_ns;
 use crate::protocol::{self, FromAgent, ToAgent, ToWorker};
 
+/// A worker's end, as its stdout reader sees it.
+enum Ended {
+    /// It said `Done` or `Failed`: nothing more will come but its exit.
+    Said(u32),
+    /// Its stdout closed.
+    Closed(u32),
+}
+
 struct Worker {
     index: u32,
     child: Child,
@@ -47,7 +55,7 @@ pub fn main(run_id: &str, dead_man: Duration) -> anyhow::Result<()> {
 async fn serve(run_id: &str, dead_man: Duration) -> anyhow::Result<()> {
     let (out, out_rx) = mpsc::unbounded_channel::<String>();
     let writer = tokio::spawn(write_out(out_rx));
-    let (closed_tx, mut closed) = mpsc::unbounded_channel::<u32>();
+    let (closed_tx, mut closed) = mpsc::unbounded_channel::<Ended>();
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut workers: Vec<Worker> = Vec::new();
     let mut heard = Instant::now();
@@ -70,15 +78,24 @@ async fn serve(run_id: &str, dead_man: Duration) -> anyhow::Result<()> {
                     break Err(e);
                 }
             }
-            Some(index) = closed.recv() => {
-                let _ = out.send(protocol::encode(&FromAgent::Closed { worker: index }));
-                if let Some(w) = workers.iter_mut().find(|w| w.index == index) {
-                    w.open = false;
+            Some(ended) = closed.recv() => match ended {
+                // A worker that said its last word waits for its stdin to
+                // close before it exits, as it does under the coordinator.
+                Ended::Said(index) => {
+                    if let Some(w) = workers.iter_mut().find(|w| w.index == index) {
+                        w.stdin = None;
+                    }
                 }
-                if workers.iter().all(|w| !w.open) {
-                    break Ok(());
+                Ended::Closed(index) => {
+                    let _ = out.send(protocol::encode(&FromAgent::Closed { worker: index }));
+                    if let Some(w) = workers.iter_mut().find(|w| w.index == index) {
+                        w.open = false;
+                    }
+                    if workers.iter().all(|w| !w.open) {
+                        break Ok(());
+                    }
                 }
-            }
+            },
             () = tokio::time::sleep_until(silent_until) => {
                 break Err(anyhow::anyhow!(
                     "no word from the coordinator for {:.1} s (dead-man)",
@@ -103,7 +120,7 @@ async fn obey(
     workers: &mut Vec<Worker>,
     run_id: &str,
     out: &mpsc::UnboundedSender<String>,
-    closed: &mpsc::UnboundedSender<u32>,
+    closed: &mpsc::UnboundedSender<Ended>,
 ) -> anyhow::Result<()> {
     match message {
         ToAgent::Start { workers: indices } => {
@@ -155,7 +172,7 @@ fn start(
     index: u32,
     run_id: &str,
     out: mpsc::UnboundedSender<String>,
-    closed: mpsc::UnboundedSender<u32>,
+    closed: mpsc::UnboundedSender<Ended>,
 ) -> anyhow::Result<Worker> {
     let exe = std::env::current_exe().context("locating this binary to start workers")?;
     let mut cmd = std::process::Command::new(&exe);
@@ -172,11 +189,16 @@ fn start(
     tokio::spawn(async move {
         let mut lines = BufReader::new(stdout).lines();
         while let Ok(Some(line)) = lines.next_line().await {
+            let last =
+                line.starts_with(r#"{"type":"done""#) || line.starts_with(r#"{"type":"failed""#);
             if out.send(protocol::relayed(index, &line)).is_err() {
                 break;
             }
+            if last {
+                let _ = closed.send(Ended::Said(index));
+            }
         }
-        let _ = closed.send(index);
+        let _ = closed.send(Ended::Closed(index));
     });
     Ok(Worker {
         index,

@@ -82,6 +82,11 @@ fn one_run_over_two_hosts_passes_with_both_in_the_reports_and_ships_once() {
         "{}",
         run.context()
     );
+    assert!(
+        !run.stderr.contains("agent on"),
+        "an agent ended in error (it kills its workers then): {}",
+        run.context()
+    );
     assert_nothing_left(&name, &run.context());
     assert_eq!(cached(&hosts), [1, 1], "one copy per host");
 
