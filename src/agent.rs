@@ -62,8 +62,8 @@ async fn serve(run_id: &str, dead_man: Duration) -> anyhow::Result<()> {
     let result = loop {
         let silent_until = tokio::time::Instant::from(heard + dead_man);
         tokio::select! {
+            biased;
             line = lines.next_line() => {
-                heard = Instant::now();
                 let line = match line {
                     Ok(Some(line)) => line,
                     Ok(None) | Err(_) if workers.iter().all(|w| !w.open) && !workers.is_empty() => break Ok(()),
@@ -77,6 +77,8 @@ async fn serve(run_id: &str, dead_man: Duration) -> anyhow::Result<()> {
                     let _ = out.send(protocol::encode(&FromAgent::Failed { message: format!("{e:#}") }));
                     break Err(e);
                 }
+                // After obeying: starting many workers may take a while.
+                heard = Instant::now();
             }
             Some(ended) = closed.recv() => match ended {
                 // A worker that said its last word waits for its stdin to
@@ -108,7 +110,7 @@ async fn serve(run_id: &str, dead_man: Duration) -> anyhow::Result<()> {
     // What the writer still holds goes out before the agent exits, unless
     // nobody reads it any more.
     drop(out);
-    let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+    let _ = tokio::time::timeout(dead_man, writer).await;
     match result {
         Err(e) if killed > 0 => Err(e.context(format!("killed its {killed} worker(s)"))),
         other => other,
@@ -176,7 +178,8 @@ fn start(
 ) -> anyhow::Result<Worker> {
     let exe = std::env::current_exe().context("locating this binary to start workers")?;
     let mut cmd = std::process::Command::new(&exe);
-    cmd.args(["worker", "--run", run_id])
+    cmd.arg("worker")
+        .arg(format!("--run={run_id}"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());

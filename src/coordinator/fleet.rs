@@ -57,8 +57,10 @@ struct Agent {
     launcher: Child,
     /// Lines for the agent; closing it closes the agent's stdin.
     lines: Option<mpsc::UnboundedSender<String>>,
-    stdout_fd: std::os::fd::RawFd,
-    control: mpsc::UnboundedReceiver<FromAgent>,
+    /// The agent's own messages, with when each arrived.
+    control: mpsc::UnboundedReceiver<(Instant, FromAgent)>,
+    /// Its launcher was killed: the agent did not answer.
+    cut: bool,
 }
 
 /// A load host as the reports show it.
@@ -86,6 +88,10 @@ pub struct Fleet {
     pub hosts: Vec<HostInfo>,
     agents: Vec<Agent>,
     events: mpsc::UnboundedReceiver<(usize, Event)>,
+    /// Per worker: when a remote one was told to die (through its agent).
+    kill_sent: Vec<std::cell::Cell<Option<Instant>>>,
+    /// `[hosts] dead_man`: how long an agent may take to act.
+    dead_man: Duration,
 }
 
 impl Fleet {
@@ -123,10 +129,13 @@ impl Fleet {
             }],
             agents: Vec::new(),
             events,
+            kill_sent: Vec::new(),
+            dead_man: Duration::ZERO,
         };
         for (index, plan) in plans.into_iter().enumerate() {
             let mut cmd = std::process::Command::new(&exe);
-            cmd.args(["worker", "--run", run_id])
+            cmd.arg("worker")
+                .arg(format!("--run={run_id}"))
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit());
@@ -181,18 +190,17 @@ impl Fleet {
             });
         }
         let mut shipped = vec![false; hosts.list.len()];
-        let mut failures = Vec::new();
         while let Some(done) = probes.join_next().await {
             let (i, result) = done.context("a host probe panicked")?;
             match result {
                 Ok(copied) => shipped[i] = copied,
-                Err(e) => failures.push((i, format!("{e:#}"))),
+                // The first host that fails ends the run: the others'
+                // probes and copies are stopped (their launchers killed).
+                Err(e) => {
+                    probes.abort_all();
+                    return Err(e);
+                }
             }
-        }
-        if !failures.is_empty() {
-            failures.sort();
-            let lines: Vec<String> = failures.into_iter().map(|(_, e)| e).collect();
-            bail!("{}", lines.join("\n  "));
         }
         let (tx, events) = mpsc::unbounded_channel();
         let ranges = hosts.ranges();
@@ -203,6 +211,8 @@ impl Fleet {
             hosts: Vec::new(),
             agents: Vec::new(),
             events,
+            kill_sent: vec![std::cell::Cell::new(None); plans.len()],
+            dead_man: hosts.dead_man,
         };
         for (h, (host, range)) in hosts.list.iter().zip(ranges).enumerate() {
             // At most max_parallel_starts launcher sessions in their
@@ -256,8 +266,8 @@ impl Fleet {
         let started = tokio::time::timeout(AGENT_STARTS_WITHIN, async {
             loop {
                 match agent.control.recv().await {
-                    Some(FromAgent::Started { pids, .. }) => return Ok(pids),
-                    Some(FromAgent::Failed { message }) => return Err(message),
+                    Some((_, FromAgent::Started { pids, .. })) => return Ok(pids),
+                    Some((_, FromAgent::Failed { message })) => return Err(message),
                     Some(_) => continue,
                     None => {
                         return Err("its launcher exited; its stderr above may say why".to_owned())
@@ -285,9 +295,11 @@ impl Fleet {
     /// (a busy coordinator is behind, the worker is not silent). For a
     /// remote worker: whether its agent did.
     pub fn has_unread(&self, index: usize) -> bool {
+        // A remote worker's lines share its agent's pipe with its
+        // siblings': what waits there says nothing of this one.
         let fd = match &self.workers[index] {
             Worker::Local { stdout_fd, .. } => *stdout_fd,
-            Worker::Remote { host } => self.agents[*host].stdout_fd,
+            Worker::Remote { .. } => return false,
         };
         let mut unread: libc::c_int = 0;
         // SAFETY: FIONREAD only writes the count into `unread`; the fd is
@@ -332,10 +344,41 @@ impl Fleet {
                 // SAFETY: signalling our own child process.
                 unsafe { libc::kill(self.pids[index] as i32, signal.number()) };
             }
-            Worker::Remote { host } => self.agents[*host].send(&ToAgent::Signal {
-                worker: index as u32,
-                signal,
-            }),
+            Worker::Remote { host } => {
+                self.agents[*host].send(&ToAgent::Signal {
+                    worker: index as u32,
+                    signal,
+                });
+                if signal == Sig::Kill && self.kill_sent[index].get().is_none() {
+                    self.kill_sent[index].set(Some(Instant::now()));
+                }
+            }
+        }
+    }
+
+    /// Kills the launcher of a host whose agent did not end a worker it
+    /// was told to kill within its dead-man time and a margin: a wedged
+    /// agent or connection. The host is then lost, and the run does not
+    /// wait for it forever. `done`: per worker, whether it has ended.
+    pub fn cut_stuck_hosts(&mut self, done: &[bool]) {
+        let limit = self.dead_man + Duration::from_secs(2);
+        for (index, worker) in self.workers.iter().enumerate() {
+            let Worker::Remote { host } = *worker else {
+                continue;
+            };
+            let overdue = self.kill_sent[index]
+                .get()
+                .is_some_and(|at| at.elapsed() > limit);
+            let agent = &mut self.agents[host];
+            if overdue && !done[index] && !agent.cut {
+                eprintln!(
+                    "host {}: worker {index} was told to die {:.1} s ago and has not; ending the host's launcher",
+                    self.hosts[host].name,
+                    limit.as_secs_f64()
+                );
+                agent.cut = true;
+                let _ = agent.launcher.start_kill();
+            }
         }
     }
 
@@ -359,10 +402,13 @@ impl Fleet {
             let answer = tokio::time::timeout(Duration::from_secs(5), async {
                 loop {
                     match agent.control.recv().await {
-                        Some(FromAgent::Pong {
-                            sent_unix_ns,
-                            host_unix_ns,
-                        }) => return Some((sent_unix_ns, host_unix_ns)),
+                        Some((
+                            _,
+                            FromAgent::Pong {
+                                sent_unix_ns,
+                                host_unix_ns,
+                            },
+                        )) => return Some((sent_unix_ns, host_unix_ns)),
                         Some(_) => continue,
                         None => return None,
                     }
@@ -394,14 +440,16 @@ impl Fleet {
             let went = tokio::time::timeout(Duration::from_secs(5), async {
                 loop {
                     match agent.control.recv().await {
-                        Some(FromAgent::Went { monotonic_ns }) => return Some(monotonic_ns),
+                        Some((at, FromAgent::Went { monotonic_ns })) => {
+                            return Some((at, monotonic_ns))
+                        }
                         Some(_) => continue,
                         None => return None,
                     }
                 }
             });
-            if let Ok(Some(monotonic_ns)) = went.await {
-                self.hosts[h].go_rtt = Some(sent.elapsed());
+            if let Ok(Some((at, monotonic_ns))) = went.await {
+                self.hosts[h].go_rtt = Some(at.saturating_duration_since(sent));
                 self.hosts[h].monotonic_at_go = Some(monotonic_ns);
             }
         }
@@ -470,6 +518,9 @@ impl Fleet {
         // An agent exits once its workers are done; its stdin is closed
         // only after that (or a while), so it does not take the close for
         // a lost coordinator and kill workers that are finishing.
+        // One that still has not exited a dead-man time after its stdin
+        // closed is wedged: killed.
+        let patience = self.dead_man + Duration::from_secs(2);
         for agent in &mut self.agents {
             let exited = agent.launcher.wait();
             if tokio::time::timeout(Duration::from_secs(3), exited)
@@ -477,7 +528,11 @@ impl Fleet {
                 .is_err()
             {
                 agent.lines = None;
-                let _ = agent.launcher.wait().await;
+                let exited = agent.launcher.wait();
+                if tokio::time::timeout(patience, exited).await.is_err() {
+                    let _ = agent.launcher.start_kill();
+                    let _ = agent.launcher.wait().await;
+                }
             }
         }
     }
@@ -511,7 +566,6 @@ fn start_agent(
         .with_context(|| format!("cannot start the launcher `{}`", words[0]))?;
     let stdin = launcher.stdin.take().expect("stdin is piped");
     let stdout = launcher.stdout.take().expect("stdout is piped");
-    let stdout_fd = std::os::fd::AsRawFd::as_raw_fd(&stdout);
     let (lines, rx) = mpsc::unbounded_channel();
     let beat = (dead_man / 6).min(Duration::from_millis(500));
     tokio::spawn(feed_agent(stdin, rx, beat));
@@ -520,8 +574,8 @@ fn start_agent(
     Ok(Agent {
         launcher,
         lines: Some(lines),
-        stdout_fd,
         control,
+        cut: false,
     })
 }
 
@@ -550,7 +604,7 @@ async fn read_agent(
     stdout: tokio::process::ChildStdout,
     workers: Range<u32>,
     events: mpsc::UnboundedSender<(usize, Event)>,
-    control: mpsc::UnboundedSender<FromAgent>,
+    control: mpsc::UnboundedSender<(Instant, FromAgent)>,
 ) {
     let mut open = vec![true; workers.len()];
     let mut why = None;
@@ -566,11 +620,11 @@ async fn read_agent(
             }
             Ok(FromAgent::Failed { message }) => {
                 why = Some(message.clone());
-                let _ = control.send(FromAgent::Failed { message });
+                let _ = control.send((Instant::now(), FromAgent::Failed { message }));
                 continue;
             }
             Ok(other) => {
-                let _ = control.send(other);
+                let _ = control.send((Instant::now(), other));
                 continue;
             }
             Err(e) => (

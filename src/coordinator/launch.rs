@@ -19,8 +19,9 @@ const SHIP_WITHIN: Duration = Duration::from_secs(300);
 
 /// This binary and its SHA-256, the name of its cache folder on the hosts.
 pub struct Local {
-    pub path: std::path::PathBuf,
     pub sha256: String,
+    /// Read once, shared by every host's copy.
+    bytes: std::sync::Arc<Vec<u8>>,
 }
 
 impl Local {
@@ -32,7 +33,10 @@ impl Local {
             .with_context(|| format!("reading {} to ship it", path.display()))?;
         let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
         let sha256 = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        Ok(Local { path, sha256 })
+        Ok(Local {
+            sha256,
+            bytes: std::sync::Arc::new(bytes),
+        })
     }
 }
 
@@ -81,14 +85,18 @@ pub async fn prepare(
         Binary::Ship if present => Ok(false),
         Binary::Ship => {
             let local = local.expect("shipping needs this binary");
-            let bytes = std::fs::read(&local.path)?;
             let dir = format!("\"$HOME\"/.cache/seckill-bench/{}", local.sha256);
-            // Written under a temporary name and renamed: a run that starts
-            // while another is copying never runs half a binary.
+            // Written under a temporary name, its length checked, and
+            // renamed: neither a run that starts while another is copying
+            // nor a copy cut short (Ctrl-C, a dropped connection) ever
+            // leaves half a binary where the probe finds it.
             let install = format!(
-                "set -e; mkdir -p {dir}; t={dir}/.seckill-bench.$$; cat > \"$t\"; chmod 755 \"$t\"; mv -f \"$t\" {path}"
+                "set -e; mkdir -p {dir}; t={dir}/.seckill-bench.$$; cat > \"$t\"; \
+                 if [ \"$(wc -c < \"$t\")\" -ne {} ]; then rm -f \"$t\"; echo 'the copy was cut short' >&2; exit 1; fi; \
+                 chmod 755 \"$t\"; mv -f \"$t\" {path}",
+                local.bytes.len()
             );
-            remote(hosts, host, &install, Some(bytes), SHIP_WITHIN)
+            remote(hosts, host, &install, Some(local.bytes.clone()), SHIP_WITHIN)
                 .await
                 .with_context(|| format!("copying this binary to host {host}"))?;
             Ok(true)
@@ -105,8 +113,8 @@ pub fn agent_command(
 ) -> Vec<String> {
     let path = remote_path(&hosts.binary, local);
     let script = format!(
-        "exec {path} agent --run {} --dead-man-ms {}",
-        shell_quote(run_id),
+        "exec {path} agent {} --dead-man-ms {}",
+        shell_quote(&format!("--run={run_id}")),
         hosts.dead_man.as_millis()
     );
     hosts.command_for(host, &["sh".into(), "-c".into(), script])
@@ -118,7 +126,7 @@ async fn remote(
     hosts: &HostsSettings,
     host: &str,
     script: &str,
-    input: Option<Vec<u8>>,
+    input: Option<std::sync::Arc<Vec<u8>>>,
     within: Duration,
 ) -> anyhow::Result<String> {
     let words = hosts.command_for(host, &["sh".into(), "-c".into(), script.to_owned()]);

@@ -670,7 +670,10 @@ impl Collector {
                 () = sleep_until(fault_due), if fault_due.is_some() => self.fire_faults(fleet, watch).await?,
                 _ = interval.tick() => self.close_interval(watch).await?,
                 _ = redraw.tick() => watch.progress.update(&self.totals.counters, self.stock),
-                _ = watchdog.tick() => self.give_up_on_silent(fleet, watch.faults),
+                _ = watchdog.tick() => {
+                    self.give_up_on_silent(fleet, watch.faults);
+                    fleet.cut_stuck_hosts(&self.done);
+                }
                 () = watch.interrupt.wait_for(signals + 1), if signals < 2 => {
                     signals += 1;
                     self.interrupted(signals, fleet, watch.faults).await;

@@ -114,9 +114,7 @@ impl HostsSettings {
                 ))
             }
         };
-        let remote_shell = raw
-            .remote_shell
-            .unwrap_or_else(|| launcher[0].rsplit('/').next() == Some("ssh"));
+        let remote_shell = raw.remote_shell.unwrap_or_else(|| through_ssh(&launcher));
         Ok(HostsSettings {
             launcher,
             remote_shell,
@@ -157,8 +155,21 @@ impl HostsSettings {
     }
 }
 
+/// Whether a word before `{host}` is ssh (`ssh`, `/usr/bin/ssh`, `autossh`,
+/// `sshpass ... ssh`, `tsh ssh`): ssh hands the remote command to a shell.
+fn through_ssh(launcher: &[String]) -> bool {
+    launcher
+        .iter()
+        .take_while(|w| !w.contains("{host}"))
+        .any(|w| {
+            w.rsplit('/')
+                .next()
+                .is_some_and(|name| name.ends_with("ssh"))
+        })
+}
+
 fn launcher(raw: Option<&[String]>) -> Result<Vec<String>> {
-    let hint = "write the command that runs a command on a host, e.g. [\"ssh\", \"-T\", \"-o\", \"BatchMode=yes\", \"{host}\"] or [\"kubectl\", \"exec\", \"-i\", \"{host}\", \"--\"]";
+    let hint = "write the command that runs a command on a host, e.g. [\"ssh\", \"-T\", \"-o\", \"BatchMode=yes\", \"-o\", \"ServerAliveInterval=2\", \"{host}\"] or [\"kubectl\", \"exec\", \"-i\", \"{host}\", \"--\"]";
     let words = raw.unwrap_or_default();
     if words.is_empty() || words[0].is_empty() {
         return Err(FieldError::new(
@@ -370,6 +381,17 @@ mod tests {
         ]);
         let h = HostsSettings::parse(&r, 1).unwrap();
         assert!(!h.remote_shell);
+        for wrapped in [
+            &["sshpass", "-e", "ssh", "{host}"][..],
+            &["/usr/bin/autossh", "-M", "0", "{host}"],
+        ] {
+            let mut w = raw(&[("lg1", None)]);
+            w.launcher = Some(wrapped.iter().map(|s| (*s).to_owned()).collect());
+            assert!(
+                HostsSettings::parse(&w, 1).unwrap().remote_shell,
+                "{wrapped:?}"
+            );
+        }
         let words = h.command_for("pod-1", &["sh".into(), "-c".into(), "echo 'a b'".into()]);
         assert_eq!(words[3], "pod-1");
         assert_eq!(words[7], "echo 'a b'");
