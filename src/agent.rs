@@ -8,7 +8,6 @@
 //! workers, frozen ones included, and exits. Its workers also die with it
 //! (parent-death signal), should it be killed itself.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
@@ -176,18 +175,7 @@ fn start(
     out: mpsc::UnboundedSender<String>,
     closed: mpsc::UnboundedSender<Ended>,
 ) -> anyhow::Result<Worker> {
-    let exe = std::env::current_exe().context("locating this binary to start workers")?;
-    let mut cmd = std::process::Command::new(&exe);
-    cmd.arg("worker")
-        .arg(format!("--run={run_id}"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    crate::process::detach_from_terminal(&mut cmd);
-    let mut child = tokio::process::Command::from(cmd)
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting worker {index} ({})", exe.display()))?;
+    let mut child = crate::process::start_worker(index, run_id)?;
     let stdout = child.stdout.take().expect("stdout is piped");
     tokio::spawn(async move {
         let mut lines = BufReader::new(stdout).lines();

@@ -19,6 +19,31 @@ pub fn detach_from_terminal(cmd: &mut std::process::Command) {
     }
 }
 
+/// Starts worker `index` of run `run_id` (a re-exec of this binary), its
+/// stdin and stdout piped, detached as above and killed if dropped.
+///
+/// # Errors
+/// When this binary cannot be found or started.
+pub fn start_worker(
+    index: impl std::fmt::Display,
+    run_id: &str,
+) -> anyhow::Result<tokio::process::Child> {
+    use anyhow::Context as _;
+    use std::process::Stdio;
+    let exe = std::env::current_exe().context("locating this binary to start workers")?;
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.arg("worker")
+        .arg(format!("--run={run_id}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    detach_from_terminal(&mut cmd);
+    tokio::process::Command::from(cmd)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting worker {index} ({})", exe.display()))
+}
+
 /// This machine's name, for the fault log; `?` when it has none.
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

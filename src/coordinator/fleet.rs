@@ -113,7 +113,6 @@ impl Fleet {
     }
 
     async fn spawn_local(plans: Vec<WorkerPlan>, run_id: &str) -> anyhow::Result<Fleet> {
-        let exe = std::env::current_exe().context("locating this binary to start workers")?;
         let (tx, events) = mpsc::unbounded_channel();
         let mut fleet = Fleet {
             workers: Vec::new(),
@@ -133,17 +132,7 @@ impl Fleet {
             dead_man: Duration::ZERO,
         };
         for (index, plan) in plans.into_iter().enumerate() {
-            let mut cmd = std::process::Command::new(&exe);
-            cmd.arg("worker")
-                .arg(format!("--run={run_id}"))
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit());
-            crate::process::detach_from_terminal(&mut cmd);
-            let mut child = tokio::process::Command::from(cmd)
-                .kill_on_drop(true)
-                .spawn()
-                .with_context(|| format!("starting worker {index} ({})", exe.display()))?;
+            let mut child = crate::process::start_worker(index, run_id)?;
             let stdout = child.stdout.take().expect("stdout is piped");
             let stdout_fd = std::os::fd::AsRawFd::as_raw_fd(&stdout);
             tokio::spawn(forward(index, stdout, tx.clone()));
