@@ -106,10 +106,15 @@ async fn serve(run_id: &str, dead_man: Duration) -> anyhow::Result<()> {
         }
     };
     let killed = kill_all(&mut workers).await;
-    // What the writer still holds goes out before the agent exits, unless
-    // nobody reads it any more.
+    // What the writer still holds goes out before the agent exits: the
+    // last batches and `Closed`s of a run that ended well; after a failure,
+    // for a moment only (a silent coordinator may read nothing more).
     drop(out);
-    let _ = tokio::time::timeout(dead_man, writer).await;
+    let drain = match result {
+        Ok(()) => dead_man,
+        Err(_) => Duration::from_secs(1),
+    };
+    let _ = tokio::time::timeout(drain, writer).await;
     match result {
         Err(e) if killed > 0 => Err(e.context(format!("killed its {killed} worker(s)"))),
         other => other,

@@ -76,7 +76,20 @@ fn one_run_over_two_hosts_passes_with_both_in_the_reports_and_ships_once() {
         hosts.hosts.iter().cloned().collect(),
         "workers.csv"
     );
-    assert_eq!(num(&run.summary(), "sold"), 10);
+    let s = run.summary();
+    assert_eq!(num(&s, "sold"), 10);
+    // The workers' CPU, reported over the agents, and the coordinator's.
+    let cpu = |column: &str| s[column].parse::<f64>().unwrap();
+    assert!(cpu("workers_cpu_s") > 0.0, "{s:?}");
+    assert!(cpu("coordinator_cpu_s") >= 0.0, "{s:?}");
+    let host_cpu: f64 = rows
+        .iter()
+        .map(|r| r["cpu_s"].parse::<f64>().unwrap())
+        .sum();
+    assert!(
+        (host_cpu - cpu("workers_cpu_s")).abs() < 0.01,
+        "{rows:?} {s:?}"
+    );
     assert!(
         run.stdout.contains("within each of the 2 load hosts only"),
         "{}",
@@ -171,7 +184,8 @@ target = 0
             .filter(|(_, cmd)| !cmd.starts_with("ssh "))
             .collect::<Vec<_>>()
     };
-    let until = stopped + Duration::from_secs(5);
+    // The dead-man, then at most 1 s to drain what the agent still holds.
+    let until = stopped + Duration::from_secs(6);
     while !agents().is_empty() && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -94,6 +94,7 @@ fn bad_input() -> Vec<Row> {
         row("set bad path", &["run", "{tiny}", "--set", "load..x=1"], 2, "dotted field path"),
         row("magic strategy", &["run", "{tiny}", "--set", "strategy.kind=magic"], 2, "magic"),
         row("bad duration", &["run", "{tiny}", "--set", "load.duration=5 parsecs"], 2, "duration"),
+        row("flush longer than the interval", &["run", "{tiny}", "--set", "report.flush_interval=2s"], 2, "report.flush_interval"),
         row("bad fault time", &["run", "{tiny}", "--set", "faults=[{kind=\"pause\",at=\"soon\",target=\"random\",duration=\"1s\"}]"], 2, "at"),
         row("repeat zero", &["run", "{tiny}", "--repeat", "0"], 2, "repeat"),
         row("sweep repeat", &["sweep", "{tiny}", "--repeat", "2"], 2, "--repeat is for `run`"),

@@ -126,8 +126,13 @@ fn start_sshd(dir: &Path, ip: &str, home: &Path, i: usize) -> (Child, u16) {
             ),
         )
         .unwrap();
+        // Its log in a file: a readiness probe that closes at once is
+        // logged as an error, noise on the test's stderr.
         let mut child = Command::new(SSHD)
-            .args(["-D", "-e", "-f"])
+            .arg("-D")
+            .arg("-E")
+            .arg(dir.join(format!("sshd-{i}.log")))
+            .arg("-f")
             .arg(&config)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
