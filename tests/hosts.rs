@@ -125,10 +125,14 @@ fn a_lock_holder_paused_on_a_remote_worker_makes_the_article_lock_oversell() {
     run.assert_code(1);
     assert!(num(&run.summary(), "oversold") > 0, "{}", run.context());
     let faults = run.csv("faults.csv");
+    // The worker's own word for its machine, from its `Ready`.
+    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let machine = machine.trim();
     assert!(
         faults.iter().any(|f| f["applied"] == "true"
             && f["what"].contains("stopped (SIGSTOP)")
-            && f["what"].contains(" on ssh://")),
+            && f["what"].contains(" on ssh://")
+            && f["what"].contains(&format!("({machine})"))),
         "{faults:?}"
     );
     assert!(

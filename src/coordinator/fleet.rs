@@ -83,6 +83,8 @@ pub struct HostInfo {
 pub struct Fleet {
     workers: Vec<Worker>,
     pub pids: Vec<u32>,
+    /// Per worker: the name of the machine it said it runs on (`Ready`).
+    machines: Vec<String>,
     /// Per worker: its index in `hosts`.
     pub host_of: Vec<usize>,
     pub hosts: Vec<HostInfo>,
@@ -117,6 +119,7 @@ impl Fleet {
         let mut fleet = Fleet {
             workers: Vec::new(),
             pids: Vec::new(),
+            machines: vec![String::new(); plans.len()],
             host_of: vec![0; plans.len()],
             hosts: vec![HostInfo {
                 name: "local".to_owned(),
@@ -196,6 +199,7 @@ impl Fleet {
         let mut fleet = Fleet {
             workers: Vec::new(),
             pids: vec![0; plans.len()],
+            machines: vec![String::new(); plans.len()],
             host_of: Vec::new(),
             hosts: Vec::new(),
             agents: Vec::new(),
@@ -375,9 +379,14 @@ impl Fleet {
     /// for the fault log.
     pub fn who(&self, index: usize) -> String {
         let host = &self.hosts[self.host_of[index]].name;
-        match self.agents.is_empty() {
-            true => format!("pid {}", self.pids[index]),
-            false => format!("pid {} on {host}", self.pids[index]),
+        let machine = &self.machines[index];
+        match (
+            self.agents.is_empty(),
+            machine.is_empty() || host.contains(machine.as_str()),
+        ) {
+            (true, _) => format!("pid {}", self.pids[index]),
+            (false, true) => format!("pid {} on {host}", self.pids[index]),
+            (false, false) => format!("pid {} on {host} ({machine})", self.pids[index]),
         }
     }
 
@@ -472,11 +481,14 @@ impl Fleet {
             };
             let (index, event) = next.context("every worker exited")?;
             match event {
-                Event::Message(FromWorker::Ready { plan_hash, pid, .. })
-                    if plan_hash == hashes[index] =>
-                {
+                Event::Message(FromWorker::Ready {
+                    plan_hash,
+                    pid,
+                    host,
+                }) if plan_hash == hashes[index] => {
                     ready[index] = true;
                     self.pids[index] = pid;
+                    self.machines[index] = host;
                 }
                 Event::Message(FromWorker::Ready { .. }) => {
                     bail!(
