@@ -83,7 +83,20 @@ pub fn compare_command(
         )));
     }
     let judged = Judgement::new(&base, &cand, max_regression);
-    report::compare::write(candidate, &judged.changes, max_regression)?;
+    let verdict = report::compare::Verdict {
+        word: match judged.exit_code() {
+            0 => "PASS",
+            1 => "FAIL",
+            _ => "REGRESSION",
+        },
+        notes: judged.notes(max_regression),
+    };
+    report::compare::write(
+        (baseline, candidate),
+        &judged.changes,
+        max_regression,
+        &verdict,
+    )?;
     print!(
         "{}",
         report::compare::table(&judged.changes, max_regression)
@@ -119,6 +132,29 @@ impl Judgement {
             oversold: oversold.map(|p| p.label.clone()).collect(),
             missing: missing.map(|p| p.label.clone()).collect(),
         }
+    }
+
+    /// What regressed, what is missing and what oversold, in words.
+    fn notes(&self, max_regression: f64) -> Vec<String> {
+        let regressed = self.changes.iter().filter(|c| c.regression).map(|c| {
+            format!(
+                "{} {}: {} -> {} ({:+.1}%, beyond {max_regression}%)",
+                c.point,
+                c.figure,
+                c.baseline,
+                c.candidate,
+                c.change_pct.unwrap_or(0.0)
+            )
+        });
+        let missing = self
+            .missing
+            .iter()
+            .map(|p| format!("missing in the candidate: {p}"));
+        let oversold = self
+            .oversold
+            .iter()
+            .map(|p| format!("the candidate OVERSOLD: {p}"));
+        oversold.chain(regressed).chain(missing).collect()
     }
 
     /// 1 oversold, else 3 regressed or a point missing, else 0.

@@ -118,6 +118,69 @@ fn compare_passes_a_run_against_itself_and_fails_a_slowed_or_overselling_one() {
     .assert_code(1);
 }
 
+/// Two sweeps compared: `compare.html` in the candidate gives the verdict
+/// and links to both sweeps' own pages.
+#[test]
+fn comparing_two_sweeps_writes_a_page_linking_both() {
+    let redis = support::redis();
+    let url = redis.url();
+    let swept = QUICK.replace("duration = \"1s\"", "duration = \"300ms\"")
+        + "\n[sweep]\n\"strategy.kind\" = [\"lua\", \"decr\"]\n";
+    let (_dir, path) = support::write_scenario(&swept);
+    let sweep = |name: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join(name);
+        let args = ["sweep", &path, "--redis-url", &url, "--out"]
+            .map(str::to_owned)
+            .into_iter()
+            .chain([out.display().to_string()])
+            .collect();
+        let run = Bench::new(args, dir).output();
+        run.assert_code(0);
+        run
+    };
+    let (base, cand) = (sweep("base"), sweep("cand"));
+    let (base_dir, cand_dir) = (base.dir.path().join("base"), cand.dir.path().join("cand"));
+    let run = compare_with(
+        &base_dir.display().to_string(),
+        &cand_dir.display().to_string(),
+        &["--max-regression", "1000"],
+    );
+    run.assert_code(0);
+    let page = std::fs::read_to_string(cand_dir.join("compare.html")).unwrap();
+    let base_name = base
+        .dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(page.contains("PASS"), "{page:.600}");
+    assert!(
+        page.contains(&format!("href=\"../../{base_name}/base/index.html\"")),
+        "a link to the baseline sweep's page: {page}"
+    );
+    assert!(
+        page.contains("href=\"./index.html\""),
+        "a link to the candidate's page: {page}"
+    );
+    assert!(page.contains("<svg"), "the chart inline");
+
+    // A regression shows on the page too.
+    let run = compare_with(
+        &base_dir.display().to_string(),
+        &cand_dir.display().to_string(),
+        &["--max-regression", "0"],
+    );
+    if run.code() == 3 {
+        let page = std::fs::read_to_string(cand_dir.join("compare.html")).unwrap();
+        assert!(
+            page.contains("REGRESSION") && page.contains("beyond 0%"),
+            "{page:.2000}"
+        );
+    }
+}
+
 #[test]
 fn compare_refuses_folders_without_reports() {
     let empty = tempfile::tempdir().unwrap();
@@ -265,7 +328,7 @@ fn display(dir: &tempfile::TempDir) -> String {
 
 /// Removes what a passing control comparison wrote.
 fn remove_outputs(dir: &tempfile::TempDir) {
-    for name in ["compare.csv", "compare.svg"] {
+    for name in ["compare.csv", "compare.svg", "compare.html"] {
         std::fs::remove_file(dir.path().join(name)).unwrap();
     }
 }

@@ -21,16 +21,114 @@ pub struct Change {
     pub regression: bool,
 }
 
-/// Renders both outputs, then writes `compare.csv` and `compare.svg` into
-/// `dir`, each atomically: a rendering failure writes neither.
+/// What `compare.html` says besides the figures.
+pub struct Verdict<'a> {
+    /// `PASS`, `REGRESSION` or `FAIL` (the candidate oversold).
+    pub word: &'a str,
+    /// Regressions, missing points and oversold points, in words.
+    pub notes: Vec<String>,
+}
+
+/// Renders the outputs, then writes `compare.csv`, `compare.svg` and
+/// `compare.html` (the verdict, links to both reports' pages, the chart)
+/// into the candidate folder, each atomically: a rendering failure writes
+/// none.
 ///
 /// # Errors
-/// When rendering fails or `dir` is not writable.
-pub fn write(dir: &Path, changes: &[Change], max_regression: f64) -> anyhow::Result<()> {
+/// When rendering fails or the folder is not writable.
+pub fn write(
+    (baseline, candidate): (&Path, &Path),
+    changes: &[Change],
+    max_regression: f64,
+    verdict: &Verdict<'_>,
+) -> anyhow::Result<()> {
     let csv = render_csv(changes)?;
     let svg = render_svg(changes, max_regression)?;
-    super::write_atomically(&dir.join("compare.csv"), &csv)?;
-    super::write_atomically(&dir.join("compare.svg"), &svg)
+    let html = render_html(
+        (baseline, candidate),
+        changes,
+        max_regression,
+        verdict,
+        &svg,
+    );
+    super::write_atomically(&candidate.join("compare.csv"), &csv)?;
+    super::write_atomically(&candidate.join("compare.svg"), &svg)?;
+    super::write_atomically(&candidate.join("compare.html"), &html)
+}
+
+/// The comparison on one page: which two reports (each linking to its own
+/// `index.html`, run or sweep), the verdict, what regressed, the chart.
+fn render_html(
+    (baseline, candidate): (&Path, &Path),
+    changes: &[Change],
+    max_regression: f64,
+    verdict: &Verdict<'_>,
+    svg: &[u8],
+) -> Vec<u8> {
+    let regressions = changes.iter().filter(|c| c.regression).count();
+    let headline = format!(
+        "{regressions} figure(s) beyond {max_regression}% of the baseline, over {} figure(s) compared",
+        changes.len()
+    );
+    let link = |dir: &Path| {
+        dir.join("index.html")
+            .is_file()
+            .then(|| format!("{}/index.html", relative(candidate, dir)))
+    };
+    let rows = vec![
+        vec!["baseline".to_owned(), baseline.display().to_string()],
+        vec!["candidate".to_owned(), candidate.display().to_string()],
+    ];
+    let title = format!(
+        "compare {} with {}",
+        candidate.display(),
+        baseline.display()
+    );
+    let page = super::html::Page {
+        title: &title,
+        verdict: verdict.word,
+        headline: &headline,
+        facts: vec![(
+            "max regression".to_owned(),
+            format!("{max_regression}% (purchases/s down or p99 up)"),
+        )],
+        summary: (vec!["report".to_owned(), "folder".to_owned()], rows),
+        links: vec![link(baseline), link(candidate)],
+        audit: Vec::new(),
+        notes: verdict.notes.clone(),
+        charts: vec![(
+            "The candidate as a percentage of the baseline".to_owned(),
+            svg.to_vec(),
+        )],
+    };
+    super::html::render(&page)
+}
+
+/// `to` as a path relative to `from` (both folders), for a link; the
+/// absolute path when they share nothing but the root.
+fn relative(from: &Path, to: &Path) -> String {
+    let (Ok(from), Ok(to)) = (from.canonicalize(), to.canonicalize()) else {
+        return to.display().to_string();
+    };
+    let common = from
+        .components()
+        .zip(to.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    if common <= 1 {
+        return to.display().to_string();
+    }
+    let up = from.components().count() - common;
+    let mut parts: Vec<String> = vec!["..".to_owned(); up];
+    parts.extend(
+        to.components()
+            .skip(common)
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    match parts.is_empty() {
+        true => ".".to_owned(),
+        false => parts.join("/"),
+    }
 }
 
 /// # Errors
