@@ -199,3 +199,49 @@ fn ctrl_c_after_the_load_started_still_writes_every_report() {
         "{faults:?}"
     );
 }
+
+/// A sweep stopped by Ctrl-C after its first point: its page says
+/// INCOMPLETE, never the verdict of the points that ran, and exit 130.
+#[test]
+fn an_interrupted_sweep_page_says_incomplete() {
+    use std::io::BufRead;
+    let text = r#"
+name = "stopped"
+[stock]
+initial = 1000000000
+[load]
+processes = 1
+clients_per_process = 2
+duration = "300ms"
+[strategy]
+kind = "lua"
+[sweep]
+"load.duration" = ["300ms", "60s", "60s"]
+"#;
+    let (_dir, path) = support::write_scenario(text);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let args = vec![
+        "sweep".to_owned(),
+        path,
+        "--out".to_owned(),
+        out.display().to_string(),
+    ];
+    let (mut child, pending) = Bench::new(args, dir).spawn();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let first = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.starts_with("[1/3]"));
+    assert!(first, "the first point never finished");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let run = pending.finish(child);
+    assert_eq!(run.code(), 130, "{rest:?}\n{}", run.context());
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(page.contains("INCOMPLETE"), "{page:.1500}");
+    assert!(page.contains("of 3 points ran"), "{page:.1500}");
+    assert!(!page.contains(">PASS</div>"), "{page:.1500}");
+}
