@@ -296,6 +296,12 @@ fn a_host_that_refuses_ssh_exits_4_fast_naming_it() {
         "{}",
         run.context()
     );
+    // ssh's own words, whole: not taken for a URL's password and masked.
+    assert!(
+        run.stderr.contains("Connection refused") && !run.stderr.contains("***"),
+        "{}",
+        run.context()
+    );
 }
 
 #[test]

@@ -162,7 +162,9 @@ async fn remote(
             "host {host} could not be reached or refused the command (launcher `{}` exited with {}){}",
             words[0],
             out.status.code().map_or("a signal".to_owned(), |c| c.to_string()),
-            if said.is_empty() { String::new() } else { format!(": {said}") }
+            // On lines of their own: ssh's words (`user@host: ...`) must not
+            // read as the rest of a `scheme://user:password@` URL.
+            if said.is_empty() { String::new() } else { format!(", saying:\n  {}", said.replace('\n', "\n  ")) }
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())

@@ -2,8 +2,8 @@
 //! its children, on loopback addresses 127.0.0.2, 127.0.0.3, ... Each has a
 //! generated host key and its own `$HOME` (so a shipped binary lands in a
 //! fresh cache); the client key is generated too and the host keys are
-//! pinned in a `known_hosts`. The files live under the target directory,
-//! whose parents are not world-writable, so `StrictModes yes` holds.
+//! pinned in a `known_hosts`. The files live where `StrictModes yes` holds
+//! (see [`strict_base`]).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -30,10 +30,10 @@ impl SshHosts {
             "{SSHD} is missing: install openssh-server (scripts/test.sh does)"
         );
         std::fs::create_dir_all("/run/sshd").expect("creating /run/sshd for sshd");
-        let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let base = strict_base();
         let dir = tempfile::Builder::new()
             .prefix("sshd-")
-            .tempdir_in(base)
+            .tempdir_in(&base)
             .unwrap();
         let d = dir.path().to_path_buf();
         let d = d.as_path();
@@ -94,6 +94,37 @@ impl Drop for SshHosts {
             let _ = child.wait();
         }
     }
+}
+
+/// A folder for the sshds' files that `StrictModes yes` accepts: no
+/// directory from it up to the root (or the home directory, where sshd
+/// stops looking) may be writable by group or others, as `/tmp` is. The
+/// target directory when the checkout is somewhere safe, else a cache
+/// folder in the home directory.
+fn strict_base() -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    let safe = |dir: &Path| {
+        dir.ancestors().all(|d| {
+            std::fs::metadata(d)
+                .is_ok_and(|m| m.mode() & 0o022 == 0 && (m.uid() == 0 || m.uid() == uid))
+        })
+    };
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    if safe(&target) {
+        return target;
+    }
+    let home = PathBuf::from(std::env::var_os("HOME").expect("HOME is set"));
+    let cache = home.join(".cache").join("seckill-bench-tests");
+    std::fs::create_dir_all(&cache).unwrap();
+    assert!(
+        safe(&cache),
+        "neither {} nor {} is a place sshd's StrictModes accepts",
+        target.display(),
+        cache.display()
+    );
+    cache
 }
 
 fn keygen(path: &Path) {
