@@ -420,6 +420,18 @@ impl CompressedHistogram {
             v2_deflate,
         })
     }
+
+    /// The histogram back, for merging two intervals into one.
+    ///
+    /// # Errors
+    /// When the bytes are not a compressed V2 histogram.
+    pub fn histogram(&self) -> anyhow::Result<Histogram<u64>> {
+        let mut h: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+            .deserialize(&mut self.v2_deflate.as_slice())
+            .map_err(|e| anyhow::anyhow!("decompressing a histogram: {e:?}"))?;
+        h.auto(true);
+        Ok(h)
+    }
 }
 
 /// Everything the coordinator has merged so far.

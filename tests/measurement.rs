@@ -198,6 +198,41 @@ fn timeline_hlog_and_page_agree_with_the_summary() {
     );
 }
 
+/// Without `report.interval`, a sub-second sale still gets a timeline to
+/// read: at least about 20 rows, each a few tens of milliseconds, that add
+/// up to the run.
+#[test]
+fn a_short_sale_gets_a_timeline_of_at_least_twenty_rows() {
+    let redis = support::redis();
+    let run = Bench::run(
+        &support::scenario("flash-sale"),
+        &["--redis-url", &redis.url()],
+    )
+    .output();
+    run.assert_code(0);
+    let s = run.summary();
+    // 20 to 40 rows for any run shorter than about 40 s (the sale takes
+    // well under a second alone, longer on a busy machine).
+    let duration: f64 = s["duration_s"].parse().unwrap();
+    assert!(duration < 40.0, "a short sale: {duration} s");
+    let rows = run.csv("timeline.csv");
+    assert!(rows.len() >= 18, "{} rows over {duration} s", rows.len());
+    let purchases: i64 = rows.iter().map(|r| num(r, "purchases")).sum();
+    assert_eq!(
+        purchases,
+        num(&s, "attempts"),
+        "timeline rows cover the run"
+    );
+    let longest = rows
+        .iter()
+        .map(|r| r["interval_s"].parse::<f64>().unwrap())
+        .fold(0.0, f64::max);
+    assert!(
+        longest < duration / 8.0,
+        "rows of up to {longest} s over {duration} s"
+    );
+}
+
 #[test]
 fn rate_stages_ramp_the_schedule() {
     let _alone = support::alone();
@@ -205,7 +240,8 @@ fn rate_stages_ramp_the_schedule() {
     let staged = OPEN.replace("rate = 400\nduration = \"3s\"", "")
         + "\n[[load.stages]]\nduration = \"1s\"\nrate = 400\n\n[[load.stages]]\nduration = \"1s\"\nrate = 400\n";
     let (_dir, path) = support::write_scenario(&staged);
-    let run = Bench::run(&path, &["--redis-url", &redis.url()]).output();
+    let args = ["--redis-url", &redis.url(), "--set", "report.interval=1s"];
+    let run = Bench::run(&path, &args).output();
     run.assert_code(0);
     let s = run.summary();
     // 0 -> 400/s over 1 s (200 arrivals), then 400/s for 1 s (400).

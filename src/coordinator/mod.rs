@@ -427,6 +427,7 @@ async fn drive(
     let clients = scenario.load.connections_per_process();
     let mut collector = Collector::new(&fleet, started, checkers, clients);
     collector.flush = scenario.report.flush();
+    collector.timeline = Timeline::new(scenario.report.interval, scenario.report.adaptive);
     collector.ledger = scenario
         .buyers
         .count
@@ -442,7 +443,6 @@ async fn drive(
                 segments,
                 interrupt: &mut interrupt,
                 progress: &mut progress,
-                interval: scenario.report.interval,
                 faults: &mut faults,
                 proxy: proxy.as_ref(),
                 hosts: scenario.hosts.as_ref(),
@@ -573,7 +573,6 @@ struct Watch<'a> {
     segments: &'a Segments,
     interrupt: &'a mut Interrupt,
     progress: &'a mut Progress,
-    interval: Duration,
     faults: &'a mut Faults,
     proxy: Option<&'a Proxy>,
     hosts: Option<&'a crate::scenario::HostsSettings>,
@@ -633,7 +632,7 @@ impl Collector {
             totals: Totals::default(),
             workers,
             done: vec![false; pids.len()],
-            timeline: Timeline::default(),
+            timeline: Timeline::new(Duration::from_secs(1), false),
             stock: None,
             checkers,
             host_of: fleet.host_of.clone(),
@@ -649,9 +648,13 @@ impl Collector {
     /// Runs until every worker is done; returns whether it was interrupted.
     async fn collect(&mut self, fleet: &mut Fleet, watch: &mut Watch<'_>) -> anyhow::Result<bool> {
         let mut signals = 0;
-        let mut interval =
-            tokio::time::interval_at((self.started + watch.interval).into(), watch.interval);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let ticks = |every: Duration, from: Instant| {
+            let mut ticks = tokio::time::interval_at((from + every).into(), every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks
+        };
+        let mut row_length = self.timeline.interval();
+        let mut interval = ticks(row_length, self.started);
         let every = watch.progress.every();
         let mut redraw = tokio::time::interval_at((self.started + every).into(), every);
         let mut watchdog = tokio::time::interval(Duration::from_millis(250));
@@ -668,7 +671,14 @@ impl Collector {
                     self.fire_faults(fleet, watch).await?;
                 }
                 () = sleep_until(fault_due), if fault_due.is_some() => self.fire_faults(fleet, watch).await?,
-                _ = interval.tick() => self.close_interval(watch).await?,
+                _ = interval.tick() => {
+                    self.close_interval(watch).await?;
+                    // An adaptive timeline doubled its interval.
+                    if self.timeline.interval() != row_length {
+                        row_length = self.timeline.interval();
+                        interval = ticks(row_length, Instant::now());
+                    }
+                }
                 _ = redraw.tick() => watch.progress.update(&self.totals.counters, self.stock),
                 _ = watchdog.tick() => {
                     self.give_up_on_silent(fleet, watch.faults);

@@ -79,6 +79,10 @@ pub struct ReportSettings {
     pub interval: Duration,
     /// How often workers ship their metrics, when set.
     pub flush_interval: Option<Duration>,
+    /// No `interval` was given: the timeline starts at a 64th of
+    /// `interval` and doubles up to it (a short run still gets rows).
+    #[serde(default)]
+    pub adaptive: bool,
 }
 
 impl ReportSettings {

@@ -715,6 +715,7 @@ fn report(raw: &RawReport) -> Result<ReportSettings> {
     Ok(ReportSettings {
         interval,
         flush_interval,
+        adaptive: raw.interval.is_none(),
     })
 }
 
