@@ -392,6 +392,29 @@ max_parallel_starts = 1
     assert_eq!(std::fs::read_dir(cache).unwrap().count(), 1);
     assert_nothing_left(&name, &run.context());
 
+    // A host of another architecture (its `uname -m` says so): exit 4 before
+    // anything is copied.
+    let fake = tempfile::tempdir().unwrap();
+    let uname = fake.path().join("uname");
+    std::fs::write(&uname, "#!/bin/sh\necho riscv64\n").unwrap();
+    std::fs::set_permissions(&uname, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let other = format!(
+        "\n[hosts]\nlauncher = [\"env\", \"PATH={}:/usr/bin:/bin\", \"sh\", \"-c\", \"exec \\\"$@\\\"\", \"{{host}}\"]\nlist = [{{ host = \"pod-c\" }}]\n",
+        fake.path().display()
+    );
+    let (_name, _dir, path) = unique("article", &[("processes = 10", "processes = 1")], &other);
+    let empty = tempfile::tempdir().unwrap();
+    let run = Bench::run(&path, &["--redis-url", &redis.url()])
+        .env("HOME", &empty.path().display().to_string())
+        .output();
+    run.assert_code(4);
+    assert!(
+        run.stderr.contains("host pod-c is riscv64") && run.stderr.contains("cannot be shipped"),
+        "{}",
+        run.context()
+    );
+    assert!(!empty.path().join(".cache").exists(), "nothing copied");
+
     // A binary that is not where the table says: exit 4, naming host and path.
     let missing = format!("{table}binary = \"/nonexistent/seckill-bench\"\n");
     let (_name, _dir, path) = unique("article", &[], &missing);
