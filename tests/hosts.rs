@@ -115,10 +115,15 @@ fn a_lock_holder_paused_on_a_remote_worker_makes_the_article_lock_oversell() {
     let hosts = SshHosts::start(2);
     let redis = support::redis();
     // The checker compares holds within a host only, so the oversell must
-    // show it: 20 units left at the pause sell out well within its 1 s.
+    // show it: the 90 units left when the pause is armed (after 10 sales)
+    // leave time for the freeze to cross ssh, and sell out well within a
+    // 4 s pause (the article lock sells about 100-300 a second here).
     let (name, _dir, path) = unique(
         "pause-holder",
-        &[("initial = 200", "initial = 30")],
+        &[
+            ("initial = 200", "initial = 100"),
+            ("duration = \"1s\"", "duration = \"4s\""),
+        ],
         &hosts.table(""),
     );
     let run = Bench::run(&path, &["--redis-url", &redis.url()]).output();

@@ -198,38 +198,36 @@ fn timeline_hlog_and_page_agree_with_the_summary() {
     );
 }
 
-/// Without `report.interval`, a sub-second sale still gets a timeline to
-/// read: at least about 20 rows, each a few tens of milliseconds, that add
-/// up to the run.
+/// Without `report.interval`, a short run still gets a timeline to read:
+/// 20 to 40 rows (the interval doubling from 15.6 ms), where a default of
+/// 1 s would give 3; the rows add up to the run.
 #[test]
-fn a_short_sale_gets_a_timeline_of_at_least_twenty_rows() {
+fn a_short_run_gets_a_timeline_of_twenty_to_forty_rows() {
     let redis = support::redis();
-    let run = Bench::run(
-        &support::scenario("flash-sale"),
-        &["--redis-url", &redis.url()],
-    )
-    .output();
+    let args = [
+        "--redis-url",
+        &redis.url(),
+        "--set",
+        "stock.initial=1000000000",
+        "--set",
+        "load.duration=3s",
+    ];
+    let run = Bench::run(&support::scenario("flash-sale"), &args).output();
     run.assert_code(0);
     let s = run.summary();
-    // 20 to 40 rows for any run shorter than about 40 s (the sale takes
-    // well under a second alone, longer on a busy machine).
-    let duration: f64 = s["duration_s"].parse().unwrap();
-    assert!(duration < 40.0, "a short sale: {duration} s");
     let rows = run.csv("timeline.csv");
-    assert!(rows.len() >= 18, "{} rows over {duration} s", rows.len());
+    // A busy machine may delay a row's end (fewer, longer rows), never
+    // split one: at least 10 is far from 3.
+    assert!(
+        (10..=41).contains(&rows.len()),
+        "{} rows: {rows:?}",
+        rows.len()
+    );
     let purchases: i64 = rows.iter().map(|r| num(r, "purchases")).sum();
     assert_eq!(
         purchases,
         num(&s, "attempts"),
         "timeline rows cover the run"
-    );
-    let longest = rows
-        .iter()
-        .map(|r| r["interval_s"].parse::<f64>().unwrap())
-        .fold(0.0, f64::max);
-    assert!(
-        longest < duration / 8.0,
-        "rows of up to {longest} s over {duration} s"
     );
 }
 
