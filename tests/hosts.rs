@@ -208,12 +208,10 @@ target = 0
         left.is_empty() && workers.is_empty(),
         "after {took:?} of silence: {left:?} {workers:?}"
     );
-    // The last heartbeat may have reached an agent up to half a second
-    // before the stop.
-    assert!(
-        took >= Duration::from_millis(1400),
-        "gone before the dead-man time: {took:?}"
-    );
+    // With the coordinator stopped and its ssh sessions open, only the
+    // dead-man ends them (the test fails with it disabled). No lower bound
+    // on `took`: on a busy machine the coordinator's last heartbeat may
+    // have left well before the stop.
     assert_nothing_left(&name, &run.context());
 
     let (mut child, pending) = Bench::run(&path, &["--redis-url", &url]).spawn();
