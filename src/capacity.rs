@@ -19,6 +19,7 @@ use crate::cli::CapacityArgs;
 use crate::error::Error;
 use crate::interrupt::Interrupt;
 use crate::record::RunRecord;
+use crate::report::chart::micros as ms;
 use crate::report::{self, SummaryRow};
 use crate::run_id;
 use crate::scenario::{CapacityPlan, Slo};
@@ -354,14 +355,6 @@ fn headline(slo: &Slo, steps: &[Step], found: Option<&Found>) -> String {
     }
 }
 
-fn ms(us: u64) -> String {
-    match us {
-        us if us >= 1_000_000 => format!("{:.1} s", us as f64 / 1e6),
-        us if us >= 10_000 => format!("{:.0} ms", us as f64 / 1e3),
-        us => format!("{:.1} ms", us as f64 / 1e3),
-    }
-}
-
 /// A rate in whole purchases/s with thousands separators.
 fn grouped(rate: f64) -> String {
     crate::report::chart::grouped(rate.max(0.0).round() as i64)
@@ -496,6 +489,7 @@ fn index(
             .collect(),
         audit: Vec::new(),
         notes: Vec::new(),
+        advice: Vec::new(),
         charts: charts.to_vec(),
     };
     report::html::render(&page)

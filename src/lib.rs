@@ -15,7 +15,8 @@
 //! - [`record`]: what a finished run measured, for the reports; with
 //!   [`timeline`], the run over time.
 //! - [`verdict`]: the run's word, exit code and headline.
-//! - [`checker`]: the lock-safety checker (overlapping lock holds).
+//! - [`checker`]: the lock-safety checker (overlapping lock holds);
+//!   [`advice`]: what a lock run's numbers say of its lock parameters.
 //! - [`worker`]: one worker process: clients, strategy loop, metrics.
 //! - [`protocol`]: the only types that cross the coordinator <-> worker pipe.
 //! - [`strategy`]: one module per purchase strategy behind one enum.
@@ -37,6 +38,7 @@
 //! - [`keys`], [`stop`], [`interrupt`], [`freeze`], [`process`], [`run_id`]:
 //!   small shared pieces.
 
+pub mod advice;
 pub mod agent;
 pub mod audit;
 pub mod capacity;

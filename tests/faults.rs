@@ -27,6 +27,17 @@ fn pausing_the_lock_holder_past_the_ttl_oversells_the_article_lock_only() {
             .filter(|f| f["what"].contains("stopped (SIGSTOP)") && f["applied"] == "true")
             .collect();
         assert_eq!(frozen.len(), 1, "exactly one worker froze: {faults:?}");
+        // The advice names the pause it measured and the TTL it outlasted.
+        let advice = article.csv(&format!("{}/advice.csv", trial["folder"]));
+        let pause = advice
+            .iter()
+            .find(|a| a["measured"].starts_with("longest fault pause"))
+            .unwrap_or_else(|| panic!("no advice on the pause: {advice:?}"));
+        assert_eq!(pause["setting"], "lock_ttl_ms");
+        assert!(
+            pause["advice"].contains("paused a lock holder for 1.0 s, longer than the 50 ms TTL"),
+            "{pause:?}"
+        );
     }
     assert!(
         article

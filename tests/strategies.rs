@@ -93,6 +93,30 @@ fn stall_past_ttl_makes_expiring_locks_oversell() {
             "{kind}: {}",
             run.context()
         );
+        // The advice says how often the TTL ran out under a holder, from
+        // the critical sections it counted over the TTL.
+        let advice = run.csv("advice.csv");
+        let ttl = advice
+            .iter()
+            .find(|a| a["setting"] == "lock_ttl_ms")
+            .unwrap_or_else(|| panic!("{kind}: no TTL advice: {advice:?}"));
+        let over: u64 = ttl["measured"]
+            .split("; ")
+            .nth(1)
+            .and_then(|part| part.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{kind}: {ttl:?}"));
+        assert!(over > 0, "{kind}: {ttl:?}");
+        assert!(
+            ttl["advice"].starts_with("TTL 50 ms is below the critical section's max of")
+                && ttl["advice"].contains(&format!("expired under a holder {over} time(s)")),
+            "{kind}: {ttl:?}"
+        );
+        assert!(run
+            .stdout
+            .contains("advice on lock_ttl_ms: TTL 50 ms is below"));
+        let page = std::fs::read_to_string(run.out().join("index.html")).unwrap();
+        assert!(page.contains("Lock parameters"), "{kind}");
     }
 }
 
@@ -111,6 +135,17 @@ fn fenced_and_atomic_strategies_never_oversell_through_a_stall() {
                     num(&s, "fenced_out") > 0,
                     "fencing must have refused a stale holder"
                 );
+                let advice = run.csv("advice.csv");
+                assert!(
+                    advice
+                        .iter()
+                        .any(|a| a["advice"].contains("fencing refused")),
+                    "{advice:?}"
+                );
+            }
+            if kind == "lua" {
+                // No lock, no advice: the file has its header only.
+                assert!(run.csv("advice.csv").is_empty());
             }
         }
     }

@@ -213,6 +213,15 @@ pub(super) fn exact(v: f64) -> String {
     }
 }
 
+/// A duration in µs as people read it: 0.4 ms, 41 ms, 1.2 s.
+pub(crate) fn micros(us: u64) -> String {
+    match us {
+        us if us >= 1_000_000 => format!("{:.1} s", us as f64 / 1e6),
+        us if us >= 10_000 => format!("{:.0} ms", us as f64 / 1e3),
+        us => format!("{:.1} ms", us as f64 / 1e3),
+    }
+}
+
 /// Whole numbers with thousands separators: 1,234,567 or -1,234.
 pub(crate) fn grouped(n: impl Into<i128>) -> String {
     let n: i128 = n.into();

@@ -96,6 +96,7 @@ fn render_html(
         links: vec![link(baseline), link(candidate)],
         audit: Vec::new(),
         notes: verdict.notes.clone(),
+        advice: Vec::new(),
         charts: vec![(
             "The candidate as a percentage of the baseline".to_owned(),
             svg.to_vec(),

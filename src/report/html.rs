@@ -27,6 +27,8 @@ pub struct Page<'a> {
     pub audit: Vec<[String; 4]>,
     /// Extra free-text notes shown as a list (e.g. "target rate not reached: 9,500 of 10,000 purchases/s"); may be empty.
     pub notes: Vec<String>,
+    /// Lock-parameter advice: rows of (setting, value, measured, advice); may be empty.
+    pub advice: Vec<[String; 4]>,
     /// Charts, in order: (heading, complete SVG document bytes as produced by plotters). Embed inline (strip any leading <?xml ...?> declaration); they must scale to the page width.
     pub charts: Vec<(String, Vec<u8>)>,
 }
@@ -76,6 +78,7 @@ pub fn render(page: &Page<'_>) -> Vec<u8> {
         facts(&page.facts),
         summary(&page.summary.0, &page.summary.1, &page.links),
         audit(&page.audit),
+        advice(&page.advice),
         charts(&page.charts),
     ];
     let title = format!("{} · {}", escape(page.verdict), escape(page.title));
@@ -173,6 +176,21 @@ fn audit(rows: &[[String; 4]]) -> String {
     let body: String = rows.iter().map(audit_row).collect();
     let table = format!("<thead>\n<tr>{head}</tr>\n</thead>\n<tbody>\n{body}</tbody>\n");
     section("Audit", "audit", &table)
+}
+
+fn advice(rows: &[[String; 4]]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let head = ["setting", "value (ms)", "measured", "what it implies"]
+        .map(|c| format!("<th scope=\"col\">{c}</th>"))
+        .concat();
+    let body: String = rows
+        .iter()
+        .map(|row| format!("<tr>{}</tr>\n", cells(row, &[false, true])))
+        .collect();
+    let table = format!("<thead>\n<tr>{head}</tr>\n</thead>\n<tbody>\n{body}</tbody>\n");
+    section("Lock parameters", "advice", &table)
 }
 
 /// Only an explicit "false" is a failure: a value the audit could not decide is not
@@ -308,6 +326,14 @@ mod tests {
                 audit_row(["stock conserved", "1000", "1000", "true"]),
             ],
             notes: strings(&["target rate not reached: 9,500 of 10,000 purchases/s"]),
+            advice: vec![strings(&[
+                "lock_ttl_ms",
+                "50",
+                "critical_section max 81 ms",
+                "TTL <50 ms> is below",
+            ])
+            .try_into()
+            .unwrap()],
             charts: vec![(
                 "timeline".into(),
                 b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg viewBox=\"0 0 9 9\"></svg>\n"
@@ -336,6 +362,8 @@ mod tests {
             "<table class=\"facts\">",
             "<table class=\"summary\">",
             "<table class=\"audit\">",
+            "<table class=\"advice\">",
+            "TTL &lt;50 ms&gt; is below",
             "<h3>timeline</h3>",
         ];
         let positions: Vec<_> = order.iter().map(|n| position(&html, n)).collect();
@@ -403,6 +431,7 @@ mod tests {
             links: vec![Some(hostile.into())],
             audit: vec![audit_row([hostile; 4])],
             notes: strings(&[hostile]),
+            advice: vec![[hostile; 4].map(str::to_owned)],
             charts: vec![(hostile.into(), b"<svg></svg>".to_vec())],
         };
         let html = html(&page);
@@ -428,6 +457,7 @@ mod tests {
             summary: (vec![], vec![]),
             audit: vec![],
             notes: vec![],
+            advice: vec![],
             charts: vec![],
             ..page()
         };

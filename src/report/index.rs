@@ -3,12 +3,17 @@
 
 use super::html::{self, Page};
 use super::SummaryRow;
+use crate::advice::Advice;
 use crate::record::RunRecord;
 use crate::scenario::Pace;
 
 /// # Errors
 /// When the summary row cannot be encoded.
-pub fn render(record: &RunRecord, charts: Vec<(String, Vec<u8>)>) -> anyhow::Result<Vec<u8>> {
+pub fn render(
+    record: &RunRecord,
+    charts: Vec<(String, Vec<u8>)>,
+    advice: &[Advice],
+) -> anyhow::Result<Vec<u8>> {
     let row = SummaryRow::new(record);
     let (header, values) = row.record()?;
     let title = format!("{} ({})", row.scenario, row.strategy);
@@ -37,6 +42,17 @@ pub fn render(record: &RunRecord, charts: Vec<(String, Vec<u8>)>) -> anyhow::Res
             })
             .collect(),
         notes: notes(record, &row),
+        advice: advice
+            .iter()
+            .map(|a| {
+                [
+                    a.setting.to_owned(),
+                    a.value.clone(),
+                    a.measured.clone(),
+                    a.advice.clone(),
+                ]
+            })
+            .collect(),
         charts,
     };
     Ok(html::render(&page))

@@ -36,6 +36,7 @@ pub use terminal::terminal_summary;
 /// # Errors
 /// When a renderer fails (CSV or SVG encoding).
 pub fn render_all(record: &RunRecord) -> anyhow::Result<Vec<(&'static str, Vec<u8>)>> {
+    let advice = crate::advice::advise(record);
     let latency_svg = latency::render_svg(record)?;
     let timeline_svg = timeline::render_svg(record)?;
     let locks_svg = match record.lock_safety.as_ref().and_then(|l| l.window.as_ref()) {
@@ -61,9 +62,10 @@ pub fn render_all(record: &RunRecord) -> anyhow::Result<Vec<(&'static str, Vec<u
         ("timeline.csv", timeline::render_csv(record)?),
         ("latency.hlog", hlog::render(record)),
         ("faults.csv", faults_csv(record)?),
+        ("advice.csv", advice_csv(&advice)?),
         ("latency.svg", latency_svg),
         ("timeline.svg", timeline_svg),
-        ("index.html", index::render(record, charts)?),
+        ("index.html", index::render(record, charts, &advice)?),
     ];
     if let Some(svg) = locks_svg {
         files.push(("locks.svg", svg));
@@ -72,6 +74,19 @@ pub fn render_all(record: &RunRecord) -> anyhow::Result<Vec<(&'static str, Vec<u
         files.push(("segments.csv", segments_csv(record)?));
     }
     Ok(files)
+}
+
+/// `advice.csv`: `setting,value,measured,advice`; only the header when
+/// the strategy takes no lock or nothing was measured.
+fn advice_csv(advice: &[crate::advice::Advice]) -> anyhow::Result<Vec<u8>> {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    w.write_record(["setting", "value", "measured", "advice"])?;
+    for a in advice {
+        w.serialize(a)?;
+    }
+    w.into_inner().context("finishing CSV")
 }
 
 /// One `segments.csv` row; field order is column order.

@@ -107,6 +107,7 @@ pub fn render_index(
         links,
         audit: Vec::new(),
         notes: Vec::new(),
+        advice: Vec::new(),
         charts: charts.to_vec(),
     };
     super::html::render(&html)

@@ -88,6 +88,9 @@ pub fn terminal_summary(record: &RunRecord, dir: &Path) -> String {
     {
         let _ = writeln!(out, "  {line}");
     }
+    for advice in crate::advice::advise(record).iter().filter(|a| a.warn) {
+        let _ = writeln!(out, "  advice on {}: {}", advice.setting, advice.advice);
+    }
     for key in &record.keys_left {
         let _ = writeln!(out, "  could not delete {key}: delete it by hand");
     }

@@ -1,0 +1,486 @@
+//! Lock-parameter advice: what a lock run's own numbers say of its
+//! `lock_ttl_ms`, `wait_timeout_ms` and `retry_interval_ms`.
+//!
+//! Each piece of advice cites the measured figure it rests on, and none is
+//! given without one: a setting whose phase recorded nothing (no purchase
+//! took the lock, no fault paused a worker) gets no advice. The figures
+//! are taken from the record once ([`Measured::of`]); the rules are pure
+//! functions of them and the settings, tested with plain numbers.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::record::RunRecord;
+use crate::report::chart::{grouped, micros};
+use crate::scenario::{Backoff, FaultAction, FaultTarget, LockParams, OnWaitTimeout, StrategyKind};
+
+/// One row of `advice.csv`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Advice {
+    /// `lock_ttl_ms`, `wait_timeout_ms` or `retry_interval_ms`.
+    pub setting: &'static str,
+    /// The setting's value in the run, in its own unit (ms).
+    pub value: String,
+    /// The measured figures the advice rests on.
+    pub measured: String,
+    /// What those figures imply, in words.
+    pub advice: String,
+    /// Whether the figures show the setting hurting this run (or close to).
+    #[serde(skip)]
+    pub warn: bool,
+}
+
+/// A phase's spread, µs.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Spread {
+    pub count: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+    /// Values above the lock's TTL.
+    pub over_ttl: u64,
+}
+
+impl Spread {
+    fn of(h: &Histogram<u64>, ttl: Duration) -> Option<Spread> {
+        let ttl_us = ttl.as_micros() as u64;
+        (!h.is_empty()).then(|| Spread {
+            count: h.len(),
+            mean: h.mean(),
+            p50: h.value_at_quantile(0.5),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+            over_ttl: match h.max() > ttl_us {
+                true => h.count_between(ttl_us.saturating_add(1), h.max()),
+                false => 0,
+            },
+        })
+    }
+}
+
+/// The run's figures the advice can rest on.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Measured {
+    pub strategy: Option<StrategyKind>,
+    pub critical_section: Option<Spread>,
+    pub lock_wait: Option<Spread>,
+    pub attempts: u64,
+    pub lock_failures: u64,
+    pub wait_timeouts: u64,
+    pub gave_up: u64,
+    pub fenced_out: u64,
+    /// Overlapping holds whose writes both applied (the checker ran).
+    pub unsafe_overlaps: Option<u64>,
+    /// The longest pause a fault caused (SIGSTOP to SIGCONT), and whether
+    /// it targeted the lock holder.
+    pub longest_pause: Option<(Duration, bool)>,
+}
+
+impl Measured {
+    pub fn of(record: &RunRecord) -> Measured {
+        let ttl = record.scenario.strategy.lock.ttl;
+        let h = &record.totals.histograms;
+        let c = &record.totals.counters;
+        Measured {
+            strategy: Some(record.scenario.strategy.kind),
+            critical_section: Spread::of(&h.critical_section, ttl),
+            lock_wait: Spread::of(&h.lock_wait, ttl),
+            attempts: c.attempts,
+            lock_failures: c.lock_failures,
+            wait_timeouts: c.wait_timeouts,
+            gave_up: c.gave_up,
+            fenced_out: c.fenced_out,
+            unsafe_overlaps: record.lock_safety.as_ref().map(|s| s.unsafe_overlaps),
+            longest_pause: longest_pause(record),
+        }
+    }
+}
+
+/// From each pause fault's first applied line (SIGSTOP) to its last
+/// (SIGCONT): a pause that never resumed within the run is not measured.
+fn longest_pause(record: &RunRecord) -> Option<(Duration, bool)> {
+    let mut longest: Option<(Duration, bool)> = None;
+    for (i, fault) in record.scenario.faults.iter().enumerate() {
+        let FaultAction::Pause { target, .. } = fault.action else {
+            continue;
+        };
+        let lines: Vec<Duration> = record
+            .faults
+            .iter()
+            .filter(|e| e.declared == i + 1 && e.applied)
+            .map(|e| e.at)
+            .collect();
+        if let [first, .., last] = lines[..] {
+            let paused = (last - first, target == FaultTarget::LockHolder);
+            longest = Some(longest.map_or(paused, |l| l.max(paused)));
+        }
+    }
+    longest
+}
+
+/// The advice for a lock strategy's run; none for other strategies.
+pub fn advise(record: &RunRecord) -> Vec<Advice> {
+    match record.scenario.strategy.kind.takes_lock() {
+        true => advise_on(&record.scenario.strategy.lock, &Measured::of(record)),
+        false => Vec::new(),
+    }
+}
+
+pub fn advise_on(lock: &LockParams, m: &Measured) -> Vec<Advice> {
+    [
+        ttl_against_critical_section(lock, m),
+        ttl_against_pause(lock, m),
+        wait_timeout(lock, m),
+        retry_interval(lock, m),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+fn ms(d: Duration) -> String {
+    micros(d.as_micros() as u64)
+}
+
+/// The setting in `advice.csv`'s `value` column: whole milliseconds, or
+/// their fraction when below one.
+fn value(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    match ms.fract() == 0.0 {
+        true => format!("{ms:.0}"),
+        false => format!("{ms}"),
+    }
+}
+
+/// What made writes after an expiry safe or not, when the run shows it.
+fn consequence(m: &Measured) -> String {
+    match (m.strategy, m.unsafe_overlaps) {
+        (Some(StrategyKind::Fenced), _) if m.fenced_out > 0 => format!(
+            "; fencing refused {} late write(s), so the stock stayed safe",
+            grouped(m.fenced_out)
+        ),
+        (_, Some(n)) if n > 0 => format!(
+            "; the checker saw two holders both write the stock {} time(s)",
+            grouped(n)
+        ),
+        _ => String::new(),
+    }
+}
+
+fn ttl_against_critical_section(lock: &LockParams, m: &Measured) -> Option<Advice> {
+    let cs = m.critical_section?;
+    let ttl = lock.ttl.as_micros() as u64;
+    let measured = format!(
+        "critical_section p99.9 {}, max {}; {} of {} over the TTL",
+        micros(cs.p999),
+        micros(cs.max),
+        grouped(cs.over_ttl),
+        grouped(cs.count)
+    );
+    let (warn, advice) = if cs.max > ttl {
+        (true, format!(
+            "TTL {} is below the critical section's max of {}: the lock expired under a holder {} time(s){}. Raise lock_ttl_ms well above the max, or take a fenced lock or an atomic script: no TTL covers every stall.",
+            ms(lock.ttl), micros(cs.max), grouped(cs.over_ttl), consequence(m)
+        ))
+    } else if cs.max.saturating_mul(2) > ttl {
+        (true, format!(
+            "TTL {} is less than twice the critical section's max of {}: a holder a little slower than this run's slowest (a GC pause, a busy machine) will outlive its lock.",
+            ms(lock.ttl), micros(cs.max)
+        ))
+    } else {
+        (false, format!(
+            "TTL {} is {}x the critical section's max of {}: no holder outlived its lock in this run. A stall longer than the TTL still would; only fencing or an atomic script is safe against that.",
+            ms(lock.ttl), ratio(ttl, cs.max), micros(cs.max)
+        ))
+    };
+    Some(Advice {
+        setting: "lock_ttl_ms",
+        value: value(lock.ttl),
+        measured,
+        advice,
+        warn,
+    })
+}
+
+fn ttl_against_pause(lock: &LockParams, m: &Measured) -> Option<Advice> {
+    let (pause, holder) = m.longest_pause?;
+    let whom = match holder {
+        true => "a lock holder",
+        false => "a worker",
+    };
+    let measured = format!("longest fault pause {}", ms(pause));
+    let (warn, advice) = match pause > lock.ttl {
+        true => (true, format!(
+            "A fault paused {whom} for {}, longer than the {} TTL: a holder frozen that long loses its lock while it still means to write{}. A longer TTL only moves the line; a fenced write or an atomic script removes it.",
+            ms(pause), ms(lock.ttl), consequence(m)
+        )),
+        false => (false, format!(
+            "The longest pause a fault caused, {}, stayed within the {} TTL: the lock outlived it. A pause longer than the TTL would not be covered.",
+            ms(pause), ms(lock.ttl)
+        )),
+    };
+    Some(Advice {
+        setting: "lock_ttl_ms",
+        value: value(lock.ttl),
+        measured,
+        advice,
+        warn,
+    })
+}
+
+fn wait_timeout(lock: &LockParams, m: &Measured) -> Option<Advice> {
+    let wait = m.lock_wait?;
+    let timeout = lock.wait_timeout.as_micros() as u64;
+    let measured = format!(
+        "lock_wait p99 {}, p99.9 {}, max {}; {} wait(s) timed out",
+        micros(wait.p99),
+        micros(wait.p999),
+        micros(wait.max),
+        grouped(m.wait_timeouts)
+    );
+    let (warn, advice) = match (m.wait_timeouts, lock.on_wait_timeout) {
+        (0, _) if wait.max.saturating_mul(2) > timeout => (true, format!(
+            "No lock wait reached the {} timeout, but the longest, {}, came within 2x of it: a little more load and waits will time out.",
+            ms(lock.wait_timeout), micros(wait.max)
+        )),
+        (0, _) => (false, format!(
+            "No lock wait reached the {} timeout: the longest was {} (p99.9 {}), {}x below it.",
+            ms(lock.wait_timeout), micros(wait.max), micros(wait.p999), ratio(timeout, wait.max)
+        )),
+        (n, OnWaitTimeout::GiveUp) => (true, format!(
+            "{} lock wait(s) reached the {} timeout and {} purchase(s) gave up. To serve those buyers, raise wait_timeout_ms above the lock-wait p99.9 ({}); keep it to shed load on purpose.",
+            grouped(n), ms(lock.wait_timeout), grouped(m.gave_up), micros(wait.p999)
+        )),
+        (n, OnWaitTimeout::Retry) => (true, format!(
+            "{} lock wait(s) reached the {} timeout and, as in the article, simply waited again: the timeout bounded nothing, and the longest wait was {}. Set on_wait_timeout = \"give_up\" for a real bound, or raise wait_timeout_ms above the lock-wait p99.9 ({}).",
+            grouped(n), ms(lock.wait_timeout), micros(wait.max), micros(wait.p999)
+        )),
+    };
+    Some(Advice {
+        setting: "wait_timeout_ms",
+        value: value(lock.wait_timeout),
+        measured,
+        advice,
+        warn,
+    })
+}
+
+fn retry_interval(lock: &LockParams, m: &Measured) -> Option<Advice> {
+    let (cs, wait) = (m.critical_section?, m.lock_wait?);
+    let retry = lock.retry_interval.as_secs_f64() * 1e6;
+    let hold = cs.mean;
+    let per_purchase = m.lock_failures as f64 / m.attempts.max(1) as f64;
+    let backoff = match lock.backoff {
+        Backoff::Fixed => "",
+        Backoff::Exponential { .. } => " (the first of an exponential backoff)",
+    };
+    let measured = format!(
+        "critical_section mean {}; lock_wait p50 {}, p99 {}; {:.1} failed SET NX per purchase",
+        micros(hold.round() as u64),
+        micros(wait.p50),
+        micros(wait.p99),
+        per_purchase
+    );
+    let interval = format!("The retry interval{backoff}, {}", ms(lock.retry_interval));
+    let (warn, advice) = if retry > 4.0 * hold {
+        (true, format!(
+            "{interval}, is {}x the lock's mean hold of {}: after each release the lock sits free until some waiter's next try, and whoever tries first wins, not whoever came first. That is the lock-wait spread, p50 {} against p99 {}. An interval nearer the hold time, with jitter, narrows it; an atomic script has no queue at all.",
+            ratio(retry.round() as u64, hold.round() as u64), micros(hold.round() as u64), micros(wait.p50), micros(wait.p99)
+        ))
+    } else if retry * 4.0 < hold {
+        (true, format!(
+            "{interval}, is under a quarter of the lock's mean hold of {}: waiters try {per_purchase:.1} times per purchase in vain, load Redis serves for nothing. An interval near the hold time loses little wait.",
+            micros(hold.round() as u64)
+        ))
+    } else {
+        (false, format!(
+            "{interval}, is close to the lock's mean hold of {}: waiters find the lock soon after it frees, trying {per_purchase:.1} times per purchase in vain.",
+            micros(hold.round() as u64)
+        ))
+    };
+    Some(Advice {
+        setting: "retry_interval_ms",
+        value: value(lock.retry_interval),
+        measured,
+        advice,
+        warn,
+    })
+}
+
+/// `a / b` in words: "12", "1.5", or "many" when `b` is 0.
+fn ratio(a: u64, b: u64) -> String {
+    match b {
+        0 => "many".to_owned(),
+        b => match a as f64 / b as f64 {
+            r if r >= 10.0 => grouped(r.round() as i64),
+            r => format!("{r:.1}"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock(ttl_ms: u64, wait_ms: u64, retry_ms: u64) -> LockParams {
+        LockParams {
+            ttl: Duration::from_millis(ttl_ms),
+            wait_timeout: Duration::from_millis(wait_ms),
+            retry_interval: Duration::from_millis(retry_ms),
+            backoff: Backoff::Fixed,
+            jitter: 0.0,
+            on_wait_timeout: OnWaitTimeout::Retry,
+        }
+    }
+
+    fn spread(mean_us: f64, max_us: u64, over_ttl: u64) -> Spread {
+        Spread {
+            count: 5000,
+            mean: mean_us,
+            p50: mean_us as u64,
+            p99: max_us / 2,
+            p999: max_us * 9 / 10,
+            max: max_us,
+            over_ttl,
+        }
+    }
+
+    fn measured() -> Measured {
+        Measured {
+            strategy: Some(StrategyKind::Article),
+            critical_section: Some(spread(400.0, 900, 0)),
+            lock_wait: Some(spread(2_000.0, 40_000, 0)),
+            attempts: 5000,
+            lock_failures: 20_000,
+            ..Measured::default()
+        }
+    }
+
+    fn about<'a>(advice: &'a [Advice], setting: &str, measured: &str) -> &'a Advice {
+        advice
+            .iter()
+            .find(|a| a.setting == setting && a.measured.contains(measured))
+            .unwrap_or_else(|| panic!("no {setting} advice citing {measured}: {advice:#?}"))
+    }
+
+    #[test]
+    fn a_ttl_below_the_critical_sections_max_says_how_often_the_lock_expired() {
+        let m = Measured {
+            critical_section: Some(spread(30_000.0, 81_000, 312)),
+            unsafe_overlaps: Some(7),
+            ..measured()
+        };
+        let advice = advise_on(&lock(50, 10_000, 10), &m);
+        let ttl = about(&advice, "lock_ttl_ms", "critical_section");
+        assert!(ttl.warn);
+        assert_eq!(ttl.value, "50");
+        assert!(
+            ttl.advice.starts_with(
+                "TTL 50 ms is below the critical section's max of 81 ms: the lock expired under a holder 312 time(s); the checker saw two holders both write the stock 7 time(s)."
+            ),
+            "{}",
+            ttl.advice
+        );
+        assert!(ttl.measured.contains("max 81 ms"), "{}", ttl.measured);
+    }
+
+    #[test]
+    fn a_ttl_with_room_is_not_a_warning_but_still_cites_the_max() {
+        let advice = advise_on(&lock(5000, 10_000, 1), &measured());
+        let ttl = about(&advice, "lock_ttl_ms", "critical_section");
+        assert!(!ttl.warn, "{}", ttl.advice);
+        assert!(ttl
+            .advice
+            .contains("5,556x the critical section's max of 0.9 ms"));
+        // Within twice the max: a warning, before any expiry.
+        let close = advise_on(&lock(1, 10_000, 1), &measured());
+        assert!(about(&close, "lock_ttl_ms", "critical_section").warn);
+    }
+
+    #[test]
+    fn a_pause_past_the_ttl_is_named_and_fencing_credited() {
+        let m = Measured {
+            strategy: Some(StrategyKind::Fenced),
+            fenced_out: 3,
+            longest_pause: Some((Duration::from_secs(4), true)),
+            ..measured()
+        };
+        let advice = advise_on(&lock(50, 10_000, 1), &m);
+        let pause = about(&advice, "lock_ttl_ms", "fault pause");
+        assert!(pause.warn);
+        assert!(pause
+            .advice
+            .contains("paused a lock holder for 4.0 s, longer than the 50 ms TTL"));
+        assert!(pause.advice.contains("fencing refused 3 late write(s)"));
+        let short = Measured {
+            longest_pause: Some((Duration::from_millis(20), false)),
+            ..measured()
+        };
+        let advice = advise_on(&lock(50, 10_000, 1), &short);
+        assert!(!about(&advice, "lock_ttl_ms", "fault pause").warn);
+    }
+
+    #[test]
+    fn no_advice_without_a_measured_figure() {
+        // No purchase took the lock and no fault paused anyone.
+        let advice = advise_on(&lock(50, 10_000, 10), &Measured::default());
+        assert!(advice.is_empty(), "{advice:#?}");
+        assert!(!advise_on(&lock(50, 10_000, 10), &measured())
+            .iter()
+            .any(|a| a.measured.contains("fault pause")));
+    }
+
+    #[test]
+    fn wait_timeouts_are_counted_and_what_they_did_said() {
+        let m = Measured {
+            wait_timeouts: 31,
+            gave_up: 31,
+            ..measured()
+        };
+        let mut give_up = lock(5000, 20, 1);
+        give_up.on_wait_timeout = OnWaitTimeout::GiveUp;
+        let advice = advise_on(&give_up, &m);
+        let wait = about(&advice, "wait_timeout_ms", "31 wait(s) timed out");
+        assert!(wait.warn && wait.advice.contains("31 purchase(s) gave up"));
+        let advice = advise_on(&lock(5000, 20, 1), &m);
+        let wait = about(&advice, "wait_timeout_ms", "lock_wait");
+        assert!(wait.advice.contains("the timeout bounded nothing"));
+        // Far below the timeout: fine; within 2x of it: a warning.
+        let far = advise_on(&lock(5000, 10_000, 1), &measured());
+        assert!(!about(&far, "wait_timeout_ms", "lock_wait").warn);
+        let near = advise_on(&lock(5000, 60, 1), &measured());
+        assert!(about(&near, "wait_timeout_ms", "lock_wait").warn);
+    }
+
+    #[test]
+    fn a_retry_interval_far_above_the_hold_time_is_called_unfair() {
+        let advice = advise_on(&lock(5000, 10_000, 10), &measured());
+        let retry = about(&advice, "retry_interval_ms", "critical_section mean 0.4 ms");
+        assert!(retry.warn);
+        assert!(
+            retry
+                .advice
+                .contains("10 ms, is 25x the lock's mean hold of 0.4 ms"),
+            "{}",
+            retry.advice
+        );
+        assert!(retry.advice.contains("p50 2.0 ms against p99 20 ms"));
+        let near = advise_on(
+            &lock(5000, 10_000, 0),
+            &Measured {
+                critical_section: Some(spread(800.0, 900, 0)),
+                ..measured()
+            },
+        );
+        let busy = about(&near, "retry_interval_ms", "4.0 failed SET NX per purchase");
+        assert!(
+            busy.warn && busy.advice.contains("in vain"),
+            "{}",
+            busy.advice
+        );
+    }
+}
