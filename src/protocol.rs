@@ -20,7 +20,7 @@ use crate::scenario::{
 };
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 10;
+pub const PROTOCOL_VERSION: u32 = 11;
 
 /// What one worker process is asked to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,6 +44,10 @@ pub struct WorkerPlan {
     pub stop: StopRule,
     /// This worker's share of the load shape.
     pub pace: Pace,
+    /// Open loop with fixed arrivals: where in its first gap this worker's
+    /// schedule starts (`worker_index / processes`), so the workers'
+    /// arrivals interleave evenly instead of landing together.
+    pub arrival_phase: f64,
     pub strategy: StrategySettings,
     /// `kind = "script"`: the user's code, its source included.
     pub script: Option<ScriptSettings>,

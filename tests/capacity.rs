@@ -111,6 +111,68 @@ fn a_search_climbs_then_brackets_the_highest_sustained_rate() {
     );
 }
 
+/// The article lock with every holder stalled 50 ms: one purchase at a
+/// time, so a little under 1 / 50 ms = 20 purchases/s.
+const BOTTLENECK: &str = r#"
+name = "bottleneck"
+
+[stock]
+initial = 100000000
+
+[load]
+processes = 2
+clients_per_process = 8
+duration = "1s"
+
+[strategy]
+kind = "article"
+lock_ttl_ms = 5000
+retry_interval_ms = 1
+stall_ms = 50
+stall_fraction = 1.0
+
+[capacity]
+slo = "p99<250ms"
+step_duration = "2s"
+min_rate = 5
+max_rate = 200
+precision = 0.1
+"#;
+
+#[test]
+fn the_search_finds_a_computed_bottleneck_within_its_precision() {
+    let _alone = support::alone();
+    let redis = support::redis();
+    let (_dir, path) = support::write_scenario(BOTTLENECK);
+    let run = capacity(&path, &["--redis-url", &redis.url()]);
+    run.assert_code(0);
+    let context = run.context();
+    let steps = run.csv("capacity.csv");
+    let best = steps
+        .iter()
+        .filter(|s| s["sustained"] == "true")
+        .map(|s| s["rate"].parse::<f64>().unwrap())
+        .fold(0.0, f64::max);
+    // One purchase at a time, each taking what a lone purchase takes (50
+    // ms of stall, plus the lock's and Redis's round trips, read off the
+    // first, unqueued step): the capacity is one over that.
+    let first = run.csv(&format!("{}/summary.csv", steps[0]["folder"]));
+    let alone_us = num(&first[0], "service_p50_us") as f64;
+    assert!(alone_us >= 50_000.0, "{context}");
+    let (computed, precision) = (1e6 / alone_us, 0.1);
+    assert!(
+        (best - computed).abs() <= precision * computed,
+        "found {best}/s, computed {computed:.1}/s\n{context}"
+    );
+    // Above the bottleneck the queue grows: a rate above it was missed.
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["sustained"] == "false" && s["rate"].parse::<f64>().unwrap() > computed),
+        "{context}"
+    );
+}
+
 #[test]
 fn an_unsafe_step_stops_the_search_and_a_bad_slo_exits_2() {
     let run = capacity(

@@ -540,6 +540,7 @@ fn plans(
             quantity: scenario.stock.quantity.get(),
             stop: scenario.load.stop,
             pace: worker_pace(&scenario.load.pace, scenario.load.processes.get()),
+            arrival_phase: f64::from(worker_index) / f64::from(scenario.load.processes.get()),
             strategy: scenario.strategy,
             script: scenario.script.clone(),
             buyers: scenario.buyers,

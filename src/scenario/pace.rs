@@ -109,6 +109,34 @@ impl Ramp {
         area + self.last() * tail.as_secs_f64()
     }
 
+    /// When the area under the ramp reaches `area`: the inverse of
+    /// [`Ramp::integral`], so a rate's `n`th arrival is at `when(n)`.
+    /// `None` when the ramp ends at 0 below that area.
+    pub fn when(&self, area: f64) -> Option<Duration> {
+        let mut left = area.max(0.0);
+        for (from, to, offset, duration) in self.segments() {
+            let d = duration.as_secs_f64();
+            let whole = (from + to) / 2.0 * d;
+            if left <= whole && whole > 0.0 {
+                // from·u + k·u²/2 = left, k the slope; the root written so
+                // it holds for a rising, falling or flat segment.
+                let k = (to - from) / d;
+                let root = (from * from + 2.0 * k * left).max(0.0).sqrt();
+                let u = match from + root {
+                    sum if sum > 0.0 => 2.0 * left / sum,
+                    _ => 0.0,
+                };
+                return Some(offset + Duration::from_secs_f64(u.min(d)));
+            }
+            left -= whole;
+        }
+        let end = self.length().unwrap_or(Duration::ZERO);
+        match self.last() {
+            rate if rate > 0.0 => Some(end + Duration::from_secs_f64((left / rate).min(1e9))),
+            _ => None,
+        }
+    }
+
     /// The same shape with every value multiplied by `factor` (a worker's
     /// share of the total rate).
     pub fn scaled(&self, factor: f64) -> Ramp {
@@ -158,6 +186,22 @@ mod tests {
         assert_eq!(r.max(), 100.0);
         assert_eq!(Ramp::constant(7.0).at(secs(99.0)), 7.0);
         assert_eq!(Ramp::constant(7.0).length(), None);
+    }
+
+    #[test]
+    fn when_inverts_the_integral() {
+        let r = ramp();
+        for t in [0.0, 0.3, 5.0, 9.99, 10.0, 12.5, 15.0, 17.0, 19.9] {
+            let area = r.integral(secs(t));
+            let back = r.when(area).unwrap().as_secs_f64();
+            assert!((back - t).abs() < 1e-6, "{t}: {back}");
+        }
+        // The ramp ends at 0 with 1,250 arrivals scheduled: no more.
+        assert!(r.when(1249.9).is_some());
+        assert_eq!(r.when(1250.5), None);
+        let c = Ramp::constant(4.0);
+        assert_eq!(c.when(0.0), Some(Duration::ZERO));
+        assert!((c.when(10.0).unwrap().as_secs_f64() - 2.5).abs() < 1e-9);
     }
 
     #[test]

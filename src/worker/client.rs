@@ -121,6 +121,7 @@ pub async fn run_all(clients: Vec<Client>, crew: Rc<Crew>) {
     let arrivals = per_client.map(|n| n * u64::from(crew.plan.clients));
     let pacer = Pacer::start(
         &crew.plan.pace,
+        crew.plan.arrival_phase,
         per_client,
         arrivals,
         &crew.stop,

@@ -40,10 +40,12 @@ pub enum Pacer {
 
 impl Pacer {
     /// Starts the pacing of one worker now; an open loop spawns its
-    /// schedule. `per_client` caps each closed-loop client's purchases,
-    /// `arrivals` the open-loop schedule's.
+    /// schedule, its first fixed arrival `phase` (0 to 1) of a gap in.
+    /// `per_client` caps each closed-loop client's purchases, `arrivals`
+    /// the open-loop schedule's.
     pub fn start(
         pace: &Pace,
+        phase: f64,
         per_client: Option<u64>,
         arrivals: Option<u64>,
         stop: &StopSignal,
@@ -66,6 +68,7 @@ impl Pacer {
                 let schedule = Schedule {
                     rate: rate.clone(),
                     arrivals: *kind,
+                    phase,
                     started,
                     deadline: stop.deadline(),
                     limit: arrivals,
@@ -215,6 +218,9 @@ struct Schedule {
     /// This worker's share of the rate.
     rate: Ramp,
     arrivals: Arrivals,
+    /// Fixed arrivals: the first is this share of a gap after the start
+    /// (0 for the first worker), then one every gap.
+    phase: f64,
     started: Instant,
     deadline: Option<Instant>,
     /// Arrivals this worker may emit (`purchases_per_client` x clients).
@@ -257,20 +263,29 @@ impl Schedule {
         // default 50 us slack.
         unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1_000) };
         let mut rng = fastrand::Rng::new();
-        let mut offset = Duration::ZERO;
+        // The nth arrival comes when the area under this worker's rate
+        // reaches its nth mark. Fixed: the marks are phase, phase + 1, ...,
+        // so P workers at rate r arrive at 0, 1/r, 2/r, ... between them,
+        // evenly, ramps included. Poisson: marks an exponential gap apart,
+        // which makes a Poisson process of the (ramped) rate.
+        let mut mark = match self.arrivals {
+            Arrivals::Fixed => self.phase.clamp(0.0, 1.0),
+            Arrivals::Poisson => exponential(&mut rng),
+        };
         let mut emitted = 0u64;
         while self.limit.is_none_or(|n| emitted < n) {
-            offset += self.gap(offset, &mut rng);
+            let Some(offset) = self.rate.when(mark) else {
+                return;
+            };
             let at = self.started + offset;
-            if !self.wait_until(at) {
+            if !self.wait_until(at) || tx.send(at).is_err() {
                 return;
             }
-            if self.rate.at(offset) > 0.0 {
-                if tx.send(at).is_err() {
-                    return;
-                }
-                emitted += 1;
-            }
+            emitted += 1;
+            mark += match self.arrivals {
+                Arrivals::Fixed => 1.0,
+                Arrivals::Poisson => exponential(&mut rng),
+            };
         }
     }
 
@@ -287,19 +302,10 @@ impl Schedule {
             std::thread::sleep(left.min(MAX_SLEEP));
         }
     }
+}
 
-    /// Time to the next arrival at the rate in force; while the rate is 0,
-    /// steps ahead without an arrival.
-    fn gap(&self, offset: Duration, rng: &mut fastrand::Rng) -> Duration {
-        let rate = self.rate.at(offset);
-        if rate <= 0.0 {
-            return RAMP_STEP;
-        }
-        let mean = 1.0 / rate;
-        let gap = match self.arrivals {
-            Arrivals::Fixed => mean,
-            Arrivals::Poisson => -mean * (1.0 - rng.f64()).ln(),
-        };
-        Duration::from_secs_f64(gap.min(3600.0))
-    }
+/// An exponential draw of mean 1: the area under the rate between two
+/// Poisson arrivals.
+fn exponential(rng: &mut fastrand::Rng) -> f64 {
+    -(1.0 - rng.f64()).ln()
 }
