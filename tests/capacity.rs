@@ -99,6 +99,10 @@ fn a_search_climbs_then_brackets_the_highest_sustained_rate() {
         "the page links each step"
     );
     assert!(run.out().join("capacity.svg").is_file());
+    // Each step's timeline draws the SLO it was judged by.
+    let timeline =
+        std::fs::read_to_string(run.out().join(&steps[0]["folder"]).join("timeline.svg"));
+    assert!(timeline.unwrap().contains("SLO p99 ≤ 2.0 s"), "{context}");
 
     // An SLO no step can meet: even the lowest rate misses it.
     let run = capacity(&path, &["--slo", "p99<1us", "--redis-url", &redis.url()]);
@@ -189,6 +193,14 @@ fn an_unsafe_step_stops_the_search_and_a_bad_slo_exits_2() {
     run.assert_code(2);
     assert!(
         run.stderr.contains("cannot read `fast`") && run.stderr.contains("capacity.slo"),
+        "{}",
+        run.context()
+    );
+    // `run` reads an SLO to mark on its timeline, parsed the same way.
+    let run = Bench::run(&scenario("article"), &["--set", "report.slo=p99<fast"]).output();
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("report.slo") && run.stderr.contains("cannot read `p99<fast`"),
         "{}",
         run.context()
     );

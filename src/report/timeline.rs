@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use super::timeline_svg::{self, TimelinePoint};
+use super::timeline_svg::{self, SloLimit, TimelinePoint};
+use crate::phase::Phase;
 use crate::record::RunRecord;
 use crate::scenario::Pace;
 use crate::timeline::TimelineRow;
@@ -83,7 +84,27 @@ pub fn render_csv(record: &RunRecord) -> anyhow::Result<Vec<u8>> {
     super::csv_bytes(record.timeline.rows.iter().map(|r| row(record, r)))
 }
 
+/// The SLO's first latency limit, to draw; with the percentile to read
+/// off each interval's purchase histogram.
+fn slo_limit(record: &RunRecord) -> Option<(f64, SloLimit)> {
+    let slo = record.scenario.report.slo.as_ref()?;
+    let (q, name, limit) = slo.latency.first()?;
+    let limit = SloLimit {
+        name: name.clone(),
+        limit_us: limit.as_micros() as u64,
+    };
+    Some((*q, limit))
+}
+
+/// The interval's purchase latency at quantile `q`, µs.
+fn purchase_at(r: &TimelineRow, q: f64) -> Option<u64> {
+    let (_, h) = r.histograms.iter().find(|(p, _)| *p == Phase::Purchase)?;
+    let h = h.histogram().ok()?;
+    (!h.is_empty()).then(|| h.value_at_quantile(q))
+}
+
 pub fn render_svg(record: &RunRecord) -> anyhow::Result<Vec<u8>> {
+    let slo = slo_limit(record);
     let points: Vec<TimelinePoint> = record
         .timeline
         .rows
@@ -98,6 +119,7 @@ pub fn render_svg(record: &RunRecord) -> anyhow::Result<Vec<u8>> {
             p99_us: r.p99_us,
             max_us: r.max_us,
             target_per_s: target_per_s(record, r),
+            slo_us: slo.as_ref().and_then(|(q, _)| purchase_at(r, *q)),
         })
         .collect();
     let title = format!(
@@ -105,5 +127,5 @@ pub fn render_svg(record: &RunRecord) -> anyhow::Result<Vec<u8>> {
         record.scenario.name,
         record.scenario.strategy.kind.name()
     );
-    timeline_svg::render(&title, &points)
+    timeline_svg::render(&title, &points, slo.as_ref().map(|(_, limit)| limit))
 }

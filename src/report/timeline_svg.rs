@@ -17,8 +17,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::chart::{
-    compact, grouped, plot_note, svg_document, text_px, trim_decimals, Area, Axis, Chart, ALARM,
-    FONT, GREY, MARGIN, PALETTE, WIDTH, X_LABEL_AREA, Y_LABEL_AREA,
+    compact, grouped, micros, plot_note, svg_document, text_px, trim_decimals, Area, Axis, Chart,
+    ALARM, FONT, GREY, MARGIN, PALETTE, WIDTH, X_LABEL_AREA, Y_LABEL_AREA,
 };
 
 /// One report interval of a run.
@@ -40,6 +40,16 @@ pub struct TimelinePoint {
     pub max_us: Option<u64>,
     /// Open loop: the purchases/s the schedule offered in the interval.
     pub target_per_s: Option<f64>,
+    /// With an SLO: the interval's purchase latency at the SLO's
+    /// percentile, µs.
+    pub slo_us: Option<u64>,
+}
+
+/// A latency SLO to draw: its percentile's name (`p99`) and limit.
+#[derive(Debug, Clone)]
+pub struct SloLimit {
+    pub name: String,
+    pub limit_us: u64,
 }
 
 const HEIGHT: u32 = 720;
@@ -84,8 +94,12 @@ type Segments = Vec<Vec<(f64, f64)>>;
 /// gives a chart with a "no data" note.
 /// # Errors
 /// When plotters fails to draw.
-pub fn render(title: &str, points: &[TimelinePoint]) -> anyhow::Result<Vec<u8>> {
-    let timeline = Timeline::new(points);
+pub fn render(
+    title: &str,
+    points: &[TimelinePoint],
+    slo: Option<&SloLimit>,
+) -> anyhow::Result<Vec<u8>> {
+    let timeline = Timeline::new(points, slo);
     svg_document((WIDTH, HEIGHT), |root| {
         let body = root.titled(title, (FONT, 24))?;
         let (top, bottom) = body.split_vertically(TOP_PANEL_PX);
@@ -112,6 +126,11 @@ struct Timeline {
     /// The first interval (its end, its offered rate) whose purchases/s
     /// fell below 95% of the offered rate, before the stock ran out.
     behind_at: Option<(f64, f64)>,
+    /// The SLO's name, limit (log10 µs) and label, drawn on the latency panel.
+    slo: Option<(f64, String)>,
+    /// The first interval (its end, its offered rate in an open loop) whose
+    /// latency went over the SLO's limit.
+    over_slo_at: Option<(f64, Option<f64>, String)>,
     stock_left: Segments,
     /// The latencies are in log10(µs), the space their axis is drawn in.
     p50: Segments,
@@ -130,7 +149,7 @@ struct ErrorSpan {
 }
 
 impl Timeline {
-    fn new(points: &[TimelinePoint]) -> Self {
+    fn new(points: &[TimelinePoint], slo: Option<&SloLimit>) -> Self {
         let mut points: Vec<&TimelinePoint> = points.iter().filter(|p| p.t_s.is_finite()).collect();
         points.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
         let series = |value: fn(&TimelinePoint) -> Option<f64>| segments(&points, value);
@@ -140,10 +159,22 @@ impl Timeline {
         let rate_max = max_of(&purchases).max(max_of(&sales)).max(max_of(&offered));
         let (rate, stock) = top_axes(rate_max, bounds(&stock_left));
         let (p50, p99, max) = (series(p50), series(p99), series(max));
-        let latency = latency_axis(p50.iter().chain(&p99).chain(&max).flatten());
+        let limit = slo.map(|s| (0.0, log_us(s.limit_us)));
+        let latency = latency_axis(
+            p50.iter()
+                .chain(&p99)
+                .chain(&max)
+                .flatten()
+                .chain(limit.iter()),
+        );
         let time = time_axis(&points);
         Self {
             behind_at: behind_at(&points),
+            slo: slo.map(|s| {
+                let text = format!("SLO {} ≤ {}", s.name, micros(s.limit_us));
+                (log_us(s.limit_us), text)
+            }),
+            over_slo_at: slo.and_then(|s| over_slo_at(&points, s)),
             offered,
             errors: error_spans(&points, time.lo),
             sold_out_at: points
@@ -194,6 +225,19 @@ fn behind_at(points: &[&TimelinePoint]) -> Option<(f64, f64)> {
         .windows(2)
         .find(|pair| pair.iter().all(Option::is_some))
         .and_then(|pair| pair[0])
+}
+
+/// Where the latency first went over the SLO: the first point over its
+/// limit, the next point too, as [`behind_at`] judges.
+fn over_slo_at(points: &[&TimelinePoint], slo: &SloLimit) -> Option<(f64, Option<f64>, String)> {
+    let over: Vec<bool> = points
+        .iter()
+        .map(|p| p.slo_us.is_some_and(|us| us > slo.limit_us))
+        .collect();
+    let first = over.windows(2).position(|pair| pair[0] && pair[1])?;
+    let p = points[first];
+    let text = format!("{} over {}", slo.name, micros(slo.limit_us));
+    Some((p.t_s, p.target_per_s.filter(|t| *t > 0.0), text))
 }
 
 fn purchases(p: &TimelinePoint) -> Option<f64> {
@@ -350,6 +394,7 @@ fn draw_top(area: &Area<'_>, t: &Timeline) -> anyhow::Result<()> {
     }
     draw_sold_out(plot, t, true)?;
     draw_behind(plot, t)?;
+    draw_over_slo(plot, t)?;
     draw_stock(chart.secondary_plotting_area(), t)?;
     for run in &t.offered {
         plot.draw(&DashedPathElement::new(
@@ -383,6 +428,30 @@ fn draw_behind(plot: &Plot<'_>, t: &Timeline) -> anyhow::Result<()> {
     );
     // Below the sold-out label's line, should both be near.
     label_marker(plot, t, (at, hi), text, (ALARM, 26))
+}
+
+/// A marker in p99's colour where the latency first went over the SLO,
+/// labelled with the rate offered there (open loop).
+fn draw_over_slo(plot: &Plot<'_>, t: &Timeline) -> anyhow::Result<()> {
+    let Some((at, offered, what)) = &t.over_slo_at else {
+        return Ok(());
+    };
+    let Range { start: lo, end: hi } = plot.get_y_range();
+    plot.draw(&DashedPathElement::new(
+        [(*at, lo), (*at, hi)],
+        3,
+        3,
+        P99.stroke_width(2),
+    ))?;
+    let when = trim_decimals(&format!("{at:.1}")).to_owned();
+    let text = match offered {
+        Some(rate) => format!(
+            "{what} at {} offered/s ({when} s)",
+            grouped(rate.round() as u64)
+        ),
+        None => format!("{what} from {when} s"),
+    };
+    label_marker(plot, t, (*at, hi), text, (P99, 46))
 }
 
 /// A marker's label at the top of its line: right of it, or past three
@@ -544,6 +613,16 @@ fn draw_bottom(area: &Area<'_>, t: &Timeline) -> anyhow::Result<()> {
         return plot_note(plot, text);
     }
     draw_sold_out(plot, t, false)?;
+    if let Some((limit, text)) = &t.slo {
+        let (lo, hi) = (t.time.lo, t.time.hi);
+        let line =
+            DashedPathElement::new([(lo, *limit), (hi, *limit)], 8, 4, OFFERED.stroke_width(1));
+        plot.draw(&line)?;
+        let style = TextStyle::from((FONT, 13))
+            .color(&OFFERED)
+            .pos(Pos::new(HPos::Left, VPos::Bottom));
+        plot.draw(&(EmptyElement::at((lo, *limit)) + Text::new(text.clone(), (6, -3), style)))?;
+    }
     // p99 last, so it is on top where the lines cross.
     draw_segments(plot, &t.max, MAX.stroke_width(2))?;
     draw_segments(plot, &t.p50, P50.stroke_width(2))?;
@@ -673,6 +752,7 @@ mod tests {
             p50_us: p99_us.map(|v| v / 8),
             p99_us,
             max_us: p99_us.map(|v| v.saturating_mul(3)),
+            slo_us: None,
             target_per_s: None,
         }
     }
@@ -705,7 +785,7 @@ mod tests {
     }
 
     fn svg(points: &[TimelinePoint]) -> String {
-        String::from_utf8(render("timeline", points).unwrap()).unwrap()
+        String::from_utf8(render("timeline", points, None).unwrap()).unwrap()
     }
 
     fn lacks_text(svg: &str, unwanted: &str) -> bool {
@@ -770,6 +850,38 @@ mod tests {
             lacks_text(&svg(&sale()), "offered/s"),
             "a closed loop offers nothing"
         );
+    }
+
+    #[test]
+    fn an_slo_is_drawn_and_where_latency_first_crossed_it_marked() {
+        // p99 climbs 10 ms a second; the SLO is 45 ms: over from 5 s on.
+        let climbing: Vec<TimelinePoint> = (1..=8)
+            .map(|i| TimelinePoint {
+                slo_us: Some(10_000 * i),
+                target_per_s: Some(100.0 * i as f64),
+                ..point(i as f64, 100.0 * i as f64, None, Some(10_000 * i))
+            })
+            .collect();
+        let slo = SloLimit {
+            name: "p99".to_owned(),
+            limit_us: 45_000,
+        };
+        let drawn = String::from_utf8(render("t", &climbing, Some(&slo)).unwrap()).unwrap();
+        assert_texts(
+            &drawn,
+            &["SLO p99 ≤ 45 ms", "p99 over 45 ms at 500 offered/s (5 s)"],
+        );
+        // One interval over the limit is not a crossing; no SLO, no line.
+        let spike: Vec<TimelinePoint> = climbing
+            .iter()
+            .map(|p| TimelinePoint {
+                slo_us: Some(if p.t_s == 3.0 { 90_000 } else { 1_000 }),
+                ..p.clone()
+            })
+            .collect();
+        let drawn = String::from_utf8(render("t", &spike, Some(&slo)).unwrap()).unwrap();
+        assert!(lacks_text(&drawn, "p99 over 45 ms at 300 offered/s (3 s)"));
+        assert!(!svg(&climbing).contains("SLO"));
     }
 
     #[test]

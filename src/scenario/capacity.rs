@@ -257,6 +257,13 @@ impl CapacityPlan {
             let secs = format!("{}ms", self.step_duration.as_millis());
             load.insert("duration".to_owned(), toml::Value::String(secs));
         }
+        // Each step's timeline marks where its latency crossed the SLO.
+        let report = table
+            .entry("report")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(report) = report {
+            report.insert("slo".to_owned(), toml::Value::String(self.slo.text.clone()));
+        }
         Scenario::from_table(table, &self.source, &self.origin, &self.overrides)
     }
 }

@@ -83,6 +83,10 @@ pub struct ReportSettings {
     /// `interval` and doubles up to it (a short run still gets rows).
     #[serde(default)]
     pub adaptive: bool,
+    /// An SLO to mark on the timeline (`capacity` sets its own on each
+    /// step): where the purchase latency first went over it.
+    #[serde(skip)]
+    pub slo: Option<Slo>,
 }
 
 impl ReportSettings {

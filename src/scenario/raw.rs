@@ -111,6 +111,7 @@ pub enum PerPhase {
 pub struct RawReport {
     pub interval: Option<String>,
     pub flush_interval: Option<String>,
+    pub slo: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -15,8 +15,8 @@ use super::{AuditSettings, BuyerSettings, ScriptSettings};
 use super::{
     Backoff, ClusterSettings, FailoverMode, Fault, FaultAction, FaultTarget, FaultTime,
     LoadSettings, LockParams, OnWaitTimeout, Persistence, RedisSettings, RedisUrl, Rediscover,
-    ReportSettings, Scenario, SegmentFallback, SegmentPick, SentinelSettings, Stall, StockSettings,
-    StopRule, StrategyKind, StrategySettings, Thresholds, TlsSettings, Topology,
+    ReportSettings, Scenario, SegmentFallback, SegmentPick, SentinelSettings, Slo, Stall,
+    StockSettings, StopRule, StrategyKind, StrategySettings, Thresholds, TlsSettings, Topology,
 };
 use crate::phase::Phase;
 
@@ -712,10 +712,24 @@ fn report(raw: &RawReport) -> Result<ReportSettings> {
             .depending_on(&["report.interval"]));
         }
     }
+    let slo = raw
+        .slo
+        .as_deref()
+        .map(|text| {
+            Slo::parse(text).map_err(|why| {
+                FieldError::new(
+                    "report.slo",
+                    why,
+                    "write it as capacity's --slo is written, e.g. \"p99<50ms\"",
+                )
+            })
+        })
+        .transpose()?;
     Ok(ReportSettings {
         interval,
         flush_interval,
         adaptive: raw.interval.is_none(),
+        slo,
     })
 }
 
