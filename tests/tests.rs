@@ -1,6 +1,7 @@
 //! Integration tests: the real binary against real redis-servers, asserting
 //! on the exit code and the reports it wrote.
 
+mod browser;
 mod capacity;
 mod cluster;
 mod faults;

@@ -37,8 +37,9 @@ pub fn alone() -> Alone {
     Alone(guard)
 }
 
-/// A shared hold for one run, unless this thread already holds it alone.
-fn shared() -> Option<RwLockReadGuard<'static, ()>> {
+/// A shared hold for one run (or a browser), unless this thread already
+/// holds it alone.
+pub fn shared() -> Option<RwLockReadGuard<'static, ()>> {
     if ALONE.with(Cell::get) {
         None
     } else {
