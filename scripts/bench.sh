@@ -8,6 +8,8 @@
 #                               ledger's memory: scripts/bench-script.sh
 #   scripts/bench.sh coord      the coordinator's CPU next to 64 workers':
 #                               scripts/bench-coord.sh
+#   scripts/bench.sh capacity   the capacity search, then its 0.8x / 1.25x
+#                               check: scripts/bench-capacity.sh
 #
 #   quick (default)  compare + conns                       ~1-2 minutes
 #   full             compare + layout + conns + soak        ~3-4 minutes
@@ -64,6 +66,7 @@ for arg in "$@"; do
     compare | layout | conns | soak) SECTIONS+=("$arg") ;;
     script) exec bash "$(dirname "$0")/bench-script.sh" ;;
     coord) exec bash "$(dirname "$0")/bench-coord.sh" ;;
+    capacity) exec bash "$(dirname "$0")/bench-capacity.sh" ;;
     -h | --help) usage; exit 0 ;;
     *) echo "error: unknown argument '$arg' (see scripts/bench.sh --help)" >&2; exit 2 ;;
   esac

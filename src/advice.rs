@@ -54,8 +54,9 @@ impl Spread {
             p99: h.value_at_quantile(0.99),
             p999: h.value_at_quantile(0.999),
             max: h.max(),
-            over_ttl: match h.max() > ttl_us {
-                true => h.count_between(ttl_us.saturating_add(1), h.max()),
+            // Whole buckets only: a bucket holding the TTL is not over it.
+            over_ttl: match h.lowest_equivalent(h.max()) > ttl_us {
+                true => h.count_between(h.highest_equivalent(ttl_us).saturating_add(1), h.max()),
                 false => 0,
             },
         })
@@ -75,8 +76,9 @@ pub struct Measured {
     pub fenced_out: u64,
     /// Overlapping holds whose writes both applied (the checker ran).
     pub unsafe_overlaps: Option<u64>,
-    /// The longest pause a fault caused (SIGSTOP to SIGCONT), and whether
-    /// it targeted the lock holder.
+    /// The longest pause a fault caused (SIGSTOP to SIGCONT, or to the
+    /// run's end when it was still paused then), and whether it targeted
+    /// the lock holder.
     pub longest_pause: Option<(Duration, bool)>,
 }
 
@@ -100,24 +102,29 @@ impl Measured {
     }
 }
 
-/// From each pause fault's first applied line (SIGSTOP) to its last
-/// (SIGCONT): a pause that never resumed within the run is not measured.
+/// From each pause fault's SIGSTOP line to its SIGCONT line in the fault
+/// log; a pause still in force when the run ended, to the run's end.
 fn longest_pause(record: &RunRecord) -> Option<(Duration, bool)> {
     let mut longest: Option<(Duration, bool)> = None;
     for (i, fault) in record.scenario.faults.iter().enumerate() {
         let FaultAction::Pause { target, .. } = fault.action else {
             continue;
         };
-        let lines: Vec<Duration> = record
-            .faults
-            .iter()
-            .filter(|e| e.declared == i + 1 && e.applied)
-            .map(|e| e.at)
-            .collect();
-        if let [first, .., last] = lines[..] {
-            let paused = (last - first, target == FaultTarget::LockHolder);
-            longest = Some(longest.map_or(paused, |l| l.max(paused)));
-        }
+        let line = |what: &str, after: Duration| {
+            record
+                .faults
+                .iter()
+                .find(|e| {
+                    e.declared == i + 1 && e.applied && e.at >= after && e.what.contains(what)
+                })
+                .map(|e| e.at)
+        };
+        let Some(stopped) = line("(SIGSTOP)", Duration::ZERO) else {
+            continue;
+        };
+        let resumed = line("(SIGCONT)", stopped).unwrap_or(record.duration.max(stopped));
+        let paused = (resumed - stopped, target == FaultTarget::LockHolder);
+        longest = Some(longest.map_or(paused, |l| l.max(paused)));
     }
     longest
 }
@@ -159,10 +166,9 @@ fn value(d: Duration) -> String {
 /// What made writes after an expiry safe or not, when the run shows it.
 fn consequence(m: &Measured) -> String {
     match (m.strategy, m.unsafe_overlaps) {
-        (Some(StrategyKind::Fenced), _) if m.fenced_out > 0 => format!(
-            "; fencing refused {} late write(s), so the stock stayed safe",
-            grouped(m.fenced_out)
-        ),
+        (Some(StrategyKind::Fenced), _) if m.fenced_out > 0 => {
+            format!("; fencing refused {} late write(s)", grouped(m.fenced_out))
+        }
         (_, Some(n)) if n > 0 => format!(
             "; the checker saw two holders both write the stock {} time(s)",
             grouped(n)
@@ -181,9 +187,13 @@ fn ttl_against_critical_section(lock: &LockParams, m: &Measured) -> Option<Advic
         grouped(cs.over_ttl),
         grouped(cs.count)
     );
-    let (warn, advice) = if cs.max > ttl {
+    let remedy = match m.strategy {
+        Some(StrategyKind::Fenced) => "Fencing turns each expiry into a refused write, a sale to retry, not an oversell; a TTL above the max means fewer of them.",
+        _ => "Raise lock_ttl_ms well above the max, or take a fenced lock or an atomic script: no TTL covers every stall.",
+    };
+    let (warn, advice) = if cs.over_ttl > 0 {
         (true, format!(
-            "TTL {} is below the critical section's max of {}: the lock expired under a holder {} time(s){}. Raise lock_ttl_ms well above the max, or take a fenced lock or an atomic script: no TTL covers every stall.",
+            "TTL {} is below the critical section's max of {}: the lock expired under a holder {} time(s){}. {remedy}",
             ms(lock.ttl), micros(cs.max), grouped(cs.over_ttl), consequence(m)
         ))
     } else if cs.max.saturating_mul(2) > ttl {
@@ -215,8 +225,12 @@ fn ttl_against_pause(lock: &LockParams, m: &Measured) -> Option<Advice> {
     let measured = format!("longest fault pause {}", ms(pause));
     let (warn, advice) = match pause > lock.ttl {
         true => (true, format!(
-            "A fault paused {whom} for {}, longer than the {} TTL: a holder frozen that long loses its lock while it still means to write{}. A longer TTL only moves the line; a fenced write or an atomic script removes it.",
-            ms(pause), ms(lock.ttl), consequence(m)
+            "A fault paused {whom} for {}, longer than the {} TTL: a holder frozen that long loses its lock while it still means to write{}. {}",
+            ms(pause), ms(lock.ttl), consequence(m),
+            match m.strategy {
+                Some(StrategyKind::Fenced) => "Fencing is what makes that safe; a longer TTL would only make it rarer.",
+                _ => "A longer TTL only moves the line; a fenced write or an atomic script removes it.",
+            }
         )),
         false => (false, format!(
             "The longest pause a fault caused, {}, stayed within the {} TTL: the lock outlived it. A pause longer than the TTL would not be covered.",
@@ -233,8 +247,22 @@ fn ttl_against_pause(lock: &LockParams, m: &Measured) -> Option<Advice> {
 }
 
 fn wait_timeout(lock: &LockParams, m: &Measured) -> Option<Advice> {
+    if m.lock_wait.is_none() && m.wait_timeouts > 0 {
+        // Every wait timed out: the count is all there is to cite.
+        return Some(Advice {
+            setting: "wait_timeout_ms",
+            value: value(lock.wait_timeout),
+            measured: format!("{} wait(s) timed out, none got the lock", grouped(m.wait_timeouts)),
+            advice: format!(
+                "Every lock wait reached the {} timeout: no purchase got the lock in time. Something held it throughout (a dead or frozen holder until the TTL), or the timeout is shorter than one turn of the queue.",
+                ms(lock.wait_timeout)
+            ),
+            warn: true,
+        });
+    }
     let wait = m.lock_wait?;
     let timeout = lock.wait_timeout.as_micros() as u64;
+    let share = 100.0 * m.wait_timeouts as f64 / m.attempts.max(1) as f64;
     let measured = format!(
         "lock_wait p99 {}, p99.9 {}, max {}; {} wait(s) timed out",
         micros(wait.p99),
@@ -252,13 +280,19 @@ fn wait_timeout(lock: &LockParams, m: &Measured) -> Option<Advice> {
             ms(lock.wait_timeout), micros(wait.max), micros(wait.p999), ratio(timeout, wait.max)
         )),
         (n, OnWaitTimeout::GiveUp) => (true, format!(
-            "{} lock wait(s) reached the {} timeout and {} purchase(s) gave up. To serve those buyers, raise wait_timeout_ms above the lock-wait p99.9 ({}); keep it to shed load on purpose.",
-            grouped(n), ms(lock.wait_timeout), grouped(m.gave_up), micros(wait.p999)
+            "{} lock wait(s) reached the {} timeout ({share:.2}% of purchases) and {} purchase(s) gave up. How long those buyers would have needed was not measured: their waits were cut at the timeout. Raise wait_timeout_ms to serve them, or keep it to shed load on purpose.",
+            grouped(n), ms(lock.wait_timeout), grouped(m.gave_up)
         )),
-        (n, OnWaitTimeout::Retry) => (true, format!(
-            "{} lock wait(s) reached the {} timeout and, as in the article, simply waited again: the timeout bounded nothing, and the longest wait was {}. Set on_wait_timeout = \"give_up\" for a real bound, or raise wait_timeout_ms above the lock-wait p99.9 ({}).",
-            grouped(n), ms(lock.wait_timeout), micros(wait.max), micros(wait.p999)
-        )),
+        (n, OnWaitTimeout::Retry) => {
+            let raise = match wait.p999 > timeout {
+                true => format!(", or raise wait_timeout_ms above the lock-wait p99.9 ({})", micros(wait.p999)),
+                false => String::new(),
+            };
+            (true, format!(
+                "{} lock wait(s) reached the {} timeout ({share:.2}% of purchases) and, as in the article, simply waited again: the timeout bounded nothing, and the longest wait was {}. Set on_wait_timeout = \"give_up\" for a real bound{raise}.",
+                grouped(n), ms(lock.wait_timeout), micros(wait.max)
+            ))
+        }
     };
     Some(Advice {
         setting: "wait_timeout_ms",
@@ -286,10 +320,20 @@ fn retry_interval(lock: &LockParams, m: &Measured) -> Option<Advice> {
         per_purchase
     );
     let interval = format!("The retry interval{backoff}, {}", ms(lock.retry_interval));
-    let (warn, advice) = if retry > 4.0 * hold {
+    let (warn, advice) = if m.lock_failures == 0 {
+        (false, format!(
+            "No purchase found the lock taken (0 failed SET NX): the retry interval{backoff} of {} never came into play in this run.",
+            ms(lock.retry_interval)
+        ))
+    } else if retry > 4.0 * hold {
         (true, format!(
             "{interval}, is {}x the lock's mean hold of {}: after each release the lock sits free until some waiter's next try, and whoever tries first wins, not whoever came first. That is the lock-wait spread, p50 {} against p99 {}. An interval nearer the hold time, with jitter, narrows it; an atomic script has no queue at all.",
             ratio(retry.round() as u64, hold.round() as u64), micros(hold.round() as u64), micros(wait.p50), micros(wait.p99)
+        ))
+    } else if retry * 4.0 < hold && per_purchase < 1.0 {
+        (false, format!(
+            "{interval}, is under a quarter of the lock's mean hold of {}, yet waiters tried only {per_purchase:.1} times per purchase in vain: little load for nothing.",
+            micros(hold.round() as u64)
         ))
     } else if retry * 4.0 < hold {
         (true, format!(
@@ -454,6 +498,37 @@ mod tests {
         assert!(!about(&far, "wait_timeout_ms", "lock_wait").warn);
         let near = advise_on(&lock(5000, 60, 1), &measured());
         assert!(about(&near, "wait_timeout_ms", "lock_wait").warn);
+    }
+
+    #[test]
+    fn what_was_not_measured_is_not_claimed() {
+        // No contention: the retry interval never came into play.
+        let calm = Measured {
+            lock_failures: 0,
+            ..measured()
+        };
+        let advice = advise_on(&lock(5000, 10_000, 10), &calm);
+        let retry = about(&advice, "retry_interval_ms", "0.0 failed SET NX");
+        assert!(!retry.warn && retry.advice.contains("never came into play"));
+        // Buyers who gave up: how long they needed was cut at the timeout.
+        let m = Measured {
+            wait_timeouts: 31,
+            gave_up: 31,
+            ..measured()
+        };
+        let mut give_up = lock(5000, 20, 1);
+        give_up.on_wait_timeout = OnWaitTimeout::GiveUp;
+        let wait = advise_on(&give_up, &m);
+        let wait = about(&wait, "wait_timeout_ms", "timed out");
+        assert!(wait.advice.contains("was not measured") && !wait.advice.contains("p99.9 ("));
+        // Every wait timed out: the count alone is cited.
+        let none = Measured {
+            lock_wait: None,
+            wait_timeouts: 12,
+            ..measured()
+        };
+        let advice = advise_on(&lock(5000, 20, 1), &none);
+        assert!(about(&advice, "wait_timeout_ms", "12 wait(s) timed out").warn);
     }
 
     #[test]

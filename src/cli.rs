@@ -115,6 +115,12 @@ pub struct CapacityArgs {
     /// "p99.9<200ms,errors<0.1%" (the scenario's [capacity] slo otherwise).
     #[arg(long, value_name = "EXPR")]
     pub slo: Option<String>,
+
+    /// Judge this one rate (purchases/s) instead of searching, with the
+    /// search's trials and step_duration: exit 0 when it is sustained, 3
+    /// when it is not.
+    #[arg(long, value_name = "RATE")]
+    pub at: Option<f64>,
 }
 
 #[derive(Debug, Args)]

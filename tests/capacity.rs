@@ -104,6 +104,53 @@ fn a_search_climbs_then_brackets_the_highest_sustained_rate() {
         std::fs::read_to_string(run.out().join(&steps[0]["folder"]).join("timeline.svg"));
     assert!(timeline.unwrap().contains("SLO p99 ≤ 2.0 s"), "{context}");
 
+    // One rate judged, no search: `--at`, with trials set from the command
+    // line.
+    let run = capacity(
+        &path,
+        &[
+            "--slo",
+            "p99<2s",
+            "--at",
+            "150",
+            "--set",
+            "capacity.trials=1",
+            "--redis-url",
+            &redis.url(),
+        ],
+    );
+    run.assert_code(0);
+    let rows = run.csv("capacity.csv");
+    assert_eq!(rows.len(), 1, "{}", run.context());
+    assert_eq!(rows[0]["rate"], "150.0");
+    assert!(
+        run.stdout.contains("sustained: 150 purchases/s"),
+        "{}",
+        run.context()
+    );
+    let run = capacity(
+        &path,
+        &[
+            "--slo",
+            "p99<1us",
+            "--at",
+            "150",
+            "--redis-url",
+            &redis.url(),
+        ],
+    );
+    run.assert_code(3);
+    assert!(
+        run.stdout.contains("not sustained: 150 purchases/s"),
+        "{}",
+        run.context()
+    );
+    assert_eq!(
+        run.csv("capacity.csv").len(),
+        1,
+        "the first trial cannot recover"
+    );
+
     // An SLO no step can meet: even the lowest rate misses it.
     let run = capacity(&path, &["--slo", "p99<1us", "--redis-url", &redis.url()]);
     run.assert_code(3);
@@ -196,6 +243,22 @@ fn an_unsafe_step_stops_the_search_and_a_bad_slo_exits_2() {
         "{}",
         run.context()
     );
+    // The search's own settings from the command line: a bad one is blamed
+    // on the flag, not the file.
+    for (set, says) in [
+        ("capacity.trials=0", "not a number of trials"),
+        ("capacity.bogus=1", "unknown key `capacity.bogus`"),
+        ("capacity=1", "set one key of [capacity]"),
+        ("report.slo=p99<1s", "set by the capacity search"),
+    ] {
+        let run = capacity(&scenario("article"), &["--slo", "p99<1s", "--set", set]);
+        run.assert_code(2);
+        assert!(
+            run.stderr.contains(&format!("--set {set}")) && run.stderr.contains(says),
+            "{set}: {}",
+            run.context()
+        );
+    }
     // `run` reads an SLO to mark on its timeline, parsed the same way.
     let run = Bench::run(&scenario("article"), &["--set", "report.slo=p99<fast"]).output();
     run.assert_code(2);

@@ -108,7 +108,7 @@ impl CapacityPlan {
         let origin = path.display().to_string();
         let mut table = parse_table(&source, &origin)?;
         table.remove("sweep");
-        let capacity = match table.remove("capacity") {
+        let mut capacity = match table.remove("capacity") {
             Some(toml::Value::Table(t)) => t,
             None => toml::Table::new(),
             Some(_) => {
@@ -124,6 +124,37 @@ impl CapacityPlan {
             "precision",
             "trials",
         ];
+        // `--set capacity.trials=5` edits the search's own settings, which
+        // the steps' scenarios never see.
+        if let Some(o) = overrides.iter().find(|o| o.path == "capacity") {
+            return Err(ScenarioError::BadOverride {
+                arg: o.arg.clone(),
+                message: "set one key of [capacity], e.g. --set capacity.trials=3".to_owned(),
+            });
+        }
+        let (mine, overrides): (Vec<&Override>, Vec<&Override>) = overrides
+            .iter()
+            .partition(|o| o.path.starts_with("capacity."));
+        // Which keys came from a flag: a bad value is blamed on it.
+        let mut flags = std::collections::HashMap::new();
+        for o in mine {
+            let key = &o.path["capacity.".len()..];
+            if !KNOWN.contains(&key) {
+                return Err(ScenarioError::BadOverride {
+                    arg: o.arg.clone(),
+                    message: format!("unknown key `{}`; use {}", o.path, KNOWN.join(", ")),
+                });
+            }
+            capacity.insert(key.to_owned(), o.value.clone());
+            flags.insert(key.to_owned(), o.arg.clone());
+        }
+        let bad = |key: &str, message: String, hint: &str| match flags.get(key) {
+            Some(arg) => ScenarioError::BadOverride {
+                arg: arg.clone(),
+                message: format!("{message}: {hint}"),
+            },
+            None => invalid(&origin, &format!("capacity.{key}"), message, hint),
+        };
         if let Some(unknown) = capacity.keys().find(|k| !KNOWN.contains(&k.as_str())) {
             let m = format!("unknown key `{unknown}`");
             let hint = format!("use {}", KNOWN.join(", "));
@@ -136,7 +167,7 @@ impl CapacityPlan {
             "load.duration",
             "load.stages",
             "load.purchases_per_client",
-            "capacity",
+            "report.slo",
         ];
         if let Some(o) = overrides.iter().find(|o| {
             searched.iter().any(|p| {
@@ -154,12 +185,7 @@ impl CapacityPlan {
         let field = |name: &str| capacity.get(name);
         if let Some(v) = field("slo").filter(|v| !v.is_str()) {
             let m = format!("`{v}` is not a string");
-            return Err(invalid(
-                &origin,
-                "capacity.slo",
-                m,
-                "write slo = \"p99<50ms\"",
-            ));
+            return Err(bad("slo", m, "write slo = \"p99<50ms\""));
         }
         let text = match (slo, field("slo").and_then(toml::Value::as_str)) {
             (Some(s), _) | (None, Some(s)) => s.to_owned(),
@@ -169,8 +195,10 @@ impl CapacityPlan {
                 return Err(invalid(&origin, "capacity.slo", m, hint));
             }
         };
-        let slo = Slo::parse(&text)
-            .map_err(|m| invalid(&origin, "capacity.slo", m, "fix the SLO expression"))?;
+        let slo = Slo::parse(&text).map_err(|m| match slo {
+            Some(_) => invalid(&origin, "capacity.slo", m, "fix the SLO expression"),
+            None => bad("slo", m, "fix the SLO expression"),
+        })?;
         let duration = |name: &str, default: Duration| match field(name) {
             None => Ok(default),
             Some(v) => v
@@ -178,8 +206,11 @@ impl CapacityPlan {
                 .and_then(super::validate::parse_duration)
                 .filter(|d| !d.is_zero())
                 .ok_or_else(|| {
-                    let m = format!("`{v}` is not a duration");
-                    invalid(&origin, &format!("capacity.{name}"), m, "write e.g. \"5s\"")
+                    bad(
+                        name,
+                        format!("`{v}` is not a duration"),
+                        "write e.g. \"5s\"",
+                    )
                 }),
         };
         let number = |name: &str, default: f64| match field(name) {
@@ -190,12 +221,7 @@ impl CapacityPlan {
                 .filter(|n| *n > 0.0 && n.is_finite())
                 .ok_or_else(|| {
                     let m = format!("`{v}` is not a positive number");
-                    invalid(
-                        &origin,
-                        &format!("capacity.{name}"),
-                        m,
-                        "write a positive number",
-                    )
+                    bad(name, m, "write a positive number")
                 }),
         };
         let plan = CapacityPlan {
@@ -213,18 +239,13 @@ impl CapacityPlan {
                     .map(|n| n as u32)
                     .ok_or_else(|| {
                         let m = format!("`{v}` is not a number of trials");
-                        invalid(
-                            &origin,
-                            "capacity.trials",
-                            m,
-                            "use a whole number from 1 to 100",
-                        )
+                        bad("trials", m, "use a whole number from 1 to 100")
                     })?,
             },
             table,
             source,
             origin,
-            overrides: overrides.to_vec(),
+            overrides: overrides.into_iter().cloned().collect(),
         };
         if plan.min_rate >= plan.max_rate {
             let m = format!(

@@ -266,7 +266,8 @@ impl Schedule {
         // The nth arrival comes when the area under this worker's rate
         // reaches its nth mark. Fixed: the marks are phase, phase + 1, ...,
         // so P workers at rate r arrive at 0, 1/r, 2/r, ... between them,
-        // evenly, ramps included. Poisson: marks an exponential gap apart,
+        // evenly, ramps included (up to how far apart the workers heard
+        // `Go`, which can exceed 1/r at thousands a second). Poisson: marks an exponential gap apart,
         // which makes a Poisson process of the (ramped) rate.
         let mut mark = match self.arrivals {
             Arrivals::Fixed => self.phase.clamp(0.0, 1.0),
@@ -275,7 +276,9 @@ impl Schedule {
         let mut emitted = 0u64;
         while self.limit.is_none_or(|n| emitted < n) {
             let Some(offset) = self.rate.when(mark) else {
-                return;
+                // The rate ended at 0: no more arrivals, but the run
+                // lasts its duration (a cool-down stage, a fault in it).
+                return self.idle();
             };
             let at = self.started + offset;
             if !self.wait_until(at) || tx.send(at).is_err() {
@@ -286,6 +289,14 @@ impl Schedule {
                 Arrivals::Fixed => 1.0,
                 Arrivals::Poisson => exponential(&mut rng),
             };
+        }
+    }
+
+    /// Sleeps until halted or past the deadline.
+    fn idle(&self) {
+        while !self.halt.load(Ordering::Relaxed) && self.deadline.is_none_or(|d| Instant::now() < d)
+        {
+            std::thread::sleep(MAX_SLEEP);
         }
     }
 
