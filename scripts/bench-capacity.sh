@@ -6,8 +6,10 @@
 #   scripts/bench-capacity.sh       (also: scripts/bench.sh capacity)
 #
 #   1. seckill-bench capacity SCENARIO --slo SLO: the found rate R, and how
-#      long the search took.
-#   2. ROUNDS rounds; in each, alternating, `capacity --at 0.8R` and
+#      long the search took (its own check of R at 0.8x and 1.25x included:
+#      its headline is printed, and capacity.csv has its rows with role
+#      "check 0.8x" and "check 1.25x"; exit 5 when 0.8x missed).
+#   2. ROUNDS more rounds; in each, alternating, `capacity --at 0.8R` and
 #      `capacity --at 1.25R`: each judges its rate on the scenario's
 #      [capacity] trials x step_duration, pooled, as the search judged every
 #      rate (exit 0 sustained, 3 not).
@@ -41,9 +43,9 @@ measure() {
   local what=$1 dir=$2; shift 2
   local start end code=0
   start=$(date +%s.%N)
-  "$BIN" capacity "$SCENARIO" --slo "$SLO" "${EXTRA[@]}" --quiet --out "$dir" "$@" >/dev/null 2>"$dir.log" || code=$?
+  "$BIN" capacity "$SCENARIO" --slo "$SLO" "${EXTRA[@]}" --out "$dir" "$@" >"$dir.out" 2>"$dir.log" || code=$?
   end=$(date +%s.%N)
-  if [ "$code" != 0 ] && [ "$code" != 3 ]; then
+  if [ "$code" != 0 ] && [ "$code" != 3 ] && [ "$code" != 5 ]; then
     echo "error: $what exited $code; see $dir.log" >&2
     exit 1
   fi
@@ -52,7 +54,7 @@ import csv, sys
 what, path, code, start, end = sys.argv[1:]
 rows = list(csv.DictReader(open(path)))
 if what == "search":
-    good = [r for r in rows if r["sustained"] == "true"]
+    good = [r for r in rows if r["sustained"] == "true" and r.get("role", "search") == "search"]
     best = max(good, key=lambda r: float(r["rate"])) if good else None
     rate, pooled = (best["rate"], best["pooled_us"]) if best else ("", "")
     trials = len(rows)
@@ -63,6 +65,7 @@ PY
 }
 
 measure search "$OUT/search"
+head -1 "$OUT/search.out"
 FOUND=$(tail -1 "$CSV" | cut -d, -f2)
 [ -n "$FOUND" ] || { echo "the search found no rate: nothing to check" >&2; tail -1 "$CSV"; exit 0; }
 LOW=$(python3 -c "print(round($FOUND * 0.8))")
@@ -75,8 +78,9 @@ python3 - "$CSV" "$SLO" <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 search = rows[0]
-print(f"search: {float(search['rate']):.0f}/s found under {sys.argv[2]} "
-      f"({search['trials']} steps, {search['seconds']} s); pooled {int(search['pooled_us'])/1000:.1f} ms")
+print(f"search: {float(search['rate'] or 0):.0f}/s found under {sys.argv[2]} "
+      f"({search['trials']} steps, {search['seconds']} s, exit {search['exit']}); "
+      f"pooled {int(search['pooled_us'] or 0)/1000:.1f} ms")
 for what, want in (("0.8x", "0"), ("1.25x", "3")):
     runs = [r for r in rows if r["what"] == what]
     if not runs:

@@ -45,6 +45,9 @@ pub struct Step {
     /// The SLO's first percentile over all the rate's trials, µs; empty
     /// when the rate was never judged (the search stopped during it).
     pub pooled_us: Option<u64>,
+    /// `search`, `check 0.8x`, `check 1.25x` (the found rate looked at
+    /// again) or `at` (`--at`).
+    pub role: &'static str,
     /// Reached 95% of the rate, dropped nothing, passed its audit.
     #[serde(skip)]
     kept_pace: bool,
@@ -134,7 +137,13 @@ pub fn capacity_command(args: &CapacityArgs) -> Result<u8, Error> {
     })
 }
 
-/// The search, or with `at` the judgment of that one rate.
+/// Where a step's rows come from: the search, its check, or `--at`.
+const SEARCH: &str = "search";
+const CHECK_LOW: &str = "check 0.8x";
+const CHECK_HIGH: &str = "check 1.25x";
+const AT: &str = "at";
+
+/// The search and its check, or with `at` the judgment of that one rate.
 async fn search(
     (plan, at): (&CapacityPlan, Option<f64>),
     stamp: &str,
@@ -143,10 +152,65 @@ async fn search(
     quiet: bool,
     steps: &mut Vec<Step>,
 ) -> Result<Found, Error> {
+    let run = Runner {
+        plan,
+        stamp,
+        out,
+        interrupt,
+        quiet,
+    };
+    let found = climb(&run, at, steps).await?;
+    match found {
+        Found::Rate(rate) if at.is_none() && plan.check => check(&run, rate, steps).await,
+        found => Ok(found),
+    }
+}
+
+/// What every step of one command shares.
+struct Runner<'a> {
+    plan: &'a CapacityPlan,
+    stamp: &'a str,
+    out: &'a Path,
+    interrupt: Interrupt,
+    quiet: bool,
+}
+
+/// The found rate looked at again, at 0.8x and 1.25x, judged as the search
+/// judged every rate: 0.8x must meet the SLO and 1.25x should not. A miss
+/// at 0.8x means the number does not reproduce: INCONCLUSIVE. A 1.25x
+/// that meets it too leaves the rate a lower bound (the headline says so).
+async fn check(run: &Runner<'_>, rate: f64, steps: &mut Vec<Step>) -> Result<Found, Error> {
+    for (factor, role) in [(0.8, CHECK_LOW), (1.25, CHECK_HIGH)] {
+        let at = (rate * factor).round().max(1.0);
+        if factor > 1.0 && rate >= run.plan.max_rate {
+            break; // the search stopped at its ceiling: nothing above it to try
+        }
+        let judged = judge_rate(run, (at, role), steps).await;
+        let sustained = match judged {
+            Ok(Judged::Sustained(sustained)) => sustained,
+            Ok(Judged::Stop(found)) => return Ok(found),
+            Err(Error::Interrupted) => return Ok(Found::Interrupted),
+            Err(e) => return Err(e),
+        };
+        if factor < 1.0 && !sustained {
+            return Ok(Found::Inconclusive(format!(
+                "the search found {}/s, but on a second look 0.8x of it ({}/s) missed the SLO: this setup's latency under load does not reproduce (a lock that collapses now and then), so there is no rate to plan with; more trials or longer steps may settle it",
+                grouped(rate),
+                grouped(at)
+            )));
+        }
+    }
+    Ok(Found::Rate(rate))
+}
+
+/// The exponential climb and the bisection, or with `at` that one rate.
+async fn climb(run: &Runner<'_>, at: Option<f64>, steps: &mut Vec<Step>) -> Result<Found, Error> {
+    let plan = run.plan;
     let (mut good, mut bad): (Option<f64>, Option<f64>) = (None, None);
     let mut rate = at.unwrap_or(plan.min_rate);
+    let role = if at.is_some() { AT } else { SEARCH };
     loop {
-        let judged = judge_rate(plan, rate, stamp, out, &interrupt, quiet, steps).await;
+        let judged = judge_rate(run, (rate, role), steps).await;
         let sustained = match judged {
             Ok(Judged::Sustained(sustained)) => sustained,
             Ok(Judged::Stop(found)) => return Ok(found),
@@ -210,14 +274,17 @@ enum Judged {
 /// SLO for the trials left to bring it back. A failed audit or an
 /// interrupt stops the search.
 async fn judge_rate(
-    plan: &CapacityPlan,
-    rate: f64,
-    stamp: &str,
-    out: &Path,
-    interrupt: &Interrupt,
-    quiet: bool,
+    run: &Runner<'_>,
+    (rate, role): (f64, &'static str),
     steps: &mut Vec<Step>,
 ) -> Result<Judged, Error> {
+    let Runner {
+        plan,
+        stamp,
+        out,
+        ref interrupt,
+        quiet,
+    } = *run;
     let first = steps.len();
     let mut pool = Pool::default();
     let mut verdict = None;
@@ -231,7 +298,10 @@ async fn judge_rate(
             _ => format!("step-{index:03}-{rate:.0}-t{trial}"),
         };
         report::write_all(&out.join(&folder), &record)?;
-        let step = step(&plan.slo, rate, &record, folder);
+        let step = Step {
+            role,
+            ..step(&plan.slo, rate, &record, folder)
+        };
         pool.add(&record)?;
         if !quiet {
             eprintln!(
@@ -384,6 +454,7 @@ fn step(slo: &Slo, rate: f64, record: &RunRecord, folder: String) -> Step {
         // Until the rate is judged on all its trials.
         sustained: false,
         pooled_us: None,
+        role: SEARCH,
         kept_pace,
         folder,
         unsafe_setup: matches!(record.verdict.verdict, Verdict::Fail | Verdict::Reset),
@@ -402,6 +473,24 @@ fn word(found: Option<&Found>) -> &'static str {
         Some(Found::Inconclusive(_)) => "INCONCLUSIVE",
         Some(Found::None) => "SLO-MISSED",
         Some(Found::Interrupted) | None => "INTERRUPTED",
+    }
+}
+
+/// What the check of the found rate showed, for the headline.
+fn checked(steps: &[Step]) -> String {
+    let role = |r: &str| steps.iter().find(|s| s.role == r);
+    match (role(CHECK_LOW), role(CHECK_HIGH)) {
+        (Some(_), Some(high)) if high.sustained => format!(
+            "; but {}/s (1.25x) met the SLO too on a second look: the knee is not sharp here, so read the rate as a lower bound",
+            grouped(high.rate)
+        ),
+        (Some(low), Some(high)) => format!(
+            "; checked: {}/s (0.8x) met the SLO, {}/s (1.25x) did not",
+            grouped(low.rate),
+            grouped(high.rate)
+        ),
+        (Some(low), None) => format!("; checked: {}/s (0.8x) met the SLO", grouped(low.rate)),
+        _ => String::new(),
     }
 }
 
@@ -442,7 +531,7 @@ fn headline(slo: &Slo, steps: &[Step], found: Option<&Found>) -> String {
             let good = pooled.map_or(String::new(), |us| format!(" ({name} {}{limit})", ms(us)));
             let above = steps
                 .iter()
-                .filter(|s| s.rate > *rate && !s.sustained)
+                .filter(|s| s.role == SEARCH && s.rate > *rate && !s.sustained)
                 .min_by(|a, b| a.rate.total_cmp(&b.rate))
                 .map_or(String::new(), |s| {
                     let us = s.pooled_us.unwrap_or(s.slo_latency_us);
@@ -454,8 +543,9 @@ fn headline(slo: &Slo, steps: &[Step], found: Option<&Found>) -> String {
                 false => "",
             };
             format!(
-                "max sustainable: {} purchases/s{good}{above}{ceiling}",
-                grouped(*rate)
+                "max sustainable: {} purchases/s{good}{above}{ceiling}{}",
+                grouped(*rate),
+                checked(steps)
             )
         }
         Some(Found::None) => format!(
@@ -511,10 +601,23 @@ fn write(
         label: label.to_owned(),
         points: sorted.iter().map(|s| (s.rate, f(s))).collect(),
     };
-    let throughput = [
+    // The knee: a vertical line at the rate found, across the data.
+    let knee = |points: &[(f64, f64)]| -> Option<Line> {
+        let Some(Found::Rate(rate)) = found else {
+            return None;
+        };
+        let ys = points.iter().map(|p| p.1);
+        let (lo, hi) = (ys.clone().fold(f64::MAX, f64::min), ys.fold(0.0, f64::max));
+        Some(Line {
+            label: format!("max sustainable {}/s", grouped(*rate)),
+            points: vec![(*rate, lo), (*rate, hi)],
+        })
+    };
+    let mut throughput = vec![
         line("achieved", &|s| s.achieved),
         line("offered", &|s| s.rate),
     ];
+    throughput.extend(knee(&throughput[1].points));
     let capacity = line_chart(
         &format!("{}: achieved against offered purchases/s", plan.name),
         "offered purchases/s",
@@ -529,10 +632,21 @@ fn write(
         .map_or(("p99".to_owned(), None), |(_, n, l)| {
             (n.clone(), Some(l.as_micros() as f64))
         });
-    let mut latency = vec![line(&format!("{name} (µs)"), &|s| s.slo_latency_us as f64)];
+    // One point per rate: its trials pooled, as it was judged.
+    let mut pooled: Vec<(f64, f64)> = sorted
+        .iter()
+        .filter_map(|s| Some((s.rate, s.pooled_us? as f64)))
+        .collect();
+    pooled.dedup_by(|a, b| a.0 == b.0);
+    let mut latency = vec![Line {
+        label: format!("{name} over each rate's trials (µs)"),
+        points: pooled,
+    }];
     if let Some(limit) = limit_us {
         latency.push(line("SLO limit", &|_| limit));
     }
+    let all: Vec<(f64, f64)> = latency.iter().flat_map(|l| l.points.clone()).collect();
+    latency.extend(knee(&all));
     let latency = line_chart(
         &format!("{}: {name} against offered purchases/s", plan.name),
         "offered purchases/s",
@@ -643,6 +757,46 @@ mod tests {
             attempts: fast + slow,
             errors: 0,
         }
+    }
+
+    fn judged(rate: f64, role: &'static str, sustained: bool) -> Step {
+        Step {
+            rate,
+            achieved: rate,
+            p50_us: 0,
+            p99_us: 0,
+            p999_us: 0,
+            errors: 0,
+            slo_met: sustained,
+            verdict: "PASS",
+            folder: String::new(),
+            sustained,
+            pooled_us: Some(1_000),
+            role,
+            kept_pace: true,
+            unsafe_setup: false,
+            why: String::new(),
+            slo_latency_us: 1_000,
+        }
+    }
+
+    #[test]
+    fn the_check_of_the_found_rate_is_told_in_the_headline() {
+        let search = judged(400.0, SEARCH, true);
+        let low = judged(320.0, CHECK_LOW, true);
+        let sharp = [
+            search.clone(),
+            low.clone(),
+            judged(500.0, CHECK_HIGH, false),
+        ];
+        assert_eq!(
+            checked(&sharp),
+            "; checked: 320/s (0.8x) met the SLO, 500/s (1.25x) did not"
+        );
+        let blunt = [search.clone(), low, judged(500.0, CHECK_HIGH, true)];
+        assert!(checked(&blunt).contains("500/s (1.25x) met the SLO too"));
+        assert!(checked(&blunt).contains("lower bound"));
+        assert_eq!(checked(&[search]), "", "no check, nothing said");
     }
 
     #[test]

@@ -45,10 +45,21 @@ fn a_search_climbs_then_brackets_the_highest_sustained_rate() {
     let _alone = support::alone();
     let redis = support::redis();
     let (_dir, path) = support::write_scenario(STEPS);
-    let run = capacity(&path, &["--slo", "p99<2s", "--redis-url", &redis.url()]);
+    let run = capacity(
+        &path,
+        &[
+            "--slo",
+            "p99<2s",
+            "--set",
+            "capacity.check=false",
+            "--redis-url",
+            &redis.url(),
+        ],
+    );
     run.assert_code(0);
     let steps = run.csv("capacity.csv");
     let context = run.context();
+    assert!(steps.iter().all(|s| s["role"] == "search"), "{context}");
     assert!(steps.len() >= 3, "{context}");
     let rate = |i: usize| steps[i]["rate"].parse::<f64>().unwrap();
     // Two trials a rate, then the climb doubles.
@@ -201,7 +212,7 @@ fn the_search_finds_a_computed_bottleneck_within_its_precision() {
     let steps = run.csv("capacity.csv");
     let best = steps
         .iter()
-        .filter(|s| s["sustained"] == "true")
+        .filter(|s| s["sustained"] == "true" && s["role"] == "search")
         .map(|s| s["rate"].parse::<f64>().unwrap())
         .fold(0.0, f64::max);
     // One purchase at a time, each taking what a lone purchase takes (50
@@ -222,6 +233,18 @@ fn the_search_finds_a_computed_bottleneck_within_its_precision() {
             .any(|s| s["sustained"] == "false" && s["rate"].parse::<f64>().unwrap() > computed),
         "{context}"
     );
+    // The found rate looked at again: 0.8x meets the SLO, 1.25x does not.
+    let role = |r: &str| {
+        steps
+            .iter()
+            .find(|s| s["role"] == r)
+            .unwrap_or_else(|| panic!("no {r}\n{context}"))
+    };
+    assert_eq!(role("check 0.8x")["sustained"], "true", "{context}");
+    assert_eq!(role("check 1.25x")["sustained"], "false", "{context}");
+    let high: f64 = role("check 1.25x")["rate"].parse().unwrap();
+    assert_eq!(high, (best * 1.25).round(), "{context}");
+    assert!(run.stdout.contains("; checked: "), "{context}");
 }
 
 #[test]

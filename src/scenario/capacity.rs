@@ -76,8 +76,10 @@ pub struct CapacityPlan {
     pub max_rate: f64,
     /// The search stops when the bracket is this narrow, relative.
     pub precision: f64,
-    /// Runs of each rate; the rate is sustained only if every one is.
+    /// Runs of each rate, judged together.
     pub trials: u32,
+    /// Look at the found rate again at 0.8x and 1.25x (default true).
+    pub check: bool,
     table: toml::Table,
     source: String,
     origin: String,
@@ -116,7 +118,8 @@ impl CapacityPlan {
                 return Err(invalid(&origin, "capacity", m, "write [capacity]"));
             }
         };
-        const KNOWN: [&str; 6] = [
+        const KNOWN: [&str; 7] = [
+            "check",
             "slo",
             "step_duration",
             "min_rate",
@@ -231,6 +234,16 @@ impl CapacityPlan {
             min_rate: number("min_rate", 100.0)?,
             max_rate: number("max_rate", 1_000_000.0)?,
             precision: number("precision", 0.05)?,
+            check: match field("check") {
+                None => true,
+                Some(v) => v.as_bool().ok_or_else(|| {
+                    bad(
+                        "check",
+                        format!("`{v}` is not true or false"),
+                        "write check = false to skip the check",
+                    )
+                })?,
+            },
             trials: match field("trials") {
                 None => 1,
                 Some(v) => v
