@@ -185,12 +185,9 @@ async fn check(run: &Runner<'_>, rate: f64, steps: &mut Vec<Step>) -> Result<Fou
         if factor > 1.0 && rate >= run.plan.max_rate {
             break; // the search stopped at its ceiling: nothing above it to try
         }
-        let judged = judge_rate(run, (at, role), steps).await;
-        let sustained = match judged {
-            Ok(Judged::Sustained(sustained)) => sustained,
-            Ok(Judged::Stop(found)) => return Ok(found),
-            Err(Error::Interrupted) => return Ok(Found::Interrupted),
-            Err(e) => return Err(e),
+        let sustained = match outcome(judge_rate(run, (at, role), steps).await)? {
+            Ok(sustained) => sustained,
+            Err(found) => return Ok(found),
         };
         if factor < 1.0 && !sustained {
             return Ok(Found::Inconclusive(format!(
@@ -203,6 +200,16 @@ async fn check(run: &Runner<'_>, rate: f64, steps: &mut Vec<Step>) -> Result<Fou
     Ok(Found::Rate(rate))
 }
 
+/// A judged rate: sustained or not, or how the search ends.
+fn outcome(judged: Result<Judged, Error>) -> Result<Result<bool, Found>, Error> {
+    match judged {
+        Ok(Judged::Sustained(sustained)) => Ok(Ok(sustained)),
+        Ok(Judged::Stop(found)) => Ok(Err(found)),
+        Err(Error::Interrupted) => Ok(Err(Found::Interrupted)),
+        Err(e) => Err(e),
+    }
+}
+
 /// The exponential climb and the bisection, or with `at` that one rate.
 async fn climb(run: &Runner<'_>, at: Option<f64>, steps: &mut Vec<Step>) -> Result<Found, Error> {
     let plan = run.plan;
@@ -210,12 +217,9 @@ async fn climb(run: &Runner<'_>, at: Option<f64>, steps: &mut Vec<Step>) -> Resu
     let mut rate = at.unwrap_or(plan.min_rate);
     let role = if at.is_some() { AT } else { SEARCH };
     loop {
-        let judged = judge_rate(run, (rate, role), steps).await;
-        let sustained = match judged {
-            Ok(Judged::Sustained(sustained)) => sustained,
-            Ok(Judged::Stop(found)) => return Ok(found),
-            Err(Error::Interrupted) => return Ok(Found::Interrupted),
-            Err(e) => return Err(e),
+        let sustained = match outcome(judge_rate(run, (rate, role), steps).await)? {
+            Ok(sustained) => sustained,
+            Err(found) => return Ok(found),
         };
         if at.is_some() {
             return Ok(if sustained {
