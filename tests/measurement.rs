@@ -263,6 +263,26 @@ fn rate_stages_ramp_the_schedule() {
 }
 
 #[test]
+fn a_rate_that_ramps_down_to_zero_keeps_the_run_to_its_stages() {
+    let redis = support::redis();
+    // 400/s for 1 s, then nothing for 1 s: a cool-down the run must last.
+    let cooled = OPEN.replace("duration = \"3s\"", "")
+        + "\n[[load.stages]]\nduration = \"1s\"\nrate = 400\n\n[[load.stages]]\nduration = \"10ms\"\nrate = 0\n\n[[load.stages]]\nduration = \"1s\"\nrate = 0\n";
+    let (_dir, path) = support::write_scenario(&cooled);
+    let run = Bench::run(&path, &["--redis-url", &redis.url()]).output();
+    run.assert_code(0);
+    let s = run.summary();
+    let duration: f64 = s["duration_s"].parse().unwrap();
+    assert!(duration >= 1.9, "ended at {duration} s\n{}", run.context());
+    let attempts = num(&s, "attempts") as f64;
+    assert!(
+        (attempts - 402.0).abs() <= 3.0,
+        "{attempts}\n{}",
+        run.context()
+    );
+}
+
+#[test]
 fn bad_rate_and_stage_values_exit_2_naming_the_field() {
     let (_dir, path) = support::write_scenario(OPEN);
     let run = Bench::run(&path, &["--set", "load.rate=-5"]).output();
