@@ -68,8 +68,16 @@ fn open_loop_below_capacity_reaches_its_rate_on_time() {
         run.context()
     );
     // Fixed arrivals at 0, 2.5 ms, 5 ms, ... (the two workers' schedules
-    // interleaved), so 3 s at 400/s is exactly 1,200 of them.
-    assert_eq!(num(&s, "attempts"), 1200, "{}", run.context());
+    // interleaved, timed from the same start as the stop rule), so 3 s at
+    // 400/s is 1,200 of them. The last one, 2.5 ms before the stop, may
+    // meet the stop first on a busy machine; a schedule that starts a gap
+    // late (1,198: each worker's first arrival one gap in) is wrong.
+    let attempts = num(&s, "attempts");
+    assert!(
+        (1199..=1200).contains(&attempts),
+        "{attempts}\n{}",
+        run.context()
+    );
     assert_eq!(num(&s, "late"), 0, "{}", run.context());
     assert_eq!(num(&s, "dropped"), 0);
     assert_eq!(s["rate_reached"], "true");

@@ -105,6 +105,8 @@ async fn connect_lock_nodes(plan: &WorkerPlan) -> Vec<Option<Conn>> {
 /// What every client of a worker shares.
 pub struct Crew {
     pub plan: WorkerPlan,
+    /// When the worker heard `Go`: the load shape's time zero.
+    pub started: Instant,
     pub connector: Connector,
     pub stop: StopSignal,
     pub metrics: Rc<RefCell<Metrics>>,
@@ -121,6 +123,7 @@ pub async fn run_all(clients: Vec<Client>, crew: Rc<Crew>) {
     let arrivals = per_client.map(|n| n * u64::from(crew.plan.clients));
     let pacer = Pacer::start(
         &crew.plan.pace,
+        crew.started,
         crew.plan.arrival_phase,
         per_client,
         arrivals,

@@ -57,7 +57,10 @@ async fn serve(mut inbox: Inbox, outbox: Outbox) -> anyhow::Result<()> {
         Some(ToWorker::Stop) | None => return Ok(()),
         Some(other) => bail!("expected Go, got {other:?}"),
     }
-    let deadline = plan.stop.duration.map(|d| Instant::now() + d);
+    // One start for the stop rule and the schedule: an arrival scheduled
+    // before the deadline is never cut by a late-starting schedule.
+    let started = Instant::now();
+    let deadline = plan.stop.duration.map(|d| started + d);
     let stop = StopSignal::new(deadline);
     let metrics = Rc::new(RefCell::new(Metrics::default()));
     let in_flight = Rc::new(Cell::new(0));
@@ -67,6 +70,7 @@ async fn serve(mut inbox: Inbox, outbox: Outbox) -> anyhow::Result<()> {
     let flush_interval = plan.flush_interval;
     let crew = Rc::new(client::Crew {
         plan,
+        started,
         connector,
         stop,
         metrics: metrics.clone(),

@@ -39,19 +39,21 @@ pub enum Pacer {
 }
 
 impl Pacer {
-    /// Starts the pacing of one worker now; an open loop spawns its
-    /// schedule, its first fixed arrival `phase` (0 to 1) of a gap in.
+    /// Starts the pacing of one worker, its load shape timed from
+    /// `started` (when the stop rule's clock started too); an open loop
+    /// spawns its schedule, its first fixed arrival `phase` (0 to 1) of a
+    /// gap in.
     /// `per_client` caps each closed-loop client's purchases, `arrivals`
     /// the open-loop schedule's.
     pub fn start(
         pace: &Pace,
+        started: Instant,
         phase: f64,
         per_client: Option<u64>,
         arrivals: Option<u64>,
         stop: &StopSignal,
         metrics: &Rc<RefCell<Metrics>>,
     ) -> Pacer {
-        let started = Instant::now();
         match pace {
             Pace::Closed { clients } => Pacer::Closed(Closed {
                 clients: clients.clone(),
