@@ -149,6 +149,22 @@ pub fn advise_on(lock: &LockParams, m: &Measured) -> Vec<Advice> {
     .collect()
 }
 
+/// One row: the setting, its value in the run, and what was made of it.
+fn row(
+    setting: &'static str,
+    set: Duration,
+    measured: String,
+    (warn, advice): (bool, String),
+) -> Advice {
+    Advice {
+        setting,
+        value: value(set),
+        measured,
+        advice,
+        warn,
+    }
+}
+
 fn ms(d: Duration) -> String {
     micros(d.as_micros() as u64)
 }
@@ -207,13 +223,7 @@ fn ttl_against_critical_section(lock: &LockParams, m: &Measured) -> Option<Advic
             ms(lock.ttl), ratio(ttl, cs.max), micros(cs.max)
         ))
     };
-    Some(Advice {
-        setting: "lock_ttl_ms",
-        value: value(lock.ttl),
-        measured,
-        advice,
-        warn,
-    })
+    Some(row("lock_ttl_ms", lock.ttl, measured, (warn, advice)))
 }
 
 fn ttl_against_pause(lock: &LockParams, m: &Measured) -> Option<Advice> {
@@ -237,28 +247,26 @@ fn ttl_against_pause(lock: &LockParams, m: &Measured) -> Option<Advice> {
             ms(pause), ms(lock.ttl)
         )),
     };
-    Some(Advice {
-        setting: "lock_ttl_ms",
-        value: value(lock.ttl),
-        measured,
-        advice,
-        warn,
-    })
+    Some(row("lock_ttl_ms", lock.ttl, measured, (warn, advice)))
 }
 
 fn wait_timeout(lock: &LockParams, m: &Measured) -> Option<Advice> {
     if m.lock_wait.is_none() && m.wait_timeouts > 0 {
         // Every wait timed out: the count is all there is to cite.
-        return Some(Advice {
-            setting: "wait_timeout_ms",
-            value: value(lock.wait_timeout),
-            measured: format!("{} wait(s) timed out, none got the lock", grouped(m.wait_timeouts)),
-            advice: format!(
-                "Every lock wait reached the {} timeout: no purchase got the lock in time. Something held it throughout (a dead or frozen holder until the TTL), or the timeout is shorter than one turn of the queue.",
-                ms(lock.wait_timeout)
-            ),
-            warn: true,
-        });
+        let measured = format!(
+            "{} wait(s) timed out, none got the lock",
+            grouped(m.wait_timeouts)
+        );
+        let advice = format!(
+            "Every lock wait reached the {} timeout: no purchase got the lock in time. Something held it throughout (a dead or frozen holder until the TTL), or the timeout is shorter than one turn of the queue.",
+            ms(lock.wait_timeout)
+        );
+        return Some(row(
+            "wait_timeout_ms",
+            lock.wait_timeout,
+            measured,
+            (true, advice),
+        ));
     }
     let wait = m.lock_wait?;
     let timeout = lock.wait_timeout.as_micros() as u64;
@@ -294,13 +302,12 @@ fn wait_timeout(lock: &LockParams, m: &Measured) -> Option<Advice> {
             ))
         }
     };
-    Some(Advice {
-        setting: "wait_timeout_ms",
-        value: value(lock.wait_timeout),
+    Some(row(
+        "wait_timeout_ms",
+        lock.wait_timeout,
         measured,
-        advice,
-        warn,
-    })
+        (warn, advice),
+    ))
 }
 
 fn retry_interval(lock: &LockParams, m: &Measured) -> Option<Advice> {
@@ -346,13 +353,12 @@ fn retry_interval(lock: &LockParams, m: &Measured) -> Option<Advice> {
             micros(hold.round() as u64)
         ))
     };
-    Some(Advice {
-        setting: "retry_interval_ms",
-        value: value(lock.retry_interval),
+    Some(row(
+        "retry_interval_ms",
+        lock.retry_interval,
         measured,
-        advice,
-        warn,
-    })
+        (warn, advice),
+    ))
 }
 
 /// `a / b` in words: "12", "1.5", or "many" when `b` is 0.

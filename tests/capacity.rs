@@ -94,6 +94,14 @@ fn a_search_climbs_then_brackets_the_highest_sustained_rate() {
         .map(|n| n.replace(',', "").parse().unwrap())
         .unwrap_or_else(|| panic!("no headline\n{context}"));
     assert_eq!(said, best, "{context}");
+    // Each rate judged once, on its trials pooled: one figure per rate.
+    for row in &steps {
+        let same_rate = steps.iter().filter(|r| r["rate"] == row["rate"]);
+        assert!(same_rate
+            .map(|r| &r["pooled_us"])
+            .all(|p| p == &row["pooled_us"]));
+        assert!(row["pooled_us"].parse::<u64>().is_ok(), "{context}");
+    }
     for row in &steps {
         let folder = run.out().join(&row["folder"]);
         assert_eq!(row["verdict"], "PASS", "{context}");
