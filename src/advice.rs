@@ -12,8 +12,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use crate::record::RunRecord;
-use crate::report::chart::{grouped, micros};
 use crate::scenario::{Backoff, FaultAction, FaultTarget, LockParams, OnWaitTimeout, StrategyKind};
+use crate::util::format::{grouped, micros};
 
 /// One row of `advice.csv`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

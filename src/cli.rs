@@ -135,8 +135,48 @@ pub struct CompareArgs {
         long,
         value_name = "PCT",
         default_value_t = 10.0,
-        value_parser = crate::compare::parse_max_regression,
+        value_parser = parse_max_regression,
         allow_negative_numbers = true
     )]
     pub max_regression: f64,
+}
+
+/// Parses `--max-regression`: a finite percentage, 0 or more. The CLI's
+/// value parser, so a bad value is a usage error (exit 2) naming the flag.
+///
+/// # Errors
+/// When `text` is not a number, or is NaN, infinite or negative.
+pub fn parse_max_regression(text: &str) -> Result<f64, String> {
+    let pct: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| "not a number; give a percentage such as 10".to_owned())?;
+    check_max_regression(pct)
+}
+
+/// `--max-regression` however it was given: a finite percentage, 0 or more.
+///
+/// # Errors
+/// When it is NaN, infinite or negative.
+pub fn check_max_regression(pct: f64) -> Result<f64, String> {
+    if pct.is_finite() && pct >= 0.0 {
+        Ok(pct)
+    } else {
+        Err("must be a finite percentage, 0 or more, such as 10".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_regression_must_be_a_finite_percentage_not_below_0() {
+        assert_eq!(parse_max_regression("10"), Ok(10.0));
+        assert_eq!(parse_max_regression("0"), Ok(0.0));
+        assert_eq!(parse_max_regression("2.5"), Ok(2.5));
+        for bad in ["NaN", "nan", "inf", "-inf", "-1", "-0.5", "ten", ""] {
+            assert!(parse_max_regression(bad).is_err(), "{bad} was accepted");
+        }
+    }
 }

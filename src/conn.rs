@@ -68,7 +68,7 @@ impl Endpoint {
     /// For output: no password, no key material.
     pub fn describe(&self) -> String {
         match &self.discovery {
-            Discovery::Direct(url) => crate::redact::redact(url),
+            Discovery::Direct(url) => crate::util::redact::redact(url),
             Discovery::Sentinel {
                 sentinels,
                 master_name,

@@ -7,69 +7,58 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: clap definitions; the help text.
+//! - [`cli`]: clap definitions; the help text. `main.rs` dispatches to
+//!   [`cmd`]: `run`, `sweep`, `capacity`, `compare` and `agent`.
 //! - [`scenario`]: TOML + `--set` overrides -> a validated [`scenario::Scenario`].
-//! - [`run`], [`sweep`], [`capacity`], [`compare`]: the commands.
-//! - [`coordinator`]: opens Redis, spawns workers, barrier start, merges
-//!   their metrics, audits; produces a [`record::RunRecord`].
+//! - [`coordinator`]: opens the target, spawns workers, barrier start,
+//!   faults and failovers, merges their metrics, audits; produces a
+//!   [`record::RunRecord`].
 //! - [`record`]: what a finished run measured, for the reports; with
 //!   [`timeline`], the run over time.
-//! - [`verdict`]: the run's word, exit code and headline.
-//! - [`checker`]: the lock-safety checker (overlapping lock holds);
-//!   [`advice`]: what a lock run's numbers say of its lock parameters.
-//! - [`worker`]: one worker process: clients, strategy loop, metrics.
+//! - [`verdict`]: the run's word, exit code and headline;
+//!   [`audit`]: stock invariants as pure functions; [`ledger`]: the
+//!   harness's own per-buyer ledger and Redis's orders per buyer.
+//! - [`checker`]: the lock-safety checker (overlapping lock holds), over
+//!   the [`hold`]s workers record; [`advice`]: what a lock run's numbers
+//!   say of its lock parameters.
+//! - [`worker`]: one worker process: clients, pacer, strategy loop.
 //! - [`protocol`]: the only types that cross the coordinator <-> worker pipe.
 //! - [`strategy`]: one module per purchase strategy behind one enum.
 //! - [`outcome`]: how a purchase ended and what it did; strategies produce
 //!   it, the metrics count it.
-//! - [`metrics`]: HdrHistogram recording, V2 shipping, lossless merging.
+//! - [`metrics`]: HdrHistogram recording, shipping as buckets, lossless
+//!   merging.
 //! - [`phase`]: the timed phases of a purchase, named; recorded by the
 //!   metrics, limited by the scenario's thresholds.
-//! - [`audit`]: stock invariants as pure functions; [`ledger`]: the
-//!   harness's own per-buyer ledger and Redis's orders per buyer.
 //! - [`report`]: one module per output file, rendering to bytes.
 //! - [`conn`]: our one connection type and how the primary is found
 //!   (fixed URL or Sentinel, TLS): the seam between purchase code and topology.
-//! - [`redis_server`]: a throwaway embedded redis-server (primary,
-//!   replica or sentinel, TLS with [`certs`]); [`sentinel_set`]: a primary,
-//!   its replicas and three sentinels, and the failovers done to them;
-//!   [`cluster_set`]: an embedded Redis Cluster.
-//! - [`redact`]: masks the password of every URL in a message.
-//! - [`keys`], [`stop`], [`interrupt`], [`freeze`], [`process`], [`run_id`]:
-//!   small shared pieces.
+//! - [`topology`]: the servers a run starts for itself: a throwaway
+//!   redis-server, a Sentinel set, a Cluster, their TLS certificates.
+//! - [`keys`]: the run's key names, all under its prefix.
+//! - [`util`]: small pieces that depend on nothing else of the crate.
 
 pub mod advice;
-pub mod agent;
 pub mod audit;
-pub mod capacity;
-pub mod certs;
 pub mod checker;
 pub mod cli;
-pub mod cluster_set;
-pub mod compare;
+pub mod cmd;
 pub mod conn;
 pub mod coordinator;
 pub mod error;
-pub mod freeze;
-pub mod interrupt;
+pub mod hold;
 pub mod keys;
 pub mod ledger;
 pub mod metrics;
 pub mod outcome;
 pub mod phase;
-pub mod process;
 pub mod protocol;
 pub mod record;
-pub mod redact;
-pub mod redis_server;
 pub mod report;
-pub mod run;
-pub mod run_id;
 pub mod scenario;
-pub mod sentinel_set;
-pub mod stop;
 pub mod strategy;
-pub mod sweep;
 pub mod timeline;
+pub mod topology;
+pub mod util;
 pub mod verdict;
 pub mod worker;

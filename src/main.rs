@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use seckill_bench::cli::{Cli, Command};
-use seckill_bench::redact::redact;
+use seckill_bench::util::redact::redact;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -16,10 +16,10 @@ fn main() -> ExitCode {
     };
     seckill_bench::conn::install_tls_provider();
     let result = match cli.command {
-        Command::Run(args) => seckill_bench::run::run_command(&args),
-        Command::Sweep(args) => seckill_bench::sweep::sweep_command(&args),
-        Command::Capacity(args) => seckill_bench::capacity::capacity_command(&args),
-        Command::Compare(args) => seckill_bench::compare::compare_command(
+        Command::Run(args) => seckill_bench::cmd::run::run_command(&args),
+        Command::Sweep(args) => seckill_bench::cmd::sweep::sweep_command(&args),
+        Command::Capacity(args) => seckill_bench::cmd::capacity::capacity_command(&args),
+        Command::Compare(args) => seckill_bench::cmd::compare::compare_command(
             &args.baseline,
             &args.candidate,
             args.max_regression,
@@ -38,12 +38,12 @@ fn main() -> ExitCode {
 
 fn agent(args: &seckill_bench::cli::AgentArgs) -> ExitCode {
     let dead_man = std::time::Duration::from_millis(args.dead_man_ms);
-    match seckill_bench::agent::main(&args.run, dead_man) {
+    match seckill_bench::cmd::agent::main(&args.run, dead_man) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!(
                 "agent on {}: {}",
-                seckill_bench::process::hostname(),
+                seckill_bench::util::process::hostname(),
                 redact(&format!("{e:#}"))
             );
             ExitCode::FAILURE

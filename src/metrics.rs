@@ -1,7 +1,8 @@
 //! What workers record and the coordinator merges: per-phase HdrHistograms
 //! (microseconds, 3 significant digits) and counters. Histograms cross the
-//! pipe in HdrHistogram's V2 serialization and are merged with
-//! `Histogram::add`, so the merge is lossless.
+//! pipe as their recorded buckets (value, count), which the coordinator
+//! records into its own histograms bucket by bucket, so the merge is
+//! lossless; `latency.hlog` keeps V2-deflate intervals, as its format wants.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::checker::Hold;
+use crate::hold::Hold;
 use crate::outcome::{Outcome, PurchaseReport};
 use crate::phase::Phase;
 
@@ -303,7 +304,7 @@ impl Metrics {
     /// later was granted before it.
     ///
     /// # Errors
-    /// When V2 serialization fails (it does not for valid histograms).
+    /// Never today; kept fallible for the shipping format's sake.
     pub fn drain(&mut self, watermark_ns: u64) -> anyhow::Result<Option<Batch>> {
         if !self.dirty {
             return Ok(None);

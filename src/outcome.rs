@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::checker::Hold;
+use crate::hold::Hold;
 
 /// How one purchase ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

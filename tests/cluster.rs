@@ -145,7 +145,10 @@ fn a_crash_failover_of_a_segment_master_brings_units_back_in_stock() {
 
 /// A cluster of 3 masters the test starts, as a user's own, and its seed
 /// URLs; it stops when the set is dropped.
-fn users_cluster() -> (seckill_bench::cluster_set::ClusterSet, Vec<String>) {
+fn users_cluster() -> (
+    seckill_bench::topology::cluster_set::ClusterSet,
+    Vec<String>,
+) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -156,7 +159,9 @@ fn users_cluster() -> (seckill_bench::cluster_set::ClusterSet, Vec<String>) {
         seeds: Vec::new(),
     };
     let cluster = runtime
-        .block_on(seckill_bench::cluster_set::ClusterSet::start(&settings))
+        .block_on(seckill_bench::topology::cluster_set::ClusterSet::start(
+            &settings,
+        ))
         .unwrap();
     let seckill_bench::conn::Discovery::Cluster(seeds) = cluster.endpoint().discovery else {
         panic!("a cluster is found from seeds");

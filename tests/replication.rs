@@ -9,17 +9,19 @@ use crate::support::{self, num, scenario, Bench};
 
 /// A TLS-only redis-server with certificates made for the test, and its
 /// CA's PEM.
-fn tls_server() -> (seckill_bench::redis_server::RedisServer, String) {
+fn tls_server() -> (seckill_bench::topology::redis_server::RedisServer, String) {
     seckill_bench::conn::install_tls_provider();
-    let certs = seckill_bench::certs::RunCertificates::generate().unwrap();
+    let certs = seckill_bench::topology::certs::RunCertificates::generate().unwrap();
     let ca = certs.ca_pem.clone();
-    let options = seckill_bench::redis_server::ServerOptions {
+    let options = seckill_bench::topology::redis_server::ServerOptions {
         tls: Some(Arc::new(certs)),
         ..Default::default()
     };
-    let server =
-        seckill_bench::redis_server::RedisServer::start_with(Duration::from_secs(10), options)
-            .unwrap();
+    let server = seckill_bench::topology::redis_server::RedisServer::start_with(
+        Duration::from_secs(10),
+        options,
+    )
+    .unwrap();
     (server, ca)
 }
 
@@ -268,7 +270,7 @@ fn user_sentinels_with_acl_logins_are_followed_and_their_password_never_shown() 
         failover_timeout: Duration::from_secs(5),
     };
     let set = runtime
-        .block_on(seckill_bench::sentinel_set::SentinelSet::start(
+        .block_on(seckill_bench::topology::sentinel_set::SentinelSet::start(
             &settings, None,
         ))
         .unwrap();

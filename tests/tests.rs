@@ -304,7 +304,7 @@ fn a_taken_report_folder_is_never_reused() {
     let now = std::time::SystemTime::now();
     let taken: Vec<String> = (0..3)
         .map(|s| {
-            let stamp = seckill_bench::run_id::utc_stamp(now + Duration::from_secs(s));
+            let stamp = seckill_bench::util::run_id::utc_stamp(now + Duration::from_secs(s));
             let folder = dir.path().join("reports").join(format!("article-{stamp}"));
             std::fs::create_dir_all(&folder).unwrap();
             std::fs::write(folder.join("summary.csv"), "theirs").unwrap();

@@ -12,10 +12,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cluster_set::ClusterSet;
 use crate::keys::Segments;
 use crate::scenario::FailoverMode;
-use crate::sentinel_set::SentinelSet;
+use crate::topology::cluster_set::ClusterSet;
+use crate::topology::sentinel_set::SentinelSet;
 
 /// What a failover waits for next.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -13,13 +13,13 @@ use super::failover;
 use super::fleet::Fleet;
 use super::proxy::Proxy;
 use super::target::Target;
-use crate::interrupt::Interrupt;
 use crate::keys::Segments;
 use crate::protocol::{Sig, ToWorker};
 use crate::record::FaultEvent;
 use crate::scenario::{
     FailoverMode, Fault, FaultAction, FaultTarget, FaultTime, Scenario, Topology,
 };
+use crate::util::interrupt::Interrupt;
 use crate::verdict::Inconclusive;
 
 /// What a frozen worker is waiting for.

@@ -135,7 +135,7 @@ impl Fleet {
             dead_man: Duration::ZERO,
         };
         for (index, plan) in plans.into_iter().enumerate() {
-            let mut child = crate::process::start_worker(index, run_id)?;
+            let mut child = crate::util::process::start_worker(index, run_id)?;
             let stdout = child.stdout.take().expect("stdout is piped");
             let stdout_fd = std::os::fd::AsRawFd::as_raw_fd(&stdout);
             tokio::spawn(forward(index, stdout, tx.clone()));
@@ -427,7 +427,7 @@ impl Fleet {
             let sent = Instant::now();
             self.broadcast(&ToWorker::Go).await;
             self.hosts[0].go_rtt = Some(sent.elapsed());
-            self.hosts[0].monotonic_at_go = Some(crate::checker::monotonic_ns());
+            self.hosts[0].monotonic_at_go = Some(crate::hold::monotonic_ns());
             return;
         }
         let sent = Instant::now();
@@ -560,7 +560,7 @@ fn start_agent(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    crate::process::detach_from_terminal(&mut cmd);
+    crate::util::process::detach_from_terminal(&mut cmd);
     let mut launcher = tokio::process::Command::from(cmd)
         .kill_on_drop(true)
         .spawn()

@@ -6,9 +6,9 @@ mod failover;
 mod faults;
 mod fleet;
 mod launch;
-mod own;
 mod progress;
 mod proxy;
+mod script;
 mod target;
 
 use std::time::{Duration, Instant, SystemTime};
@@ -19,7 +19,6 @@ use crate::audit::{self, Audit, Invariant, StockFacts};
 use crate::checker::{Checker, LockSafety};
 use crate::conn::Endpoint;
 use crate::error::Error;
-use crate::interrupt::Interrupt;
 use crate::keys::Segments;
 use crate::ledger::Ledger;
 use crate::metrics::{Counters, Totals};
@@ -28,6 +27,7 @@ use crate::protocol::{FromWorker, ToWorker, WorkerPlan, PROTOCOL_VERSION};
 use crate::record::{FaultEvent, HostRecord, RunRecord, SegmentRecord, WorkerRecord};
 use crate::scenario::{Pace, Scenario, StrategyKind};
 use crate::timeline::Timeline;
+use crate::util::interrupt::Interrupt;
 use crate::verdict::{self, Inconclusive, RunVerdict};
 use faults::{FaultContext, Faults};
 use fleet::{Event, Fleet};
@@ -53,11 +53,11 @@ pub async fn run(
         .segments(&scenario.redis.key_prefix, run_id, &scenario.stock)
         .await?;
     let loaded = match &scenario.script {
-        Some(script) => own::load(target, script).await?,
-        None => own::Loaded::default(),
+        Some(script) => script::load(target, script).await?,
+        None => script::Loaded::default(),
     };
     if let Err(e) = set_up(scenario, target, &segments, &placement).await {
-        own::unload(target, &loaded).await;
+        script::unload(target, &loaded).await;
         return Err(e.into());
     }
     let result = drive(scenario, run_id, target, &segments, interrupt, quiet).await;
@@ -67,8 +67,8 @@ pub async fn run(
     };
     let inspected = inspect(scenario, target, &segments).await;
     let mut keys_left = target.cleanup(&segments).await;
-    keys_left.extend(own::cleanup_keys(target, scenario, &segments, &placement).await);
-    keys_left.extend(own::unload(target, &loaded).await);
+    keys_left.extend(script::cleanup_keys(target, scenario, &segments, &placement).await);
+    keys_left.extend(script::unload(target, &loaded).await);
     let collected = result?;
     let ended = Ended {
         segments: segment_records(&segments, placement, final_stocks.as_deref().ok()),
@@ -90,13 +90,13 @@ async fn set_up(
     placement: &[Placement],
 ) -> anyhow::Result<()> {
     target.prepare(segments).await?;
-    if let Err(e) = own::check_absent(target, scenario, segments).await {
+    if let Err(e) = script::check_absent(target, scenario, segments).await {
         target.cleanup(segments).await;
         return Err(e);
     }
-    if let Err(e) = own::create_streams(target, scenario, segments).await {
+    if let Err(e) = script::create_streams(target, scenario, segments).await {
         target.cleanup(segments).await;
-        own::cleanup_keys(target, scenario, segments, placement).await;
+        script::cleanup_keys(target, scenario, segments, placement).await;
         return Err(e);
     }
     Ok(())
@@ -108,8 +108,8 @@ async fn inspect(
     target: &mut Target,
     segments: &Segments,
 ) -> audit::LedgerFacts {
-    let keys = own::inspect_keys(target, scenario, segments).await;
-    let orders = own::inspect_orders(target, scenario, segments).await;
+    let keys = script::inspect_keys(target, scenario, segments).await;
+    let orders = script::inspect_orders(target, scenario, segments).await;
     let orders = match orders {
         Ok(orders) => orders,
         Err(e) => scenario.audit.orders.as_ref().map(|t| audit::OrderFacts {
@@ -409,7 +409,7 @@ async fn drive(
     }
     fleet.ping().await;
     fleet.go().await;
-    let cpu_at_go = crate::process::cpu_seconds(libc::RUSAGE_SELF);
+    let cpu_at_go = crate::util::process::cpu_seconds(libc::RUSAGE_SELF);
     let started_at = SystemTime::now();
     let started = Instant::now();
     // Holds carry no segment: with several, each segment's lock would be
@@ -449,7 +449,7 @@ async fn drive(
             },
         )
         .await;
-    let coordinator_cpu_s = crate::process::cpu_seconds(libc::RUSAGE_SELF) - cpu_at_go;
+    let coordinator_cpu_s = crate::util::process::cpu_seconds(libc::RUSAGE_SELF) - cpu_at_go;
     progress.finish();
     let sold = collector.totals.counters.sold_units;
     faults.finish_run(&fleet, sold, matches!(interrupted, Ok(true)));

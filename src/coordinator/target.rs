@@ -12,13 +12,13 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use redis::AsyncCommands;
 
-use crate::certs::RunCertificates;
-use crate::cluster_set::ClusterSet;
 use crate::conn::{host_port, Conn, Connector, Discovery, Endpoint, Rediscover, TlsFiles};
 use crate::keys::{Keys, Segments};
-use crate::redis_server::{RedisServer, ServerOptions};
 use crate::scenario::{RedisSettings, RedisUrl, Topology};
-use crate::sentinel_set::SentinelSet;
+use crate::topology::certs::RunCertificates;
+use crate::topology::cluster_set::ClusterSet;
+use crate::topology::redis_server::{RedisServer, ServerOptions};
+use crate::topology::sentinel_set::SentinelSet;
 
 /// How long a server may take to answer before the run gives up (exit 4).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);

@@ -10,6 +10,8 @@
 
 use std::ops::Range;
 
+pub(crate) use crate::util::format::{grouped, micros};
+
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
@@ -210,33 +212,6 @@ pub(super) fn exact(v: f64) -> String {
         a if a >= 1e12 => compact(v),
         a if a >= 100.0 => grouped(v.round() as i64),
         _ => trim_decimals(&format!("{v:.2}")).to_string(),
-    }
-}
-
-/// A duration in µs as people read it: 0.4 ms, 41 ms, 1.2 s.
-pub(crate) fn micros(us: u64) -> String {
-    match us {
-        us if us >= 1_000_000 => format!("{:.1} s", us as f64 / 1e6),
-        us if us >= 10_000 => format!("{:.0} ms", us as f64 / 1e3),
-        us => format!("{:.1} ms", us as f64 / 1e3),
-    }
-}
-
-/// Whole numbers with thousands separators: 1,234,567 or -1,234.
-pub(crate) fn grouped(n: impl Into<i128>) -> String {
-    let n: i128 = n.into();
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        format!("-{out}")
-    } else {
-        out
     }
 }
 

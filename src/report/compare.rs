@@ -1,7 +1,7 @@
 //! The outputs of `compare`: `compare.csv` (every figure of every point,
 //! compared), `compare.svg` (throughput and p99 of the candidate as a
 //! percentage of the baseline, regressions in red) and the table printed to
-//! the terminal. Reading the reports and judging them is `crate::compare`'s.
+//! the terminal. Reading the reports and judging them is `crate::cmd::compare`'s.
 
 use std::path::Path;
 

@@ -78,7 +78,7 @@ fn facts(record: &RunRecord, row: &SummaryRow) -> Vec<(String, String)> {
         ("duration", format!("{:.3} s", row.duration_s)),
         ("redis", record.redis.clone()),
         ("run id", record.run_id.clone()),
-        ("started", crate::run_id::utc_stamp(record.started_at)),
+        ("started", crate::util::run_id::utc_stamp(record.started_at)),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -100,7 +100,7 @@ fn notes(record: &RunRecord, row: &SummaryRow) -> Vec<String> {
         })
         .collect();
     notes.extend(super::lock_safety::lines(record));
-    notes.extend(super::own::lines(record));
+    notes.extend(super::script::lines(record));
     notes.extend(
         record
             .keys_left

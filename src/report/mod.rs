@@ -12,7 +12,7 @@ mod latency;
 pub mod latency_svg;
 mod lock_safety;
 pub mod locks_svg;
-mod own;
+mod script;
 mod summary;
 pub mod sweep;
 pub mod sweep_svg;

@@ -84,7 +84,7 @@ pub fn terminal_summary(record: &RunRecord, dir: &Path) -> String {
     }
     for line in super::lock_safety::lines(record)
         .into_iter()
-        .chain(super::own::lines(record))
+        .chain(super::script::lines(record))
     {
         let _ = writeln!(out, "  {line}");
     }

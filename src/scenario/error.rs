@@ -57,6 +57,15 @@ impl FieldError {
     }
 
     /// The same error, also caused by the values of `fields`.
+    /// A value that is not among the allowed ones.
+    pub fn one_of(field: &str, value: &str, allowed: &[&str]) -> FieldError {
+        FieldError::new(
+            field,
+            format!("unknown value `{value}`"),
+            format!("use one of: {}", allowed.join(", ")),
+        )
+    }
+
     pub fn depending_on(mut self, fields: &[&str]) -> FieldError {
         self.depends_on.extend(fields.iter().map(|&f| f.to_owned()));
         self

@@ -96,7 +96,7 @@ impl HostsSettings {
             "abort" => HostLoss::Abort,
             "continue" => HostLoss::Continue,
             other => {
-                return Err(super::validate::one_of(
+                return Err(FieldError::one_of(
                     "hosts.on_host_loss",
                     other,
                     &["abort", "continue"],

@@ -403,7 +403,7 @@ impl RedisUrl {
 
     /// The URL with any password replaced by `***`.
     pub fn redacted(&self) -> String {
-        crate::redact::redact(&self.0)
+        crate::util::redact::redact(&self.0)
     }
 }
 

@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use super::error::ScenarioError;
-use crate::redact::redact;
+use crate::util::redact::redact;
 
 /// One `--set PATH=VALUE`. The value is read as a TOML value (`32`, `true`,
 /// `"x"`, `[1, 2]`); anything that is not one is taken as a bare string, so

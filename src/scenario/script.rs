@@ -373,7 +373,7 @@ impl BuyerSettings {
             "random" => BuyerPick::Random,
             "round-robin" => BuyerPick::RoundRobin,
             other => {
-                return Err(super::validate::one_of(
+                return Err(FieldError::one_of(
                     "buyers.pick",
                     other,
                     &["random", "round-robin"],
@@ -504,7 +504,7 @@ pub fn extra_keys(raw: Option<&toml::Table>) -> Result<Vec<(Template, KeyType)>>
         let kind = KeyType::ALL
             .into_iter()
             .find(|t| t.name() == kind)
-            .ok_or_else(|| super::validate::one_of("stock.extra_keys", kind, &names))?;
+            .ok_or_else(|| FieldError::one_of("stock.extra_keys", kind, &names))?;
         keys.push((template, kind));
     }
     Ok(keys)

@@ -265,12 +265,24 @@ fn redis(raw: RawRedis) -> Result<RedisSettings> {
     let persistence = match raw.persistence.as_deref().unwrap_or("none") {
         "none" => Persistence::None,
         "aof-always" => Persistence::AofAlways,
-        other => return Err(one_of("redis.persistence", other, &["none", "aof-always"])),
+        other => {
+            return Err(FieldError::one_of(
+                "redis.persistence",
+                other,
+                &["none", "aof-always"],
+            ))
+        }
     };
     let rediscover = match raw.rediscover.as_deref().unwrap_or("on-error") {
         "on-error" => Rediscover::OnError,
         "never" => Rediscover::Never,
-        other => return Err(one_of("redis.rediscover", other, &["on-error", "never"])),
+        other => {
+            return Err(FieldError::one_of(
+                "redis.rediscover",
+                other,
+                &["on-error", "never"],
+            ))
+        }
     };
     let topology = topology(&raw, url.is_some())?;
     let external =
@@ -363,7 +375,7 @@ fn topology(raw: &RawRedis, has_url: bool) -> Result<Topology> {
         )
         .depending_on(&["redis.topology"])),
         "sentinel" => sentinel(raw).map(Topology::Sentinel),
-        other => Err(one_of(
+        other => Err(FieldError::one_of(
             "redis.topology",
             other,
             &["standalone", "sentinel", "cluster"],
@@ -488,7 +500,7 @@ fn stock(raw: &RawStock) -> Result<StockSettings> {
         "buyer-hash" => SegmentPick::BuyerHash,
         "client" => SegmentPick::Client,
         other => {
-            return Err(one_of(
+            return Err(FieldError::one_of(
                 "stock.segment_pick",
                 other,
                 &["random", "buyer-hash", "client"],
@@ -498,7 +510,13 @@ fn stock(raw: &RawStock) -> Result<StockSettings> {
     let segment_fallback = match raw.segment_fallback.as_deref().unwrap_or("next") {
         "next" => SegmentFallback::Next,
         "none" => SegmentFallback::None,
-        other => return Err(one_of("stock.segment_fallback", other, &["next", "none"])),
+        other => {
+            return Err(FieldError::one_of(
+                "stock.segment_fallback",
+                other,
+                &["next", "none"],
+            ))
+        }
     };
     Ok(StockSettings {
         initial: raw.initial as u64,
@@ -658,7 +676,11 @@ fn arrivals(raw: Option<&str>) -> Result<Arrivals> {
     match raw.unwrap_or("fixed") {
         "fixed" => Ok(Arrivals::Fixed),
         "poisson" => Ok(Arrivals::Poisson),
-        other => Err(one_of("load.arrivals", other, &["fixed", "poisson"])),
+        other => Err(FieldError::one_of(
+            "load.arrivals",
+            other,
+            &["fixed", "poisson"],
+        )),
     }
 }
 
@@ -784,13 +806,19 @@ fn lock_params(raw: &RawStrategy) -> Result<LockParams> {
                 1,
             )?,
         },
-        other => return Err(one_of("strategy.backoff", other, &["fixed", "exponential"])),
+        other => {
+            return Err(FieldError::one_of(
+                "strategy.backoff",
+                other,
+                &["fixed", "exponential"],
+            ))
+        }
     };
     let on_wait_timeout = match raw.on_wait_timeout.as_deref().unwrap_or("retry") {
         "retry" => OnWaitTimeout::Retry,
         "give_up" => OnWaitTimeout::GiveUp,
         other => {
-            return Err(one_of(
+            return Err(FieldError::one_of(
                 "strategy.on_wait_timeout",
                 other,
                 &["retry", "give_up"],
@@ -813,14 +841,6 @@ fn lock_params(raw: &RawStrategy) -> Result<LockParams> {
         jitter: fraction("strategy.jitter", raw.jitter.unwrap_or(0.0))?,
         on_wait_timeout,
     })
-}
-
-pub(super) fn one_of(field: &str, value: &str, allowed: &[&str]) -> FieldError {
-    FieldError::new(
-        field,
-        format!("unknown value `{value}`"),
-        format!("use one of: {}", allowed.join(", ")),
-    )
 }
 
 fn bounded_u32(field: &str, value: i64, max: i64) -> Result<NonZeroU32> {
@@ -939,7 +959,7 @@ fn per_phase(field: &str, raw: Option<&PerPhase>) -> Result<Vec<(Phase, u64)>> {
         .map(|(name, us)| {
             let at = format!("{field}.{name}");
             let phase = Phase::named(&name)
-                .ok_or_else(|| one_of(&at, &name, &Phase::ALL.map(Phase::name)))?;
+                .ok_or_else(|| FieldError::one_of(&at, &name, &Phase::ALL.map(Phase::name)))?;
             let limit = u64::try_from(us).ok().filter(|&u| u > 0).ok_or_else(|| {
                 FieldError::new(
                     &at,
@@ -1014,7 +1034,7 @@ fn fault(i: usize, raw: &RawFault, scenario: &Scenario) -> Result<Fault> {
             segment: failover_segment(&field("target"), raw.target.as_ref(), scenario)?,
         },
         other => {
-            return Err(one_of(
+            return Err(FieldError::one_of(
                 &field("kind"),
                 other,
                 &[
@@ -1071,7 +1091,7 @@ fn failover_mode(
                 .unwrap_or(Duration::from_millis(200)),
         }),
         "partition" => Ok(FailoverMode::Partition),
-        other => Err(one_of(
+        other => Err(FieldError::one_of(
             &field("mode"),
             other,
             &["graceful", "crash", "partition"],
@@ -1151,7 +1171,7 @@ fn fault_target(field: &str, raw: Option<&RawTarget>, scenario: &Scenario) -> Re
             "give a worker index below load.processes",
         )
         .depending_on(&["load.processes"])),
-        Some(RawTarget::Named(n)) => Err(one_of(
+        Some(RawTarget::Named(n)) => Err(FieldError::one_of(
             field,
             n,
             &["lock-holder", "random", "<worker index>"],

@@ -5,7 +5,7 @@
 //! over is refused (`fenced_out`) instead of selling twice.
 
 use super::lock::{LockProtocol, Release};
-use super::{scripts, stock, written, Client, Context};
+use super::{sources, stock, written, Client, Context};
 use crate::outcome::Outcome;
 use crate::scenario::StrategySettings;
 
@@ -20,8 +20,8 @@ impl Fenced {
     pub fn new(settings: StrategySettings) -> Fenced {
         Fenced {
             settings,
-            acquire: redis::Script::new(scripts::FENCED_ACQUIRE),
-            decrement: redis::Script::new(scripts::FENCED_DECREMENT),
+            acquire: redis::Script::new(sources::FENCED_ACQUIRE),
+            decrement: redis::Script::new(sources::FENCED_DECREMENT),
             release: Release::new(),
         }
     }

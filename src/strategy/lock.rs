@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use super::{outcome_of, stock, Client, Context};
-use crate::checker::{monotonic_ns, Hold};
+use crate::hold::{monotonic_ns, Hold};
 use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
 use crate::scenario::{Backoff, LockParams, OnWaitTimeout, StrategySettings};
 
@@ -150,7 +150,7 @@ pub struct Release(redis::Script);
 
 impl Release {
     pub fn new() -> Release {
-        Release(redis::Script::new(super::scripts::COMPARE_AND_DELETE))
+        Release(redis::Script::new(super::sources::COMPARE_AND_DELETE))
     }
 
     /// Best effort: a lock not released expires with its TTL.

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::{outcome_of, scripts, stock, written, Client, Context};
+use super::{outcome_of, sources, stock, written, Client, Context};
 use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
 use crate::scenario::StrategySettings;
 
@@ -17,7 +17,7 @@ impl Lua {
     pub fn new(settings: StrategySettings) -> Lua {
         Lua {
             settings,
-            script: redis::Script::new(scripts::CHECK_AND_DECREMENT),
+            script: redis::Script::new(sources::CHECK_AND_DECREMENT),
         }
     }
 

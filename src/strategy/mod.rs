@@ -9,21 +9,21 @@ mod decr;
 mod fenced;
 mod lock;
 mod lua;
-mod own;
 mod redlock;
 mod safe_lock;
-pub mod scripts;
+mod script;
+pub mod sources;
 mod stock;
 mod unlocked;
 mod watch;
 
-use crate::checker::HoldBoard;
 use crate::conn::Conn;
-use crate::freeze::FreezeHook;
+use crate::hold::HoldBoard;
 use crate::keys::Keys;
 use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
 use crate::scenario::{ScriptSettings, StrategyKind, StrategySettings};
-use crate::stop::StopSignal;
+use crate::util::freeze::FreezeHook;
+use crate::util::stop::StopSignal;
 
 /// `WAIT replicas timeout` on the client's own connection: how many
 /// replicas acknowledged every write sent on it so far; 0 on an error.
@@ -128,7 +128,7 @@ pub enum Strategy {
     Watch(watch::Watch),
     Decr(decr::Decr),
     Redlock(redlock::Redlock),
-    Own(own::Own),
+    UserScript(script::UserScript),
 }
 
 impl Strategy {
@@ -139,7 +139,7 @@ impl Strategy {
     pub fn new(settings: &StrategySettings, script: Option<&ScriptSettings>) -> Strategy {
         let s = *settings;
         match settings.kind {
-            StrategyKind::Script => Strategy::Own(own::Own::new(
+            StrategyKind::Script => Strategy::UserScript(script::UserScript::new(
                 s,
                 script.expect("a script strategy has its script"),
             )),
@@ -183,7 +183,7 @@ impl Strategy {
             Strategy::Lua(s) => &s.settings,
             Strategy::Watch(s) => &s.0,
             Strategy::Decr(s) => &s.0,
-            Strategy::Own(s) => &s.settings,
+            Strategy::UserScript(s) => &s.settings,
         }
     }
 
@@ -197,7 +197,7 @@ impl Strategy {
             Strategy::Lua(s) => s.purchase(client, ctx).await,
             Strategy::Watch(s) => s.purchase(client, ctx).await,
             Strategy::Decr(s) => s.purchase(client, ctx).await,
-            Strategy::Own(s) => s.purchase(client, ctx).await,
+            Strategy::UserScript(s) => s.purchase(client, ctx).await,
         }
     }
 }

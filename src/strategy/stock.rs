@@ -37,7 +37,7 @@ pub async fn stall(client: &mut Client, ctx: &Context<'_>, stall: &Stall) {
     // Only a locked purchase asks for the instant (see `lock.rs`): the
     // atomic strategies skip the clock read.
     if client.write_sent_ns.is_some() {
-        client.write_sent_ns = Some(crate::checker::monotonic_ns());
+        client.write_sent_ns = Some(crate::hold::monotonic_ns());
     }
 }
 

@@ -9,15 +9,15 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::checker::HoldBoard;
 use crate::conn::{Conn, Rediscover};
-use crate::freeze::FreezeHook;
+use crate::hold::HoldBoard;
 use crate::metrics::Metrics;
 use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
 use crate::protocol::WorkerPlan;
 use crate::scenario::{BuyerPick, SegmentFallback, SegmentPick};
-use crate::stop::StopSignal;
 use crate::strategy::{Client, Context, Strategy};
+use crate::util::freeze::FreezeHook;
+use crate::util::stop::StopSignal;
 
 use super::pacer::Pacer;
 

@@ -13,11 +13,11 @@ use std::time::Instant;
 
 use anyhow::{bail, Context as _};
 
-use crate::checker::{monotonic_ns, HoldBoard};
-use crate::freeze::{self, FreezeHook};
+use crate::hold::{monotonic_ns, HoldBoard};
 use crate::metrics::Metrics;
 use crate::protocol::{FromWorker, ToWorker, WorkerPlan, PROTOCOL_VERSION};
-use crate::stop::StopSignal;
+use crate::util::freeze::{self, FreezeHook};
+use crate::util::stop::StopSignal;
 use pipe::{Inbox, Outbox};
 
 /// Entry point of the hidden `worker` subcommand.
@@ -50,7 +50,7 @@ async fn serve(mut inbox: Inbox, outbox: Outbox) -> anyhow::Result<()> {
     outbox.send(&FromWorker::Ready {
         plan_hash: plan.hash(),
         pid: std::process::id(),
-        host: crate::process::hostname(),
+        host: crate::util::process::hostname(),
     });
     match inbox.next().await? {
         Some(ToWorker::Go) => {}
@@ -84,7 +84,7 @@ async fn serve(mut inbox: Inbox, outbox: Outbox) -> anyhow::Result<()> {
     }
     flush(&metrics, &holds, &outbox)?;
     outbox.send(&FromWorker::Done {
-        cpu_s: crate::process::cpu_seconds(libc::RUSAGE_SELF),
+        cpu_s: crate::util::process::cpu_seconds(libc::RUSAGE_SELF),
     });
     Ok(())
 }

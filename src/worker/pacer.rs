@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 
 use crate::metrics::Metrics;
 use crate::scenario::{Arrivals, Pace, Ramp};
-use crate::stop::StopSignal;
+use crate::util::stop::StopSignal;
 
 /// How often a closed-loop client outside the active count looks again.
 const RAMP_STEP: Duration = Duration::from_millis(10);

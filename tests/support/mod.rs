@@ -9,7 +9,7 @@ use std::process::{Command, ExitStatus};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use seckill_bench::redis_server::RedisServer;
+use seckill_bench::topology::redis_server::RedisServer;
 
 pub mod sshd;
 

@@ -18,12 +18,12 @@ use anyhow::Context as _;
 
 use crate::cli::CapacityArgs;
 use crate::error::Error;
-use crate::interrupt::Interrupt;
 use crate::record::RunRecord;
-use crate::report::chart::micros as ms;
 use crate::report::{self, SummaryRow};
-use crate::run_id;
 use crate::scenario::{CapacityPlan, Slo};
+use crate::util::format::micros as ms;
+use crate::util::interrupt::Interrupt;
+use crate::util::run_id;
 use crate::verdict::Verdict;
 
 /// One step of the search, as `capacity.csv` has it.
@@ -87,11 +87,11 @@ pub fn capacity_command(args: &CapacityArgs) -> Result<u8, Error> {
             "--at {rate}: the rate to judge must be a positive number of purchases/s"
         )));
     }
-    let overrides = crate::run::overrides(&args.run);
+    let overrides = crate::cmd::run::overrides(&args.run);
     let plan = CapacityPlan::load(&args.run.scenario, &overrides, args.slo.as_deref())?;
     let stamp = run_id::utc_stamp(SystemTime::now());
-    let out = crate::run::out_dir(&args.run.out, format!("{}-capacity-{stamp}", plan.name))?;
-    let runtime = crate::run::runtime()?;
+    let out = crate::cmd::run::out_dir(&args.run.out, format!("{}-capacity-{stamp}", plan.name))?;
+    let runtime = crate::cmd::run::runtime()?;
     let interrupt = runtime.block_on(async { Interrupt::install() });
     let interrupt = interrupt.context("installing the Ctrl-C handler")?;
     let mut steps = Vec::new();
@@ -296,7 +296,7 @@ async fn judge_rate(
         let index = steps.len() as u32 + 1;
         let scenario = plan.step(rate)?;
         let record =
-            crate::run::once(&scenario, stamp, Some(index), interrupt.clone(), true).await?;
+            crate::cmd::run::once(&scenario, stamp, Some(index), interrupt.clone(), true).await?;
         let folder = match plan.trials {
             1 => format!("step-{index:03}-{rate:.0}"),
             _ => format!("step-{index:03}-{rate:.0}-t{trial}"),
@@ -585,7 +585,7 @@ fn headline(slo: &Slo, steps: &[Step], found: Option<&Found>) -> String {
 
 /// A rate in whole purchases/s with thousands separators.
 fn grouped(rate: f64) -> String {
-    crate::report::chart::grouped(rate.max(0.0).round() as i64)
+    crate::util::format::grouped(rate.max(0.0).round() as i64)
 }
 
 /// `capacity.csv`, `capacity.svg` (achieved against offered),

@@ -38,27 +38,6 @@ const SCENARIO: &str = "scenario";
 
 const GIVE_A_REPORT: &str = "give a run or sweep folder written by seckill-bench";
 
-/// Parses `--max-regression`: a finite percentage, 0 or more. The CLI's
-/// value parser, so a bad value is a usage error (exit 2) naming the flag.
-///
-/// # Errors
-/// When `text` is not a number, or is NaN, infinite or negative.
-pub fn parse_max_regression(text: &str) -> Result<f64, String> {
-    let pct: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| "not a number; give a percentage such as 10".to_owned())?;
-    check_max_regression(pct)
-}
-
-fn check_max_regression(pct: f64) -> Result<f64, String> {
-    if pct.is_finite() && pct >= 0.0 {
-        Ok(pct)
-    } else {
-        Err("must be a finite percentage, 0 or more, such as 10".to_owned())
-    }
-}
-
 /// # Errors
 /// [`Error::Usage`] when `max_regression` is not a finite number >= 0, a
 /// folder is missing, holds no report, or its report cannot be read or is
@@ -69,7 +48,7 @@ pub fn compare_command(
     candidate: &Path,
     max_regression: f64,
 ) -> Result<u8, Error> {
-    let max_regression = check_max_regression(max_regression)
+    let max_regression = crate::cli::check_max_regression(max_regression)
         .map_err(|e| Error::Usage(format!("--max-regression {max_regression}: {e}")))?;
     let (base, cand) = (load(baseline)?, load(candidate)?);
     if base.sweep_fields != cand.sweep_fields {
@@ -565,16 +544,6 @@ mod tests {
         assert_eq!(code(&slow), 3);
         let oversold = report(&[("a", 500.0, 500.0, 1.0), ("b", 1000.0, 500.0, 0.0)]);
         assert_eq!(code(&oversold), 1);
-    }
-
-    #[test]
-    fn max_regression_must_be_a_finite_percentage_not_below_0() {
-        assert_eq!(parse_max_regression("10"), Ok(10.0));
-        assert_eq!(parse_max_regression("0"), Ok(0.0));
-        assert_eq!(parse_max_regression("2.5"), Ok(2.5));
-        for bad in ["NaN", "nan", "inf", "-inf", "-1", "-0.5", "ten", ""] {
-            assert!(parse_max_regression(bad).is_err(), "{bad} was accepted");
-        }
     }
 
     /// The columns compare reads, in the order `summary.csv` has them.

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use crate::certs::RunCertificates;
 use crate::conn::{Discovery, Endpoint};
-use crate::redis_server::{RedisServer, Role, ServerOptions};
 use crate::scenario::SentinelSettings;
+use crate::topology::certs::RunCertificates;
+use crate::topology::redis_server::{RedisServer, Role, ServerOptions};
 
 /// Sentinels started: the smallest set with a majority that survives one.
 const SENTINELS: usize = 3;
@@ -294,7 +294,7 @@ impl SentinelSet {
         }
         bail!(
             "the embedded sentinels did not agree within {AGREE_WITHIN:?}: {}",
-            crate::redact::redact(&last)
+            crate::util::redact::redact(&last)
         )
     }
 

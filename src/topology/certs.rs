@@ -57,7 +57,7 @@ impl RunCertificates {
             ("server.key", &self.key_pem, "--tls-key-file"),
         ] {
             let path = dir.join(name);
-            crate::redis_server::write_private(&path, pem.as_bytes())?;
+            crate::util::fs::write_private(&path, pem.as_bytes())?;
             args.push(flag.to_owned());
             args.push(path.display().to_string());
         }

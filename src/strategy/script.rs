@@ -11,7 +11,7 @@ use super::{stock, Client, Context};
 use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
 use crate::scenario::{Reply, ScriptSettings, StrategySettings, Template, Var};
 
-pub struct Own {
+pub struct UserScript {
     pub settings: StrategySettings,
     script: ScriptSettings,
     sha: String,
@@ -29,8 +29,8 @@ enum Mapped {
 /// Longest reply text kept for the report.
 const SHOWN_REPLY: usize = 120;
 
-impl Own {
-    pub fn new(settings: StrategySettings, script: &ScriptSettings) -> Own {
+impl UserScript {
+    pub fn new(settings: StrategySettings, script: &ScriptSettings) -> UserScript {
         let replies = script
             .replies
             .iter()
@@ -46,7 +46,7 @@ impl Own {
                 (text.clone(), mapped)
             })
             .collect();
-        Own {
+        UserScript {
             settings,
             sha: redis::Script::new(&script.source).get_hash().to_owned(),
             script: script.clone(),

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 
-use crate::certs::RunCertificates;
 use crate::scenario::Persistence;
+use crate::topology::certs::RunCertificates;
 
 /// Environment variable naming the redis-server binary to use.
 pub const BINARY_ENV: &str = "SECKILL_REDIS_SERVER";
@@ -225,24 +225,6 @@ fn find_binary() -> anyhow::Result<PathBuf> {
         .with_context(|| format!("redis-server was not found on PATH; {INSTALL_HINT}"))
 }
 
-/// Writes a file only its owner can read (passwords, keys), replacing one
-/// already there (a revived server finds its folder as it left it).
-///
-/// # Errors
-/// When the file cannot be written.
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    std::io::Write::write_all(&mut file, bytes)?;
-    Ok(())
-}
-
 /// Starts that lost their port to another process before trying no more.
 const PORT_ATTEMPTS: u32 = 5;
 /// What redis-server logs when its port (or cluster bus port) was taken.
@@ -271,7 +253,7 @@ fn spawn(binary: &Path, dir: &Path, port: u16, options: &ServerOptions) -> anyho
     let mut cmd = Command::new(binary);
     if let Some(conf) = &options.conf {
         let path = dir.join("redis.conf");
-        write_private(&path, conf.as_bytes())?;
+        crate::util::fs::write_private(&path, conf.as_bytes())?;
         cmd.arg(path);
     }
     if options.role == Role::Sentinel {
@@ -322,7 +304,7 @@ fn spawn(binary: &Path, dir: &Path, port: u16, options: &ServerOptions) -> anyho
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    crate::process::detach_from_terminal(&mut cmd);
+    crate::util::process::detach_from_terminal(&mut cmd);
     cmd.spawn()
         .with_context(|| format!("starting {}", binary.display()))
 }

@@ -11,11 +11,11 @@ use anyhow::Context;
 use crate::cli::RunArgs;
 use crate::coordinator::{self, Target};
 use crate::error::Error;
-use crate::interrupt::Interrupt;
 use crate::record::RunRecord;
 use crate::report::{self, trials::TrialRow};
-use crate::run_id;
 use crate::scenario::{Override, Scenario};
+use crate::util::interrupt::Interrupt;
+use crate::util::run_id;
 use crate::verdict::RunVerdict;
 
 /// The coordinator's runtime: one thread is plenty for reading pipes, and
@@ -81,7 +81,7 @@ pub fn overrides(args: &RunArgs) -> Vec<Override> {
         ));
     }
     if let Some(urls) = env(REDLOCK_URLS_ENV) {
-        let list = crate::redact::split_urls(&urls)
+        let list = crate::util::redact::split_urls(&urls)
             .into_iter()
             .map(|u| toml::Value::String(u.trim().to_owned()))
             .collect();

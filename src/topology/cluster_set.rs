@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use crate::conn::{query_once, Discovery, Endpoint};
-use crate::redis_server::{RedisServer, Role, ServerOptions};
 use crate::scenario::ClusterSettings;
+use crate::topology::redis_server::{RedisServer, Role, ServerOptions};
 
 /// Slots in a Redis Cluster.
 const SLOTS: u32 = 16384;

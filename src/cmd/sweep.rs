@@ -8,10 +8,10 @@ use std::time::SystemTime;
 use crate::cli::RunArgs;
 use crate::coordinator::{self, Target};
 use crate::error::Error;
-use crate::interrupt::Interrupt;
 use crate::report::{self, sweep::PointResult, SummaryRow};
-use crate::run_id;
 use crate::scenario::SweepPlan;
+use crate::util::interrupt::Interrupt;
+use crate::util::run_id;
 use crate::verdict::{RunVerdict, Verdict};
 
 /// Runs the sweep and returns its exit code: 0; 1 when a point failed its
@@ -26,11 +26,11 @@ pub fn sweep_command(args: &RunArgs) -> Result<u8, Error> {
             "--repeat is for `run`; a sweep runs each point once".to_owned(),
         ));
     }
-    let plan = SweepPlan::load(&args.scenario, &crate::run::overrides(args))?;
+    let plan = SweepPlan::load(&args.scenario, &crate::cmd::run::overrides(args))?;
     let stamp = run_id::utc_stamp(SystemTime::now());
-    let out = crate::run::out_dir(&args.out, format!("{}-sweep-{stamp}", plan.name))?;
+    let out = crate::cmd::run::out_dir(&args.out, format!("{}-sweep-{stamp}", plan.name))?;
     let (points, interrupted, error) =
-        crate::run::runtime()?.block_on(run_points(&plan, &stamp, &out, args.quiet));
+        crate::cmd::run::runtime()?.block_on(run_points(&plan, &stamp, &out, args.quiet));
     let mut verdict = sweep_verdict(plan.expect_oversell, &points);
     if interrupted || error.is_some() {
         // The page of a sweep that stopped early does not say PASS.

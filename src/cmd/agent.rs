@@ -15,7 +15,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin};
 use tokio::sync::mpsc;
 
-use crate::checker::monotonic_ns;
+use crate::hold::monotonic_ns;
 use crate::protocol::{self, FromAgent, ToAgent, ToWorker};
 
 /// A worker's end, as its stdout reader sees it.
@@ -138,7 +138,7 @@ async fn obey(
             }
             let started = FromAgent::Started {
                 pids: workers.iter().map(|w| w.pid).collect(),
-                host: crate::process::hostname(),
+                host: crate::util::process::hostname(),
             };
             let _ = out.send(protocol::encode(&started));
         }
@@ -180,7 +180,7 @@ fn start(
     out: mpsc::UnboundedSender<String>,
     closed: mpsc::UnboundedSender<Ended>,
 ) -> anyhow::Result<Worker> {
-    let mut child = crate::process::start_worker(index, run_id)?;
+    let mut child = crate::util::process::start_worker(index, run_id)?;
     let stdout = child.stdout.take().expect("stdout is piped");
     tokio::spawn(async move {
         let mut lines = BufReader::new(stdout).lines();

@@ -1,0 +1,12 @@
+//! Small pieces every layer uses and that depend on nothing else of the
+//! crate: child processes and signals, a worker's stop and freeze, password
+//! redaction, run ids, private files, numbers as people read them.
+
+pub mod format;
+pub mod freeze;
+pub mod fs;
+pub mod interrupt;
+pub mod process;
+pub mod redact;
+pub mod run_id;
+pub mod stop;
