@@ -33,10 +33,55 @@ pub struct StockFacts {
     pub segment_finals: Vec<i64>,
 }
 
+/// What an invariant checks; its name in `audit.csv` is its `Display`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    SoldWithinInitialStock,
+    FinalStockNonNegative,
+    SegmentsNonNegative,
+    StockConservation,
+    StockNotReset,
+    LockExclusive,
+    PerBuyerLimit,
+    OrdersMatchSales,
+    OrdersPerBuyerLimit,
+    OrdersBuyersKnown,
+    /// `[stock] extra_keys`: the key holds its declared type.
+    KeyType(String),
+    /// A `[thresholds]` limit: `max_p99_us.purchase`, `max_oversold`, ...
+    Threshold(String),
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Check::SoldWithinInitialStock => "sold_within_initial_stock",
+            Check::FinalStockNonNegative => "final_stock_non_negative",
+            Check::SegmentsNonNegative => "segments_non_negative",
+            Check::StockConservation => "stock_conservation",
+            Check::StockNotReset => "stock_not_reset",
+            Check::LockExclusive => "lock_exclusive",
+            Check::PerBuyerLimit => "per_buyer_limit",
+            Check::OrdersMatchSales => "orders_match_sales",
+            Check::OrdersPerBuyerLimit => "orders_per_buyer_limit",
+            Check::OrdersBuyersKnown => "orders_buyers_known",
+            Check::KeyType(key) => return write!(f, "key_type:{key}"),
+            Check::Threshold(name) => return write!(f, "threshold.{name}"),
+        };
+        f.write_str(name)
+    }
+}
+
+impl Serialize for Check {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Invariant {
     #[serde(rename = "invariant")]
-    pub name: String,
+    pub name: Check,
     pub expected: String,
     pub observed: String,
     pub pass: bool,
@@ -76,7 +121,7 @@ pub fn audit(facts: StockFacts) -> Audit {
         .map(|&f| i128::from(f.min(0)).abs())
         .sum();
     let mut invariants = vec![Invariant {
-        name: "sold_within_initial_stock".to_owned(),
+        name: Check::SoldWithinInitialStock,
         expected: format!("<= {initial}"),
         observed: sold.to_string(),
         pass: sold <= initial,
@@ -89,7 +134,7 @@ pub fn audit(facts: StockFacts) -> Audit {
     }
     let Some(final_stock) = facts.final_stock.filter(|_| !facts.reset) else {
         invariants.push(Invariant {
-            name: "stock_not_reset".to_owned(),
+            name: Check::StockNotReset,
             expected: "the stock key survives the run".to_owned(),
             observed: "reset by a redis-server restart without persistence".to_owned(),
             pass: false,
@@ -115,7 +160,7 @@ pub fn audit(facts: StockFacts) -> Audit {
     invariants.insert(
         0,
         Invariant {
-            name: "final_stock_non_negative".to_owned(),
+            name: Check::FinalStockNonNegative,
             expected: ">= 0".to_owned(),
             observed: final_stock.to_string(),
             pass: final_stock >= 0,
@@ -124,14 +169,14 @@ pub fn audit(facts: StockFacts) -> Audit {
     if facts.segment_finals.len() > 1 {
         let shown: Vec<String> = facts.segment_finals.iter().map(i64::to_string).collect();
         invariants.push(Invariant {
-            name: "segments_non_negative".to_owned(),
+            name: Check::SegmentsNonNegative,
             expected: "every segment >= 0".to_owned(),
             observed: shown.join(" "),
             pass: below_zero == 0,
         });
     }
     invariants.push(Invariant {
-        name: "stock_conservation".to_owned(),
+        name: Check::StockConservation,
         expected: format!(
             "sold {sold} <= initial - final <= sold + in doubt {}",
             sold + in_doubt
@@ -161,7 +206,7 @@ fn judged(invariants: &[Invariant]) -> Verdict {
 
 fn lock_exclusive(unsafe_overlaps: u64) -> Invariant {
     Invariant {
-        name: "lock_exclusive".to_owned(),
+        name: Check::LockExclusive,
         expected: "no two clients write the stock while both hold the lock".to_owned(),
         observed: format!("{unsafe_overlaps} unsafe overlap(s)"),
         pass: unsafe_overlaps == 0,
@@ -225,7 +270,7 @@ pub struct KeyFact {
 pub fn ledger_invariants(f: &LedgerFacts) -> Vec<Invariant> {
     let mut rows = Vec::new();
     if let Some((limit, v)) = &f.buyers {
-        rows.push(over_limit("per_buyer_limit", "sale(s)", *limit, v));
+        rows.push(over_limit(Check::PerBuyerLimit, "sale(s)", *limit, v));
     }
     if let Some(o) = &f.orders {
         let (observed, pass) = match &o.count {
@@ -236,7 +281,7 @@ pub fn ledger_invariants(f: &LedgerFacts) -> Vec<Invariant> {
             Err(why) => (why.clone(), false),
         };
         rows.push(Invariant {
-            name: "orders_match_sales".to_owned(),
+            name: Check::OrdersMatchSales,
             expected: format!(
                 "sales {} <= orders <= sales + in doubt {}",
                 o.sales,
@@ -246,14 +291,19 @@ pub fn ledger_invariants(f: &LedgerFacts) -> Vec<Invariant> {
             pass,
         });
         if let Some((limit, v)) = &o.per_buyer {
-            rows.push(over_limit("orders_per_buyer_limit", "order(s)", *limit, v));
+            rows.push(over_limit(
+                Check::OrdersPerBuyerLimit,
+                "order(s)",
+                *limit,
+                v,
+            ));
         }
         if let Some((unknown, example)) = &o.unknown {
             let e = example
                 .as_deref()
                 .map_or(String::new(), |e| format!(" (first: `{e}`)"));
             rows.push(Invariant {
-                name: "orders_buyers_known".to_owned(),
+                name: Check::OrdersBuyersKnown,
                 expected: "every order names a buyer of the run".to_owned(),
                 observed: format!("{unknown} order(s) name none{e}"),
                 pass: *unknown == 0,
@@ -267,7 +317,7 @@ pub fn ledger_invariants(f: &LedgerFacts) -> Vec<Invariant> {
             .filter(|t| *t != k.declared && *t != "none")
             .collect();
         rows.push(Invariant {
-            name: format!("key_type:{}", k.key),
+            name: Check::KeyType(k.key.clone()),
             expected: format!("{} (or absent)", k.declared),
             observed: format!("{} with {} entries", k.found.join(" "), k.size),
             pass: wrong.is_empty(),
@@ -276,7 +326,7 @@ pub fn ledger_invariants(f: &LedgerFacts) -> Vec<Invariant> {
     rows
 }
 
-fn over_limit(name: &str, what: &str, limit: u32, v: &Violations) -> Invariant {
+fn over_limit(name: Check, what: &str, limit: u32, v: &Violations) -> Invariant {
     let examples: Vec<String> = v
         .examples
         .iter()
@@ -291,7 +341,7 @@ fn over_limit(name: &str, what: &str, limit: u32, v: &Violations) -> Invariant {
         n => format!("{n} buyer(s) over it ({}){across}", examples.join(", ")),
     };
     Invariant {
-        name: name.to_owned(),
+        name,
         expected: format!("<= {limit} {what} per buyer"),
         observed,
         pass: v.buyers == 0,
@@ -309,9 +359,9 @@ impl Audit {
         self
     }
 
-    /// Whether the invariant `name` was checked and failed.
-    pub fn failed(&self, name: &str) -> bool {
-        self.invariants.iter().any(|i| i.name == name && !i.pass)
+    /// Whether the invariant was checked and failed.
+    pub fn failed(&self, check: &Check) -> bool {
+        self.invariants.iter().any(|i| i.name == *check && !i.pass)
     }
 }
 
@@ -328,14 +378,10 @@ pub struct Figures<'a> {
 
 /// One row per threshold set, named `threshold.<name>[.<phase>]`.
 pub fn thresholds(t: &Thresholds, f: &Figures<'_>) -> Vec<Invariant> {
-    let mut rows = vec![at_most(
-        "threshold.max_oversold",
-        f.oversold,
-        t.max_oversold,
-    )];
+    let mut rows = vec![at_most("max_oversold", f.oversold, t.max_oversold)];
     if let Some(min) = t.min_purchases_per_s {
         rows.push(Invariant {
-            name: "threshold.min_purchases_per_s".to_owned(),
+            name: Check::Threshold("min_purchases_per_s".to_owned()),
             expected: format!(">= {min}"),
             observed: format!("{:.1}", f.purchases_per_s),
             pass: f.purchases_per_s >= min,
@@ -347,7 +393,7 @@ pub fn thresholds(t: &Thresholds, f: &Figures<'_>) -> Vec<Invariant> {
     ] {
         for (phase, limit) in limits {
             rows.push(at_most(
-                &format!("threshold.{name}.{}", phase.name()),
+                &format!("{name}.{}", phase.name()),
                 (f.latency)(*phase, q),
                 *limit,
             ));
@@ -359,10 +405,10 @@ pub fn thresholds(t: &Thresholds, f: &Figures<'_>) -> Vec<Invariant> {
         } else {
             f.errors as f64 / f.attempts as f64
         };
-        rows.push(at_most("threshold.max_error_rate", rate, max));
+        rows.push(at_most("max_error_rate", rate, max));
     }
     if let Some(max) = t.max_wait_timeouts {
-        rows.push(at_most("threshold.max_wait_timeouts", f.wait_timeouts, max));
+        rows.push(at_most("max_wait_timeouts", f.wait_timeouts, max));
     }
     rows
 }
@@ -371,7 +417,7 @@ pub fn thresholds(t: &Thresholds, f: &Figures<'_>) -> Vec<Invariant> {
 /// `18446744073709552000` and round near it); rates stay `f64`.
 fn at_most<T: PartialOrd + std::fmt::Display>(name: &str, observed: T, limit: T) -> Invariant {
     Invariant {
-        name: name.to_owned(),
+        name: Check::Threshold(name.to_owned()),
         expected: format!("<= {limit}"),
         observed: format!("{observed}"),
         pass: observed <= limit,
@@ -399,7 +445,7 @@ mod tests {
         let row = audit
             .invariants
             .iter()
-            .find(|i| i.name == "segments_non_negative")
+            .find(|i| i.name == Check::SegmentsNonNegative)
             .expect("a per-segment invariant");
         assert!(!row.pass && row.observed == "-1 1", "{row:?}");
     }
@@ -430,11 +476,11 @@ mod tests {
         })
     }
 
-    fn failing(a: &Audit) -> Vec<&str> {
+    fn failing(a: &Audit) -> Vec<String> {
         a.invariants
             .iter()
             .filter(|i| !i.pass)
-            .map(|i| i.name.as_str())
+            .map(|i| i.name.to_string())
             .collect()
     }
 
@@ -550,7 +596,7 @@ mod tests {
         assert!(audit(facts(None))
             .invariants
             .iter()
-            .all(|i| i.name != "lock_exclusive"));
+            .all(|i| i.name != Check::LockExclusive));
     }
 
     #[test]
@@ -605,7 +651,12 @@ mod tests {
             max_wait_timeouts: Some(3),
         };
         let rows = thresholds(&t, &figures(&latency));
-        let verdicts: Vec<(&str, bool)> = rows.iter().map(|r| (r.name.as_str(), r.pass)).collect();
+        let names: Vec<String> = rows.iter().map(|r| r.name.to_string()).collect();
+        let verdicts: Vec<(&str, bool)> = names
+            .iter()
+            .map(String::as_str)
+            .zip(rows.iter().map(|r| r.pass))
+            .collect();
         assert_eq!(
             verdicts,
             [

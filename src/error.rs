@@ -38,3 +38,8 @@ impl From<anyhow::Error> for Error {
         }
     }
 }
+
+/// The root cause of a failure (a Redis error, an I/O error), in words.
+pub fn root_cause(e: &anyhow::Error) -> String {
+    e.root_cause().to_string()
+}

@@ -15,7 +15,9 @@
 //!   [`record::RunRecord`].
 //! - [`record`]: what a finished run measured, for the reports; with
 //!   [`timeline`], the run over time.
-//! - [`verdict`]: the run's word, exit code and headline;
+//! - [`judge`]: the run's verdict from what it measured, as pure
+//!   functions over what the coordinator collected.
+//! - [`verdict`]: every verdict word, its exit code, and a run's headline;
 //!   [`audit`]: stock invariants as pure functions; [`ledger`]: the
 //!   harness's own per-buyer ledger and Redis's orders per buyer.
 //! - [`checker`]: the lock-safety checker (overlapping lock holds), over
@@ -47,6 +49,7 @@ pub mod conn;
 pub mod coordinator;
 pub mod error;
 pub mod hold;
+pub mod judge;
 pub mod keys;
 pub mod ledger;
 pub mod metrics;

@@ -9,11 +9,14 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// The word of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+/// Every word the tool prints as a verdict: of a run, a sweep, `--repeat`'s
+/// trials, a capacity search and `compare`. Each has one exit code; a set of
+/// them is summed up by the most serious ([`Verdict::most_serious`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Verdict {
+    /// Everything declared was tested and held.
     #[serde(rename = "PASS")]
     Pass,
     /// The run could not judge: see [`Inconclusive`].
@@ -23,18 +26,121 @@ pub enum Verdict {
     /// strategy. Still a failure for the exit code.
     #[serde(rename = "RESET")]
     Reset,
+    /// The audit failed: an oversell, lost writes, a lock that did not
+    /// exclude, a ledger that does not balance.
     #[serde(rename = "FAIL")]
     Fail,
+    /// The audit passed but a `[thresholds]` limit was broken.
+    #[serde(rename = "THRESHOLDS-FAILED")]
+    ThresholdsFailed,
+    /// Ctrl-C (or SIGTERM) stopped a run that passed what it did.
+    #[serde(rename = "INTERRUPTED")]
+    Interrupted,
+    /// `compare`: the candidate is slower than the baseline beyond
+    /// `--max-regression`, or lacks one of its points.
+    #[serde(rename = "REGRESSION")]
+    Regression,
+    /// A sweep that stopped before its last point.
+    #[serde(rename = "INCOMPLETE")]
+    Incomplete,
+    /// `capacity`: no rate searched met the SLO.
+    #[serde(rename = "SLO-MISSED")]
+    SloMissed,
 }
 
 impl Verdict {
+    pub const ALL: [Verdict; 9] = [
+        Verdict::Pass,
+        Verdict::Inconclusive,
+        Verdict::Reset,
+        Verdict::Fail,
+        Verdict::ThresholdsFailed,
+        Verdict::Interrupted,
+        Verdict::Regression,
+        Verdict::Incomplete,
+        Verdict::SloMissed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Pass => "PASS",
             Verdict::Fail => "FAIL",
             Verdict::Reset => "RESET",
             Verdict::Inconclusive => "INCONCLUSIVE",
+            Verdict::ThresholdsFailed => "THRESHOLDS-FAILED",
+            Verdict::Interrupted => "INTERRUPTED",
+            Verdict::Regression => "REGRESSION",
+            Verdict::Incomplete => "INCOMPLETE",
+            Verdict::SloMissed => "SLO-MISSED",
         }
+    }
+
+    /// 1 FAIL or RESET; 5 INCONCLUSIVE; 3 a limit the user set was missed
+    /// (a threshold, the baseline, the SLO); 130 stopped early; 0 PASS.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Fail | Verdict::Reset => 1,
+            Verdict::Inconclusive => 5,
+            Verdict::ThresholdsFailed | Verdict::Regression | Verdict::SloMissed => 3,
+            Verdict::Interrupted | Verdict::Incomplete => 130,
+            Verdict::Pass => 0,
+        }
+    }
+
+    /// How serious, in the order of the exit codes: a failed audit first
+    /// (FAIL before RESET), then no verdict, then a missed limit, then
+    /// stopping early.
+    fn severity(self) -> u8 {
+        match self {
+            Verdict::Fail => 5,
+            Verdict::Reset => 4,
+            Verdict::Inconclusive => 3,
+            Verdict::ThresholdsFailed | Verdict::Regression | Verdict::SloMissed => 2,
+            Verdict::Interrupted | Verdict::Incomplete => 1,
+            Verdict::Pass => 0,
+        }
+    }
+
+    /// The most serious of several verdicts (trials, sweep points); PASS
+    /// for none. Of two as serious, the first.
+    pub fn most_serious(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
+        verdicts.into_iter().fold(Verdict::Pass, |worst, v| {
+            if v.severity() > worst.severity() {
+                v
+            } else {
+                worst
+            }
+        })
+    }
+
+    /// How a page colours it: `pass`, `fail` or `other`.
+    pub fn css_class(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            _ => "other",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Verdict {
+    type Err = String;
+
+    /// The word as the tool writes it, in a report read back (`compare`).
+    fn from_str(word: &str) -> Result<Verdict, String> {
+        Verdict::ALL
+            .into_iter()
+            .find(|v| v.as_str() == word)
+            .ok_or_else(|| {
+                let words: Vec<&str> = Verdict::ALL.iter().map(|v| v.as_str()).collect();
+                format!("`{word}` is not a verdict (one of {})", words.join(", "))
+            })
     }
 }
 
@@ -154,37 +260,17 @@ impl RunVerdict {
         }
     }
 
-    /// 1 FAIL or RESET; else 5 INCONCLUSIVE; else 3 a threshold was
-    /// violated; else 130 interrupted; else 0.
+    /// The exit code of [`RunVerdict::banner`]'s word.
     pub fn exit_code(&self) -> u8 {
-        match self.verdict {
-            Verdict::Fail | Verdict::Reset => 1,
-            Verdict::Inconclusive => 5,
-            Verdict::Pass if !self.thresholds_passed => 3,
-            Verdict::Pass if self.interrupted => 130,
-            Verdict::Pass => 0,
-        }
-    }
-
-    /// The exit code of several runs (trials, sweep points): the most
-    /// serious of theirs, in the order of [`RunVerdict::exit_code`].
-    pub fn most_serious(codes: impl IntoIterator<Item = u8>) -> u8 {
-        let rank = |code: u8| match code {
-            1 => 4,
-            5 => 3,
-            3 => 2,
-            130 => 1,
-            _ => 0,
-        };
-        codes.into_iter().max_by_key(|&c| rank(c)).unwrap_or(0)
+        self.banner().exit_code()
     }
 
     /// The word shown first: the verdict, or for a PASS what spoils it.
-    pub fn banner(&self) -> &'static str {
+    pub fn banner(&self) -> Verdict {
         match self.verdict {
-            Verdict::Pass if !self.thresholds_passed => "THRESHOLDS-FAILED",
-            Verdict::Pass if self.interrupted => "INTERRUPTED",
-            other => other.as_str(),
+            Verdict::Pass if !self.thresholds_passed => Verdict::ThresholdsFailed,
+            Verdict::Pass if self.interrupted => Verdict::Interrupted,
+            other => other,
         }
     }
 
@@ -287,7 +373,14 @@ fn headline(verdict: Verdict, inconclusive: &[Inconclusive], f: &Figures) -> Str
                 f.initial
             )
         }
-        Verdict::Pass => {
+        // The audit's word is never one of the others; they read as a pass
+        // of the stock.
+        Verdict::Pass
+        | Verdict::ThresholdsFailed
+        | Verdict::Interrupted
+        | Verdict::Regression
+        | Verdict::Incomplete
+        | Verdict::SloMissed => {
             let fenced = match f.fenced_overlaps {
                 Some(n) if n > 0 => format!(
                     " The lock was held by two clients at once {n} time(s), and every stale write was refused (fenced)."
@@ -358,11 +451,39 @@ mod tests {
 
     #[test]
     fn several_runs_exit_with_the_most_serious_code() {
-        assert_eq!(RunVerdict::most_serious([0, 130, 3, 5, 1, 0]), 1);
-        assert_eq!(RunVerdict::most_serious([0, 3, 5, 130]), 5);
-        assert_eq!(RunVerdict::most_serious([130, 3, 0]), 3);
-        assert_eq!(RunVerdict::most_serious([0, 130]), 130);
-        assert_eq!(RunVerdict::most_serious([]), 0);
+        use Verdict::*;
+        let code = |vs: &[Verdict]| Verdict::most_serious(vs.iter().copied()).exit_code();
+        assert_eq!(
+            code(&[
+                Pass,
+                Interrupted,
+                ThresholdsFailed,
+                Inconclusive,
+                Fail,
+                Pass
+            ]),
+            1
+        );
+        assert_eq!(
+            code(&[Pass, ThresholdsFailed, Inconclusive, Interrupted]),
+            5
+        );
+        assert_eq!(code(&[Interrupted, Regression, Pass]), 3);
+        assert_eq!(code(&[Pass, Incomplete]), 130);
+        assert_eq!(code(&[]), 0);
+        assert_eq!(Verdict::most_serious([Reset, Fail, Reset]), Fail);
+    }
+
+    #[test]
+    fn every_word_reads_back_as_itself_and_nothing_else_does() {
+        for v in Verdict::ALL {
+            assert_eq!(v.as_str().parse::<Verdict>(), Ok(v));
+            let json = serde_json::to_string(&v).unwrap();
+            assert_eq!(json, format!("\"{v}\""));
+        }
+        for bad in ["pass", "PASSED", "", "FAIL "] {
+            assert!(bad.parse::<Verdict>().is_err(), "{bad:?} was read");
+        }
     }
 
     #[test]
@@ -381,7 +502,7 @@ mod tests {
     #[test]
     fn inconclusive_names_the_fault_and_why() {
         let v = RunVerdict::new(Verdict::Pass, vec![fault()], true, false, &figures());
-        assert_eq!(v.banner(), "INCONCLUSIVE");
+        assert_eq!(v.banner(), Verdict::Inconclusive);
         assert!(v
             .headline
             .contains("fault #1 pause did not take effect: the run ended first"));
@@ -402,7 +523,7 @@ mod tests {
     #[test]
     fn a_pass_with_thresholds_broken_shows_that_first() {
         let v = RunVerdict::new(Verdict::Pass, vec![], false, false, &figures());
-        assert_eq!(v.banner(), "THRESHOLDS-FAILED");
+        assert_eq!(v.banner(), Verdict::ThresholdsFailed);
         assert_eq!(v.verdict.as_str(), "PASS");
     }
 }

@@ -36,7 +36,7 @@ pub struct Step {
     pub p999_us: u64,
     pub errors: u64,
     pub slo_met: bool,
-    pub verdict: &'static str,
+    pub verdict: Verdict,
     pub folder: String,
     /// The rate's judgment, the same on each of its trials: every trial
     /// reached 95% of the rate, dropped nothing and passed, and the trials
@@ -128,13 +128,7 @@ pub fn capacity_command(args: &CapacityArgs) -> Result<u8, Error> {
             out.display()
         ),
     }
-    Ok(match found {
-        Found::Rate(_) => 0,
-        Found::None => 3,
-        Found::Unsafe => 1,
-        Found::Inconclusive(_) => 5,
-        Found::Interrupted => 130,
-    })
+    Ok(word(Some(&found)).exit_code())
 }
 
 /// Where a step's rows come from: the search, its check, or `--at`.
@@ -454,7 +448,7 @@ fn step(slo: &Slo, rate: f64, record: &RunRecord, folder: String) -> Step {
         p999_us: row.p999_us,
         errors: row.errors,
         slo_met,
-        verdict: record.verdict.verdict.as_str(),
+        verdict: record.verdict.verdict,
         // Until the rate is judged on all its trials.
         sustained: false,
         pooled_us: None,
@@ -470,13 +464,13 @@ fn step(slo: &Slo, rate: f64, record: &RunRecord, folder: String) -> Step {
     }
 }
 
-fn word(found: Option<&Found>) -> &'static str {
+fn word(found: Option<&Found>) -> Verdict {
     match found {
-        Some(Found::Rate(_)) => "PASS",
-        Some(Found::Unsafe) => "FAIL",
-        Some(Found::Inconclusive(_)) => "INCONCLUSIVE",
-        Some(Found::None) => "SLO-MISSED",
-        Some(Found::Interrupted) | None => "INTERRUPTED",
+        Some(Found::Rate(_)) => Verdict::Pass,
+        Some(Found::Unsafe) => Verdict::Fail,
+        Some(Found::Inconclusive(_)) => Verdict::Inconclusive,
+        Some(Found::None) => Verdict::SloMissed,
+        Some(Found::Interrupted) | None => Verdict::Interrupted,
     }
 }
 
@@ -708,7 +702,7 @@ fn index(
                 format!("{:.1}", s.p999_us as f64 / 1e3),
                 s.errors.to_string(),
                 s.slo_met.to_string(),
-                s.verdict.to_owned(),
+                s.verdict.to_string(),
                 s.sustained.to_string(),
             ]
         })
@@ -772,7 +766,7 @@ mod tests {
             p999_us: 0,
             errors: 0,
             slo_met: sustained,
-            verdict: "PASS",
+            verdict: Verdict::Pass,
             folder: String::new(),
             sustained,
             pooled_us: Some(1_000),

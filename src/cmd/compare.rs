@@ -17,6 +17,7 @@ use csv::StringRecord;
 
 use crate::error::Error;
 use crate::report::{self, compare::Change};
+use crate::verdict::Verdict;
 
 /// Figures compared, and whether higher is better. Only throughput and p99
 /// gate; the others are context.
@@ -62,12 +63,8 @@ pub fn compare_command(
         )));
     }
     let judged = Judgement::new(&base, &cand, max_regression);
-    let verdict = report::compare::Verdict {
-        word: match judged.exit_code() {
-            0 => "PASS",
-            1 => "FAIL",
-            _ => "REGRESSION",
-        },
+    let verdict = report::compare::Outcome {
+        word: judged.verdict(),
         notes: judged.notes(max_regression),
     };
     report::compare::write(
@@ -87,7 +84,7 @@ pub fn compare_command(
         println!("OVERSOLD in the candidate: {point}");
     }
     println!("written: {}", candidate.join("compare.csv").display());
-    Ok(judged.exit_code())
+    Ok(judged.verdict().exit_code())
 }
 
 /// What the gate found.
@@ -136,14 +133,15 @@ impl Judgement {
         oversold.chain(regressed).chain(missing).collect()
     }
 
-    /// 1 oversold, else 3 regressed or a point missing, else 0.
-    fn exit_code(&self) -> u8 {
+    /// FAIL oversold, else REGRESSION regressed or a point missing, else
+    /// PASS.
+    fn verdict(&self) -> Verdict {
         if !self.oversold.is_empty() {
-            1
+            Verdict::Fail
         } else if self.changes.iter().any(|c| c.regression) || !self.missing.is_empty() {
-            3
+            Verdict::Regression
         } else {
-            0
+            Verdict::Pass
         }
     }
 }
@@ -537,7 +535,7 @@ mod tests {
     #[test]
     fn judgement_exits_1_for_oversold_3_for_regressed_or_missing_else_0() {
         let base = report(&[("a", 1000.0, 500.0, 0.0), ("b", 1000.0, 500.0, 0.0)]);
-        let code = |cand: &Report| Judgement::new(&base, cand, 10.0).exit_code();
+        let code = |cand: &Report| Judgement::new(&base, cand, 10.0).verdict().exit_code();
         assert_eq!(code(&base), 0);
         assert_eq!(code(&report(&[("a", 1000.0, 500.0, 0.0)])), 3);
         let slow = report(&[("a", 500.0, 500.0, 0.0), ("b", 1000.0, 500.0, 0.0)]);

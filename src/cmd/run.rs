@@ -16,7 +16,7 @@ use crate::report::{self, trials::TrialRow};
 use crate::scenario::{Override, Scenario};
 use crate::util::interrupt::Interrupt;
 use crate::util::run_id;
-use crate::verdict::RunVerdict;
+use crate::verdict::{RunVerdict, Verdict};
 
 /// The coordinator's runtime: one thread is plenty for reading pipes, and
 /// it keeps every child's parent-death signal tied to the main thread.
@@ -211,7 +211,7 @@ fn trials(scenario: &Scenario, n: u32, stamp: &str, out: &Path, quiet: bool) -> 
         false => println!("{line}\n  report: {}", out.display()),
     }
     // 1 if any trial failed, else 5, else 3, else 130, else 0.
-    let code = RunVerdict::most_serious(verdicts.iter().map(RunVerdict::exit_code));
+    let code = Verdict::most_serious(verdicts.iter().map(RunVerdict::banner)).exit_code();
     match failure {
         // A trial that failed its audit outranks a later one that could
         // not run; the error is still said.

@@ -12,7 +12,7 @@ use crate::report::{self, sweep::PointResult, SummaryRow};
 use crate::scenario::SweepPlan;
 use crate::util::interrupt::Interrupt;
 use crate::util::run_id;
-use crate::verdict::{RunVerdict, Verdict};
+use crate::verdict::Verdict;
 
 /// Runs the sweep and returns its exit code: 0; 1 when a point failed its
 /// audit (unless `expect_oversell`); else 5 when a point was INCONCLUSIVE;
@@ -31,19 +31,20 @@ pub fn sweep_command(args: &RunArgs) -> Result<u8, Error> {
     let out = crate::cmd::run::out_dir(&args.out, format!("{}-sweep-{stamp}", plan.name))?;
     let (points, interrupted, error) =
         crate::cmd::run::runtime()?.block_on(run_points(&plan, &stamp, &out, args.quiet));
-    let mut verdict = sweep_verdict(plan.expect_oversell, &points);
+    let (mut word, mut why) = sweep_verdict(plan.expect_oversell, &points);
     if interrupted || error.is_some() {
-        // The page of a sweep that stopped early does not say PASS.
+        // The page of a sweep that stopped early does not say PASS; a
+        // point that failed still says so.
+        if word.exit_code() == 0 || word == Verdict::Interrupted {
+            word = Verdict::Incomplete;
+        }
         let ran = format!("{} of {} points ran", points.len(), plan.points.len());
-        verdict = (
-            "INCOMPLETE",
-            format!("{ran}, then the sweep stopped; {}", verdict.1),
-        );
+        why = format!("{ran}, then the sweep stopped; {why}");
     }
     let page = report::sweep::SweepPage {
         name: &plan.name,
         planned: plan.points.len(),
-        verdict: (verdict.0, &verdict.1),
+        verdict: (word, &why),
     };
     report::sweep::write(&out, &plan.fields, &points, &page)?;
     if let Some(error) = error {
@@ -55,7 +56,7 @@ pub fn sweep_command(args: &RunArgs) -> Result<u8, Error> {
         );
         // A point that failed its audit outranks a later one that could
         // not run; the error is still said.
-        if exit_code(&points, plan.expect_oversell, false) == 1 {
+        if word.exit_code() == 1 {
             eprintln!("error: {error}");
             return Ok(1);
         }
@@ -66,20 +67,7 @@ pub fn sweep_command(args: &RunArgs) -> Result<u8, Error> {
         .filter(|p| p.verdict.verdict != Verdict::Pass)
         .collect();
     print_summary(&plan, &points, &failing, &out, args.quiet);
-    Ok(exit_code(&points, plan.expect_oversell, interrupted))
-}
-
-/// The most serious point decides, as for `run`; with `expect_oversell`
-/// a failed audit is what the sweep set out to show.
-fn exit_code(points: &[PointResult], expect_oversell: bool, interrupted: bool) -> u8 {
-    let codes = points.iter().map(|p| match p.verdict.exit_code() {
-        1 if expect_oversell => 0,
-        code => code,
-    });
-    match RunVerdict::most_serious(codes) {
-        0 if interrupted => 130,
-        code => code,
-    }
+    Ok(word.exit_code())
 }
 
 /// Runs points in order until the end, an interrupt, or an error; returns
@@ -170,36 +158,44 @@ fn progress_line(index: usize, total: usize, label: &str, row: &SummaryRow) -> S
 }
 
 /// The sweep's word and the sentence that says why: the most serious of
-/// its points, as for `run`, with `expect_oversell` taken into account.
-pub fn sweep_verdict(expect_oversell: bool, points: &[PointResult]) -> (&'static str, String) {
+/// its points, as for `run`, with `expect_oversell` taken into account (a
+/// failed audit is then what the sweep set out to show).
+pub fn sweep_verdict(expect_oversell: bool, points: &[PointResult]) -> (Verdict, String) {
     let count = |v: Verdict| points.iter().filter(|p| p.verdict.verdict == v).count();
     let failed = count(Verdict::Fail) + count(Verdict::Reset);
     let inconclusive = count(Verdict::Inconclusive);
     let thresholds = points
         .iter()
-        .filter(|p| !p.verdict.thresholds_passed)
+        .filter(|p| p.verdict.verdict == Verdict::Pass && !p.verdict.thresholds_passed)
         .count();
+    let word = Verdict::ThresholdsFailed;
+    let broke = format!("{word}: {thresholds} point(s) violated a threshold");
     match (failed, inconclusive, expect_oversell) {
-        (0, 0, _) if thresholds > 0 => (
-            "THRESHOLDS-FAILED",
-            format!("THRESHOLDS-FAILED: {thresholds} point(s) violated a threshold"),
-        ),
-        (0, 0, _) => ("PASS", "PASS".to_owned()),
+        (0, 0, _) if thresholds > 0 => (word, broke),
+        (0, 0, _) => (Verdict::Pass, Verdict::Pass.to_string()),
         (0, n, _) => (
-            "INCONCLUSIVE",
-            format!("INCONCLUSIVE: {n} point(s) could not judge"),
+            Verdict::Inconclusive,
+            format!("{}: {n} point(s) could not judge", Verdict::Inconclusive),
+        ),
+        (n, 0, true) if thresholds > 0 => (
+            word,
+            format!("{broke}; {n} failed the audit, as expected (expect_oversell = true)"),
         ),
         (n, 0, true) => (
-            "PASS",
+            Verdict::Pass,
             format!("{n} point(s) failed the audit, as expected (expect_oversell = true)"),
         ),
         (n, i, true) => (
-            "INCONCLUSIVE",
+            Verdict::Inconclusive,
             format!(
-                "INCONCLUSIVE: {i} point(s) could not judge; {n} failed the audit, as expected"
+                "{}: {i} point(s) could not judge; {n} failed the audit, as expected",
+                Verdict::Inconclusive
             ),
         ),
-        (n, _, false) => ("FAIL", format!("FAIL: {n} point(s) failed the audit")),
+        (n, _, false) => (
+            Verdict::Fail,
+            format!("{}: {n} point(s) failed the audit", Verdict::Fail),
+        ),
     }
 }
 

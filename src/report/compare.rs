@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::sweep_svg::{self, Bar};
+use crate::verdict::Verdict;
 
 /// One figure of one point, compared; field order is column order.
 #[derive(Debug, Clone, Serialize)]
@@ -22,9 +23,9 @@ pub struct Change {
 }
 
 /// What `compare.html` says besides the figures.
-pub struct Verdict<'a> {
-    /// `PASS`, `REGRESSION` or `FAIL` (the candidate oversold).
-    pub word: &'a str,
+pub struct Outcome {
+    /// PASS, REGRESSION or FAIL (the candidate oversold).
+    pub word: Verdict,
     /// Regressions, missing points and oversold points, in words.
     pub notes: Vec<String>,
 }
@@ -40,7 +41,7 @@ pub fn write(
     (baseline, candidate): (&Path, &Path),
     changes: &[Change],
     max_regression: f64,
-    verdict: &Verdict<'_>,
+    verdict: &Outcome,
 ) -> anyhow::Result<()> {
     let csv = render_csv(changes)?;
     let svg = render_svg(changes, max_regression)?;
@@ -62,7 +63,7 @@ fn render_html(
     (baseline, candidate): (&Path, &Path),
     changes: &[Change],
     max_regression: f64,
-    verdict: &Verdict<'_>,
+    verdict: &Outcome,
     svg: &[u8],
 ) -> Vec<u8> {
     let regressions = changes.iter().filter(|c| c.regression).count();

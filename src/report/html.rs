@@ -8,12 +8,14 @@
 //! here; the SVGs are embedded as they are (minus their XML declaration), since they come
 //! from this crate's own chart renderers.
 
+use crate::verdict::Verdict;
+
 /// Everything shown on the page, in the order it is shown (verdict first, charts last).
 pub struct Page<'a> {
     /// e.g. "flash-sale (article)"
     pub title: &'a str,
-    /// "PASS" or "FAIL" (others possible, e.g. "INTERRUPTED"): shown first, large, green for PASS, red for FAIL, amber otherwise.
-    pub verdict: &'a str,
+    /// Shown first, large, green for PASS, red for FAIL, amber otherwise.
+    pub verdict: Verdict,
     /// One sentence under the verdict, e.g. "Sold 1000 of 1000 units; no oversell; stock conserved." or "Oversold 2 units: final stock -2."
     pub headline: &'a str,
     /// Facts about the run shown as a two-column table (name, value), in order: e.g. ("redis", "embedded redis-server on 127.0.0.1:1234"), ("command", "seckill-bench run ...").
@@ -81,7 +83,7 @@ pub fn render(page: &Page<'_>) -> Vec<u8> {
         advice(&page.advice),
         charts(&page.charts),
     ];
-    let title = format!("{} · {}", escape(page.verdict), escape(page.title));
+    let title = format!("{} · {}", page.verdict, escape(page.title));
     let html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -93,15 +95,11 @@ pub fn render(page: &Page<'_>) -> Vec<u8> {
 }
 
 fn verdict(page: &Page<'_>) -> String {
-    let class = match page.verdict.trim().to_ascii_uppercase().as_str() {
-        "PASS" => "pass",
-        "FAIL" => "fail",
-        _ => "other",
-    };
+    let class = page.verdict.css_class();
     format!(
         "<header class=\"verdict {class}\">\n<div class=\"verdict-word\">{}</div>\n\
          <div>\n<h1>{}</h1>\n<p class=\"headline\">{}</p>\n</div>\n</header>\n",
-        escape(page.verdict),
+        page.verdict,
         escape(page.title),
         escape(page.headline)
     )
@@ -310,7 +308,7 @@ mod tests {
     fn page() -> Page<'static> {
         Page {
             title: "flash-sale (article)",
-            verdict: "FAIL",
+            verdict: Verdict::Fail,
             headline: "Oversold 2 units: final stock -2.",
             facts: vec![(
                 "redis".into(),
@@ -397,7 +395,11 @@ mod tests {
 
     #[test]
     fn verdicts_get_their_colour_class() {
-        for (verdict, class) in [("PASS", "pass"), ("FAIL", "fail"), ("INTERRUPTED", "other")] {
+        for (verdict, class) in [
+            (Verdict::Pass, "pass"),
+            (Verdict::Fail, "fail"),
+            (Verdict::Interrupted, "other"),
+        ] {
             let html = html(&Page { verdict, ..page() });
             assert!(
                 html.contains(&format!("<header class=\"verdict {class}\">")),
@@ -424,7 +426,7 @@ mod tests {
         );
         let page = Page {
             title: "<script>alert(1)</script>",
-            verdict: hostile,
+            verdict: Verdict::Fail,
             headline: hostile,
             facts: vec![(hostile.into(), hostile.into())],
             summary: (strings(&[hostile]), vec![strings(&[hostile])]),

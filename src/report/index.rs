@@ -34,7 +34,7 @@ pub fn render(
             .chain(&record.thresholds)
             .map(|i| {
                 [
-                    i.name.to_owned(),
+                    i.name.to_string(),
                     i.expected.clone(),
                     i.observed.clone(),
                     i.pass.to_string(),

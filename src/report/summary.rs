@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::record::RunRecord;
+use crate::verdict::Verdict;
 
 /// The row; field order is column order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -32,7 +33,7 @@ pub struct SummaryRow {
     pub p99_us: u64,
     pub p999_us: u64,
     pub max_us: u64,
-    pub verdict: &'static str,
+    pub verdict: Verdict,
     pub sales: u64,
     pub sales_per_s: f64,
     pub quantity: u64,
@@ -63,7 +64,7 @@ pub struct SummaryRow {
     /// Units that left the stock with no recorded sale.
     pub lost: u64,
     /// `PASS` or `FAIL`: the scenario's thresholds (max_oversold always).
-    pub thresholds: &'static str,
+    pub thresholds: Verdict,
     /// Why the verdict is INCONCLUSIVE (a fault that did not take effect,
     /// nothing that reached the stock, Redis lost); empty otherwise.
     pub inconclusive_reason: String,
@@ -140,7 +141,7 @@ impl SummaryRow {
             p99_us: h.value_at_quantile(0.99),
             p999_us: h.value_at_quantile(0.999),
             max_us: h.max(),
-            verdict: record.verdict.verdict.as_str(),
+            verdict: record.verdict.verdict,
             sales: c.sales,
             sales_per_s: round3(per_s(c.sales)),
             quantity: s.stock.quantity.get(),
@@ -167,9 +168,9 @@ impl SummaryRow {
             in_doubt: record.in_doubt,
             lost: record.audit.lost,
             thresholds: if record.thresholds_passed() {
-                "PASS"
+                Verdict::Pass
             } else {
-                "FAIL"
+                Verdict::Fail
             },
             inconclusive_reason: record.verdict.inconclusive_reason(),
             unsafe_overlaps: record.lock_safety.as_ref().map(|l| l.unsafe_overlaps),

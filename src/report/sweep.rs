@@ -10,6 +10,7 @@ use std::path::Path;
 use super::sweep_svg::{self, Bar, Line};
 use super::SummaryRow;
 use crate::scenario::value_text;
+use crate::verdict::Verdict;
 
 /// One finished point of a sweep.
 #[derive(Debug, Clone)]
@@ -30,7 +31,7 @@ pub struct SweepPage<'a> {
     /// Points the sweep planned (some may not have run).
     pub planned: usize,
     /// The sweep's word and the sentence that says why.
-    pub verdict: (&'a str, &'a str),
+    pub verdict: (Verdict, &'a str),
 }
 
 /// Renders and atomically writes `sweep.csv`, the charts and `index.html`
@@ -77,7 +78,7 @@ pub fn render_index(
             let mut row = vec![format!("{:03}", i + 1)];
             row.extend(p.values.iter().map(value_text));
             row.extend([
-                p.verdict.banner().to_owned(),
+                p.verdict.banner().to_string(),
                 format!("{:.0}", p.row.purchases_per_s),
                 format!("{:.1}", p.row.p99_us as f64 / 1000.0),
                 p.row.oversold.to_string(),
@@ -206,7 +207,7 @@ fn bars(
         .map(|p| Bar {
             label: p.label.clone(),
             value: metric(&p.row),
-            alarm: p.row.verdict != "PASS",
+            alarm: p.row.verdict != Verdict::Pass,
         })
         .collect();
     let failing = bars.iter().filter(|b| b.alarm).count();

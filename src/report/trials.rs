@@ -7,12 +7,13 @@ use serde::Serialize;
 
 use super::SummaryRow;
 use crate::record::RunRecord;
+use crate::verdict::Verdict;
 
 /// One trial; field order is column order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrialRow {
     pub trial: u32,
-    pub verdict: &'static str,
+    pub verdict: Verdict,
     pub oversold: u64,
     /// Empty when the strategy takes no lock.
     pub unsafe_overlaps: Option<u64>,
@@ -42,11 +43,8 @@ impl TrialRow {
 /// `FAIL in 10 of 10 trials (oversold in 7, unsafe overlaps in 10)`, or
 /// the most serious verdict any trial had, counted.
 pub fn headline(rows: &[TrialRow], planned: u32) -> String {
-    let count = |word: &str| rows.iter().filter(|r| r.verdict == word).count();
-    let worst = ["FAIL", "RESET", "INCONCLUSIVE", "PASS"]
-        .into_iter()
-        .find(|w| count(w) > 0)
-        .unwrap_or("PASS");
+    let count = |word: Verdict| rows.iter().filter(|r| r.verdict == word).count();
+    let worst = Verdict::most_serious(rows.iter().map(|r| r.verdict));
     let oversold = rows.iter().filter(|r| r.oversold > 0).count();
     let overlaps = rows
         .iter()
@@ -77,7 +75,7 @@ pub fn write(dir: &Path, rows: &[TrialRow]) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    fn row(trial: u32, verdict: &'static str, oversold: u64, overlaps: u64) -> TrialRow {
+    fn row(trial: u32, verdict: Verdict, oversold: u64, overlaps: u64) -> TrialRow {
         TrialRow {
             trial,
             verdict,
@@ -93,15 +91,18 @@ mod tests {
     #[test]
     fn headline_counts_the_worst_verdict() {
         let rows = [
-            row(1, "FAIL", 1, 3),
-            row(2, "PASS", 0, 0),
-            row(3, "FAIL", 0, 2),
+            row(1, Verdict::Fail, 1, 3),
+            row(2, Verdict::Pass, 0, 0),
+            row(3, Verdict::Fail, 0, 2),
         ];
         assert_eq!(
             headline(&rows, 3),
             "FAIL in 2 of 3 trials (oversold in 1, unsafe overlaps in 2)"
         );
-        let rows = [row(1, "PASS", 0, 0), row(2, "INCONCLUSIVE", 0, 0)];
+        let rows = [
+            row(1, Verdict::Pass, 0, 0),
+            row(2, Verdict::Inconclusive, 0, 0),
+        ];
         assert_eq!(
             headline(&rows, 4),
             "INCONCLUSIVE in 1 of 2 trials (oversold in 0, unsafe overlaps in 0, 2 of 4 run)"

@@ -1,0 +1,243 @@
+//! The run's verdict from what it measured: the stock audit, the ledgers,
+//! the lock-safety checker, the thresholds and what the run could not test,
+//! reached as pure functions over what the coordinator collected and what
+//! Redis held at the end. No I/O: the coordinator gathers, this judges.
+
+use std::time::{Duration, SystemTime};
+
+use crate::audit::{self, Audit, Check, Invariant, StockFacts};
+use crate::checker::{Checker, LockSafety};
+use crate::error::root_cause;
+use crate::ledger::Ledger;
+use crate::metrics::Totals;
+use crate::phase::Phase;
+use crate::record::{FaultEvent, HostRecord, RunRecord, SegmentRecord, WorkerRecord};
+use crate::scenario::Scenario;
+use crate::timeline::Timeline;
+use crate::verdict::{self, Inconclusive, RunVerdict};
+
+/// What the load phase produced.
+pub struct Collected {
+    pub totals: Totals,
+    pub workers: Vec<WorkerRecord>,
+    pub duration: Duration,
+    pub interrupted: bool,
+    pub started_at: SystemTime,
+    pub timeline: Timeline,
+    pub faults: Vec<FaultEvent>,
+    /// Declared faults that did not take effect.
+    pub not_taken: Vec<Inconclusive>,
+    pub killed_in_flight: u64,
+    pub reset: bool,
+    /// When the last failover fault began.
+    pub failover_at: Option<Duration>,
+    /// One per host; `None` when the strategy takes no lock.
+    pub checkers: Option<Vec<Checker>>,
+    /// Sales per buyer; `None` without `audit.per_buyer_limit`.
+    pub ledger: Option<Ledger>,
+    pub hosts: Vec<HostRecord>,
+    /// A lost host stopped the run (`on_host_loss = "abort"`).
+    pub aborted_for_host_loss: bool,
+    pub coordinator_cpu_s: f64,
+}
+
+/// What the end of a run found in Redis.
+pub struct Ended {
+    pub segments: Vec<SegmentRecord>,
+    pub final_stock: anyhow::Result<Option<i64>>,
+    pub keys_left: Vec<String>,
+    /// The declared keys and the orders; the buyers are the collector's.
+    pub ledgers: audit::LedgerFacts,
+    pub library: Option<String>,
+}
+
+/// Units still sellable (a segment with at least one purchase's worth)
+/// while some buyer was told sold out: segmented stock's under-sell, or a
+/// purchase (a user's script) that answers sold out too early. The
+/// built-in strategies answer it only below one purchase's worth.
+fn stranded(segments: &[SegmentRecord], rejected_sold_out: u64, quantity: u64) -> u64 {
+    if rejected_sold_out == 0 {
+        return 0;
+    }
+    segments
+        .iter()
+        .filter_map(|s| s.final_stock)
+        .map(|f| f.max(0) as u64)
+        .map(|f| f - f % quantity)
+        .sum()
+}
+
+/// Audits what the load produced and reaches the verdict. Redis lost at the
+/// end is not an error: the audit is needed most then.
+pub fn judge(
+    scenario: &Scenario,
+    run_id: &str,
+    redis: &str,
+    mut collected: Collected,
+    ended: Ended,
+) -> RunRecord {
+    let Ended {
+        segments,
+        final_stock,
+        keys_left,
+        mut ledgers,
+        library,
+    } = ended;
+    let lock_safety = collected
+        .checkers
+        .take()
+        .map(|checkers| LockSafety::merged(checkers.into_iter().map(|c| c.result).collect()));
+    let c = &collected.totals.counters;
+    let in_doubt = c.in_doubt + collected.killed_in_flight;
+    let mut inconclusive = collected.not_taken.clone();
+    let (final_stock, target_lost) = match final_stock {
+        Ok(stock) => (stock, false),
+        Err(e) => {
+            inconclusive.push(Inconclusive::TargetLost {
+                error: format!("{} at {redis}", root_cause(&e)),
+            });
+            (None, true)
+        }
+    };
+    inconclusive.extend(
+        collected
+            .hosts
+            .iter()
+            .filter(|h| h.lost && collected.aborted_for_host_loss)
+            .map(|h| Inconclusive::HostLost {
+                host: h.name.clone(),
+            }),
+    );
+    if c.sales + c.rejected_sold_out + c.fenced_out + c.rejection_total() == 0 {
+        inconclusive.push(Inconclusive::NoDefiniteOutcome {
+            attempts: c.attempts,
+        });
+    } else if c.sales == 0 && c.rejection_total() > 0 && c.rejected_sold_out == 0 {
+        // A script that refuses every buyer tested nothing of the stock.
+        inconclusive.push(Inconclusive::NothingSold {
+            rejections: c.rejection_total(),
+        });
+    }
+    if target_lost || collected.reset {
+        // What Redis holds besides the stock is no evidence either then.
+        ledgers.orders = None;
+        ledgers.keys.clear();
+        ledgers.unchecked = Some(
+            match target_lost {
+                true => "Redis was lost at the end",
+                false => "a restart without persistence reset them",
+            }
+            .to_owned(),
+        );
+    }
+    let audit = audit::audit(StockFacts {
+        initial: scenario.stock.initial,
+        final_stock,
+        sold: c.sold_units,
+        in_doubt: in_doubt * scenario.stock.quantity.get(),
+        reset: collected.reset,
+        target_lost,
+        unsafe_overlaps: lock_safety.as_ref().map(|l| l.unsafe_overlaps),
+        segment_finals: segments.iter().filter_map(|s| s.final_stock).collect(),
+    });
+    let limit = scenario.audit.per_buyer_limit.map(|l| l.get());
+    ledgers.buyers = limit
+        .zip(collected.ledger.as_ref())
+        .map(|(l, ledger)| (l, ledger.over(l)));
+    if let Some(orders) = &mut ledgers.orders {
+        orders.sales = c.sales;
+        orders.in_doubt = in_doubt;
+    }
+    let audit = audit.with_ledgers(audit::ledger_invariants(&ledgers));
+    let stranded = stranded(
+        &segments,
+        c.rejected_sold_out,
+        scenario.stock.quantity.get(),
+    );
+    let thresholds = check_thresholds(scenario, &collected, &audit);
+    let figures = verdict::Figures {
+        sold: c.sold_units,
+        initial: scenario.stock.initial,
+        final_stock,
+        oversold: audit.oversold,
+        in_doubt,
+        purchases_per_s: per_second(c.attempts, collected.duration),
+        unsafe_overlaps: lock_safety.as_ref().map(|l| l.unsafe_overlaps),
+        fenced_overlaps: lock_safety.as_ref().map(|l| l.fenced_overlaps),
+        back_in_stock: audit.back_in_stock,
+        failover_at_s: collected.failover_at.map(|d| d.as_secs_f64()),
+        strategy: scenario.strategy.kind.name(),
+        wait_replicas: scenario.strategy.wait_replicas,
+        stranded,
+        sales: c.sales,
+        buyer_limit: limit.unwrap_or(0),
+        buyers_over: ledgers.buyers.as_ref().map_or(0, |(_, v)| v.buyers),
+        buyers_across: ledgers
+            .buyers
+            .as_ref()
+            .map_or(0, |(_, v)| v.across_segments),
+        orders_off: ledgers
+            .orders
+            .as_ref()
+            .filter(|_| audit.failed(&Check::OrdersMatchSales))
+            .and_then(|o| o.count.clone().ok()),
+        stock_conserved: !audit.failed(&Check::StockConservation),
+    };
+    let thresholds_passed = thresholds.iter().all(|t| t.pass);
+    let verdict = RunVerdict::new(
+        audit.verdict,
+        inconclusive,
+        thresholds_passed,
+        collected.interrupted,
+        &figures,
+    );
+    RunRecord {
+        scenario: scenario.clone(),
+        run_id: run_id.to_owned(),
+        redis: redis.to_owned(),
+        totals: collected.totals,
+        workers: collected.workers,
+        hosts: collected.hosts,
+        coordinator_cpu_s: collected.coordinator_cpu_s,
+        duration: collected.duration,
+        final_stock,
+        audit,
+        verdict,
+        interrupted: collected.interrupted,
+        started_at: collected.started_at,
+        timeline: collected.timeline,
+        thresholds,
+        faults: collected.faults,
+        in_doubt,
+        lock_safety,
+        keys_left,
+        segments,
+        stranded,
+        ledgers,
+        library,
+    }
+}
+
+pub fn per_second(n: u64, over: Duration) -> f64 {
+    let secs = over.as_secs_f64();
+    if secs > 0.0 {
+        n as f64 / secs
+    } else {
+        0.0
+    }
+}
+
+fn check_thresholds(scenario: &Scenario, collected: &Collected, audit: &Audit) -> Vec<Invariant> {
+    let c = &collected.totals.counters;
+    let histograms = &collected.totals.histograms;
+    let latency = |phase: Phase, q: f64| histograms.get(phase).value_at_quantile(q);
+    let figures = audit::Figures {
+        oversold: audit.oversold,
+        purchases_per_s: per_second(c.attempts, collected.duration),
+        attempts: c.attempts,
+        errors: c.error_total(),
+        wait_timeouts: c.wait_timeouts,
+        latency: &latency,
+    };
+    audit::thresholds(&scenario.thresholds, &figures)
+}
