@@ -181,8 +181,9 @@ fn a_search_climbs_then_brackets_the_highest_sustained_rate() {
     );
 }
 
-/// The article lock with every holder stalled 50 ms: one purchase at a
-/// time, so a little under 1 / 50 ms = 20 purchases/s.
+/// The article lock with every holder stalled 10 ms: one purchase at a
+/// time, so a little under 1 / 10 ms = 100 purchases/s. (A step must hold
+/// at least 100 arrivals: 50/s for 2 s is the lowest rate.)
 const BOTTLENECK: &str = r#"
 name = "bottleneck"
 
@@ -198,14 +199,14 @@ duration = "1s"
 kind = "article"
 lock_ttl_ms = 5000
 retry_interval_ms = 1
-stall_ms = 50
+stall_ms = 10
 stall_fraction = 1.0
 
 [capacity]
 slo = "p99<250ms"
 step_duration = "2s"
-min_rate = 5
-max_rate = 200
+min_rate = 50
+max_rate = 1000
 precision = 0.1
 "#;
 
@@ -223,12 +224,12 @@ fn the_search_finds_a_computed_bottleneck_within_its_precision() {
         .filter(|s| s["sustained"] == "true" && s["role"] == "search")
         .map(|s| s["rate"].parse::<f64>().unwrap())
         .fold(0.0, f64::max);
-    // One purchase at a time, each taking what a lone purchase takes (50
+    // One purchase at a time, each taking what a lone purchase takes (10
     // ms of stall, plus the lock's and Redis's round trips, read off the
     // first, unqueued step): the capacity is one over that.
     let first = run.csv(&format!("{}/summary.csv", steps[0]["folder"]));
     let alone_us = num(&first[0], "service_p50_us") as f64;
-    assert!(alone_us >= 50_000.0, "{context}");
+    assert!(alone_us >= 10_000.0, "{context}");
     let (computed, precision) = (1e6 / alone_us, 0.1);
     assert!(
         (best - computed).abs() <= precision * computed,
@@ -270,7 +271,7 @@ fn an_unsafe_step_stops_the_search_and_a_bad_slo_exits_2() {
     let run = capacity(&scenario("article"), &["--slo", "p99<50ms,fast"]);
     run.assert_code(2);
     assert!(
-        run.stderr.contains("cannot read `fast`") && run.stderr.contains("capacity.slo"),
+        run.stderr.contains("cannot read `fast`") && run.stderr.contains("--slo p99<50ms,fast"),
         "{}",
         run.context()
     );
@@ -278,7 +279,10 @@ fn an_unsafe_step_stops_the_search_and_a_bad_slo_exits_2() {
     // on the flag, not the file.
     for (set, says) in [
         ("capacity.trials=0", "not a number of trials"),
-        ("capacity.bogus=1", "unknown key `capacity.bogus`"),
+        ("capacity.bogus=1", "unknown field `bogus`"),
+        ("capacity.step_duration=1ms", "too short to judge a rate"),
+        ("capacity.min_rate=0.001", "too few to judge a rate"),
+        ("capacity.min_rate=5000000", "is not below max_rate"),
         ("capacity=1", "set one key of [capacity]"),
         ("report.slo=p99<1s", "set by the capacity search"),
     ] {
@@ -301,6 +305,13 @@ fn an_unsafe_step_stops_the_search_and_a_bad_slo_exits_2() {
     let run = capacity(&scenario("article"), &[]);
     run.assert_code(2);
     assert!(run.stderr.contains("--slo"), "{}", run.context());
+    // A rate to judge that no step could hold, or no folder could name.
+    for (at, says) in [("0.0001", "too few to judge"), ("1e308", "beyond any rate")] {
+        let run = capacity(&scenario("article"), &["--slo", "p99<1s", "--at", at]);
+        run.assert_code(2);
+        assert!(run.stderr.contains(says), "{at}: {}", run.context());
+        assert!(!run.out().exists(), "nothing is written on bad input");
+    }
     let run = capacity(&scenario("article"), &["--slo", "p99<1s", "--repeat", "2"]);
     run.assert_code(2);
     assert!(!run.out().exists(), "nothing is written on bad input");

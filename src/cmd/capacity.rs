@@ -19,45 +19,25 @@ use anyhow::Context as _;
 use crate::cli::CapacityArgs;
 use crate::error::Error;
 use crate::record::RunRecord;
+use crate::report::capacity::StepRow;
 use crate::report::{self, SummaryRow};
 use crate::scenario::{CapacityPlan, Slo};
-use crate::util::format::micros as ms;
+use crate::util::format::{grouped_f64 as grouped, micros as ms};
 use crate::util::interrupt::Interrupt;
 use crate::util::run_id;
 use crate::verdict::Verdict;
 
-/// One step of the search, as `capacity.csv` has it.
-#[derive(Debug, Clone, serde::Serialize)]
+/// One step of the search: its row of `capacity.csv`, and what the
+/// search itself reads of it.
+#[derive(Debug, Clone)]
 pub struct Step {
-    pub rate: f64,
-    pub achieved: f64,
-    pub p50_us: u64,
-    pub p99_us: u64,
-    pub p999_us: u64,
-    pub errors: u64,
-    pub slo_met: bool,
-    pub verdict: Verdict,
-    pub folder: String,
-    /// The rate's judgment, the same on each of its trials: every trial
-    /// reached 95% of the rate, dropped nothing and passed, and the trials
-    /// pooled met the SLO.
-    pub sustained: bool,
-    /// The SLO's first percentile over all the rate's trials, µs; empty
-    /// when the rate was never judged (the search stopped during it).
-    pub pooled_us: Option<u64>,
-    /// `search`, `check 0.8x`, `check 1.25x` (the found rate looked at
-    /// again) or `at` (`--at`).
-    pub role: &'static str,
+    pub row: StepRow,
     /// Reached 95% of the rate, dropped nothing, passed its audit.
-    #[serde(skip)]
     kept_pace: bool,
     /// FAIL or RESET: the audit failed.
-    #[serde(skip)]
     unsafe_setup: bool,
-    #[serde(skip)]
     why: String,
     /// The SLO's first latency quantile, µs, for the headline.
-    #[serde(skip)]
     slo_latency_us: u64,
 }
 
@@ -89,6 +69,10 @@ pub fn capacity_command(args: &CapacityArgs) -> Result<u8, Error> {
     }
     let overrides = crate::cmd::run::overrides(&args.run);
     let plan = CapacityPlan::load(&args.run.scenario, &overrides, args.slo.as_deref())?;
+    if let Some(rate) = args.at {
+        plan.judgeable(rate)
+            .map_err(|why| Error::Usage(format!("--at: {why}")))?;
+    }
     let stamp = run_id::utc_stamp(SystemTime::now());
     let out = crate::cmd::run::out_dir(&args.run.out, format!("{}-capacity-{stamp}", plan.name))?;
     let runtime = crate::cmd::run::runtime()?;
@@ -116,7 +100,18 @@ pub fn capacity_command(args: &CapacityArgs) -> Result<u8, Error> {
         Some(rate) => judged_at(&plan.slo, rate, &steps, found.as_ref().ok()),
         None => headline(&plan.slo, &steps, found.as_ref().ok()),
     };
-    write(&out, &plan, &steps, &headline, found.as_ref().ok())?;
+    let ended = found.as_ref().ok();
+    let page = report::capacity::CapacityPage {
+        plan: &plan,
+        headline: &headline,
+        verdict: word(ended),
+        knee: match ended {
+            Some(Found::Rate(rate)) => Some(*rate),
+            _ => None,
+        },
+    };
+    let rows: Vec<&StepRow> = steps.iter().map(|s| &s.row).collect();
+    report::capacity::write(&out, &rows, &page)?;
     let found = found.inspect_err(|_| {
         eprintln!("the steps that ran are reported in {}", out.display());
     })?;
@@ -296,18 +291,16 @@ async fn judge_rate(
             _ => format!("step-{index:03}-{rate:.0}-t{trial}"),
         };
         report::write_all(&out.join(&folder), &record)?;
-        let step = Step {
-            role,
-            ..step(&plan.slo, rate, &record, folder)
-        };
+        let mut step = step(&plan.slo, rate, &record, folder);
+        step.row.role = role;
         pool.add(&record)?;
         if !quiet {
             eprintln!(
                 "[step {index}] {rate:.0}/s: achieved {:.0}/s, p99 {:.1} ms, {}{}",
-                step.achieved,
-                step.p99_us as f64 / 1000.0,
-                step.verdict,
-                match step.slo_met && step.kept_pace {
+                step.row.achieved,
+                step.row.p99_us as f64 / 1000.0,
+                step.row.verdict,
+                match step.row.slo_met && step.kept_pace {
                     true => "",
                     false => " (missed alone)",
                 }
@@ -334,8 +327,8 @@ async fn judge_rate(
     let sustained = verdict.unwrap_or_else(|| pool.meets(&plan.slo));
     let latency_us = pool.latency_us(&plan.slo);
     for step in &mut steps[first..] {
-        step.sustained = sustained;
-        step.pooled_us = Some(latency_us);
+        step.row.sustained = sustained;
+        step.row.pooled_us = Some(latency_us);
     }
     if !quiet && plan.trials > 1 {
         let n = steps.len() - first;
@@ -441,20 +434,22 @@ fn step(slo: &Slo, rate: f64, record: &RunRecord, folder: String) -> Step {
     let passed = record.verdict.verdict == Verdict::Pass;
     let kept_pace = passed && row.rate_reached == Some(true) && row.dropped == 0;
     Step {
-        rate,
-        achieved: row.purchases_per_s,
-        p50_us: row.p50_us,
-        p99_us: row.p99_us,
-        p999_us: row.p999_us,
-        errors: row.errors,
-        slo_met,
-        verdict: record.verdict.verdict,
-        // Until the rate is judged on all its trials.
-        sustained: false,
-        pooled_us: None,
-        role: SEARCH,
+        row: StepRow {
+            rate,
+            achieved: row.purchases_per_s,
+            p50_us: row.p50_us,
+            p99_us: row.p99_us,
+            p999_us: row.p999_us,
+            errors: row.errors,
+            slo_met,
+            verdict: record.verdict.verdict,
+            folder,
+            // Until the rate is judged on all its trials.
+            sustained: false,
+            pooled_us: None,
+            role: SEARCH,
+        },
         kept_pace,
-        folder,
         unsafe_setup: matches!(record.verdict.verdict, Verdict::Fail | Verdict::Reset),
         why: record.verdict.headline.clone(),
         slo_latency_us: slo
@@ -476,25 +471,25 @@ fn word(found: Option<&Found>) -> Verdict {
 
 /// What the check of the found rate showed, for the headline.
 fn checked(steps: &[Step]) -> String {
-    let role = |r: &str| steps.iter().find(|s| s.role == r);
+    let role = |r: &str| steps.iter().find(|s| s.row.role == r);
     match (role(CHECK_LOW), role(CHECK_HIGH)) {
-        (Some(_), Some(high)) if high.sustained => format!(
+        (Some(_), Some(high)) if high.row.sustained => format!(
             "; but {}/s (1.25x) met the SLO too on a second look: the knee is not sharp here, so read the rate as a lower bound",
-            grouped(high.rate)
+            grouped(high.row.rate)
         ),
         (Some(low), Some(high)) => format!(
             "; checked: {}/s (0.8x) met the SLO, {}/s (1.25x) did not",
-            grouped(low.rate),
-            grouped(high.rate)
+            grouped(low.row.rate),
+            grouped(high.row.rate)
         ),
-        (Some(low), None) => format!("; checked: {}/s (0.8x) met the SLO", grouped(low.rate)),
+        (Some(low), None) => format!("; checked: {}/s (0.8x) met the SLO", grouped(low.row.rate)),
         _ => String::new(),
     }
 }
 
 /// `--at`: `sustained: 480 purchases/s (p99 4.1 ms <= 50 ms over 3 trials)`.
 fn judged_at(slo: &Slo, rate: f64, steps: &[Step], found: Option<&Found>) -> String {
-    let pooled = steps.first().and_then(|s| s.pooled_us).unwrap_or(0);
+    let pooled = steps.first().and_then(|s| s.row.pooled_us).unwrap_or(0);
     let figures = format!(
         "{} {} against the SLO `{}`, over {} trial(s)",
         slo_name(slo),
@@ -524,16 +519,16 @@ fn headline(slo: &Slo, steps: &[Step], found: Option<&Found>) -> String {
             // Over the rate's trials together.
             let pooled = steps
                 .iter()
-                .find(|s| s.rate == *rate)
-                .and_then(|s| s.pooled_us);
+                .find(|s| s.row.rate == *rate)
+                .and_then(|s| s.row.pooled_us);
             let good = pooled.map_or(String::new(), |us| format!(" ({name} {}{limit})", ms(us)));
             let above = steps
                 .iter()
-                .filter(|s| s.role == SEARCH && s.rate > *rate && !s.sustained)
-                .min_by(|a, b| a.rate.total_cmp(&b.rate))
+                .filter(|s| s.row.role == SEARCH && s.row.rate > *rate && !s.row.sustained)
+                .min_by(|a, b| a.row.rate.total_cmp(&b.row.rate))
                 .map_or(String::new(), |s| {
-                    let us = s.pooled_us.unwrap_or(s.slo_latency_us);
-                    format!("; at {}/s {name} {}", grouped(s.rate), ms(us))
+                    let us = s.row.pooled_us.unwrap_or(s.slo_latency_us);
+                    format!("; at {}/s {name} {}", grouped(s.row.rate), ms(us))
                 });
             // No missed rate above: the search stopped at max_rate.
             let ceiling = match above.is_empty() {
@@ -548,14 +543,14 @@ fn headline(slo: &Slo, steps: &[Step], found: Option<&Found>) -> String {
         }
         Some(Found::None) => format!(
             "not even the lowest rate, {}/s, meets the SLO `{}`",
-            grouped(steps.first().map_or(0.0, |s| s.rate)),
+            grouped(steps.first().map_or(0.0, |s| s.row.rate)),
             slo.text
         ),
         Some(Found::Unsafe) => {
             let last = steps.last();
             format!(
                 "the step at {}/s failed its audit, and the capacity of an unsafe setup is not a number to plan with: {}",
-                grouped(last.map_or(0.0, |s| s.rate)),
+                grouped(last.map_or(0.0, |s| s.row.rate)),
                 last.map_or("", |s| s.why.as_str())
             )
         }
@@ -563,8 +558,8 @@ fn headline(slo: &Slo, steps: &[Step], found: Option<&Found>) -> String {
         Some(Found::Interrupted) | None => {
             let best = steps
                 .iter()
-                .filter(|s| s.sustained)
-                .map(|s| s.rate)
+                .filter(|s| s.row.sustained)
+                .map(|s| s.row.rate)
                 .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
             let so_far = best.map_or(String::new(), |r| {
                 format!("; the highest rate sustained so far was {}/s", grouped(r))
@@ -578,169 +573,6 @@ fn headline(slo: &Slo, steps: &[Step], found: Option<&Found>) -> String {
 }
 
 /// A rate in whole purchases/s with thousands separators.
-fn grouped(rate: f64) -> String {
-    crate::util::format::grouped(rate.max(0.0).round() as i64)
-}
-
-/// `capacity.csv`, `capacity.svg` (achieved against offered),
-/// `capacity-latency.svg` (the SLO's latency against offered, with its
-/// limit) and `index.html`, written atomically.
-fn write(
-    out: &Path,
-    plan: &CapacityPlan,
-    steps: &[Step],
-    headline: &str,
-    found: Option<&Found>,
-) -> anyhow::Result<()> {
-    use crate::report::sweep_svg::{line_chart, Line};
-    let mut sorted: Vec<&Step> = steps.iter().collect();
-    sorted.sort_by(|a, b| a.rate.total_cmp(&b.rate));
-    let line = |label: &str, f: &dyn Fn(&Step) -> f64| Line {
-        label: label.to_owned(),
-        points: sorted.iter().map(|s| (s.rate, f(s))).collect(),
-    };
-    // The knee: a vertical line at the rate found, across the data.
-    let knee = |points: &[(f64, f64)]| -> Option<Line> {
-        let Some(Found::Rate(rate)) = found else {
-            return None;
-        };
-        let ys = points.iter().map(|p| p.1);
-        let (lo, hi) = (ys.clone().fold(f64::MAX, f64::min), ys.fold(0.0, f64::max));
-        Some(Line {
-            label: format!("max sustainable {}/s", grouped(*rate)),
-            points: vec![(*rate, lo), (*rate, hi)],
-        })
-    };
-    let mut throughput = vec![
-        line("achieved", &|s| s.achieved),
-        line("offered", &|s| s.rate),
-    ];
-    throughput.extend(knee(&throughput[1].points));
-    let capacity = line_chart(
-        &format!("{}: achieved against offered purchases/s", plan.name),
-        "offered purchases/s",
-        "purchases/s",
-        &throughput,
-        false,
-    )?;
-    let (name, limit_us) = plan
-        .slo
-        .latency
-        .first()
-        .map_or(("p99".to_owned(), None), |(_, n, l)| {
-            (n.clone(), Some(l.as_micros() as f64))
-        });
-    // One point per rate: its trials pooled, as it was judged.
-    let mut pooled: Vec<(f64, f64)> = sorted
-        .iter()
-        .filter_map(|s| Some((s.rate, s.pooled_us? as f64)))
-        .collect();
-    pooled.dedup_by(|a, b| a.0 == b.0);
-    let mut latency = vec![Line {
-        label: format!("{name} over each rate's trials (µs)"),
-        points: pooled,
-    }];
-    if let Some(limit) = limit_us {
-        latency.push(line("SLO limit", &|_| limit));
-    }
-    let all: Vec<(f64, f64)> = latency.iter().flat_map(|l| l.points.clone()).collect();
-    latency.extend(knee(&all));
-    let latency = line_chart(
-        &format!("{}: {name} against offered purchases/s", plan.name),
-        "offered purchases/s",
-        &format!("{name} latency (µs)"),
-        &latency,
-        true,
-    )?;
-    let mut csv = csv::Writer::from_writer(Vec::new());
-    for s in steps {
-        csv.serialize(s)?;
-    }
-    let charts = vec![
-        ("capacity.svg".to_owned(), capacity),
-        ("capacity-latency.svg".to_owned(), latency),
-    ];
-    let page = index(plan, steps, headline, found, &charts);
-    std::fs::create_dir_all(out)?;
-    report::write_atomically(&out.join("capacity.csv"), &csv.into_inner()?)?;
-    report::write_atomically(&out.join("index.html"), &page)?;
-    for (file, bytes) in &charts {
-        report::write_atomically(&out.join(file), bytes)?;
-    }
-    Ok(())
-}
-
-fn index(
-    plan: &CapacityPlan,
-    steps: &[Step],
-    headline: &str,
-    found: Option<&Found>,
-    charts: &[(String, Vec<u8>)],
-) -> Vec<u8> {
-    let columns = [
-        "step",
-        "rate",
-        "achieved",
-        "p50 (ms)",
-        "p99 (ms)",
-        "p99.9 (ms)",
-        "errors",
-        "SLO met",
-        "verdict",
-        "sustained",
-    ];
-    let rows = steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            vec![
-                format!("{:03}", i + 1),
-                grouped(s.rate),
-                grouped(s.achieved),
-                format!("{:.1}", s.p50_us as f64 / 1e3),
-                format!("{:.1}", s.p99_us as f64 / 1e3),
-                format!("{:.1}", s.p999_us as f64 / 1e3),
-                s.errors.to_string(),
-                s.slo_met.to_string(),
-                s.verdict.to_string(),
-                s.sustained.to_string(),
-            ]
-        })
-        .collect();
-    let title = format!("capacity {}", plan.name);
-    let facts = vec![
-        ("SLO".to_owned(), plan.slo.text.clone()),
-        (
-            "steps".to_owned(),
-            format!(
-                "{} of {:.0} s each ({} trial(s) a rate), fixed-rate open loop, from {}/s up to {}/s, to {:.0}%",
-                steps.len(),
-                plan.step_duration.as_secs_f64(),
-                plan.trials,
-                grouped(plan.min_rate),
-                grouped(plan.max_rate),
-                plan.precision * 100.0
-            ),
-        ),
-    ];
-    let page = report::html::Page {
-        title: &title,
-        verdict: word(found),
-        headline,
-        facts,
-        summary: (columns.map(str::to_owned).to_vec(), rows),
-        links: steps
-            .iter()
-            .map(|s| Some(format!("{}/index.html", s.folder)))
-            .collect(),
-        audit: Vec::new(),
-        notes: Vec::new(),
-        advice: Vec::new(),
-        charts: charts.to_vec(),
-    };
-    report::html::render(&page)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -759,18 +591,20 @@ mod tests {
 
     fn judged(rate: f64, role: &'static str, sustained: bool) -> Step {
         Step {
-            rate,
-            achieved: rate,
-            p50_us: 0,
-            p99_us: 0,
-            p999_us: 0,
-            errors: 0,
-            slo_met: sustained,
-            verdict: Verdict::Pass,
-            folder: String::new(),
-            sustained,
-            pooled_us: Some(1_000),
-            role,
+            row: StepRow {
+                rate,
+                achieved: rate,
+                p50_us: 0,
+                p99_us: 0,
+                p999_us: 0,
+                errors: 0,
+                slo_met: sustained,
+                verdict: Verdict::Pass,
+                folder: String::new(),
+                sustained,
+                pooled_us: Some(1_000),
+                role,
+            },
             kept_pace: true,
             unsafe_setup: false,
             why: String::new(),

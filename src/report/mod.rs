@@ -3,6 +3,7 @@
 //! rename), so a reader never sees half a report.
 
 mod audit_csv;
+pub mod capacity;
 pub(crate) mod chart;
 pub mod compare;
 pub mod hlog;

@@ -6,7 +6,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::error::ScenarioError;
+use super::error::{FieldError, ScenarioError};
+use super::locate::Locator;
 use super::{parse_table, read_source, Override, Scenario};
 
 /// What a step must meet: latency limits on the `purchase` phase (timed
@@ -86,21 +87,55 @@ pub struct CapacityPlan {
     overrides: Vec<Override>,
 }
 
-fn invalid(origin: &str, field: &str, message: String, hint: &str) -> ScenarioError {
-    ScenarioError::Invalid {
-        location: origin.to_owned(),
-        field: field.to_owned(),
-        message,
-        hint: hint.to_owned(),
-    }
+/// `[capacity]` as written: every key optional, an unknown one refused.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCapacity {
+    slo: Option<String>,
+    step_duration: Option<String>,
+    min_rate: Option<f64>,
+    max_rate: Option<f64>,
+    precision: Option<f64>,
+    check: Option<bool>,
+    trials: Option<i64>,
 }
+
+/// The file's `[capacity]` table, its own keys under their own name so a
+/// serde error names `capacity.<key>`.
+#[derive(Debug, Default, serde::Deserialize)]
+struct RawCapacityTable {
+    #[serde(default)]
+    capacity: RawCapacity,
+}
+
+/// The fewest arrivals a step must hold for its percentiles and rate to
+/// mean anything: a p99 of fewer than 100 purchases is its maximum, and a
+/// rate measured over a handful of arrivals is noise.
+pub const MIN_STEP_ARRIVALS: f64 = 100.0;
+/// The shortest step: below a second, start-up and the schedule's first
+/// arrivals weigh as much as the load itself.
+pub const MIN_STEP: Duration = Duration::from_secs(1);
+/// The highest rate a step may offer: far beyond one Redis, and small
+/// enough to name a step's folder.
+pub const MAX_RATE: f64 = 10_000_000.0;
+
+/// The search sets these for every step: a `--set` of them would quietly
+/// undo it.
+const SEARCHED: [&str; 5] = [
+    "load.rate",
+    "load.duration",
+    "load.stages",
+    "load.purchases_per_client",
+    "report.slo",
+];
 
 impl CapacityPlan {
     /// Reads the scenario and its `[capacity]` table; `slo` (from `--slo`)
     /// wins over the table's.
     ///
     /// # Errors
-    /// [`ScenarioError`] naming the file and field, or the SLO part.
+    /// [`ScenarioError`] naming the file and field (or the flag), or the
+    /// SLO part.
     pub fn load(
         path: &Path,
         overrides: &[Override],
@@ -110,70 +145,20 @@ impl CapacityPlan {
         let origin = path.display().to_string();
         let mut table = parse_table(&source, &origin)?;
         table.remove("sweep");
-        let mut capacity = match table.remove("capacity") {
-            Some(toml::Value::Table(t)) => t,
-            None => toml::Table::new(),
-            Some(_) => {
-                let m = "must be a table".to_owned();
-                return Err(invalid(&origin, "capacity", m, "write [capacity]"));
-            }
-        };
-        const KNOWN: [&str; 7] = [
-            "check",
-            "slo",
-            "step_duration",
-            "min_rate",
-            "max_rate",
-            "precision",
-            "trials",
-        ];
         // `--set capacity.trials=5` edits the search's own settings, which
         // the steps' scenarios never see.
-        if let Some(o) = overrides.iter().find(|o| o.path == "capacity") {
+        let (mine, overrides): (Vec<Override>, Vec<Override>) = overrides
+            .iter()
+            .cloned()
+            .partition(|o| o.path == "capacity" || o.path.starts_with("capacity."));
+        if let Some(o) = mine.iter().find(|o| o.path == "capacity") {
             return Err(ScenarioError::BadOverride {
                 arg: o.arg.clone(),
                 message: "set one key of [capacity], e.g. --set capacity.trials=3".to_owned(),
             });
         }
-        let (mine, overrides): (Vec<&Override>, Vec<&Override>) = overrides
-            .iter()
-            .partition(|o| o.path.starts_with("capacity."));
-        // Which keys came from a flag: a bad value is blamed on it.
-        let mut flags = std::collections::HashMap::new();
-        for o in mine {
-            let key = &o.path["capacity.".len()..];
-            if !KNOWN.contains(&key) {
-                return Err(ScenarioError::BadOverride {
-                    arg: o.arg.clone(),
-                    message: format!("unknown key `{}`; use {}", o.path, KNOWN.join(", ")),
-                });
-            }
-            capacity.insert(key.to_owned(), o.value.clone());
-            flags.insert(key.to_owned(), o.arg.clone());
-        }
-        let bad = |key: &str, message: String, hint: &str| match flags.get(key) {
-            Some(arg) => ScenarioError::BadOverride {
-                arg: arg.clone(),
-                message: format!("{message}: {hint}"),
-            },
-            None => invalid(&origin, &format!("capacity.{key}"), message, hint),
-        };
-        if let Some(unknown) = capacity.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-            let m = format!("unknown key `{unknown}`");
-            let hint = format!("use {}", KNOWN.join(", "));
-            return Err(invalid(&origin, &format!("capacity.{unknown}"), m, &hint));
-        }
-        // The search sets these for every step: a --set of them would
-        // quietly undo it.
-        let searched = [
-            "load.rate",
-            "load.duration",
-            "load.stages",
-            "load.purchases_per_client",
-            "report.slo",
-        ];
         if let Some(o) = overrides.iter().find(|o| {
-            searched.iter().any(|p| {
+            SEARCHED.iter().any(|p| {
                 o.path == *p
                     || o.path.starts_with(&format!("{p}."))
                     || o.path.starts_with(&format!("{p}["))
@@ -185,98 +170,62 @@ impl CapacityPlan {
                 message: m,
             });
         }
-        let field = |name: &str| capacity.get(name);
-        if let Some(v) = field("slo").filter(|v| !v.is_str()) {
-            let m = format!("`{v}` is not a string");
-            return Err(bad("slo", m, "write slo = \"p99<50ms\""));
+        let mut own = toml::Table::new();
+        if let Some(capacity) = table.remove("capacity") {
+            own.insert("capacity".to_owned(), capacity);
         }
-        let text = match (slo, field("slo").and_then(toml::Value::as_str)) {
-            (Some(s), _) | (None, Some(s)) => s.to_owned(),
+        let locator = Locator::new(&source, &origin, &mine);
+        super::overrides::apply(&mut own, &mine)?;
+        let raw: RawCapacityTable = serde_path_to_error::deserialize(toml::Value::Table(own))
+            .map_err(|e| locator.serde_error(&e))?;
+        let raw = raw.capacity;
+        let slo = match (slo, raw.slo.as_deref()) {
+            (Some(text), _) => Slo::parse(text).map_err(|m| ScenarioError::Invalid {
+                location: format!("--slo {text}"),
+                field: String::new(),
+                message: m,
+                hint: "fix the SLO expression".to_owned(),
+            })?,
+            (None, Some(text)) => Slo::parse(text).map_err(|m| {
+                locator.field_error(FieldError::new("capacity.slo", m, "fix the SLO expression"))
+            })?,
             (None, None) => {
-                let m = "a capacity search needs a service-level objective".to_owned();
-                let hint = "pass --slo \"p99<50ms\", or set slo = \"p99<50ms\" in [capacity]";
-                return Err(invalid(&origin, "capacity.slo", m, hint));
+                return Err(locator.field_error(FieldError::new(
+                    "capacity.slo",
+                    "a capacity search needs a service-level objective",
+                    "pass --slo \"p99<50ms\", or set slo = \"p99<50ms\" in [capacity]",
+                )))
             }
         };
-        let slo = Slo::parse(&text).map_err(|m| match slo {
-            Some(_) => invalid(&origin, "capacity.slo", m, "fix the SLO expression"),
-            None => bad("slo", m, "fix the SLO expression"),
-        })?;
-        let duration = |name: &str, default: Duration| match field(name) {
-            None => Ok(default),
-            Some(v) => v
-                .as_str()
-                .and_then(super::validate::parse_duration)
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    bad(
-                        name,
-                        format!("`{v}` is not a duration"),
-                        "write e.g. \"5s\"",
-                    )
-                }),
-        };
-        let number = |name: &str, default: f64| match field(name) {
-            None => Ok(default),
-            Some(v) => v
-                .as_float()
-                .or_else(|| v.as_integer().map(|i| i as f64))
-                .filter(|n| *n > 0.0 && n.is_finite())
-                .ok_or_else(|| {
-                    let m = format!("`{v}` is not a positive number");
-                    bad(name, m, "write a positive number")
-                }),
-        };
+        let settings = settings(&raw).map_err(|e| locator.field_error(e))?;
         let plan = CapacityPlan {
             name: String::new(),
             slo,
-            step_duration: duration("step_duration", Duration::from_secs(5))?,
-            min_rate: number("min_rate", 100.0)?,
-            max_rate: number("max_rate", 1_000_000.0)?,
-            precision: number("precision", 0.05)?,
-            check: match field("check") {
-                None => true,
-                Some(v) => v.as_bool().ok_or_else(|| {
-                    bad(
-                        "check",
-                        format!("`{v}` is not true or false"),
-                        "write check = false to skip the check",
-                    )
-                })?,
-            },
-            trials: match field("trials") {
-                None => 1,
-                Some(v) => v
-                    .as_integer()
-                    .filter(|n| (1..=100).contains(n))
-                    .map(|n| n as u32)
-                    .ok_or_else(|| {
-                        let m = format!("`{v}` is not a number of trials");
-                        bad("trials", m, "use a whole number from 1 to 100")
-                    })?,
-            },
+            step_duration: settings.step_duration,
+            min_rate: settings.min_rate,
+            max_rate: settings.max_rate,
+            precision: settings.precision,
+            check: raw.check.unwrap_or(true),
+            trials: settings.trials,
             table,
             source,
             origin,
-            overrides: overrides.into_iter().cloned().collect(),
+            overrides,
         };
-        if plan.min_rate >= plan.max_rate {
-            let m = format!(
-                "min_rate {} is not below max_rate {}",
-                plan.min_rate, plan.max_rate
-            );
-            return Err(invalid(
-                &plan.origin,
-                "capacity.min_rate",
-                m,
-                "lower min_rate",
-            ));
-        }
         // The first step validates the scenario as every step will be.
         let name = plan.step(plan.min_rate)?.name;
         Ok(CapacityPlan { name, ..plan })
     }
 
+    /// Whether a step at `rate` holds enough arrivals to be judged: at
+    /// least [`MIN_STEP_ARRIVALS`] in `step_duration`, and no more than
+    /// [`MAX_RATE`] a second. The message says what to change.
+    ///
+    /// # Errors
+    /// The rate and why it cannot be judged.
+    pub fn judgeable(&self, rate: f64) -> Result<(), String> {
+        rate_judgeable(rate, self.step_duration)
+    }
     /// The scenario of one step: an open loop at `rate` purchases/s for
     /// `step_duration`, the scenario's own stages and count stop removed.
     ///
@@ -300,6 +249,99 @@ impl CapacityPlan {
         }
         Scenario::from_table(table, &self.source, &self.origin, &self.overrides)
     }
+}
+
+/// The search's numbers, checked; the SLO is parsed apart.
+struct Settings {
+    step_duration: Duration,
+    min_rate: f64,
+    max_rate: f64,
+    precision: f64,
+    trials: u32,
+}
+
+type FieldResult<T> = Result<T, FieldError>;
+
+fn settings(raw: &RawCapacity) -> FieldResult<Settings> {
+    let step_duration = match &raw.step_duration {
+        None => Duration::from_secs(5),
+        Some(text) => super::validate::parse_duration(text).ok_or_else(|| {
+            FieldError::new(
+                "capacity.step_duration",
+                format!("`{text}` is not a duration"),
+                "write e.g. \"5s\"",
+            )
+        })?,
+    };
+    if step_duration < MIN_STEP {
+        return Err(FieldError::new(
+            "capacity.step_duration",
+            format!("{step_duration:?} is too short to judge a rate"),
+            "give each step at least 1s (the default is 5s)",
+        ));
+    }
+    let rate = |field: &str, value: Option<f64>, default: f64| -> FieldResult<f64> {
+        let rate = positive(field, value, default)?;
+        rate_judgeable(rate, step_duration)
+            .map_err(|m| FieldError::new(field, m, "raise it, or lengthen capacity.step_duration"))
+            .map(|()| rate)
+    };
+    let min_rate = rate("capacity.min_rate", raw.min_rate, 100.0)?;
+    let max_rate = rate("capacity.max_rate", raw.max_rate, 1_000_000.0)?;
+    if min_rate >= max_rate {
+        return Err(FieldError::new(
+            "capacity.min_rate",
+            format!("min_rate {min_rate} is not below max_rate {max_rate}"),
+            "lower min_rate or raise max_rate",
+        )
+        .depending_on(&["capacity.max_rate"]));
+    }
+    let precision = positive("capacity.precision", raw.precision, 0.05)?;
+    let trials = match raw.trials {
+        None => 1,
+        Some(n) if (1..=100).contains(&n) => n as u32,
+        Some(n) => {
+            return Err(FieldError::new(
+                "capacity.trials",
+                format!("`{n}` is not a number of trials"),
+                "use a whole number from 1 to 100",
+            ))
+        }
+    };
+    Ok(Settings {
+        step_duration,
+        min_rate,
+        max_rate,
+        precision,
+        trials,
+    })
+}
+
+fn positive(field: &str, value: Option<f64>, default: f64) -> FieldResult<f64> {
+    match value {
+        None => Ok(default),
+        Some(n) if n > 0.0 && n.is_finite() => Ok(n),
+        Some(n) => Err(FieldError::new(
+            field,
+            format!("`{n}` is not a positive number"),
+            "write a positive number",
+        )),
+    }
+}
+
+fn rate_judgeable(rate: f64, step: Duration) -> Result<(), String> {
+    let arrivals = rate * step.as_secs_f64();
+    if rate > MAX_RATE {
+        return Err(format!(
+            "{rate:e}/s is beyond any rate one setup can take (at most {MAX_RATE}/s)"
+        ));
+    }
+    if arrivals < MIN_STEP_ARRIVALS {
+        return Err(format!(
+            "{rate}/s for {step:?} is {arrivals:.1} arrival(s), too few to judge a rate (at least {MIN_STEP_ARRIVALS})"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

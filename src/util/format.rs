@@ -27,3 +27,9 @@ pub fn grouped(n: impl Into<i128>) -> String {
         out
     }
 }
+
+/// A rate or other non-negative figure rounded to a whole number, grouped:
+/// 1,234 for 1234.4.
+pub fn grouped_f64(n: f64) -> String {
+    grouped(n.max(0.0).round() as i64)
+}
