@@ -4,6 +4,7 @@
 mod browser;
 mod capacity;
 mod cluster;
+mod docs;
 mod faults;
 mod gate;
 mod hosts;
