@@ -169,7 +169,8 @@ pub struct RawStock {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLoad {
-    pub processes: i64,
+    /// Optional when every `[hosts] list` entry gives its `processes`.
+    pub processes: Option<i64>,
     pub clients_per_process: i64,
     pub purchases_per_client: Option<i64>,
     pub duration: Option<String>,

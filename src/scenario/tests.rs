@@ -687,3 +687,27 @@ fn a_kind_switched_by_set_ignores_the_script_fields_and_one_in_the_file_does_not
     let e = error(&text, &[]);
     assert!(e.contains("is for kind = \"script\""), "{e}");
 }
+
+#[test]
+fn the_hosts_list_can_give_the_total_of_processes() {
+    let with_hosts = ARTICLE
+        .replace("processes = 10\n", "")
+        .replace("key_prefix = \"seckill\"", "key_prefix = \"seckill\"\nurl = \"redis://127.0.0.1:6379/0\"")
+        + "\n[hosts]\nlauncher = [\"ssh\", \"{host}\"]\nlist = [{ host = \"a\", processes = 3 }, { host = \"b\", processes = 4 }]\n";
+    let s = parse(&with_hosts, &[]).unwrap();
+    assert_eq!(s.load.processes.get(), 7);
+    let ranges = s.hosts.as_ref().unwrap().ranges();
+    assert_eq!(ranges, vec![0..3, 3..7]);
+    // Given both, they must agree, as before.
+    let both = with_hosts.replace("[load]\n", "[load]\nprocesses = 5\n");
+    assert!(error(&both, &[]).contains("add up to 7"));
+    // Not every host gives its processes: the total is missing.
+    let some = with_hosts.replace(", processes = 4", "");
+    let e = error(&some, &[]);
+    assert!(
+        e.contains("load.processes") && e.contains("is missing"),
+        "{e}"
+    );
+    let none = ARTICLE.replace("processes = 10\n", "");
+    assert!(error(&none, &[]).contains("give processes for every host"));
+}

@@ -29,12 +29,13 @@ const MAX_CLIENTS_PER_PROCESS: i64 = 100_000;
 /// `kind_switched`: the kind came from an override (`--set`, a sweep
 /// axis), so script fields written for other points are ignored.
 pub fn scenario(raw: RawScenario, kind_switched: bool) -> Result<Scenario> {
+    let processes = total_processes(&raw)?;
     let scenario = Scenario {
         name: name(&raw.name)?,
         description: raw.description,
         redis: redis(raw.redis)?,
         stock: stock(&raw.stock)?,
-        load: load(&raw.load)?,
+        load: load(&raw.load, processes)?,
         strategy: strategy(&raw.strategy)?,
         report: report(&raw.report)?,
         thresholds: thresholds(&raw.thresholds)?,
@@ -531,8 +532,30 @@ fn stock(raw: &RawStock) -> Result<StockSettings> {
 /// Default cap on arrivals in flight (queued or running), whole run.
 const DEFAULT_MAX_IN_FLIGHT: i64 = 10_000;
 
-fn load(raw: &RawLoad) -> Result<LoadSettings> {
-    let processes = bounded_u32("load.processes", raw.processes, MAX_PROCESSES)?;
+/// `load.processes`, or when it is left out, the sum of the processes every
+/// `[hosts] list` entry gives.
+fn total_processes(raw: &RawScenario) -> Result<i64> {
+    if let Some(p) = raw.load.processes {
+        return Ok(p);
+    }
+    let list = raw.hosts.as_ref().and_then(|h| h.list.as_deref());
+    let given: Option<Vec<i64>> = list
+        .filter(|l| !l.is_empty())
+        .map(|l| l.iter().map(|e| e.processes).collect())
+        .unwrap_or(None);
+    given
+        .map(|p| p.iter().map(|&n| n.max(0)).fold(0i64, i64::saturating_add))
+        .ok_or_else(|| {
+            FieldError::new(
+                "load.processes",
+                "is missing",
+                "set load.processes, or give processes for every host of [hosts] list",
+            )
+        })
+}
+
+fn load(raw: &RawLoad, processes: i64) -> Result<LoadSettings> {
+    let processes = bounded_u32("load.processes", processes, MAX_PROCESSES)?;
     let clients_per_process = bounded_u32(
         "load.clients_per_process",
         raw.clients_per_process,
