@@ -67,6 +67,39 @@ fn stranded(segments: &[SegmentRecord], rejected_sold_out: u64, quantity: u64) -
         .sum()
 }
 
+/// What the run could not test: faults that did not take effect, Redis
+/// lost at the end, a lost host that stopped the run, nothing that reached
+/// a definite outcome, or nothing sold at all.
+fn untested(collected: &Collected, lost: Option<&anyhow::Error>, redis: &str) -> Vec<Inconclusive> {
+    let c = &collected.totals.counters;
+    let mut inconclusive = collected.not_taken.clone();
+    if let Some(e) = lost {
+        inconclusive.push(Inconclusive::TargetLost {
+            error: format!("{} at {redis}", root_cause(e)),
+        });
+    }
+    inconclusive.extend(
+        collected
+            .hosts
+            .iter()
+            .filter(|h| h.lost && collected.aborted_for_host_loss)
+            .map(|h| Inconclusive::HostLost {
+                host: h.name.clone(),
+            }),
+    );
+    if c.sales + c.rejected_sold_out + c.fenced_out + c.rejection_total() == 0 {
+        inconclusive.push(Inconclusive::NoDefiniteOutcome {
+            attempts: c.attempts,
+        });
+    } else if c.sales == 0 && c.rejection_total() > 0 && c.rejected_sold_out == 0 {
+        // A script that refuses every buyer tested nothing of the stock.
+        inconclusive.push(Inconclusive::NothingSold {
+            rejections: c.rejection_total(),
+        });
+    }
+    inconclusive
+}
+
 /// Audits what the load produced and reaches the verdict. Redis lost at the
 /// end is not an error: the audit is needed most then.
 pub fn judge(
@@ -89,35 +122,9 @@ pub fn judge(
         .map(|checkers| LockSafety::merged(checkers.into_iter().map(|c| c.result).collect()));
     let c = &collected.totals.counters;
     let in_doubt = c.in_doubt + collected.killed_in_flight;
-    let mut inconclusive = collected.not_taken.clone();
-    let (final_stock, target_lost) = match final_stock {
-        Ok(stock) => (stock, false),
-        Err(e) => {
-            inconclusive.push(Inconclusive::TargetLost {
-                error: format!("{} at {redis}", root_cause(&e)),
-            });
-            (None, true)
-        }
-    };
-    inconclusive.extend(
-        collected
-            .hosts
-            .iter()
-            .filter(|h| h.lost && collected.aborted_for_host_loss)
-            .map(|h| Inconclusive::HostLost {
-                host: h.name.clone(),
-            }),
-    );
-    if c.sales + c.rejected_sold_out + c.fenced_out + c.rejection_total() == 0 {
-        inconclusive.push(Inconclusive::NoDefiniteOutcome {
-            attempts: c.attempts,
-        });
-    } else if c.sales == 0 && c.rejection_total() > 0 && c.rejected_sold_out == 0 {
-        // A script that refuses every buyer tested nothing of the stock.
-        inconclusive.push(Inconclusive::NothingSold {
-            rejections: c.rejection_total(),
-        });
-    }
+    let target_lost = final_stock.is_err();
+    let inconclusive = untested(&collected, final_stock.as_ref().err(), redis);
+    let final_stock = final_stock.unwrap_or(None);
     if target_lost || collected.reset {
         // What Redis holds besides the stock is no evidence either then.
         ledgers.orders = None;
