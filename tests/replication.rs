@@ -23,11 +23,14 @@ fn tls_server() -> (seckill_bench::redis_server::RedisServer, String) {
     (server, ca)
 }
 
-/// Refused before any load, with exit 4, and fast: nothing hangs.
+/// Refused before any load, with exit 4, and fast: nothing hangs. At most
+/// one 3 s connect timeout (a TLS port that waits for a handshake), plus
+/// starting the binary on a busy machine; well under the 20 s sale the
+/// user-sentinels case would run had it not been refused.
 fn refused_fast(run: &support::Run) {
     run.assert_code(4);
     assert!(
-        run.elapsed < Duration::from_secs(8),
+        run.elapsed < Duration::from_secs(15),
         "took {:?}",
         run.elapsed
     );
