@@ -6,16 +6,17 @@
 //! Redis Cluster connection becomes one more [`Conn`] variant here, with no
 //! change to the strategies.
 //!
-//! Discovery uses redis-rs's own `sentinel` support (it also checks with
-//! `ROLE` that the address Sentinel names really is a primary).
+//! Discovery follows Sentinel's guidelines for clients, not redis-rs's
+//! `sentinel` module (see [`Sentinels`]): the address
+//! `get-master-addr-by-name` gives, `ROLE` on the connection made there,
+//! and Sentinel asked again once it is made.
 
 use std::sync::Mutex;
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
-use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, Value};
+use redis::{Cmd, Pipeline, RedisFuture, Value};
 use serde::{Deserialize, Serialize};
 
 /// Where the run's Redis is and how to reach it. Travels in the worker
@@ -117,54 +118,6 @@ impl Endpoint {
             }
             _ => redis::Client::open(url),
         }
-    }
-
-    fn sentinel_client(
-        &self,
-        sentinels: &[String],
-        master_name: &str,
-    ) -> redis::RedisResult<SentinelClient> {
-        let infos = sentinels
-            .iter()
-            .map(|u| u.as_str().into_connection_info())
-            .collect::<redis::RedisResult<Vec<_>>>()?;
-        let first = infos.first().ok_or_else(|| {
-            redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "no sentinel URL"))
-        })?;
-        let auth = first.redis_settings().clone();
-        let tls = match first.addr() {
-            redis::ConnectionAddr::TcpTls { insecure, .. } => Some(if *insecure {
-                redis::TlsMode::Insecure
-            } else {
-                redis::TlsMode::Secure
-            }),
-            _ => None,
-        };
-        let addrs = infos.iter().map(|i| i.addr().clone());
-        let mut builder =
-            SentinelClientBuilder::new(addrs, master_name, SentinelServerType::Master)?
-                .set_client_to_redis_db(auth.db());
-        if let Some(user) = auth.username() {
-            builder = builder
-                .set_client_to_redis_username(user)
-                .set_client_to_sentinel_username(user);
-        }
-        if let Some(password) = auth.password() {
-            builder = builder
-                .set_client_to_redis_password(password)
-                .set_client_to_sentinel_password(password);
-        }
-        if let Some(mode) = tls {
-            builder = builder
-                .set_client_to_redis_tls_mode(mode)
-                .set_client_to_sentinel_tls_mode(mode);
-            if let Some(certs) = self.certificates() {
-                builder = builder
-                    .set_client_to_redis_certificates(certs.clone())
-                    .set_client_to_sentinel_certificates(certs);
-            }
-        }
-        builder.build()
     }
 }
 
@@ -271,12 +224,107 @@ pub struct Connector {
 /// How a [`Connector`] reaches the server.
 enum How {
     Direct(redis::Client),
-    Sentinel {
-        sentinel: tokio::sync::Mutex<SentinelClient>,
-        /// The primary last found.
-        primary: Mutex<Option<redis::Client>>,
-    },
+    Sentinel(Sentinels),
     Cluster(ClusterClient),
+}
+
+/// The primary as Sentinel names it. Not through redis-rs's `sentinel`
+/// module: it reads `SENTINEL MASTERS`, where the sentinel leading a
+/// failover lists the old primary until every replica follows the new one,
+/// while it (and, from its hello messages, every other sentinel) already
+/// names the new one in `get-master-addr-by-name`. The old primary still
+/// answers `ROLE` as a master then, so a client that reconnected in that
+/// window wrote to a primary about to be demoted, and the harness blamed
+/// the strategy for the lost writes.
+struct Sentinels {
+    /// Asked in order; the first that answers is believed.
+    sentinels: Vec<redis::Client>,
+    master_name: String,
+    /// The first sentinel's URL: a primary is reached with its login,
+    /// database and TLS mode, at the address Sentinel names.
+    node_url: url::Url,
+    endpoint: Endpoint,
+    /// The primary last found.
+    primary: Mutex<Option<redis::Client>>,
+}
+
+/// How often discovery follows Sentinel to a newer answer before it gives
+/// up (the caller tries again later).
+const DISCOVERY_ROUNDS: usize = 3;
+
+impl Sentinels {
+    fn new(
+        endpoint: &Endpoint,
+        sentinels: &[String],
+        master_name: &str,
+    ) -> redis::RedisResult<Sentinels> {
+        let bad = |what: &'static str| {
+            redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, what))
+        };
+        let first = sentinels.first().ok_or_else(|| bad("no sentinel URL"))?;
+        let node_url = url::Url::parse(first).map_err(|_| bad("a sentinel URL is not a URL"))?;
+        Ok(Sentinels {
+            sentinels: sentinels
+                .iter()
+                .map(|u| endpoint.client_for(u))
+                .collect::<redis::RedisResult<_>>()?,
+            master_name: master_name.to_owned(),
+            node_url,
+            endpoint: endpoint.clone(),
+            primary: Mutex::new(None),
+        })
+    }
+
+    /// The primary's `(host, port)` as the first sentinel that answers
+    /// names it.
+    async fn named(
+        &self,
+        config: &redis::AsyncConnectionConfig,
+    ) -> redis::RedisResult<(String, u16)> {
+        let ask = redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg(&self.master_name)
+            .clone();
+        let mut last = None;
+        for sentinel in &self.sentinels {
+            let answer: redis::RedisResult<Option<(String, u16)>> = async {
+                let mut conn = sentinel
+                    .get_multiplexed_async_connection_with_config(config)
+                    .await?;
+                ask.query_async(&mut conn).await
+            }
+            .await;
+            match answer {
+                Ok(Some(named)) => return Ok(named),
+                Ok(None) => {
+                    last = Some(unconfirmed(
+                        "no sentinel knows the master name",
+                        String::new(),
+                    ))
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| unconfirmed("no sentinel", String::new())))
+    }
+
+    fn client_at(&self, (host, port): &(String, u16)) -> redis::RedisResult<redis::Client> {
+        let mut url = self.node_url.clone();
+        let moved = match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => url.set_ip_host(ip),
+            Err(_) => url.set_host(Some(host)).map_err(drop),
+        };
+        moved
+            .and_then(|()| url.set_port(Some(*port)))
+            .map_err(|()| {
+                unconfirmed("Sentinel named no usable address", format!("{host}:{port}"))
+            })?;
+        self.endpoint.client_for(url.as_str())
+    }
+}
+
+fn unconfirmed(what: &'static str, detail: String) -> redis::RedisError {
+    redis::RedisError::from((redis::ErrorKind::MasterNameNotFoundBySentinel, what, detail))
 }
 
 impl Connector {
@@ -313,12 +361,7 @@ impl Connector {
             Discovery::Sentinel {
                 sentinels,
                 master_name,
-            } => How::Sentinel {
-                sentinel: tokio::sync::Mutex::new(
-                    endpoint.sentinel_client(sentinels, master_name)?,
-                ),
-                primary: Mutex::new(None),
-            },
+            } => How::Sentinel(Sentinels::new(endpoint, sentinels, master_name)?),
             Discovery::Cluster(seeds) => {
                 How::Cluster(cluster_client(seeds, timeout, cluster_retries)?)
             }
@@ -339,13 +382,12 @@ impl Connector {
     pub async fn connect(&self) -> redis::RedisResult<Conn> {
         match &self.how {
             How::Direct(client) => self.open(client).await,
-            How::Sentinel { primary, .. } => {
-                let known = primary.lock().expect("not poisoned").clone();
-                let client = match known {
-                    Some(client) => client,
-                    None => self.discover().await?,
-                };
-                self.open(&client).await
+            How::Sentinel(sentinels) => {
+                let known = sentinels.primary.lock().expect("not poisoned").clone();
+                match known {
+                    Some(client) => self.open(&client).await,
+                    None => self.discover(sentinels).await,
+                }
             }
             How::Cluster(cluster) => Ok(Conn {
                 inner: Inner::Cluster(cluster.get_async_connection().await?),
@@ -361,21 +403,44 @@ impl Connector {
     /// When the primary (or Sentinel, or the cluster) cannot be reached.
     pub async fn reconnect(&self) -> redis::RedisResult<Conn> {
         match &self.how {
-            How::Sentinel { .. } if self.rediscover == Rediscover::OnError => {
-                let client = self.discover().await?;
-                self.open(&client).await
+            How::Sentinel(sentinels) if self.rediscover == Rediscover::OnError => {
+                self.discover(sentinels).await
             }
             _ => self.connect().await,
         }
     }
 
-    async fn discover(&self) -> redis::RedisResult<redis::Client> {
-        let How::Sentinel { sentinel, primary } = &self.how else {
-            unreachable!("only a Sentinel connector discovers");
-        };
-        let client = sentinel.lock().await.async_get_client().await?;
-        *primary.lock().expect("not poisoned") = Some(client.clone());
-        Ok(client)
+    /// Finds the primary and connects to it: the address Sentinel names, a
+    /// connection there, `ROLE` on that connection, and Sentinel asked
+    /// again. Asking again once connected is what keeps a client off a
+    /// demoted primary: a connection opened before Sentinel named another
+    /// primary is one a switchover drops (a graceful one when every
+    /// sentinel names the new primary, see `coordinator::failover`;
+    /// Sentinel itself when it demotes the old one), while one opened on
+    /// an answer given just before would outlive the drop.
+    async fn discover(&self, sentinels: &Sentinels) -> redis::RedisResult<Conn> {
+        let mut named = sentinels.named(&self.config).await?;
+        for _ in 0..DISCOVERY_ROUNDS {
+            let client = sentinels.client_at(&named)?;
+            let mut conn = self.open(&client).await?;
+            let role: redis::Role = redis::cmd("ROLE").query_async(&mut conn).await?;
+            if !matches!(role, redis::Role::Primary { .. }) {
+                return Err(unconfirmed(
+                    "Sentinel named a node that is not a primary",
+                    conn.primary.to_string(),
+                ));
+            }
+            let again = sentinels.named(&self.config).await?;
+            if again == named {
+                *sentinels.primary.lock().expect("not poisoned") = Some(client);
+                return Ok(conn);
+            }
+            named = again;
+        }
+        Err(unconfirmed(
+            "Sentinel's answer kept changing",
+            format!("{}:{}", named.0, named.1),
+        ))
     }
 
     async fn open(&self, client: &redis::Client) -> redis::RedisResult<Conn> {

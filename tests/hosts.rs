@@ -293,7 +293,9 @@ fn a_host_that_refuses_ssh_exits_4_fast_naming_it() {
     let (_name, _dir, path) = unique("article", &[], &table);
     let run = Bench::run(&path, &["--redis-url", &redis.url()]).output();
     run.assert_code(4);
-    assert!(run.elapsed < Duration::from_secs(10), "{:?}", run.elapsed);
+    // Refused at once by the closed port, whatever ssh's own timeouts;
+    // the slack is for a busy machine starting ssh to the other hosts.
+    assert!(run.elapsed < Duration::from_secs(20), "{:?}", run.elapsed);
     assert!(
         run.stderr.contains(&format!("host {refusing}")),
         "{}",

@@ -26,6 +26,13 @@ duration = "3s"
 kind = "lua"
 "#;
 
+/// Arrivals a busy machine may lose at the stop: the ones still queued
+/// when it comes, after a stall of the worker just before it (10 is a
+/// 25 ms stall at 400/s). A schedule off by a rate or a stage misses by
+/// far more; one that starts a gap late is caught at a low rate, where a
+/// gap is longer than any stall (`a_fixed_schedule_starts_at_the_start`).
+const LOST_AT_THE_STOP: i64 = 10;
+
 /// Sums every interval of every tag in a `latency.hlog`.
 fn hlog_totals(path: &std::path::Path) -> std::collections::BTreeMap<String, Histogram<u64>> {
     let text = std::fs::read(path).unwrap();
@@ -69,19 +76,42 @@ fn open_loop_below_capacity_reaches_its_rate_on_time() {
     );
     // Fixed arrivals at 0, 2.5 ms, 5 ms, ... (the two workers' schedules
     // interleaved, timed from the same start as the stop rule), so 3 s at
-    // 400/s is 1,200 of them. The last one, 2.5 ms before the stop, may
-    // meet the stop first on a busy machine; a schedule that starts a gap
-    // late (1,198: each worker's first arrival one gap in) is wrong.
+    // 400/s is 1,200 of them, less the last few on a busy machine.
     let attempts = num(&s, "attempts");
     assert!(
-        (1199..=1200).contains(&attempts),
+        (1200 - LOST_AT_THE_STOP..=1200).contains(&attempts),
         "{attempts}\n{}",
         run.context()
     );
-    assert_eq!(num(&s, "late"), 0, "{}", run.context());
+    // Below capacity an arrival finds an idle client, but for the burst a
+    // stalled worker meets when it resumes: 1 % at most.
+    assert!(num(&s, "late") <= 12, "{}", run.context());
     assert_eq!(num(&s, "dropped"), 0);
     assert_eq!(s["rate_reached"], "true");
     assert_eq!(s["target_rate"].parse::<f64>().unwrap().round(), 400.0);
+}
+
+/// Each worker's first fixed arrival comes at the start its stop rule is
+/// timed from (the second worker's half a gap in), not a gap late: at 8/s
+/// for 1 s the two workers arrive at 0, 125, ..., 875 ms, 8 in all; a
+/// schedule a gap late has 6. A gap here is longer than a busy machine's
+/// stall, so it may lose the last one at most.
+#[test]
+fn a_fixed_schedule_starts_at_the_start() {
+    let redis = support::redis();
+    let (_dir, path) = support::write_scenario(OPEN);
+    let args = [
+        "--redis-url",
+        &redis.url(),
+        "--set",
+        "load.rate=8",
+        "--set",
+        "load.duration=1s",
+    ];
+    let run = Bench::run(&path, &args).output();
+    run.assert_code(0);
+    let attempts = num(&run.summary(), "attempts");
+    assert!((7..=8).contains(&attempts), "{attempts}\n{}", run.context());
 }
 
 #[test]
@@ -257,7 +287,7 @@ fn rate_stages_ramp_the_schedule() {
     // schedule follows the area under the ramp, so hardly one is lost.
     let attempts = num(&s, "attempts") as f64;
     assert!(
-        (attempts - 600.0).abs() <= 3.0,
+        (600.0 - LOST_AT_THE_STOP as f64..=603.0).contains(&attempts),
         "{attempts}\n{}",
         run.context()
     );
@@ -284,7 +314,7 @@ fn a_rate_that_ramps_down_to_zero_keeps_the_run_to_its_stages() {
     assert!(duration >= 1.9, "ended at {duration} s\n{}", run.context());
     let attempts = num(&s, "attempts") as f64;
     assert!(
-        (attempts - 402.0).abs() <= 3.0,
+        (402.0 - LOST_AT_THE_STOP as f64..=405.0).contains(&attempts),
         "{attempts}\n{}",
         run.context()
     );

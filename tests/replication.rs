@@ -25,11 +25,14 @@ fn tls_server() -> (seckill_bench::topology::redis_server::RedisServer, String) 
     (server, ca)
 }
 
-/// Refused before any load, with exit 4, and fast: nothing hangs.
+/// Refused before any load, with exit 4, and fast: nothing hangs. At most
+/// one 3 s connect timeout (a TLS port that waits for a handshake), plus
+/// starting the binary on a busy machine; well under the 20 s sale the
+/// user-sentinels case would run had it not been refused.
 fn refused_fast(run: &support::Run) {
     run.assert_code(4);
     assert!(
-        run.elapsed < Duration::from_secs(8),
+        run.elapsed < Duration::from_secs(15),
         "took {:?}",
         run.elapsed
     );
@@ -124,23 +127,188 @@ fn wait_replicas_turns_the_lost_sales_into_unconfirmed_purchases() {
 
 #[test]
 fn a_graceful_failover_passes_with_every_client_rediscovered() {
-    let mut run = failover("failover-graceful", &[]);
-    // Known race, not yet understood (seen once in CI, on a loaded
-    // machine, never alone): one client of 16 did not rediscover and its
-    // writes went to the old primary (FAIL, rightly, for the lost writes).
-    // Tried once more when, and only when, that is what happened.
-    let s = run.summary();
-    if run.code() == 1 && num(&s, "rediscoveries") < 16 && num(&s, "back_in_stock") > 0 {
-        eprintln!("a client missed the rediscovery (known race); running again once");
-        run = failover("failover-graceful", &[]);
-    }
+    let run = failover("failover-graceful", &[]);
     run.assert_code(0);
     let s = run.summary();
     assert_eq!(s["verdict"], "PASS", "{}", run.context());
     assert_eq!(s["faults_applied"], "1", "{s:?}");
-    // 2 processes x 8 clients, each moved to the new primary.
-    assert!(num(&s, "rediscoveries") >= 16, "{s:?}");
+    // 2 processes x 8 clients, each on the old primary until the
+    // switchover drops it, each moved to the new primary once: one that
+    // went back to the old primary would move twice, or not at all.
+    assert_eq!(num(&s, "rediscoveries"), 16, "{s:?}");
     assert_eq!(num(&s, "back_in_stock"), 0, "{s:?}");
+}
+
+/// The graceful failover's lost client, with its window held open. The
+/// sentinel that leads a failover names the promoted replica in
+/// `get-master-addr-by-name` (what the coordinator waits on before it drops
+/// the old primary's clients, and what the other sentinels copy) as soon as
+/// the replica is promoted, but lists the old primary in `SENTINEL MASTERS`
+/// (what redis-rs's Sentinel client read) until every other replica
+/// follows the new one; the old primary answers `ROLE` as a master for
+/// seconds more. Two replicas that cannot log in to whichever of them is
+/// promoted (a wrong `masterauth`) keep that window open until the failover
+/// timeout, so the clients the switchover drops all reconnect inside it.
+/// Each must land on the new primary, once, having asked Sentinel before
+/// and after connecting and checked the role there itself.
+#[test]
+fn clients_dropped_while_the_leading_sentinel_lists_the_old_primary_reconnect_to_the_new_one() {
+    use seckill_bench::conn::{Connector, Discovery, Rediscover};
+    const CLIENTS: usize = 4;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let settings = seckill_bench::scenario::SentinelSettings {
+            sentinels: Vec::new(),
+            master_name: "shop".to_owned(),
+            replicas: 2,
+            down_after: Duration::from_secs(1),
+            failover_timeout: Duration::from_secs(30),
+        };
+        let set = seckill_bench::sentinel_set::SentinelSet::start(&settings, None)
+            .await
+            .unwrap();
+        let endpoint = set.endpoint();
+        let Discovery::Sentinel { sentinels, .. } = &endpoint.discovery else {
+            panic!("a sentinel set is found through Sentinel");
+        };
+        // The set's sentinels and nodes share one login.
+        let node = |port: u16| {
+            let at = seckill_bench::conn::host_port(&sentinels[0]);
+            sentinels[0].replacen(&at, &format!("127.0.0.1:{port}"), 1)
+        };
+        let ask = |url: String, cmd: redis::Cmd| {
+            let endpoint = endpoint.clone();
+            async move {
+                seckill_bench::conn::query_once::<redis::Value>(
+                    &endpoint,
+                    &url,
+                    &cmd,
+                    Duration::from_secs(2),
+                )
+                .await
+                .unwrap()
+            }
+        };
+        let listed_by_leader = || async {
+            let masters = ask(
+                sentinels[0].clone(),
+                redis::cmd("SENTINEL").arg("MASTERS").clone(),
+            )
+            .await;
+            let masters: Vec<std::collections::HashMap<String, String>> =
+                redis::from_redis_value(masters).unwrap();
+            masters[0]["port"].parse::<u16>().unwrap()
+        };
+
+        let old = set.primary_port().await.unwrap();
+        let replicas = ask(
+            sentinels[0].clone(),
+            redis::cmd("SENTINEL").arg("REPLICAS").arg("shop").clone(),
+        )
+        .await;
+        let replicas: Vec<std::collections::HashMap<String, String>> =
+            redis::from_redis_value(replicas).unwrap();
+        assert_eq!(replicas.len(), 2, "{replicas:?}");
+        for replica in &replicas {
+            let port: u16 = replica["port"].parse().unwrap();
+            // Used on the next login only: the links to `old` stay up.
+            let wrong = redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("masterauth")
+                .arg("not-the-password")
+                .clone();
+            ask(node(port), wrong).await;
+        }
+
+        let connector =
+            Connector::new(&endpoint, Duration::from_secs(2), Rediscover::OnError).unwrap();
+        let mut clients = Vec::new();
+        for _ in 0..CLIENTS {
+            clients.push(connector.connect().await.unwrap());
+        }
+        for conn in &clients {
+            assert_eq!(conn.primary(), format!("127.0.0.1:{old}"));
+        }
+
+        // The switchover, as the `failover` fault's graceful mode makes it.
+        set.pause_and_sync(old, Duration::from_secs(30))
+            .await
+            .unwrap();
+        set.sentinel_failover().await.unwrap();
+        let new = loop {
+            match set.agreed_primary().await {
+                Some(port) if port != old => break port,
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        };
+        // The trap is set: the sentinel clients ask first still lists the
+        // old primary, which still says it is one.
+        assert_eq!(listed_by_leader().await, old, "the window closed too early");
+        assert_eq!(set.role(old).await.as_deref(), Some("master"));
+        let role_calls = |port: u16| {
+            let info = ask(node(port), redis::cmd("INFO").arg("commandstats").clone());
+            async move {
+                let info: String = redis::from_redis_value(info.await).unwrap();
+                info.lines()
+                    .find_map(|l| l.strip_prefix("cmdstat_role:calls="))
+                    .and_then(|v| v.split(',').next())
+                    .map_or(0, |v| v.parse::<u64>().unwrap())
+            }
+        };
+        // Each question is a connection of its own; the leading sentinel,
+        // first in the list, answers them all.
+        let asked = || async {
+            let info = ask(
+                sentinels[0].clone(),
+                redis::cmd("INFO").arg("stats").clone(),
+            )
+            .await;
+            let info: String = redis::from_redis_value(info).unwrap();
+            info.lines()
+                .find_map(|l| l.strip_prefix("total_connections_received:"))
+                .map_or(0, |v| v.trim().parse::<u64>().unwrap())
+        };
+        let roles_before = role_calls(new).await;
+        let asked_before = asked().await;
+        set.drop_clients_and_unpause(old).await.unwrap();
+
+        let mut rediscoveries = [0u32; CLIENTS];
+        for (i, conn) in clients.iter_mut().enumerate() {
+            let ping: redis::RedisResult<String> = redis::cmd("PING").query_async(conn).await;
+            assert!(ping.is_err(), "client {i} was not dropped: {ping:?}");
+            let was = conn.primary().to_owned();
+            *conn = connector.reconnect().await.unwrap();
+            if conn.primary() != was {
+                rediscoveries[i] += 1;
+            }
+            assert_eq!(
+                conn.primary(),
+                format!("127.0.0.1:{new}"),
+                "client {i} went back to the old primary"
+            );
+            let role: redis::Role = redis::cmd("ROLE").query_async(conn).await.unwrap();
+            assert!(
+                matches!(role, redis::Role::Primary { .. }),
+                "client {i}: {role:?}"
+            );
+        }
+        assert_eq!(rediscoveries, [1; CLIENTS]);
+        // Each client asked Sentinel before it connected and again after
+        // (less the connection this count takes), and checked the role on
+        // the new primary itself (less the test's own ROLE).
+        let asks = asked().await - asked_before - 1;
+        assert!(asks >= 2 * CLIENTS as u64, "{asks} questions to Sentinel");
+        let roles = role_calls(new).await - roles_before - CLIENTS as u64;
+        assert!(roles >= CLIENTS as u64, "{roles} ROLE checks");
+        assert_eq!(
+            listed_by_leader().await,
+            old,
+            "the window closed before the clients reconnected"
+        );
+    });
 }
 
 #[test]
@@ -237,18 +405,85 @@ fn a_partitioned_primary_loses_what_it_took_alone_unless_writes_are_confirmed() 
     assert!(num(&s, "unconfirmed") > 0, "{s:?}");
 }
 
-/// `failover-partition.toml`, run once more when Sentinel did not demote
-/// the healed primary within the fault's 20 s. It takes about 10 s (see
-/// `DEMOTION_WITHIN`); a Sentinel that its timer's lateness on a loaded
-/// machine put in TILT mode acts 30 s later, and the harness rightly calls
-/// such a run INCONCLUSIVE; it is not what this test is about.
+/// `failover-partition.toml`. Sentinel demotes the healed primary about
+/// 10 s after the heal (see `DEMOTION_WITHIN`), well within the fault's
+/// 20 s, unless one of its sentinels is in TILT mode (its timer ran late on
+/// a loaded machine), in which it acts on nothing for 30 s: the harness
+/// then rightly calls the run INCONCLUSIVE and names TILT from the
+/// sentinels' own INFO (`sentinel_tilt:1`). Only for that cause, named by
+/// Sentinel, is the run made a second time (TILT); any other late demotion
+/// fails the test.
 fn partitioned(extra: &[&str]) -> support::Run {
     let run = Bench::run(&scenario("failover-partition"), extra).output();
-    if run.code() == 5 && run.stdout.contains("was not demoted within") {
-        eprintln!("Sentinel did not demote the healed primary in time; running again once");
+    let tilt = run.stdout.contains("was not demoted within")
+        && run
+            .stdout
+            .contains("Sentinel in TILT mode, sentinel_tilt:1");
+    if run.code() == 5 && tilt {
+        eprintln!("a sentinel was in TILT mode: the partition run is made a second time (TILT)");
         return Bench::run(&scenario("failover-partition"), extra).output();
     }
     run
+}
+
+/// What `partitioned` trusts its second run to: a sentinel whose timer ran
+/// more than 2 s late (here stopped for 2.5 s, as a loaded machine can
+/// stall it) enters TILT mode, and the harness names it from the
+/// sentinel's own INFO.
+#[test]
+fn a_sentinel_stalled_past_its_timer_is_named_in_tilt_mode() {
+    use seckill_bench::conn::Discovery;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let settings = seckill_bench::scenario::SentinelSettings {
+            sentinels: Vec::new(),
+            master_name: "shop".to_owned(),
+            replicas: 1,
+            down_after: Duration::from_secs(1),
+            failover_timeout: Duration::from_secs(5),
+        };
+        let set = seckill_bench::sentinel_set::SentinelSet::start(&settings, None)
+            .await
+            .unwrap();
+        assert_eq!(set.tilted().await, Vec::<u16>::new(), "TILT (none yet)");
+        let endpoint = set.endpoint();
+        let Discovery::Sentinel { sentinels, .. } = &endpoint.discovery else {
+            panic!("a sentinel set is found through Sentinel");
+        };
+        let info: String = seckill_bench::conn::query_once(
+            &endpoint,
+            &sentinels[0],
+            redis::cmd("INFO").arg("server"),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap();
+        let pid: i32 = info
+            .lines()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let at = seckill_bench::conn::host_port(&sentinels[0]);
+        let port: u16 = at.rsplit(':').next().unwrap().parse().unwrap();
+        // SAFETY: signalling a sentinel the set started. The stall is the
+        // fault itself, not a synchronisation.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        std::thread::sleep(Duration::from_millis(2500));
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        let mut tilted = set.tilted().await;
+        while !tilted.contains(&port) && std::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            tilted = set.tilted().await;
+        }
+        assert_eq!(tilted, vec![port], "TILT on the stalled sentinel only");
+    });
 }
 
 /// The user's own sentinels (here a set the test starts, whose sentinels

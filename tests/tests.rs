@@ -195,8 +195,10 @@ fn unreachable_redis_exits_4_fast() {
     let url = format!("redis://127.0.0.1:{port}/0");
     let run = Bench::run(&scenario("article"), &["--redis-url", &url]).output();
     run.assert_code(4);
+    // Refused on the first refusal: milliseconds, plus starting the binary
+    // on a busy machine. Retrying, or waiting out a timeout, takes longer.
     assert!(
-        run.elapsed < Duration::from_secs(5),
+        run.elapsed < Duration::from_secs(15),
         "took {:?}",
         run.elapsed
     );

@@ -257,11 +257,25 @@ pub async fn demotion(set: &SentinelSet, step: Step) -> Next {
             since.elapsed().as_secs_f64()
         )),
         _ if Instant::now() >= deadline => Next::Failed(format!(
-            "the old primary 127.0.0.1:{old} was not demoted within {:.0} s of the heal",
-            DEMOTION_WITHIN.as_secs_f64()
+            "the old primary 127.0.0.1:{old} was not demoted within {:.0} s of the heal{}",
+            DEMOTION_WITHIN.as_secs_f64(),
+            tilt_mode(&set.tilted().await)
         )),
         _ => Next::Went(String::new(), Some((Instant::now() + POLL, step))),
     }
+}
+
+/// Why Sentinel may not have acted, by its own account: a sentinel in TILT
+/// mode acts on nothing for 30 s.
+fn tilt_mode(tilted: &[u16]) -> String {
+    if tilted.is_empty() {
+        return String::new();
+    }
+    let at: Vec<String> = tilted.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    format!(
+        " (Sentinel in TILT mode, sentinel_tilt:1 on {})",
+        at.join(", ")
+    )
 }
 
 /// Cluster, first step: the segment's master and one of its replicas;

@@ -222,6 +222,25 @@ impl SentinelSet {
         }
     }
 
+    /// Ports of the sentinels in TILT mode now (`sentinel_tilt:1` in their
+    /// `INFO sentinel`): their timer ran irregularly (a loaded machine), and
+    /// they act on nothing for 30 s.
+    pub async fn tilted(&self) -> Vec<u16> {
+        let mut tilted = Vec::new();
+        for sentinel in &self.sentinels {
+            let info: anyhow::Result<String> = self
+                .query(
+                    self.login(&sentinel.url()),
+                    redis::cmd("INFO").arg("sentinel"),
+                )
+                .await;
+            if info.is_ok_and(|i| i.lines().any(|l| l.trim() == "sentinel_tilt:1")) {
+                tilted.push(sentinel.port());
+            }
+        }
+        tilted
+    }
+
     /// Cuts the node on `port` off from its replicas and the sentinels,
     /// which log in as their own user: switches that user off there and
     /// drops its connections. Clients (the `default` user) still reach it.
