@@ -167,7 +167,7 @@ fn clients_dropped_while_the_leading_sentinel_lists_the_old_primary_reconnect_to
             down_after: Duration::from_secs(1),
             failover_timeout: Duration::from_secs(30),
         };
-        let set = seckill_bench::sentinel_set::SentinelSet::start(&settings, None)
+        let set = seckill_bench::topology::sentinel_set::SentinelSet::start(&settings, None)
             .await
             .unwrap();
         let endpoint = set.endpoint();
@@ -445,7 +445,7 @@ fn a_sentinel_stalled_past_its_timer_is_named_in_tilt_mode() {
             down_after: Duration::from_secs(1),
             failover_timeout: Duration::from_secs(5),
         };
-        let set = seckill_bench::sentinel_set::SentinelSet::start(&settings, None)
+        let set = seckill_bench::topology::sentinel_set::SentinelSet::start(&settings, None)
             .await
             .unwrap();
         assert_eq!(set.tilted().await, Vec::<u16>::new(), "TILT (none yet)");
