@@ -17,9 +17,17 @@ fn pausing_the_lock_holder_past_the_ttl_oversells_the_article_lock_only() {
     article.assert_code(1);
     let trials = article.csv("trials.csv");
     assert_eq!(trials.len(), 5, "{}", article.context());
+    // Every trial's lock let two holders write; whether that oversold
+    // depends on the stock running out during the pause, which a busy
+    // machine's slower sales can miss, so at least one must.
+    assert!(
+        trials.iter().any(|t| num(t, "oversold") > 0),
+        "{}",
+        article.context()
+    );
     for trial in &trials {
         assert_eq!(trial["verdict"], "FAIL", "{trial:?}");
-        assert!(num(trial, "oversold") > 0, "{trial:?}");
+        assert!(num(trial, "unsafe_overlaps") > 0, "{trial:?}");
         assert_eq!(trial["faults_applied"], "1", "{trial:?}");
         let faults = article.csv(&format!("{}/faults.csv", trial["folder"]));
         let frozen: Vec<_> = faults
@@ -42,7 +50,7 @@ fn pausing_the_lock_holder_past_the_ttl_oversells_the_article_lock_only() {
     assert!(
         article
             .stdout
-            .contains("FAIL in 5 of 5 trials (oversold in 5"),
+            .contains("FAIL in 5 of 5 trials (oversold in "),
         "{}",
         article.context()
     );
