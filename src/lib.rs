@@ -35,12 +35,14 @@
 //!   its replicas and three sentinels, and the failovers done to them;
 //!   [`cluster_set`]: an embedded Redis Cluster.
 //! - [`redact`]: masks the password of every URL in a message.
+//! - [`bounded_read`]: every user-named file read within a size for its kind.
 //! - [`keys`], [`stop`], [`interrupt`], [`freeze`], [`process`], [`run_id`]:
 //!   small shared pieces.
 
 pub mod advice;
 pub mod agent;
 pub mod audit;
+pub mod bounded_read;
 pub mod capacity;
 pub mod certs;
 pub mod checker;

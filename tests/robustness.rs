@@ -54,8 +54,13 @@ struct Row {
     code: i32,
     /// Must appear in stdout or stderr (case-insensitive).
     word: &'static str,
+    /// Must appear too, each of them.
+    also: &'static [&'static str],
     /// The longest it may take, start to exit.
     within: Duration,
+    /// An address-space limit for the run, for rows that probe an
+    /// unbounded read: a regression then fails the row, not the machine.
+    memory: Option<u64>,
 }
 
 const FAST: Duration = Duration::from_secs(10);
@@ -68,8 +73,24 @@ fn row(name: &'static str, args: &'static [&'static str], code: i32, word: &'sta
         around: Env::Embedded,
         code,
         word,
+        also: &[],
         within: FAST,
+        memory: None,
     }
+}
+
+fn also(mut r: Row, words: &'static [&'static str]) -> Row {
+    r.also = words;
+    r
+}
+
+/// Enough for the harness to start and refuse; far less than reading
+/// `/dev/zero` without a bound takes.
+const MEMORY: u64 = 2 << 30;
+
+fn capped(mut r: Row) -> Row {
+    r.memory = Some(MEMORY);
+    r
 }
 
 fn with_env(mut r: Row, env: &'static [(&'static str, &'static str)]) -> Row {
@@ -122,6 +143,100 @@ fn bad_input() -> Vec<Row> {
             row("password: environment url, bad field", &["run", "{tiny}", "--set", "stock.nope=1"], 2, "nope"),
             &[("SECKILL_REDIS_URL", "redis://:Zq9hunter2@127.0.0.1:1/0")],
         ),
+    ]
+}
+
+/// Files that are not what their field wants: a device, a FIFO, a file far
+/// too big. Refused before a byte is read, under a memory limit.
+fn unbounded_files() -> Vec<Row> {
+    vec![
+        capped(also(
+            row(
+                "script is /dev/zero",
+                &["run", "{own}", "--set", "strategy.script=/dev/zero"],
+                2,
+                "strategy.script",
+            ),
+            &["character device, not a regular file"],
+        )),
+        capped(also(
+            row(
+                "scenario is /dev/zero",
+                &["run", "/dev/zero"],
+                2,
+                "scenario file /dev/zero",
+            ),
+            &["not a regular file"],
+        )),
+        capped(also(
+            row("scenario is a FIFO", &["run", "{fifo}"], 2, "scenario file"),
+            &["FIFO"],
+        )),
+        capped(also(
+            row(
+                "script too big",
+                &["run", "{own}", "--set", "strategy.script={big}"],
+                2,
+                "strategy.script",
+            ),
+            &["more than the 4.0 MiB allowed for a Lua script"],
+        )),
+        capped(also(
+            row("scenario too big", &["run", "{big}"], 2, "scenario file"),
+            &["allowed for a scenario file"],
+        )),
+        capped(also(
+            row(
+                "tls_ca is /dev/zero",
+                &[
+                    "run",
+                    "{tiny}",
+                    "--redis-url",
+                    "rediss://127.0.0.1:1/0",
+                    "--set",
+                    "redis.tls_ca=/dev/zero",
+                ],
+                2,
+                "redis.tls_ca",
+            ),
+            &["not a regular file"],
+        )),
+        capped(also(
+            row(
+                "tls_cert too big",
+                &[
+                    "run",
+                    "{tiny}",
+                    "--redis-url",
+                    "rediss://127.0.0.1:1/0",
+                    "--set",
+                    "redis.tls_cert={big}",
+                    "--set",
+                    "redis.tls_key={big}",
+                ],
+                2,
+                "redis.tls_cert",
+            ),
+            &["allowed for a PEM certificate"],
+        )),
+        capped(also(
+            row(
+                "tls_key a FIFO",
+                &[
+                    "run",
+                    "{tiny}",
+                    "--redis-url",
+                    "rediss://127.0.0.1:1/0",
+                    "--set",
+                    "redis.tls_cert={tiny}",
+                    "--set",
+                    "redis.tls_key={fifo}",
+                ],
+                2,
+                "redis.tls_key",
+            ),
+            &["FIFO"],
+        )),
     ]
 }
 
@@ -274,8 +389,24 @@ fn args_of(row: &Row, around: &Around, dir: &Path) -> Vec<String> {
         .map(|r| r.url_as("noset"))
         .unwrap_or_default();
     let port = around.port.map(|p| p.to_string()).unwrap_or_default();
+    let big = dir.join("big.lua");
+    let fifo = dir.join("fifo.pem");
+    if row.args.iter().any(|a| a.contains("{big}")) {
+        // Sparse: 100 MiB that take no disk.
+        std::fs::File::create(&big)
+            .and_then(|f| f.set_len(100 << 20))
+            .unwrap();
+    }
+    if row.args.iter().any(|a| a.contains("{fifo}")) {
+        let c = std::ffi::CString::new(fifo.display().to_string()).unwrap();
+        // SAFETY: a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    }
     let fill = |a: &str| {
         a.replace("{tiny}", &tiny.display().to_string())
+            .replace("{own}", &support::scenario("own-script"))
+            .replace("{big}", &big.display().to_string())
+            .replace("{fifo}", &fifo.display().to_string())
             .replace("{redis_pw}", &url_pw)
             .replace("{redis_noset}", &noset)
             .replace("{redis}", &url)
@@ -333,6 +464,9 @@ fn check(row: &Row) {
         .map(|r| r.url_as("buyer"))
         .unwrap_or_default();
     let mut bench = Bench::new(args, dir).env("TMPDIR", &tmp.path().display().to_string());
+    if let Some(bytes) = row.memory {
+        bench = bench.memory_limit(bytes);
+    }
     for (key, value) in row.env {
         bench = bench.env(key, &value.replace("{redis_pw}", &url_pw));
     }
@@ -348,6 +482,13 @@ fn check(row: &Row) {
         row.word,
         run.context()
     );
+    for word in row.also {
+        assert!(
+            said.to_lowercase().contains(&word.to_lowercase()),
+            "[{name}] no `{word}` in the output\n{}",
+            run.context()
+        );
+    }
     assert!(
         took <= row.within,
         "[{name}] took {took:?}\n{}",
@@ -387,6 +528,13 @@ fn bad_input_exits_2_naming_the_problem_and_never_the_password() {
 }
 
 #[test]
+fn files_that_are_not_what_their_field_wants_are_refused_unread() {
+    for row in &unbounded_files() {
+        check(row);
+    }
+}
+
+#[test]
 fn a_broken_environment_exits_4_fast_naming_the_server() {
     for row in &environment() {
         check(row);
@@ -402,7 +550,7 @@ fn runs_give_the_verdict_they_tested_and_leave_nothing() {
 
 #[test]
 fn the_table_covers_forty_rows() {
-    let total = bad_input().len() + environment().len() + runs().len();
+    let total = bad_input().len() + unbounded_files().len() + environment().len() + runs().len();
     assert!(total >= 40, "{total} rows");
 }
 

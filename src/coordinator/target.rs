@@ -608,7 +608,7 @@ fn user_tls(settings: &RedisSettings) -> anyhow::Result<Option<TlsFiles>> {
     let read = |field: &str, path: &Option<std::path::PathBuf>| -> anyhow::Result<Option<String>> {
         path.as_ref()
             .map(|p| {
-                std::fs::read_to_string(p).map_err(|e| {
+                crate::bounded_read::read_string(p, crate::bounded_read::CERTIFICATE).map_err(|e| {
                     crate::error::Error::Usage(format!(
                         "field `redis.{field}`: cannot read {}: {e}\n  what to do: give the path of a PEM file, relative to the working directory",
                         p.display()

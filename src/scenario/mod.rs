@@ -385,9 +385,11 @@ fn parse_table(source: &str, origin: &str) -> Result<toml::Table, ScenarioError>
 }
 
 fn read_source(path: &Path) -> Result<String, ScenarioError> {
-    std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-        path: path.display().to_string(),
-        source,
+    crate::bounded_read::read_string(path, crate::bounded_read::SCENARIO).map_err(|source| {
+        ScenarioError::Read {
+            path: path.display().to_string(),
+            source,
+        }
     })
 }
 
