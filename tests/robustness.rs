@@ -632,3 +632,126 @@ fn sigkill_of_the_coordinator_leaves_no_process_and_no_temp_dir() {
     let dirs: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
     assert!(dirs.is_empty(), "temp dirs left: {dirs:?}");
 }
+
+/// A scenario for the user's script `script.lua`, written beside it.
+fn script_scenario(lua: &str) -> (tempfile::TempDir, String) {
+    let (dir, path) = support::write_scenario(
+        r#"
+name = "own"
+[stock]
+initial = 10
+[load]
+processes = 1
+clients_per_process = 2
+purchases_per_client = 3
+[strategy]
+kind = "script"
+script = "script.lua"
+keys = ["{stock}"]
+args = ["{buyer}"]
+[strategy.replies]
+"0" = "sold"
+"1" = "sold_out"
+"#,
+    );
+    std::fs::write(dir.path().join("script.lua"), lua).unwrap();
+    (dir, path)
+}
+
+/// A test server with `victim` planted and a short busy limit, so a
+/// looping script makes it answer BUSY within half a second.
+fn busy_prone_redis() -> support::RedisServerGuard {
+    let redis = support::RedisServerGuard::new();
+    let mut conn = redis.connection();
+    let () = redis::cmd("CONFIG")
+        .arg(&["SET", "busy-reply-threshold", "300"])
+        .query(&mut conn)
+        .unwrap();
+    let () = redis::cmd("SET")
+        .arg(&["victim", "mine"])
+        .query(&mut conn)
+        .unwrap();
+    redis
+}
+
+/// A script that never returns, on the user's server: the harness kills it
+/// (SCRIPT KILL), says so, deletes the run's keys, and its counts agree.
+#[test]
+fn a_looping_script_is_killed_and_the_server_answers_again() {
+    let redis = busy_prone_redis();
+    let (dir, scenario) = script_scenario("while true do end\n");
+    let run = Bench::new(
+        vec![
+            "run".into(),
+            scenario,
+            "--redis-url".into(),
+            redis.url(),
+            "--out".into(),
+            dir.path().join("report").display().to_string(),
+        ],
+        dir,
+    )
+    .output();
+    run.assert_code(5);
+    let said = &run.stdout;
+    assert!(
+        said.contains("your script ran longer than Redis's busy limit")
+            && said.contains("stopped it with SCRIPT KILL")
+            && !said.contains("Redis was lost"),
+        "{}",
+        run.context()
+    );
+    let mut conn = redis.connection();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
+    assert_eq!(keys, ["victim"], "{}", run.context());
+    let s = run.summary();
+    let (attempts, errors, in_doubt) = (
+        support::num(&s, "attempts"),
+        support::num(&s, "errors"),
+        support::num(&s, "in_doubt"),
+    );
+    assert_eq!(errors + in_doubt, attempts, "{s:?}");
+    assert!(s["error_kinds"].contains("busy"), "{s:?}");
+    let reason = &s["inconclusive_reason"];
+    assert!(reason.contains(&format!("{errors} error(s)")), "{reason}");
+    assert!(reason.contains(&format!("{in_doubt} in doubt")), "{reason}");
+}
+
+/// A looping script that wrote first cannot be killed: the harness says
+/// so and leaves the user's server alone (no SHUTDOWN NOSAVE).
+#[test]
+fn an_unkillable_script_is_reported_and_the_server_left_running() {
+    let redis = busy_prone_redis();
+    let (dir, scenario) = script_scenario("redis.call('INCRBY', KEYS[1], 0)\nwhile true do end\n");
+    let run = Bench::new(
+        vec![
+            "run".into(),
+            scenario,
+            "--redis-url".into(),
+            redis.url(),
+            "--out".into(),
+            dir.path().join("report").display().to_string(),
+        ],
+        dir,
+    )
+    .output();
+    run.assert_code(5);
+    assert!(
+        run.stdout
+            .contains("your script ran longer than Redis's busy limit")
+            && run.stdout.contains("UNKILLABLE")
+            && run
+                .stdout
+                .contains("which the harness does not send to your server")
+            && !run.stdout.contains("Redis was lost"),
+        "{}",
+        run.context()
+    );
+    let mut conn = redis.connection();
+    let ping: redis::RedisResult<String> = redis::cmd("PING").query(&mut conn);
+    assert_eq!(
+        ping.unwrap_err().code(),
+        Some("BUSY"),
+        "the server was not shut down"
+    );
+}

@@ -61,6 +61,10 @@ pub async fn run(
         return Err(e.into());
     }
     let result = drive(scenario, run_id, target, &segments, interrupt, quiet).await;
+    let busy = match &scenario.script {
+        Some(_) => own::stop_busy(target, &loaded).await,
+        None => None,
+    };
     let final_stocks = match target.settle(scenario).await {
         Ok(()) => target.stocks(&segments).await,
         Err(e) => Err(e),
@@ -76,6 +80,7 @@ pub async fn run(
         keys_left,
         ledgers: inspected,
         library: loaded.library,
+        busy,
     };
     Ok(judge(scenario, run_id, target, collected, ended))
 }
@@ -137,6 +142,8 @@ struct Ended {
     /// The declared keys and the orders; the buyers are the collector's.
     ledgers: audit::LedgerFacts,
     library: Option<String>,
+    /// The user's script was found running past Redis's busy limit.
+    busy: Option<verdict::ScriptBusy>,
 }
 
 fn segment_records(
@@ -187,6 +194,7 @@ fn judge(
         keys_left,
         mut ledgers,
         library,
+        busy,
     } = ended;
     let lock_safety = collected
         .checkers
@@ -195,8 +203,11 @@ fn judge(
     let c = &collected.totals.counters;
     let in_doubt = c.in_doubt + collected.killed_in_flight;
     let mut inconclusive = collected.not_taken.clone();
+    inconclusive.extend(busy.map(Inconclusive::ScriptBusy));
     let (final_stock, target_lost) = match final_stock {
         Ok(stock) => (stock, false),
+        // The busy script says why: Redis was never lost.
+        Err(_) if busy.is_some() => (None, true),
         Err(e) => {
             inconclusive.push(Inconclusive::TargetLost {
                 error: format!("{} at {}", redis_error(&e), target.description),
@@ -216,6 +227,9 @@ fn judge(
     if c.sales + c.rejected_sold_out + c.fenced_out + c.rejection_total() == 0 {
         inconclusive.push(Inconclusive::NoDefiniteOutcome {
             attempts: c.attempts,
+            errors: c.error_total(),
+            in_doubt,
+            gave_up: c.gave_up,
         });
     } else if c.sales == 0 && c.rejection_total() > 0 && c.rejected_sold_out == 0 {
         // A script that refuses every buyer tested nothing of the stock.
@@ -228,9 +242,10 @@ fn judge(
         ledgers.orders = None;
         ledgers.keys.clear();
         ledgers.unchecked = Some(
-            match target_lost {
-                true => "Redis was lost at the end",
-                false => "a restart without persistence reset them",
+            match (target_lost, busy) {
+                (true, Some(_)) => "your script kept Redis busy at the end",
+                (true, None) => "Redis was lost at the end",
+                (false, _) => "a restart without persistence reset them",
             }
             .to_owned(),
         );

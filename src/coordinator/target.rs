@@ -242,6 +242,11 @@ impl Target {
         Ok(())
     }
 
+    /// Whether the run's Redis is its own throwaway, not the user's.
+    pub fn is_embedded(&self) -> bool {
+        !self.embedded.is_empty() || self.sentinel_set.is_some() || self.cluster_set.is_some()
+    }
+
     pub fn lock_urls(&self) -> &[String] {
         &self.lock_urls
     }
