@@ -90,7 +90,12 @@ pub fn capacity_command(args: &CapacityArgs) -> Result<u8, Error> {
     let overrides = crate::run::overrides(&args.run);
     let plan = CapacityPlan::load(&args.run.scenario, &overrides, args.slo.as_deref())?;
     let stamp = run_id::utc_stamp(SystemTime::now());
-    let out = crate::run::out_dir(&args.run.out, format!("{}-capacity-{stamp}", plan.name))?;
+    let claim = crate::run::out_dir(
+        &args.run.out,
+        format!("{}-capacity-{stamp}", plan.name),
+        args.run.force,
+    )?;
+    let out = claim.staging().to_owned();
     let runtime = crate::run::runtime()?;
     let interrupt = runtime.block_on(async { Interrupt::install() });
     let interrupt = interrupt.context("installing the Ctrl-C handler")?;
@@ -105,10 +110,7 @@ pub fn capacity_command(args: &CapacityArgs) -> Result<u8, Error> {
     ));
     if steps.is_empty() {
         // Nothing ran (Redis unreachable, an interrupt before the first
-        // load): no folder is left behind.
-        if args.run.out.is_none() {
-            let _ = std::fs::remove_dir(&out);
-        }
+        // load): the claim, dropped, leaves no folder behind.
         return Err(found.err().unwrap_or(Error::Interrupted));
     }
     // Whatever ran is reported, an error or an interrupt included.
@@ -117,6 +119,7 @@ pub fn capacity_command(args: &CapacityArgs) -> Result<u8, Error> {
         None => headline(&plan.slo, &steps, found.as_ref().ok()),
     };
     write(&out, &plan, &steps, &headline, found.as_ref().ok())?;
+    let out = claim.commit()?;
     let found = found.inspect_err(|_| {
         eprintln!("the steps that ran are reported in {}", out.display());
     })?;

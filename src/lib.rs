@@ -35,6 +35,8 @@
 //!   its replicas and three sentinels, and the failovers done to them;
 //!   [`cluster_set`]: an embedded Redis Cluster.
 //! - [`redact`]: masks the password of every URL in a message.
+//! - [`claim`]: the report folder, claimed before the load, swapped in
+//!   whole at the end.
 //! - [`bounded_read`]: every user-named file read within a size for its kind.
 //! - [`keys`], [`stop`], [`interrupt`], [`freeze`], [`process`], [`run_id`]:
 //!   small shared pieces.
@@ -46,6 +48,7 @@ pub mod bounded_read;
 pub mod capacity;
 pub mod certs;
 pub mod checker;
+pub mod claim;
 pub mod cli;
 pub mod cluster_set;
 pub mod compare;

@@ -146,6 +146,63 @@ fn bad_input() -> Vec<Row> {
     ]
 }
 
+/// `--out` to a folder with contents: refused without `--force`, for
+/// every command that writes one.
+fn out_folders() -> Vec<Row> {
+    const SWEEP: &str = "{file:name=\"s\"\n[stock]\ninitial=10\n[load]\nprocesses=1\nclients_per_process=1\npurchases_per_client=2\n[strategy]\nkind=\"lua\"\n[sweep]\n\"load.processes\"=[1,2]\n}";
+    const CAPACITY: &str = "{file:name=\"c\"\n[stock]\ninitial=1000000\n[load]\nprocesses=1\nclients_per_process=1\nduration=\"1s\"\n[strategy]\nkind=\"lua\"\n[capacity]\nstep_duration=\"1s\"\nmin_rate=100\nmax_rate=200\nslo=\"p99<1s\"\n}";
+    vec![
+        also(
+            row(
+                "run: out folder not empty",
+                &["run", "{tiny}", "--out", "{full}"],
+                2,
+                "--out",
+            ),
+            &["is not empty", "--force"],
+        ),
+        also(
+            row(
+                "sweep: out folder not empty",
+                &["sweep", SWEEP, "--out", "{full}"],
+                2,
+                "--out",
+            ),
+            &["is not empty", "--force"],
+        ),
+        also(
+            row(
+                "capacity: out folder not empty",
+                &["capacity", CAPACITY, "--out", "{full}"],
+                2,
+                "--out",
+            ),
+            &["is not empty", "--force"],
+        ),
+        also(
+            row(
+                "run: out is a file",
+                &["run", "{tiny}", "--out", "{tiny}"],
+                2,
+                "--out",
+            ),
+            &["not a folder"],
+        ),
+        row(
+            "run: force without out",
+            &["run", "{tiny}", "--force"],
+            2,
+            "--force is for --out",
+        ),
+        row(
+            "run: out names no folder",
+            &["run", "{tiny}", "--out", ".."],
+            2,
+            "names no folder",
+        ),
+    ]
+}
+
 /// Files that are not what their field wants: a device, a FIFO, a file far
 /// too big. Refused before a byte is read, under a memory limit.
 fn unbounded_files() -> Vec<Row> {
@@ -305,9 +362,9 @@ fn runs() -> Vec<Row> {
         row("repeat writes trials", &["run", "{tiny}", "--repeat", "2"], 0, "PASS in 2 of 2 trials"),
         row("sweep with a violated threshold", &["sweep", "{file:name=\"s\"\n[stock]\ninitial=10\n[load]\nprocesses=1\nclients_per_process=1\npurchases_per_client=2\n[strategy]\nkind=\"lua\"\n[thresholds]\nmin_purchases_per_s=1000000000\n[sweep]\n\"load.processes\"=[1,2]\n}"], 3, "THRESHOLDS-FAILED"),
         row("threshold on a run", &["run", "{tiny}", "--set", "thresholds.min_purchases_per_s=1000000000"], 3, "THRESHOLDS-FAILED"),
-        // The run happened: its verdict is printed even when the reports
-        // cannot be written.
-        row("report folder unwritable", &["run", "{tiny}", "--out", "/proc/seckill-nowhere"], 4, "tiny [article] PASS"),
+        // The report folder is claimed before the load: one that cannot be
+        // created stops the run at once, before any load.
+        row("report folder unwritable", &["run", "{tiny}", "--out", "/proc/seckill-nowhere"], 4, "creating the report folder /proc/seckill-nowhere"),
     ]
 }
 
@@ -390,6 +447,11 @@ fn args_of(row: &Row, around: &Around, dir: &Path) -> Vec<String> {
         .unwrap_or_default();
     let port = around.port.map(|p| p.to_string()).unwrap_or_default();
     let big = dir.join("big.lua");
+    let full = dir.join("full");
+    if row.args.contains(&"{full}") {
+        std::fs::create_dir(&full).unwrap();
+        std::fs::write(full.join("mine.txt"), "mine").unwrap();
+    }
     let fifo = dir.join("fifo.pem");
     if row.args.iter().any(|a| a.contains("{big}")) {
         // Sparse: 100 MiB that take no disk.
@@ -406,6 +468,7 @@ fn args_of(row: &Row, around: &Around, dir: &Path) -> Vec<String> {
         a.replace("{tiny}", &tiny.display().to_string())
             .replace("{own}", &support::scenario("own-script"))
             .replace("{big}", &big.display().to_string())
+            .replace("{full}", &full.display().to_string())
             .replace("{fifo}", &fifo.display().to_string())
             .replace("{redis_pw}", &url_pw)
             .replace("{redis_noset}", &noset)
@@ -427,7 +490,8 @@ fn args_of(row: &Row, around: &Around, dir: &Path) -> Vec<String> {
             },
         )
         .collect();
-    let has_out = row.args.contains(&"--out");
+    // A row about `--force` alone says whether it has `--out`.
+    let has_out = row.args.contains(&"--out") || row.args.contains(&"--force");
     if matches!(row.args.first(), Some(&"run" | &"sweep")) && !has_out {
         args.extend(["--out".to_owned(), dir.join("report").display().to_string()]);
     }
@@ -528,6 +592,13 @@ fn bad_input_exits_2_naming_the_problem_and_never_the_password() {
 }
 
 #[test]
+fn an_out_folder_with_contents_is_refused_without_force() {
+    for row in &out_folders() {
+        check(row);
+    }
+}
+
+#[test]
 fn files_that_are_not_what_their_field_wants_are_refused_unread() {
     for row in &unbounded_files() {
         check(row);
@@ -550,7 +621,11 @@ fn runs_give_the_verdict_they_tested_and_leave_nothing() {
 
 #[test]
 fn the_table_covers_forty_rows() {
-    let total = bad_input().len() + unbounded_files().len() + environment().len() + runs().len();
+    let total = bad_input().len()
+        + unbounded_files().len()
+        + out_folders().len()
+        + environment().len()
+        + runs().len();
     assert!(total >= 40, "{total} rows");
 }
 
@@ -753,5 +828,75 @@ fn an_unkillable_script_is_reported_and_the_server_left_running() {
         ping.unwrap_err().code(),
         Some("BUSY"),
         "the server was not shut down"
+    );
+}
+
+/// Two runs with one `--out`: the second, started while the first holds
+/// the folder, is refused (with `--force` too), and the first's reports
+/// are whole. Then `--force` replaces the old reports in one step.
+#[test]
+fn two_runs_never_share_an_out_folder_and_force_replaces_it_whole() {
+    let shared = tempfile::tempdir().unwrap();
+    let out = shared.path().join("report").display().to_string();
+    let bench = |extra: &[&str]| {
+        let mut args = vec![
+            "run".to_owned(),
+            support::scenario("flash-sale"),
+            "--set".to_owned(),
+            "stock.initial=1000000000".to_owned(),
+            "--set".to_owned(),
+            "load.processes=1".to_owned(),
+            "--out".to_owned(),
+            out.clone(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Bench::new(args, tempfile::tempdir().unwrap())
+    };
+    // Long enough for its first progress line (at 5 s) and two refusals.
+    let (mut first, pending) = bench(&["--set", "load.duration=8s"]).spawn();
+    let rest = support::wait_for_progress(&mut first);
+    for extra in [&[][..], &["--force"][..]] {
+        let second = bench(&[&["--set", "load.duration=1s"][..], extra].concat()).output();
+        second.assert_code(2);
+        let said = second.stderr.clone();
+        assert!(said.contains("--out"), "{}", second.context());
+    }
+    let first = pending.finish(first);
+    rest.join().unwrap();
+    first.assert_code(0);
+    let names = |dir: &Path| -> Vec<String> {
+        let mut n: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    let report = shared.path().join("report");
+    let summary = std::fs::read_to_string(report.join("summary.csv")).unwrap();
+    assert!(summary.contains(",PASS,"), "{summary}");
+    assert!(
+        !names(&report).iter().any(|n| n.starts_with('.')),
+        "{:?}",
+        names(&report)
+    );
+    // Old contents: refused, then replaced whole with --force.
+    std::fs::write(report.join("mine.txt"), "mine").unwrap();
+    let refused = bench(&["--set", "load.duration=1s"]).output();
+    refused.assert_code(2);
+    assert!(refused.stderr.contains("--force"), "{}", refused.context());
+    assert_eq!(
+        std::fs::read_to_string(report.join("mine.txt")).unwrap(),
+        "mine"
+    );
+    let forced = bench(&["--set", "load.duration=1s", "--force"]).output();
+    forced.assert_code(0);
+    let after = names(&report);
+    assert!(!after.contains(&"mine.txt".to_owned()), "{after:?}");
+    assert!(after.contains(&"summary.csv".to_owned()), "{after:?}");
+    assert_eq!(
+        names(shared.path()),
+        ["report"],
+        "a staging folder was left"
     );
 }
