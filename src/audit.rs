@@ -26,6 +26,10 @@ pub struct StockFacts {
     pub reset: bool,
     /// Redis could not be read at the end: the final stock is unknown.
     pub target_lost: bool,
+    /// The stock key vanished while the server kept running (same
+    /// `run_id` before and after): deleted by something other than the
+    /// harness, not reset by a restart.
+    pub deleted: bool,
     /// Pairs of clients that held the lock at once and both wrote (the
     /// lock-safety checker); `None` for a strategy that takes no lock.
     pub unsafe_overlaps: Option<u64>,
@@ -88,14 +92,23 @@ pub fn audit(facts: StockFacts) -> Audit {
         return unknown_final_stock(invariants, sold - initial);
     }
     let Some(final_stock) = facts.final_stock.filter(|_| !facts.reset) else {
-        invariants.push(Invariant {
-            name: "stock_not_reset".to_owned(),
-            expected: "the stock key survives the run".to_owned(),
-            observed: "reset by a redis-server restart without persistence".to_owned(),
-            pass: false,
+        let deleted = facts.deleted && facts.final_stock.is_none();
+        invariants.push(match deleted {
+            true => Invariant {
+                name: "stock_not_deleted".to_owned(),
+                expected: "the stock key survives the run".to_owned(),
+                observed: "deleted while Redis kept running (same run_id): by something other than the harness".to_owned(),
+                pass: false,
+            },
+            false => Invariant {
+                name: "stock_not_reset".to_owned(),
+                expected: "the stock key survives the run".to_owned(),
+                observed: "reset by a redis-server restart without persistence".to_owned(),
+                pass: false,
+            },
         });
         let oversold = (sold - initial).max(below_zero).max(0) as u64;
-        let verdict = if oversold > 0 {
+        let verdict = if oversold > 0 || deleted {
             Verdict::Fail
         } else {
             Verdict::Reset
@@ -391,6 +404,7 @@ mod tests {
             in_doubt: 0,
             reset: false,
             target_lost: false,
+            deleted: false,
             unsafe_overlaps: None,
             segment_finals: vec![-1, 1],
         });
@@ -412,6 +426,7 @@ mod tests {
             in_doubt: 0,
             reset: false,
             target_lost: false,
+            deleted: false,
             unsafe_overlaps: None,
             segment_finals: Vec::new(),
         })
@@ -425,6 +440,7 @@ mod tests {
             in_doubt,
             reset: false,
             target_lost: false,
+            deleted: false,
             unsafe_overlaps: None,
             segment_finals: Vec::new(),
         })
@@ -522,10 +538,24 @@ mod tests {
             in_doubt: 0,
             reset: true,
             target_lost: false,
+            deleted: false,
             unsafe_overlaps: None,
             segment_finals: Vec::new(),
         });
         assert_eq!(reset.verdict, Verdict::Reset);
+        let deleted = audit(StockFacts {
+            initial: 100,
+            final_stock: None,
+            sold: 40,
+            in_doubt: 0,
+            reset: false,
+            target_lost: false,
+            deleted: true,
+            unsafe_overlaps: None,
+            segment_finals: Vec::new(),
+        });
+        assert_eq!(deleted.verdict, Verdict::Fail);
+        assert_eq!(failing(&deleted), ["stock_not_deleted"]);
         // Recorded sales beyond the stock are an oversell, reset or not.
         assert_eq!(with_doubt(10, None, 12, 0).verdict, Verdict::Fail);
     }
@@ -539,6 +569,7 @@ mod tests {
             in_doubt: 0,
             reset: false,
             target_lost: false,
+            deleted: false,
             unsafe_overlaps: overlaps,
             segment_finals: Vec::new(),
         };
@@ -562,6 +593,7 @@ mod tests {
             in_doubt: 0,
             reset: false,
             target_lost: true,
+            deleted: false,
             unsafe_overlaps: None,
             segment_finals: Vec::new(),
         };

@@ -35,6 +35,7 @@
 //!   its replicas and three sentinels, and the failovers done to them;
 //!   [`cluster_set`]: an embedded Redis Cluster.
 //! - [`redact`]: masks the password of every URL in a message.
+//! - [`lua_scan`]: the wiping commands (`FLUSHALL`, ...) in a user's Lua.
 //! - [`claim`]: the report folder, claimed before the load, swapped in
 //!   whole at the end.
 //! - [`bounded_read`]: every user-named file read within a size for its kind.
@@ -59,6 +60,7 @@ pub mod freeze;
 pub mod interrupt;
 pub mod keys;
 pub mod ledger;
+pub mod lua_scan;
 pub mod metrics;
 pub mod outcome;
 pub mod phase;

@@ -169,6 +169,8 @@ pub struct Figures {
     pub orders_off: Option<u64>,
     /// Whether `stock_conservation` held (or was not checked).
     pub stock_conserved: bool,
+    /// The stock key vanished while Redis kept running.
+    pub keys_deleted: bool,
 }
 
 /// What a finished run means: word, reasons, exit code, headline.
@@ -295,6 +297,10 @@ fn headline(verdict: Verdict, inconclusive: &[Inconclusive], f: &Figures) -> Str
         .map_or("unknown".to_owned(), |s| s.to_string());
     let unsafe_overlaps = f.unsafe_overlaps.unwrap_or(0);
     match verdict {
+        Verdict::Fail if f.keys_deleted => format!(
+            "The run's keys were deleted by something other than the harness (your script, or another client): the stock key vanished while Redis kept running (same run_id, no restart), after {} unit(s) were recorded as sold. Nothing the audit can judge is left; a script must never delete keys it was not given.",
+            f.sold
+        ),
         Verdict::Fail if f.back_in_stock > 0 => back_in_stock(f),
         Verdict::Fail if f.oversold > 0 => format!(
             "Oversold {} unit(s): {} units recorded as sold out of {}, and the stock ended at {final_stock}.",
@@ -391,6 +397,7 @@ mod tests {
             buyers_across: 0,
             orders_off: None,
             stock_conserved: true,
+            keys_deleted: false,
         }
     }
 

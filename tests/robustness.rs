@@ -900,3 +900,93 @@ fn two_runs_never_share_an_out_folder_and_force_replaces_it_whole() {
         "a staging folder was left"
     );
 }
+
+/// Runs `seckill-bench run <scenario> --out <dir>/report` plus `extra`.
+fn run_in(dir: tempfile::TempDir, scenario: String, extra: &[String]) -> support::Run {
+    let mut args = vec![
+        "run".to_owned(),
+        scenario,
+        "--out".to_owned(),
+        dir.path().join("report").display().to_string(),
+    ];
+    args.extend(extra.iter().cloned());
+    Bench::new(args, dir).output()
+}
+
+/// Only the planted key is left, untouched.
+fn assert_only_victim(redis: &support::RedisServerGuard, context: &str) {
+    let mut conn = redis.connection();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
+    assert_eq!(keys, ["victim"], "{context}");
+}
+
+const FLUSHING: &str = "local s = tonumber(redis.call('GET', KEYS[1]))\nif s == nil or s <= 0 then return 1 end\nredis.call('DECR', KEYS[1])\n-- FLUSHDB in a comment is no call\nredis.call('flushall')\nreturn 0\n";
+
+/// A script that calls FLUSHALL: refused before the load, naming its line,
+/// against the user's server; on an embedded one a warning, and the keys
+/// that vanish are blamed on the script, not on a restart.
+#[test]
+fn a_flushing_script_is_refused_on_your_server_and_blamed_on_an_embedded_one() {
+    let around = start(Env::Redis);
+    let redis = around.redis.as_ref().unwrap();
+    let (dir, scenario) = script_scenario(FLUSHING);
+    let refused = run_in(dir, scenario, &["--redis-url".to_owned(), redis.url()]);
+    refused.assert_code(2);
+    for word in ["strategy.script", "script.lua:5", "FLUSHALL", "--redis-url"] {
+        assert!(
+            refused.stderr.contains(word),
+            "{word}: {}",
+            refused.context()
+        );
+    }
+    assert!(!refused.out().exists(), "{}", refused.context());
+    assert_only_victim(redis, &refused.context());
+
+    let (dir, scenario) = script_scenario(FLUSHING);
+    let embedded = run_in(dir, scenario, &[]);
+    embedded.assert_code(1);
+    assert!(
+        embedded.stderr.contains("warning: ")
+            && embedded
+                .stderr
+                .contains("script.lua:5: your script calls FLUSHALL"),
+        "{}",
+        embedded.context()
+    );
+    assert!(
+        embedded.stdout.contains(
+            "deleted by something other than the harness (your script, or another client)"
+        ) && !embedded.stdout.contains("redis-server restart"),
+        "{}",
+        embedded.context()
+    );
+    assert_eq!(embedded.summary()["verdict"], "FAIL");
+    let audit = embedded.csv("audit.csv");
+    assert!(
+        audit
+            .iter()
+            .any(|r| r["invariant"] == "stock_not_deleted" && r["pass"] == "false"),
+        "{audit:?}"
+    );
+}
+
+/// A script the scan cannot see through deletes the stock key on the
+/// user's server: the server kept running (same run_id), so the verdict
+/// is FAIL blaming a client, not RESET blaming a restart.
+#[test]
+fn a_stock_key_deleted_mid_run_is_a_fail_not_a_reset() {
+    let around = start(Env::Redis);
+    let redis = around.redis.as_ref().unwrap();
+    let (dir, scenario) = script_scenario("redis.call('DEL', KEYS[1])\nreturn 0\n");
+    let run = run_in(dir, scenario, &["--redis-url".to_owned(), redis.url()]);
+    run.assert_code(1);
+    assert!(
+        run.stdout
+            .contains("deleted by something other than the harness")
+            && !run.stdout.contains("redis-server restart"),
+        "{}",
+        run.context()
+    );
+    assert_eq!(run.summary()["verdict"], "FAIL");
+    assert_only_victim(redis, &run.context());
+}

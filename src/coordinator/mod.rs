@@ -60,6 +60,8 @@ pub async fn run(
         own::unload(target, &loaded).await;
         return Err(e.into());
     }
+    own::warn_flushes(scenario, target);
+    let before = target.identity().await;
     let result = drive(scenario, run_id, target, &segments, interrupt, quiet).await;
     let busy = match &scenario.script {
         Some(_) => own::stop_busy(target, &loaded).await,
@@ -68,6 +70,12 @@ pub async fn run(
     let final_stocks = match target.settle(scenario).await {
         Ok(()) => target.stocks(&segments).await,
         Err(e) => Err(e),
+    };
+    let deleted = match &final_stocks {
+        Ok(stocks) if stocks.iter().any(Option::is_none) => {
+            kept_running(before, target.identity().await)
+        }
+        _ => false,
     };
     let inspected = inspect(scenario, target, &segments).await;
     let mut keys_left = target.cleanup(&segments).await;
@@ -81,6 +89,7 @@ pub async fn run(
         ledgers: inspected,
         library: loaded.library,
         busy,
+        deleted,
     };
     Ok(judge(scenario, run_id, target, collected, ended))
 }
@@ -144,6 +153,14 @@ struct Ended {
     library: Option<String>,
     /// The user's script was found running past Redis's busy limit.
     busy: Option<verdict::ScriptBusy>,
+    /// A stock key vanished while the server kept running.
+    deleted: bool,
+}
+
+/// The same server process answered before and after the load: no
+/// restart happened, declared or not.
+fn kept_running(before: Option<target::Identity>, after: Option<target::Identity>) -> bool {
+    matches!((before, after), (Some(b), Some(a)) if b.run_id == a.run_id && a.uptime_s >= b.uptime_s)
 }
 
 fn segment_records(
@@ -195,6 +212,7 @@ fn judge(
         mut ledgers,
         library,
         busy,
+        deleted,
     } = ended;
     let lock_safety = collected
         .checkers
@@ -237,7 +255,7 @@ fn judge(
             rejections: c.rejection_total(),
         });
     }
-    if target_lost || collected.reset {
+    if target_lost || collected.reset || deleted {
         // What Redis holds besides the stock is no evidence either then.
         ledgers.orders = None;
         ledgers.keys.clear();
@@ -245,7 +263,8 @@ fn judge(
             match (target_lost, busy) {
                 (true, Some(_)) => "your script kept Redis busy at the end",
                 (true, None) => "Redis was lost at the end",
-                (false, _) => "a restart without persistence reset them",
+                (false, _) if collected.reset => "a restart without persistence reset them",
+                (false, _) => "they were deleted by something other than the harness",
             }
             .to_owned(),
         );
@@ -257,6 +276,7 @@ fn judge(
         in_doubt: in_doubt * scenario.stock.quantity.get(),
         reset: collected.reset,
         target_lost,
+        deleted: deleted && !collected.reset,
         unsafe_overlaps: lock_safety.as_ref().map(|l| l.unsafe_overlaps),
         segment_finals: segments.iter().filter_map(|s| s.final_stock).collect(),
     });
@@ -302,6 +322,7 @@ fn judge(
             .filter(|_| audit.failed("orders_match_sales"))
             .and_then(|o| o.count.clone().ok()),
         stock_conserved: !audit.failed("stock_conservation"),
+        keys_deleted: audit.failed("stock_not_deleted"),
     };
     let thresholds_passed = thresholds.iter().all(|t| t.pass);
     let verdict = RunVerdict::new(

@@ -73,6 +73,25 @@ pub async fn unload(target: &mut Target, loaded: &Loaded) -> Option<String> {
         .map(|e| format!("function library {name} (not removed: {e})"))
 }
 
+/// Warns of a wiping command (`FLUSHALL`, ...) in the user's script on an
+/// embedded server; on the user's own server the scenario refused it.
+pub fn warn_flushes(scenario: &Scenario, target: &Target) {
+    let Some(script) = &scenario.script else {
+        return;
+    };
+    if !target.is_embedded() {
+        return;
+    }
+    for flush in crate::lua_scan::flushes(&script.source) {
+        eprintln!(
+            "warning: {}:{}: your script calls {}: here it wipes only the embedded throwaway server, but on a real one it would wipe everything, and the run's keys vanish mid-run (FAIL)",
+            script.path.display(),
+            flush.line,
+            flush.command
+        );
+    }
+}
+
 /// After the load, Redis answering BUSY means a script is still running
 /// past the busy limit: the run's own, since Redis answered at set-up and
 /// the user's script is the only code of the run that runs inside Redis
@@ -81,7 +100,7 @@ pub async fn unload(target: &mut Target, loaded: &Loaded) -> Option<String> {
 /// `None` when Redis is not busy.
 pub async fn stop_busy(target: &mut Target, loaded: &Loaded) -> Option<ScriptBusy> {
     let ping: redis::RedisResult<String> = target.query(&redis::cmd("PING")).await;
-    if !ping.err().is_some_and(|e| e.code() == Some("BUSY")) {
+    if ping.err().is_none_or(|e| e.code() != Some("BUSY")) {
         return None;
     }
     let order = match loaded.library {
