@@ -297,9 +297,34 @@ fn unbounded_files() -> Vec<Row> {
     ]
 }
 
+/// A one-host `[hosts]` scenario whose launcher is `$launcher`.
+macro_rules! hosts_file {
+    ($launcher:literal) => {
+        concat!(
+            "{file:name=\"h\"\n[stock]\ninitial=10\n[load]\nprocesses=1\nclients_per_process=1\npurchases_per_client=1\n[strategy]\nkind=\"lua\"\n[hosts]\nlauncher = ",
+            $launcher,
+            "\nlist = [{ host = \"a\" }]\n}"
+        )
+    };
+}
+
 /// A broken environment before the load: exit 4, fast, naming the server.
 fn environment() -> Vec<Row> {
     vec![
+        around(
+            also(
+                row("launcher that exits at once", &["run", hosts_file!(r#"["true", "{host}"]"#), "--redis-url", "{redis}"], 4, "host a: the launcher `true` exited (exit status 0) before the host answered"),
+                &["saying nothing on stderr", "hosts.launcher"],
+            ),
+            Env::Redis,
+        ),
+        around(
+            also(
+                row("launcher that only complains", &["run", hosts_file!(r#"["sh", "-c", "echo no such pod >&2", "{host}"]"#), "--redis-url", "{redis}"], 4, "before the host answered"),
+                &["saying:\n  no such pod"],
+            ),
+            Env::Redis,
+        ),
         row("closed port", &["run", "{tiny}", "--redis-url", "redis://127.0.0.1:1/0"], 4, "cannot reach Redis"),
         around(
             row("wrong password", &["run", "{tiny}", "--redis-url", "redis://:Zq9hunter2@127.0.0.1:{redis_port}/0"], 4, "cannot reach Redis"),
@@ -988,5 +1013,54 @@ fn a_stock_key_deleted_mid_run_is_a_fail_not_a_reset() {
         run.context()
     );
     assert_eq!(run.summary()["verdict"], "FAIL");
+    assert_only_victim(redis, &run.context());
+}
+
+/// A `[hosts]` launcher that forks a grandchild (`sleep 1000`, detached
+/// from its pipes) on every call, answers the probe, and then, asked for
+/// the agent, prints garbage and exits: exit 4 naming the host, and no
+/// `sleep` left (each launcher runs in its own process group, killed
+/// whole). The sleeps carry the test's tag, so `finish` finds them.
+#[test]
+fn a_launcher_that_forks_and_never_starts_an_agent_leaves_no_process() {
+    use std::os::unix::fs::PermissionsExt;
+    let around = start(Env::Redis);
+    let redis = around.redis.as_ref().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let launch = dir.path().join("launch.sh");
+    std::fs::write(
+        &launch,
+        "#!/bin/sh\nshift\n(sleep 1000 >/dev/null 2>&1 </dev/null &)\ncase \"$3\" in\n  *\" agent \"*) echo garbage; exit 3 ;;\nesac\nexec \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&launch, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let scenario = format!(
+        "{TINY}\n[hosts]\nlauncher = [\"{}\", \"{{host}}\"]\nlist = [{{ host = \"lg1\" }}]\nbinary = \"{}\"\n",
+        launch.display(),
+        env!("CARGO_BIN_EXE_seckill-bench")
+    );
+    let path = dir.path().join("hosts.toml");
+    std::fs::write(&path, scenario).unwrap();
+    let args = vec![
+        "run".to_owned(),
+        path.display().to_string(),
+        "--redis-url".to_owned(),
+        redis.url(),
+        "--out".to_owned(),
+        dir.path().join("report").display().to_string(),
+    ];
+    let started = Instant::now();
+    let run = Bench::new(args, dir)
+        .env("TMPDIR", &tmp.path().display().to_string())
+        .output();
+    run.assert_code(4);
+    assert!(run.stderr.contains("host lg1"), "{}", run.context());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{}",
+        run.context()
+    );
+    assert!(files_under(tmp.path()).is_empty(), "temp files left");
     assert_only_victim(redis, &run.context());
 }
