@@ -1064,3 +1064,48 @@ fn a_launcher_that_forks_and_never_starts_an_agent_leaves_no_process() {
     assert!(files_under(tmp.path()).is_empty(), "temp files left");
     assert_only_victim(redis, &run.context());
 }
+
+/// A SIGKILLed run with an embedded cluster cannot remove its nodes'
+/// folders (a node rewrites `nodes.conf` there while it runs, and exits
+/// when it cannot). As the README says: they are named with the dead
+/// run's pid, and the next run that starts an embedded server removes
+/// them.
+#[test]
+fn a_sigkilled_cluster_run_leaves_folders_named_with_its_pid_that_the_next_run_removes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_dir, path) = support::write_scenario(
+        "name = \"cluster-kill\"\n[redis]\ntopology = \"cluster\"\n[stock]\ninitial = 100000000\nsegments = 3\n[load]\nprocesses = 1\nclients_per_process = 2\nduration = \"60s\"\n[strategy]\nkind = \"lua\"\n",
+    );
+    let (mut child, pending) = Bench::run(&path, &[])
+        .env("TMPDIR", &tmp.path().display().to_string())
+        .spawn();
+    let pid = child.id();
+    let _rest = support::wait_for_progress(&mut child);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let run = pending.finish(child);
+    assert_eq!(run.code(), -1, "{}", run.context());
+    let left: Vec<std::path::PathBuf> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(!left.is_empty(), "the cluster's folders were expected");
+    let prefix = format!("seckill-redis-{pid}-");
+    for dir in &left {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with(&prefix),
+            "{name} is not named with pid {pid}"
+        );
+        assert!(dir.join("nodes.conf").is_file(), "{name}");
+    }
+    let next = Bench::run(
+        &support::scenario("article"),
+        &["--set", "load.processes=1"],
+    )
+    .env("TMPDIR", &tmp.path().display().to_string())
+    .output();
+    next.assert_code(0);
+    let after: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
+    assert!(after.is_empty(), "left after the next run: {after:?}");
+}
