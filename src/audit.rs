@@ -26,6 +26,10 @@ pub struct StockFacts {
     pub reset: bool,
     /// Redis could not be read at the end: the final stock is unknown.
     pub target_lost: bool,
+    /// The stock key vanished while the server kept running (same
+    /// `run_id` before and after): deleted by something other than the
+    /// harness, not reset by a restart.
+    pub deleted: bool,
     /// Pairs of clients that held the lock at once and both wrote (the
     /// lock-safety checker); `None` for a strategy that takes no lock.
     pub unsafe_overlaps: Option<u64>,
@@ -41,6 +45,7 @@ pub enum Check {
     SegmentsNonNegative,
     StockConservation,
     StockNotReset,
+    StockNotDeleted,
     LockExclusive,
     PerBuyerLimit,
     OrdersMatchSales,
@@ -60,6 +65,7 @@ impl std::fmt::Display for Check {
             Check::SegmentsNonNegative => "segments_non_negative",
             Check::StockConservation => "stock_conservation",
             Check::StockNotReset => "stock_not_reset",
+            Check::StockNotDeleted => "stock_not_deleted",
             Check::LockExclusive => "lock_exclusive",
             Check::PerBuyerLimit => "per_buyer_limit",
             Check::OrdersMatchSales => "orders_match_sales",
@@ -133,14 +139,23 @@ pub fn audit(facts: StockFacts) -> Audit {
         return unknown_final_stock(invariants, sold - initial);
     }
     let Some(final_stock) = facts.final_stock.filter(|_| !facts.reset) else {
-        invariants.push(Invariant {
-            name: Check::StockNotReset,
-            expected: "the stock key survives the run".to_owned(),
-            observed: "reset by a redis-server restart without persistence".to_owned(),
-            pass: false,
+        let deleted = facts.deleted && facts.final_stock.is_none();
+        invariants.push(match deleted {
+            true => Invariant {
+                name: Check::StockNotDeleted,
+                expected: "the stock key survives the run".to_owned(),
+                observed: "deleted while Redis kept running (same run_id): by something other than the harness".to_owned(),
+                pass: false,
+            },
+            false => Invariant {
+                name: Check::StockNotReset,
+                expected: "the stock key survives the run".to_owned(),
+                observed: "reset by a redis-server restart without persistence".to_owned(),
+                pass: false,
+            },
         });
         let oversold = (sold - initial).max(below_zero).max(0) as u64;
-        let verdict = if oversold > 0 {
+        let verdict = if oversold > 0 || deleted {
             Verdict::Fail
         } else {
             Verdict::Reset
@@ -437,6 +452,7 @@ mod tests {
             in_doubt: 0,
             reset: false,
             target_lost: false,
+            deleted: false,
             unsafe_overlaps: None,
             segment_finals: vec![-1, 1],
         });
@@ -458,6 +474,7 @@ mod tests {
             in_doubt: 0,
             reset: false,
             target_lost: false,
+            deleted: false,
             unsafe_overlaps: None,
             segment_finals: Vec::new(),
         })
@@ -471,6 +488,7 @@ mod tests {
             in_doubt,
             reset: false,
             target_lost: false,
+            deleted: false,
             unsafe_overlaps: None,
             segment_finals: Vec::new(),
         })
@@ -568,10 +586,24 @@ mod tests {
             in_doubt: 0,
             reset: true,
             target_lost: false,
+            deleted: false,
             unsafe_overlaps: None,
             segment_finals: Vec::new(),
         });
         assert_eq!(reset.verdict, Verdict::Reset);
+        let deleted = audit(StockFacts {
+            initial: 100,
+            final_stock: None,
+            sold: 40,
+            in_doubt: 0,
+            reset: false,
+            target_lost: false,
+            deleted: true,
+            unsafe_overlaps: None,
+            segment_finals: Vec::new(),
+        });
+        assert_eq!(deleted.verdict, Verdict::Fail);
+        assert_eq!(failing(&deleted), ["stock_not_deleted"]);
         // Recorded sales beyond the stock are an oversell, reset or not.
         assert_eq!(with_doubt(10, None, 12, 0).verdict, Verdict::Fail);
     }
@@ -585,6 +617,7 @@ mod tests {
             in_doubt: 0,
             reset: false,
             target_lost: false,
+            deleted: false,
             unsafe_overlaps: overlaps,
             segment_finals: Vec::new(),
         };
@@ -608,6 +641,7 @@ mod tests {
             in_doubt: 0,
             reset: false,
             target_lost: true,
+            deleted: false,
             unsafe_overlaps: None,
             segment_finals: Vec::new(),
         };

@@ -94,6 +94,11 @@ pub struct RunArgs {
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub set: Vec<Override>,
 
+    /// With --out: replace the contents of a folder that is not empty (the
+    /// new reports take its place in one step at the end).
+    #[arg(long)]
+    pub force: bool,
+
     /// Print only the verdict and the report folder (no progress lines).
     #[arg(long, short)]
     pub quiet: bool,

@@ -49,6 +49,10 @@ pub struct Ended {
     /// The declared keys and the orders; the buyers are the collector's.
     pub ledgers: audit::LedgerFacts,
     pub library: Option<String>,
+    /// The user's script was found running past Redis's busy limit.
+    pub busy: Option<verdict::ScriptBusy>,
+    /// A stock key vanished while the server kept running.
+    pub deleted: bool,
 }
 
 /// Units still sellable (a segment with at least one purchase's worth)
@@ -70,10 +74,18 @@ fn stranded(segments: &[SegmentRecord], rejected_sold_out: u64, quantity: u64) -
 /// What the run could not test: faults that did not take effect, Redis
 /// lost at the end, a lost host that stopped the run, nothing that reached
 /// a definite outcome, or nothing sold at all.
-fn untested(collected: &Collected, lost: Option<&anyhow::Error>, redis: &str) -> Vec<Inconclusive> {
+fn untested(
+    collected: &Collected,
+    busy: Option<verdict::ScriptBusy>,
+    lost: Option<&anyhow::Error>,
+    redis: &str,
+) -> Vec<Inconclusive> {
     let c = &collected.totals.counters;
+    let in_doubt = c.in_doubt + collected.killed_in_flight;
     let mut inconclusive = collected.not_taken.clone();
-    if let Some(e) = lost {
+    inconclusive.extend(busy.map(Inconclusive::ScriptBusy));
+    // A busy script says why the end could not be read: Redis was never lost.
+    if let Some(e) = lost.filter(|_| busy.is_none()) {
         inconclusive.push(Inconclusive::TargetLost {
             error: format!("{} at {redis}", root_cause(e)),
         });
@@ -90,6 +102,9 @@ fn untested(collected: &Collected, lost: Option<&anyhow::Error>, redis: &str) ->
     if c.sales + c.rejected_sold_out + c.fenced_out + c.rejection_total() == 0 {
         inconclusive.push(Inconclusive::NoDefiniteOutcome {
             attempts: c.attempts,
+            errors: c.error_total(),
+            in_doubt,
+            gave_up: c.gave_up,
         });
     } else if c.sales == 0 && c.rejection_total() > 0 && c.rejected_sold_out == 0 {
         // A script that refuses every buyer tested nothing of the stock.
@@ -115,6 +130,8 @@ pub fn judge(
         keys_left,
         mut ledgers,
         library,
+        busy,
+        deleted,
     } = ended;
     let lock_safety = collected
         .checkers
@@ -123,16 +140,18 @@ pub fn judge(
     let c = &collected.totals.counters;
     let in_doubt = c.in_doubt + collected.killed_in_flight;
     let target_lost = final_stock.is_err();
-    let inconclusive = untested(&collected, final_stock.as_ref().err(), redis);
+    let inconclusive = untested(&collected, busy, final_stock.as_ref().err(), redis);
     let final_stock = final_stock.unwrap_or(None);
-    if target_lost || collected.reset {
+    if target_lost || collected.reset || deleted {
         // What Redis holds besides the stock is no evidence either then.
         ledgers.orders = None;
         ledgers.keys.clear();
         ledgers.unchecked = Some(
-            match target_lost {
-                true => "Redis was lost at the end",
-                false => "a restart without persistence reset them",
+            match (target_lost, busy) {
+                (true, Some(_)) => "your script kept Redis busy at the end",
+                (true, None) => "Redis was lost at the end",
+                (false, _) if collected.reset => "a restart without persistence reset them",
+                (false, _) => "they were deleted by something other than the harness",
             }
             .to_owned(),
         );
@@ -144,6 +163,7 @@ pub fn judge(
         in_doubt: in_doubt * scenario.stock.quantity.get(),
         reset: collected.reset,
         target_lost,
+        deleted: deleted && !collected.reset,
         unsafe_overlaps: lock_safety.as_ref().map(|l| l.unsafe_overlaps),
         segment_finals: segments.iter().filter_map(|s| s.final_stock).collect(),
     });
@@ -189,6 +209,7 @@ pub fn judge(
             .filter(|_| audit.failed(&Check::OrdersMatchSales))
             .and_then(|o| o.count.clone().ok()),
         stock_conserved: !audit.failed(&Check::StockConservation),
+        keys_deleted: audit.failed(&Check::StockNotDeleted),
     };
     let thresholds_passed = thresholds.iter().all(|t| t.pass);
     let verdict = RunVerdict::new(

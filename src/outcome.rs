@@ -36,6 +36,9 @@ pub enum ErrorKind {
     Io,
     /// `READONLY`: the server is a replica now, demoted by a failover.
     ReadOnly,
+    /// `BUSY`: a script (the user's) outran Redis's busy limit, and Redis
+    /// refuses everything else until it ends or is killed.
+    Busy,
     Redis,
     /// The user's script replied something its mapping does not name, or
     /// an error.
@@ -49,6 +52,7 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Io => "io",
             ErrorKind::ReadOnly => "readonly",
+            ErrorKind::Busy => "busy",
             ErrorKind::Redis => "redis",
             ErrorKind::UnexpectedReply => "unexpected_reply",
         }
@@ -63,6 +67,8 @@ impl ErrorKind {
             // Also a transaction aborted because a queued write met
             // READONLY (EXECABORT).
             ErrorKind::ReadOnly
+        } else if e.code() == Some("BUSY") {
+            ErrorKind::Busy
         } else {
             ErrorKind::Redis
         }

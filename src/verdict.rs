@@ -150,7 +150,14 @@ pub enum Inconclusive {
     /// A declared `[[faults]]` entry did not take effect.
     FaultNotApplied { fault: String, why: String },
     /// Every attempt ended in an error: nothing was tested.
-    NoDefiniteOutcome { attempts: u64 },
+    /// `errors`, `in_doubt` and `gave_up` are how those attempts ended, so
+    /// the sentence agrees with the counts beside it.
+    NoDefiniteOutcome {
+        attempts: u64,
+        errors: u64,
+        in_doubt: u64,
+        gave_up: u64,
+    },
     /// Redis could not be reached at the end, outside a restart fault.
     TargetLost { error: String },
     /// The user's script refused every buyer by a named rejection: the
@@ -159,6 +166,34 @@ pub enum Inconclusive {
     /// A load host was lost mid-run and `[hosts] on_host_loss = "abort"`
     /// stopped the run: it did not apply the load it declared.
     HostLost { host: String },
+    /// The user's script was still running at the end, past Redis's busy
+    /// limit, so Redis answered BUSY to everyone else.
+    ScriptBusy(ScriptBusy),
+}
+
+/// What became of a user's script found running past Redis's busy limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptBusy {
+    /// `SCRIPT KILL` / `FUNCTION KILL` stopped it.
+    Killed,
+    /// It ended by itself before the kill reached it.
+    EndedAlone,
+    /// It had written, so Redis refused the kill (`UNKILLABLE`): only
+    /// `SHUTDOWN NOSAVE` stops it. `own_server`: the server is the run's
+    /// embedded one, stopped with the run anyway.
+    Unkillable { own_server: bool },
+}
+
+impl fmt::Display for ScriptBusy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("your script ran longer than Redis's busy limit (busy-reply-threshold, 5 s by default), and Redis answered BUSY to every other command")?;
+        match self {
+            ScriptBusy::Killed => f.write_str("; the harness stopped it with SCRIPT KILL / FUNCTION KILL"),
+            ScriptBusy::EndedAlone => f.write_str("; it ended by itself before the harness could kill it"),
+            ScriptBusy::Unkillable { own_server: true } => f.write_str("; it had already written, so Redis refused to kill it (UNKILLABLE); the embedded server is stopped with the run"),
+            ScriptBusy::Unkillable { own_server: false } => f.write_str("; it had already written, so Redis refused to kill it (UNKILLABLE): only SHUTDOWN NOSAVE stops it, which the harness does not send to your server. Your server answers BUSY until the script ends or you run SHUTDOWN NOSAVE (losing writes not saved), and the run's keys are still on it"),
+        }
+    }
 }
 
 impl fmt::Display for Inconclusive {
@@ -167,13 +202,30 @@ impl fmt::Display for Inconclusive {
             Inconclusive::FaultNotApplied { fault, why } => {
                 write!(f, "fault {fault} did not take effect: {why}")
             }
-            Inconclusive::NoDefiniteOutcome { attempts: 0 } => {
+            Inconclusive::NoDefiniteOutcome { attempts: 0, .. } => {
                 write!(f, "no purchase was attempted")
             }
-            Inconclusive::NoDefiniteOutcome { attempts } => write!(
-                f,
-                "none of {attempts} purchase(s) reached a definite outcome (every attempt an error)"
-            ),
+            Inconclusive::NoDefiniteOutcome {
+                attempts,
+                errors,
+                in_doubt,
+                gave_up,
+            } => {
+                let parts: Vec<String> = [
+                    (*errors, "error(s)"),
+                    (*in_doubt, "in doubt (no reply)"),
+                    (*gave_up, "given up"),
+                ]
+                .iter()
+                .filter(|(n, _)| *n > 0)
+                .map(|(n, what)| format!("{n} {what}"))
+                .collect();
+                write!(
+                    f,
+                    "none of {attempts} purchase(s) reached a definite outcome ({})",
+                    parts.join(", ")
+                )
+            }
             Inconclusive::NothingSold { rejections } => write!(
                 f,
                 "nothing was sold: the script rejected all {rejections} purchase(s) that reached a definite outcome"
@@ -182,6 +234,7 @@ impl fmt::Display for Inconclusive {
                 f,
                 "load host {host} was lost mid-run and the run was stopped (on_host_loss = \"abort\"); its purchases under way are in doubt"
             ),
+            Inconclusive::ScriptBusy(busy) => write!(f, "{busy}"),
             Inconclusive::TargetLost { error } => write!(
                 f,
                 "Redis was lost mid-run and did not come back ({error}); the final stock is unknown"
@@ -222,6 +275,8 @@ pub struct Figures {
     pub orders_off: Option<u64>,
     /// Whether `stock_conservation` held (or was not checked).
     pub stock_conserved: bool,
+    /// The stock key vanished while Redis kept running.
+    pub keys_deleted: bool,
 }
 
 /// What a finished run means: word, reasons, exit code, headline.
@@ -274,11 +329,16 @@ impl RunVerdict {
         }
     }
 
-    /// Redis could not be read at the end.
+    /// Redis could not be read at the end (lost, or kept busy by a script
+    /// Redis would not kill).
     pub fn target_lost(&self) -> bool {
-        self.inconclusive
-            .iter()
-            .any(|r| matches!(r, Inconclusive::TargetLost { .. }))
+        self.inconclusive.iter().any(|r| {
+            matches!(
+                r,
+                Inconclusive::TargetLost { .. }
+                    | Inconclusive::ScriptBusy(ScriptBusy::Unkillable { .. })
+            )
+        })
     }
 
     /// The reasons for INCONCLUSIVE, joined for a CSV cell.
@@ -323,6 +383,10 @@ fn headline(verdict: Verdict, inconclusive: &[Inconclusive], f: &Figures) -> Str
         .map_or("unknown".to_owned(), |s| s.to_string());
     let unsafe_overlaps = f.unsafe_overlaps.unwrap_or(0);
     match verdict {
+        Verdict::Fail if f.keys_deleted => format!(
+            "The run's keys were deleted by something other than the harness (your script, or another client): the stock key vanished while Redis kept running (same run_id, no restart), after {} unit(s) were recorded as sold. Nothing the audit can judge is left; a script must never delete keys it was not given.",
+            f.sold
+        ),
         Verdict::Fail if f.back_in_stock > 0 => back_in_stock(f),
         Verdict::Fail if f.oversold > 0 => format!(
             "Oversold {} unit(s): {} units recorded as sold out of {}, and the stock ended at {final_stock}.",
@@ -426,6 +490,7 @@ mod tests {
             buyers_across: 0,
             orders_off: None,
             stock_conserved: true,
+            keys_deleted: false,
         }
     }
 

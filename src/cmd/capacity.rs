@@ -74,7 +74,12 @@ pub fn capacity_command(args: &CapacityArgs) -> Result<u8, Error> {
             .map_err(|why| Error::Usage(format!("--at: {why}")))?;
     }
     let stamp = run_id::utc_stamp(SystemTime::now());
-    let out = crate::cmd::run::out_dir(&args.run.out, format!("{}-capacity-{stamp}", plan.name))?;
+    let claim = crate::cmd::run::out_dir(
+        &args.run.out,
+        format!("{}-capacity-{stamp}", plan.name),
+        args.run.force,
+    )?;
+    let out = claim.staging().to_owned();
     let runtime = crate::cmd::run::runtime()?;
     let interrupt = runtime.block_on(async { Interrupt::install() });
     let interrupt = interrupt.context("installing the Ctrl-C handler")?;
@@ -89,10 +94,7 @@ pub fn capacity_command(args: &CapacityArgs) -> Result<u8, Error> {
     ));
     if steps.is_empty() {
         // Nothing ran (Redis unreachable, an interrupt before the first
-        // load): no folder is left behind.
-        if args.run.out.is_none() {
-            let _ = std::fs::remove_dir(&out);
-        }
+        // load): the claim, dropped, leaves no folder behind.
         return Err(found.err().unwrap_or(Error::Interrupted));
     }
     // Whatever ran is reported, an error or an interrupt included.
@@ -112,6 +114,7 @@ pub fn capacity_command(args: &CapacityArgs) -> Result<u8, Error> {
     };
     let rows: Vec<&StepRow> = steps.iter().map(|s| &s.row).collect();
     report::capacity::write(&out, &rows, &page)?;
+    let out = claim.commit()?;
     let found = found.inspect_err(|_| {
         eprintln!("the steps that ran are reported in {}", out.display());
     })?;

@@ -412,12 +412,14 @@ impl BadReport {
 /// the user named it.
 fn load(dir: &Path) -> Result<Report, Error> {
     let path = report_file(dir)?;
-    let bytes = std::fs::read(&path).map_err(|e| {
-        Error::Usage(format!(
-            "cannot read {}: {e}\n  what to do: check the file and its permissions",
-            path.display()
-        ))
-    })?;
+    let bytes = crate::util::bounded_read::read(&path, crate::util::bounded_read::REPORT_CSV)
+        .map_err(|e| {
+            Error::Usage(format!(
+                "cannot read {}: {e}\n  what to do: {}",
+                path.display(),
+                e.hint()
+            ))
+        })?;
     Report::parse(&bytes).map_err(|bad| Error::Usage(bad.message(&path)))
 }
 

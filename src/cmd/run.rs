@@ -12,6 +12,7 @@ use crate::cli::RunArgs;
 use crate::coordinator::{self, Target};
 use crate::error::Error;
 use crate::record::RunRecord;
+use crate::report::claim::Claim;
 use crate::report::{self, trials::TrialRow};
 use crate::scenario::{Override, Scenario};
 use crate::util::interrupt::Interrupt;
@@ -30,17 +31,27 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the tokio runtime")
 }
 
-/// The folder the user chose with `--out`, as it is; otherwise a fresh
-/// `reports/<name>-<stamp>`, claimed by creating it: when a run of the same
-/// scenario took that name in the same second, `-2`, `-3`, ... is added, so
-/// two runs never write into one folder.
+/// The folder the user chose with `--out`, claimed (see [`Claim`]: one with
+/// contents only with `--force`); otherwise a fresh `reports/<name>-<stamp>`,
+/// claimed by creating it: when a run of the same scenario took that name
+/// in the same second, `-2`, `-3`, ... is added, so two runs never write
+/// into one folder.
 ///
 /// # Errors
-/// When `reports/` cannot be created or written.
-pub fn out_dir(chosen: &Option<PathBuf>, folder: String) -> anyhow::Result<PathBuf> {
-    if let Some(dir) = chosen {
-        return Ok(dir.clone());
+/// [`Error::Usage`] for a folder with contents without `--force`, or one
+/// another run claimed; [`Error::Environment`] when it cannot be created.
+pub fn out_dir(chosen: &Option<PathBuf>, folder: String, force: bool) -> Result<Claim, Error> {
+    match chosen {
+        Some(dir) => Claim::chosen(dir, force),
+        None if force => Err(Error::Usage(
+            "--force is for --out DIR: a new reports/ folder has nothing to replace\n  what to do: add --out DIR, or leave --force out".to_owned(),
+        )),
+        None => Claim::made(&fresh_dir(folder)?),
     }
+}
+
+/// A new folder `reports/<folder>`, `-2`, `-3`, ... when taken.
+fn fresh_dir(folder: String) -> anyhow::Result<PathBuf> {
     let reports = PathBuf::from("reports");
     std::fs::create_dir_all(&reports).context("creating the reports/ folder")?;
     for n in 1u32.. {
@@ -109,17 +120,29 @@ pub fn run_command(args: &RunArgs) -> Result<u8, Error> {
     let folder = format!("{}-{stamp}", scenario.name);
     match args.repeat {
         Some(n) if n.get() > 1 => {
-            let out = out_dir(&args.out, folder)?;
-            trials(&scenario, n.get(), &stamp, &out, args.quiet)
+            let out = out_dir(&args.out, folder, args.force)?;
+            trials(&scenario, n.get(), &stamp, out, args.quiet)
         }
         _ => {
+            // A folder the user chose is claimed before the load, so a
+            // clash is said at once; a new one only after it.
+            let chosen = match args.out {
+                Some(_) => Some(out_dir(&args.out, folder.clone(), args.force)?),
+                None if args.force => Some(out_dir(&args.out, folder.clone(), true)?),
+                None => None,
+            };
             let runtime = runtime()?;
             let interrupt = runtime.block_on(async { Interrupt::install() });
             let interrupt = interrupt.context("installing the Ctrl-C handler")?;
             let record = runtime.block_on(once(&scenario, &stamp, None, interrupt, args.quiet))?;
-            // Claimed only now: a run that never started leaves no folder.
-            let written = out_dir(&args.out, folder)
-                .and_then(|out| report::write_all(&out, &record).map(|()| out));
+            let claimed = match chosen {
+                Some(claim) => Ok(claim),
+                None => out_dir(&args.out, folder, false),
+            };
+            let written = claimed.map_err(anyhow::Error::from).and_then(|claim| {
+                report::write_all(claim.staging(), &record)?;
+                claim.commit()
+            });
             match written {
                 Ok(out) => {
                     print_run(&record, &out, args.quiet);
@@ -171,7 +194,14 @@ fn print_run(record: &RunRecord, out: &Path, quiet: bool) {
 
 /// `--repeat N`: each trial in `trial-NNN/`, then `trials.csv` and one
 /// line that counts the verdicts.
-fn trials(scenario: &Scenario, n: u32, stamp: &str, out: &Path, quiet: bool) -> Result<u8, Error> {
+fn trials(
+    scenario: &Scenario,
+    n: u32,
+    stamp: &str,
+    claim: Claim,
+    quiet: bool,
+) -> Result<u8, Error> {
+    let out = claim.staging().to_owned();
     let runtime = runtime()?;
     // One handler for every trial: a Ctrl-C between two trials stops the
     // next one at once.
@@ -204,7 +234,8 @@ fn trials(scenario: &Scenario, n: u32, stamp: &str, out: &Path, quiet: bool) -> 
             break;
         }
     }
-    report::trials::write(out, &rows)?;
+    report::trials::write(&out, &rows)?;
+    let out = claim.commit()?;
     let line = report::trials::headline(&rows, n);
     match quiet {
         true => println!("{line} {}", out.display()),

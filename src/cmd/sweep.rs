@@ -28,7 +28,12 @@ pub fn sweep_command(args: &RunArgs) -> Result<u8, Error> {
     }
     let plan = SweepPlan::load(&args.scenario, &crate::cmd::run::overrides(args))?;
     let stamp = run_id::utc_stamp(SystemTime::now());
-    let out = crate::cmd::run::out_dir(&args.out, format!("{}-sweep-{stamp}", plan.name))?;
+    let claim = crate::cmd::run::out_dir(
+        &args.out,
+        format!("{}-sweep-{stamp}", plan.name),
+        args.force,
+    )?;
+    let out = claim.staging().to_owned();
     let (points, interrupted, error) =
         crate::cmd::run::runtime()?.block_on(run_points(&plan, &stamp, &out, args.quiet));
     let (mut word, mut why) = sweep_verdict(plan.expect_oversell, &points);
@@ -47,6 +52,7 @@ pub fn sweep_command(args: &RunArgs) -> Result<u8, Error> {
         verdict: (word, &why),
     };
     report::sweep::write(&out, &plan.fields, &points, &page)?;
+    let out = claim.commit()?;
     if let Some(error) = error {
         eprintln!(
             "sweep stopped after {} of {} points; partial results in {}",

@@ -55,6 +55,9 @@ enum Worker {
 /// measured of it.
 struct Agent {
     launcher: Child,
+    /// The launcher's process group, killed when the agent is dropped:
+    /// whatever the launcher forked goes with it.
+    _group: crate::util::process::GroupGuard,
     /// Lines for the agent; closing it closes the agent's stdin.
     lines: Option<mpsc::UnboundedSender<String>>,
     /// The agent's own messages, with when each arrived.
@@ -263,7 +266,15 @@ impl Fleet {
                     Some((_, FromAgent::Failed { message })) => return Err(message),
                     Some(_) => continue,
                     None => {
-                        return Err("its launcher exited; its stderr above may say why".to_owned())
+                        let how = match agent.launcher.try_wait() {
+                            Ok(Some(status)) => {
+                                format!(" ({})", super::launch::exit_status(status))
+                            }
+                            _ => String::new(),
+                        };
+                        return Err(format!(
+                            "its launcher exited{how} before the agent answered; its stderr above may say why"
+                        ));
                     }
                 }
             }
@@ -565,6 +576,7 @@ fn start_agent(
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("cannot start the launcher `{}`", words[0]))?;
+    let group = crate::util::process::GroupGuard::of(&launcher);
     let stdin = launcher.stdin.take().expect("stdin is piped");
     let stdout = launcher.stdout.take().expect("stdout is piped");
     let (lines, rx) = mpsc::unbounded_channel();
@@ -574,6 +586,7 @@ fn start_agent(
     tokio::spawn(read_agent(stdout, workers, events, control_tx));
     Ok(Agent {
         launcher,
+        _group: group,
         lines: Some(lines),
         control,
         cut: false,

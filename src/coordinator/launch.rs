@@ -69,10 +69,21 @@ pub async fn prepare(
 ) -> anyhow::Result<bool> {
     let path = remote_path(&hosts.binary, local);
     let probe = format!("uname -m; if [ -x {path} ]; then echo present; else echo absent; fi");
-    let out = remote(hosts, host, &probe, None, PROBE_WITHIN).await?;
-    let mut lines = out.lines();
+    let answer = remote(hosts, host, &probe, None, PROBE_WITHIN).await?;
+    let mut lines = answer.stdout.lines();
     let arch = lines.next().unwrap_or_default().trim();
-    let present = lines.next().map(str::trim) == Some("present");
+    let present = match lines.next().map(str::trim) {
+        Some("present") => true,
+        Some("absent") => false,
+        // The launcher ended without running the probe (`true`, a
+        // wrapper that forgot its arguments): its words, not the host's.
+        _ => bail!(
+            "host {host}: the launcher `{}` exited ({}) before the host answered the probe (`uname -m`){}\n  what to do: check hosts.launcher: it must run the command words it is given on the host, as `ssh {{host}}` does",
+            hosts.command_for(host, &[])[0],
+            exit_status(answer.status),
+            said(&answer.stderr)
+        ),
+    };
     match &hosts.binary {
         Binary::Path(p) if !present => bail!(
             "host {host}: no executable seckill-bench at {p}; install this version there, or set hosts.binary = \"ship\""
@@ -120,17 +131,50 @@ pub fn agent_command(
     hosts.command_for(host, &["sh".into(), "-c".into(), script])
 }
 
+/// What a launcher's command gave back.
+struct Answer {
+    stdout: String,
+    stderr: String,
+    status: std::process::ExitStatus,
+}
+
+/// `exit status 3`, or the signal that ended it.
+pub fn exit_status(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        (None, None) => "ended".to_owned(),
+    }
+}
+
+/// The last lines of a launcher's stderr, on lines of their own: ssh's
+/// words (`user@host: ...`) must not read as the rest of a
+/// `scheme://user:password@` URL.
+fn said(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.trim().lines().collect();
+    let tail = &lines[lines.len().saturating_sub(5)..];
+    match tail.is_empty() {
+        true => ", saying nothing on stderr".to_owned(),
+        false => format!(", saying:\n  {}", tail.join("\n  ")),
+    }
+}
+
 /// Runs `script` on `host` through the launcher, feeding it `input`;
-/// its stdout.
+/// what it answered, once it exited with success.
 async fn remote(
     hosts: &HostsSettings,
     host: &str,
     script: &str,
     input: Option<std::sync::Arc<Vec<u8>>>,
     within: Duration,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Answer> {
     let words = hosts.command_for(host, &["sh".into(), "-c".into(), script.to_owned()]);
-    let mut cmd = tokio::process::Command::new(&words[0]);
+    let mut cmd = std::process::Command::new(&words[0]);
+    // Its own process group, killed as a whole on every way out of here
+    // (an answer, an error, a timeout, the run cancelled).
+    crate::util::process::detach_from_terminal(&mut cmd);
+    let mut cmd = tokio::process::Command::from(cmd);
     cmd.args(&words[1..])
         .stdin(if input.is_some() {
             Stdio::piped()
@@ -143,6 +187,7 @@ async fn remote(
     let mut child = cmd
         .spawn()
         .with_context(|| format!("host {host}: cannot start the launcher `{}`", words[0]))?;
+    let _group = crate::util::process::GroupGuard::of(&child);
     if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
         tokio::spawn(async move {
             let _ = stdin.write_all(&bytes).await;
@@ -155,17 +200,21 @@ async fn remote(
             within.as_secs()
         ),
     };
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let said = stderr.trim();
         bail!(
             "host {host} could not be reached or refused the command (launcher `{}` exited with {}){}",
             words[0],
             out.status.code().map_or("a signal".to_owned(), |c| c.to_string()),
-            // On lines of their own: ssh's words (`user@host: ...`) must not
-            // read as the rest of a `scheme://user:password@` URL.
-            if said.is_empty() { String::new() } else { format!(", saying:\n  {}", said.replace('\n', "\n  ")) }
+            match stderr.trim().is_empty() {
+                true => String::new(),
+                false => said(&stderr),
+            }
         );
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(Answer {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr,
+        status: out.status,
+    })
 }

@@ -59,10 +59,22 @@ pub async fn run(
         script::unload(target, &loaded).await;
         return Err(e.into());
     }
+    script::warn_flushes(scenario, target);
+    let before = target.identity().await;
     let result = drive(scenario, run_id, target, &segments, interrupt, quiet).await;
+    let busy = match &scenario.script {
+        Some(_) => script::stop_busy(target, &loaded).await,
+        None => None,
+    };
     let final_stocks = match target.settle(scenario).await {
         Ok(()) => target.stocks(&segments).await,
         Err(e) => Err(e),
+    };
+    let deleted = match &final_stocks {
+        Ok(stocks) if stocks.iter().any(Option::is_none) => {
+            kept_running(before, target.identity().await)
+        }
+        _ => false,
     };
     let inspected = inspect(scenario, target, &segments).await;
     let mut keys_left = target.cleanup(&segments).await;
@@ -75,6 +87,8 @@ pub async fn run(
         keys_left,
         ledgers: inspected,
         library: loaded.library,
+        busy,
+        deleted,
     };
     Ok(judge::judge(
         scenario,
@@ -132,6 +146,12 @@ async fn inspect(
         keys: keys.unwrap_or_default(),
         unchecked: None,
     }
+}
+
+/// The same server process answered before and after the load: no
+/// restart happened, declared or not.
+fn kept_running(before: Option<target::Identity>, after: Option<target::Identity>) -> bool {
+    matches!((before, after), (Some(b), Some(a)) if b.run_id == a.run_id && a.uptime_s >= b.uptime_s)
 }
 
 fn segment_records(

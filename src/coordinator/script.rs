@@ -12,6 +12,7 @@ use crate::audit::{KeyFact, OrderFacts};
 use crate::keys::{Keys, Segments};
 use crate::ledger::OrderBook;
 use crate::scenario::{KeyType, Scenario, ScriptSettings, Template, Var};
+use crate::verdict::ScriptBusy;
 
 /// The script or library as loaded, to put things back at the end.
 #[derive(Debug, Default)]
@@ -70,6 +71,77 @@ pub async fn unload(target: &mut Target, loaded: &Loaded) -> Option<String> {
         .await;
     done.err()
         .map(|e| format!("function library {name} (not removed: {e})"))
+}
+
+/// Warns of a wiping command (`FLUSHALL`, ...) in the user's script on an
+/// embedded server; on the user's own server the scenario refused it.
+pub fn warn_flushes(scenario: &Scenario, target: &Target) {
+    let Some(script) = &scenario.script else {
+        return;
+    };
+    if !target.is_embedded() {
+        return;
+    }
+    for flush in crate::scenario::lua_scan::flushes(&script.source) {
+        eprintln!(
+            "warning: {}:{}: your script calls {}: here it wipes only the embedded throwaway server, but on a real one it would wipe everything, and the run's keys vanish mid-run (FAIL)",
+            script.path.display(),
+            flush.line,
+            flush.command
+        );
+    }
+}
+
+/// After the load, Redis answering BUSY means a script is still running
+/// past the busy limit: the run's own, since Redis answered at set-up and
+/// the user's script is the only code of the run that runs inside Redis
+/// for long. It is killed (SCRIPT KILL, or FUNCTION KILL for a library) so
+/// the server answers again and the run's keys can be read and deleted.
+/// `None` when Redis is not busy.
+pub async fn stop_busy(target: &mut Target, loaded: &Loaded) -> Option<ScriptBusy> {
+    let ping: redis::RedisResult<String> = target.query(&redis::cmd("PING")).await;
+    if ping.err().is_none_or(|e| e.code() != Some("BUSY")) {
+        return None;
+    }
+    let order = match loaded.library {
+        Some(_) => ["FUNCTION", "SCRIPT"],
+        None => ["SCRIPT", "FUNCTION"],
+    };
+    for command in order {
+        let killed: redis::RedisResult<redis::Value> =
+            target.query(redis::cmd(command).arg("KILL")).await;
+        match killed.as_ref().map_err(|e| e.code()) {
+            Ok(_) => {
+                answering(target).await;
+                return Some(ScriptBusy::Killed);
+            }
+            Err(Some("NOTBUSY")) => return Some(ScriptBusy::EndedAlone),
+            Err(Some("UNKILLABLE")) => {
+                return Some(ScriptBusy::Unkillable {
+                    own_server: target.is_embedded(),
+                })
+            }
+            // A script asked to FUNCTION KILL, or a function to SCRIPT
+            // KILL: the other command.
+            Err(_) => continue,
+        }
+    }
+    Some(ScriptBusy::Unkillable {
+        own_server: target.is_embedded(),
+    })
+}
+
+/// Waits, within a deadline, for Redis to answer PING after a kill.
+/// Redis sends no event for it; it answers once the script has unwound.
+async fn answering(target: &mut Target) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while tokio::time::Instant::now() < deadline {
+        let ping: redis::RedisResult<String> = target.query(&redis::cmd("PING")).await;
+        if ping.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// The code of library `name` if the server has one.

@@ -40,6 +40,13 @@ pub struct Target {
     control: Control,
 }
 
+/// Which server process answered, and for how long it had been up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub run_id: String,
+    pub uptime_s: u64,
+}
+
 /// The coordinator's connection to the primary.
 struct Control {
     connector: Connector,
@@ -240,6 +247,35 @@ impl Target {
         self.main_server()?.revive()?;
         self.control = Control::open(&self.endpoint).await?;
         Ok(())
+    }
+
+    /// The server's `run_id` and `uptime_in_seconds` (INFO server): the
+    /// same run_id at the end means the server kept running through the
+    /// run, so a key that vanished was deleted, not lost to a restart.
+    /// `None` on a cluster (INFO reaches one node) or when INFO fails.
+    pub async fn identity(&mut self) -> Option<Identity> {
+        if self.is_cluster() {
+            return None;
+        }
+        let info: String = self
+            .control
+            .query(redis::cmd("INFO").arg("server"))
+            .await
+            .ok()?;
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .map(str::trim)
+        };
+        Some(Identity {
+            run_id: field("run_id")?.to_owned(),
+            uptime_s: field("uptime_in_seconds")?.parse().ok()?,
+        })
+    }
+
+    /// Whether the run's Redis is its own throwaway, not the user's.
+    pub fn is_embedded(&self) -> bool {
+        !self.embedded.is_empty() || self.sentinel_set.is_some() || self.cluster_set.is_some()
     }
 
     pub fn lock_urls(&self) -> &[String] {
@@ -608,7 +644,7 @@ fn user_tls(settings: &RedisSettings) -> anyhow::Result<Option<TlsFiles>> {
     let read = |field: &str, path: &Option<std::path::PathBuf>| -> anyhow::Result<Option<String>> {
         path.as_ref()
             .map(|p| {
-                std::fs::read_to_string(p).map_err(|e| {
+                crate::util::bounded_read::read_string(p, crate::util::bounded_read::CERTIFICATE).map_err(|e| {
                     crate::error::Error::Usage(format!(
                         "field `redis.{field}`: cannot read {}: {e}\n  what to do: give the path of a PEM file, relative to the working directory",
                         p.display()

@@ -5,6 +5,7 @@
 mod audit_csv;
 pub mod capacity;
 pub(crate) mod chart;
+pub mod claim;
 pub mod compare;
 pub mod hlog;
 pub mod html;

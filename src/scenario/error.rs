@@ -4,11 +4,11 @@
 /// Why a scenario could not be loaded. All of them are bad input (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("cannot read scenario file {path}: {source}\n  what to do: check the path")]
+    #[error("cannot read scenario file {path}: {source}\n  what to do: {}", .source.hint())]
     Read {
         path: String,
         #[source]
-        source: std::io::Error,
+        source: crate::util::bounded_read::ReadError,
     },
     #[error("{location}: {}{message}\n  what to do: {hint}", field_prefix(.field))]
     Invalid {

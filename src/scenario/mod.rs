@@ -11,6 +11,7 @@ mod error;
 mod faults;
 mod hosts;
 mod locate;
+pub mod lua_scan;
 mod overrides;
 mod pace;
 mod raw;
@@ -380,15 +381,41 @@ pub struct Stall {
     pub fraction: f64,
 }
 
+/// A user's script that wipes the server (`FLUSHALL`, ...) is refused
+/// against the user's own server; on an embedded one the run warns.
+fn refuse_flush_on_users_server(scenario: &Scenario) -> Result<(), error::FieldError> {
+    let Some(script) = &scenario.script else {
+        return Ok(());
+    };
+    let users = scenario.redis.url.is_some()
+        || matches!(&scenario.redis.topology, Topology::Sentinel(s) if !s.sentinels.is_empty());
+    match crate::scenario::lua_scan::flushes(&script.source).first() {
+        Some(flush) if users => Err(error::FieldError::new(
+            "strategy.script",
+            format!(
+                "{}:{}: calls {}, which would wipe your server, not only the run's keys",
+                script.path.display(),
+                flush.line,
+                flush.command
+            ),
+            "remove the call, or run against an embedded throwaway server (no redis.url / --redis-url)",
+        )
+        .depending_on(&["redis.url"])),
+        _ => Ok(()),
+    }
+}
+
 fn parse_table(source: &str, origin: &str) -> Result<toml::Table, ScenarioError> {
     toml::from_str(source).map_err(|e| locate::Locator::new(source, origin, &[]).syntax_error(&e))
 }
 
 fn read_source(path: &Path) -> Result<String, ScenarioError> {
-    std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-        path: path.display().to_string(),
-        source,
-    })
+    crate::util::bounded_read::read_string(path, crate::util::bounded_read::SCENARIO).map_err(
+        |source| ScenarioError::Read {
+            path: path.display().to_string(),
+            source,
+        },
+    )
 }
 
 /// A Redis URL whose password never leaves it: `Display` and `Debug` mask it.
@@ -474,6 +501,7 @@ impl Scenario {
             let base = Path::new(origin).parent().unwrap_or(Path::new(""));
             script.read(base).map_err(|e| locator.field_error(e))?;
         }
+        refuse_flush_on_users_server(&scenario).map_err(|e| locator.field_error(e))?;
         Ok(scenario)
     }
 }

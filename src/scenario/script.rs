@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::error::FieldError;
+use crate::util::bounded_read::{read_string, LUA_SCRIPT};
 
 type Result<T> = std::result::Result<T, FieldError>;
 
@@ -236,7 +237,7 @@ impl ScriptSettings {
     /// The file cannot be read, or is a library without functions named.
     pub fn read(&mut self, base: &Path) -> Result<()> {
         let path = base.join(&self.path);
-        self.source = std::fs::read_to_string(&path).map_err(|e| {
+        self.source = read_string(&path, LUA_SCRIPT).map_err(|e| {
             FieldError::new(
                 "strategy.script",
                 format!("cannot read {}: {e}", path.display()),

@@ -188,6 +188,7 @@ fn failed(e: &redis::RedisError) -> (Outcome, Option<String>) {
     match ErrorKind::of(e) {
         ErrorKind::Timeout | ErrorKind::Io => (Outcome::InDoubt, None),
         ErrorKind::ReadOnly => (Outcome::Error(ErrorKind::ReadOnly), None),
+        ErrorKind::Busy => (Outcome::Error(ErrorKind::Busy), None),
         _ if e.code().is_some_and(|c| SERVER_STATE.contains(&c)) => {
             (Outcome::Error(ErrorKind::Redis), None)
         }

@@ -45,6 +45,41 @@ pub enum Role {
     ClusterNode { node_timeout_ms: u64 },
 }
 
+/// Every embedded server's folder in the temp dir is
+/// `seckill-redis-<pid of the process that started it>-<random>`.
+const DIR_PREFIX: &str = "seckill-redis-";
+
+/// Removes, once per process, the server folders in the temp dir whose
+/// owning process is gone. A cluster node must keep its folder while it
+/// runs (it rewrites `nodes.conf` there, and exits when it cannot), so a
+/// SIGKILLed coordinator leaves its nodes' folders; the next run that
+/// starts an embedded server removes them.
+fn remove_stale_dirs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let owner = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(DIR_PREFIX))
+                .and_then(|rest| rest.split_once('-'))
+                .and_then(|(pid, _)| pid.parse::<i32>().ok());
+            if owner.is_some_and(|pid| pid > 0 && !alive(pid)) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    let signalled = unsafe { libc::kill(pid, 0) } == 0;
+    signalled || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 pub struct RedisServer {
     child: Child,
     port: u16,
@@ -71,9 +106,12 @@ impl RedisServer {
         // A free port is free when asked, not when redis-server binds it:
         // another process may take it in between. Such a start is tried
         // again on another port.
+        remove_stale_dirs();
         for attempt in 1.. {
+            // Named with this process's pid: a folder a SIGKILLed run had
+            // to leave (a cluster node's) is removed by a later run.
             let dir = tempfile::Builder::new()
-                .prefix("seckill-redis-")
+                .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
                 .tempdir()
                 .context("creating a temp dir for redis-server")?;
             let cluster = matches!(options.role, Role::ClusterNode { .. });

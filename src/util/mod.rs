@@ -2,6 +2,7 @@
 //! crate: child processes and signals, a worker's stop and freeze, password
 //! redaction, run ids, private files, numbers as people read them.
 
+pub mod bounded_read;
 pub mod format;
 pub mod freeze;
 pub mod fs;

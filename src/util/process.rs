@@ -19,6 +19,29 @@ pub fn detach_from_terminal(cmd: &mut std::process::Command) {
     }
 }
 
+/// The process group of a child started with [`detach_from_terminal`] (it
+/// leads its own): what the child forked (a launcher's shell, its `sleep`,
+/// a helper) is in it too. Dropping the guard kills the whole group, so
+/// none of them outlives the harness's use of the child.
+#[derive(Debug)]
+pub struct GroupGuard(Option<i32>);
+
+impl GroupGuard {
+    /// The group `child` leads; `None` when it has already been reaped.
+    pub fn of(child: &tokio::process::Child) -> GroupGuard {
+        GroupGuard(child.id().and_then(|pid| i32::try_from(pid).ok()))
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0.filter(|&p| p > 1) {
+            // SAFETY: a negative pid signals the process group.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+    }
+}
+
 /// Starts worker `index` of run `run_id` (a re-exec of this binary), its
 /// stdin and stdout piped, detached as above and killed if dropped.
 ///

@@ -209,6 +209,29 @@ impl Bench {
         self
     }
 
+    /// Caps the run's address space (RLIMIT_AS, inherited by whatever it
+    /// starts), so a run that reads without bound fails the test, not the
+    /// machine.
+    pub fn memory_limit(mut self, bytes: u64) -> Bench {
+        use std::os::unix::process::CommandExt;
+        let limit = libc::rlimit {
+            rlim_cur: bytes,
+            rlim_max: bytes,
+        };
+        // SAFETY: setrlimit is async-signal-safe; the closure allocates
+        // nothing between fork and exec.
+        unsafe {
+            self.cmd.pre_exec(move || {
+                if libc::setrlimit(libc::RLIMIT_AS, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        self
+    }
+
     /// Starts it; the caller waits and then calls [`Bench::finish`].
     pub fn spawn(mut self) -> (std::process::Child, Pending) {
         self.cmd
