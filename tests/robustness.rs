@@ -107,6 +107,7 @@ fn around(mut r: Row, env: Env) -> Row {
 fn bad_input() -> Vec<Row> {
     vec![
         row("missing file", &["run", "nope.toml"], 2, "nope.toml"),
+        also(row("tls_ca with embedded tls", &["run", "{tiny}", "--set", "redis.tls=true", "--set", "redis.tls_ca=ca.pem"], 2, "redis.tls_ca"), &["generated for the run"]),
         also(row("empty script", &["run", "{own}", "--set", "strategy.script={empty}"], 2, "strategy.script"), &["empty.lua is empty"]),
         row("not toml", &["run", "{file:not toml [}"], 2, "scenario.toml"),
         row("unknown key", &["run", "{tiny}", "--set", "load.proceses=2"], 2, "proceses"),
