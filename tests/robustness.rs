@@ -110,6 +110,8 @@ fn around(mut r: Row, env: Env) -> Row {
 fn bad_input() -> Vec<Row> {
     vec![
         row("missing file", &["run", "nope.toml"], 2, "nope.toml"),
+        also(row("tls_ca with embedded tls", &["run", "{tiny}", "--set", "redis.tls=true", "--set", "redis.tls_ca=ca.pem"], 2, "redis.tls_ca"), &["generated for the run"]),
+        also(row("empty script", &["run", "{own}", "--set", "strategy.script={empty}"], 2, "strategy.script"), &["empty.lua is empty"]),
         row("not toml", &["run", "{file:not toml [}"], 2, "scenario.toml"),
         row("unknown key", &["run", "{tiny}", "--set", "load.proceses=2"], 2, "proceses"),
         row("zero processes", &["run", "{tiny}", "--set", "load.processes=0"], 2, "processes"),
@@ -128,6 +130,8 @@ fn bad_input() -> Vec<Row> {
         row("compare NaN tolerance", &["compare", ".", ".", "--max-regression", "NaN"], 2, "max-regression"),
         row("compare infinite tolerance", &["compare", ".", ".", "--max-regression", "inf"], 2, "max-regression"),
         row("compare negative tolerance", &["compare", ".", ".", "--max-regression", "-5"], 2, "max-regression"),
+        also(row("compare a duplicated column", &["compare", "{baseline}", "{dup}"], 2, "dup/summary.csv"), &["column `sold` twice"]),
+        also(row("compare a garbage verdict", &["compare", "{baseline}", "{garbage}"], 2, "garbage/summary.csv:2"), &["`MAYBE` is not a verdict"]),
         row("set blamed on the flag", &["run", "{tiny}", "--set", "load.processes=0"], 2, "--set load.processes=0"),
         row("integer beyond 64 bits", &["run", "{tiny}", "--set", "stock.initial=99999999999999999999"], 2, "stock.initial"),
         row("name too long for a folder", &["run", "{file:name=\"nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn\"\n[stock]\ninitial=1\n[load]\nprocesses=1\nclients_per_process=1\npurchases_per_client=1\n[strategy]\nkind=\"lua\"\n}"], 2, "name"),
@@ -475,6 +479,22 @@ fn args_of(row: &Row, around: &Around, dir: &Path) -> Vec<String> {
         .unwrap_or_default();
     let port = around.port.map(|p| p.to_string()).unwrap_or_default();
     let big = dir.join("big.lua");
+    let baseline = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/example/ci-baseline");
+    for (name, edit) in [("dup", "dup"), ("garbage", "garbage")] {
+        if !row.args.iter().any(|a| a.contains(&format!("{{{name}}}"))) {
+            continue;
+        }
+        let text = std::fs::read_to_string(baseline.join("summary.csv")).unwrap();
+        let (header, rows) = text.split_once('\n').unwrap();
+        let text = match edit {
+            "dup" => format!("{header},sold\n{},1\n", rows.trim_end()),
+            _ => format!("{header}\n{}", rows.replacen(",PASS,", ",MAYBE,", 1)),
+        };
+        std::fs::create_dir(dir.join(name)).unwrap();
+        std::fs::write(dir.join(name).join("summary.csv"), text).unwrap();
+    }
+    let empty = dir.join("empty.lua");
+    std::fs::write(&empty, "\n  \n").unwrap();
     let full = dir.join("full");
     if row.args.contains(&"{full}") {
         std::fs::create_dir(&full).unwrap();
@@ -496,6 +516,10 @@ fn args_of(row: &Row, around: &Around, dir: &Path) -> Vec<String> {
         a.replace("{tiny}", &tiny.display().to_string())
             .replace("{own}", &support::scenario("own-script"))
             .replace("{big}", &big.display().to_string())
+            .replace("{empty}", &empty.display().to_string())
+            .replace("{baseline}", &baseline.display().to_string())
+            .replace("{dup}", &dir.join("dup").display().to_string())
+            .replace("{garbage}", &dir.join("garbage").display().to_string())
             .replace("{full}", &full.display().to_string())
             .replace("{fifo}", &fifo.display().to_string())
             .replace("{redis_pw}", &url_pw)

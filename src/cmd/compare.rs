@@ -209,10 +209,21 @@ struct Columns {
     /// In [`FIGURES`] order.
     figures: [usize; FIGURES.len()],
     oversold: usize,
+    /// The `verdict` column, when the report has one.
+    verdict: Option<usize>,
 }
+
+/// The words a report's `verdict` column may hold.
+const VERDICTS: [&str; 4] = ["PASS", "FAIL", "RESET", "INCONCLUSIVE"];
 
 impl Columns {
     fn find(header: &StringRecord) -> Result<Columns, BadReport> {
+        // A repeated column would leave it to chance which value is read.
+        for (i, name) in header.iter().enumerate() {
+            if header.iter().take(i).any(|h| h == name) {
+                return Err(BadReport::file(Problem::DuplicateColumn(name.to_owned())));
+            }
+        }
         let index = |name: &'static str| {
             header
                 .iter()
@@ -228,6 +239,7 @@ impl Columns {
             sweep: header.iter().take(sweep_len).map(str::to_owned).collect(),
             figures,
             oversold: index(OVERSOLD)?,
+            verdict: header.iter().position(|h| h == "verdict"),
         })
     }
 
@@ -258,6 +270,12 @@ impl Columns {
                 BadReport::at(self.place(record), problem)
             })
         };
+        if let Some(cell) = self.verdict.and_then(|i| record.get(i)) {
+            if !VERDICTS.contains(&cell) {
+                let problem = Problem::BadVerdict(cell.to_owned());
+                return Err(BadReport::at(self.place(record), problem));
+            }
+        }
         let mut figures = [0.0; FIGURES.len()];
         for (i, (name, ..)) in FIGURES.iter().enumerate() {
             figures[i] = read(name, self.figures[i])?;
@@ -302,6 +320,8 @@ enum Problem {
     /// The CSV reader's complaint: binary data, ragged rows.
     NotCsv(String),
     MissingColumn(&'static str),
+    DuplicateColumn(String),
+    BadVerdict(String),
     NoRows,
     Repeated(String),
     BadFigure {
@@ -318,6 +338,12 @@ impl fmt::Display for Problem {
             Problem::NotCsv(e) => write!(f, "not a CSV report ({e})"),
             Problem::MissingColumn(c) => write!(f, "no `{c}` column"),
             Problem::NoRows => write!(f, "a header but no rows"),
+            Problem::DuplicateColumn(c) => write!(f, "the header has column `{c}` twice"),
+            Problem::BadVerdict(v) => write!(
+                f,
+                "column `verdict`: `{v}` is not a verdict ({})",
+                VERDICTS.join(", ")
+            ),
             Problem::Repeated(p) => write!(f, "point `{p}` appears twice"),
             Problem::BadFigure { column, value, why } => {
                 write!(f, "column `{column}`: ")?;
@@ -344,6 +370,9 @@ impl Problem {
                  seckill-bench (scripts/ci-check.sh --update-baseline for the CI baseline)"
             }
             Problem::NoRows => "the run or sweep finished nothing (interrupted?); run it again",
+            Problem::DuplicateColumn(_) | Problem::BadVerdict(_) => {
+                "the file was edited or is not a seckill-bench report: run the report again"
+            }
             Problem::BadFigure { .. } => "fix the cell, or run the report again",
         }
     }

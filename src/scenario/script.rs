@@ -244,6 +244,13 @@ impl ScriptSettings {
                 "give the path of your .lua file, relative to the scenario file",
             )
         })?;
+        if self.source.trim().is_empty() {
+            return Err(FieldError::new(
+                "strategy.script",
+                format!("{} is empty", path.display()),
+                "give the path of your .lua file, with the purchase in it",
+            ));
+        }
         self.path = path;
         self.library = library_name(&self.source);
         let next = self.replies.iter().any(|(_, r)| *r == Reply::Next);

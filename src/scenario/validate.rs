@@ -449,6 +449,22 @@ fn tls(raw: &RawRedis, external: bool) -> Result<TlsSettings> {
         )
         .depending_on(&["redis.url", "redis.sentinels"]));
     }
+    let given = [
+        ("redis.tls_ca", raw.tls_ca.is_some()),
+        ("redis.tls_cert", raw.tls_cert.is_some()),
+        ("redis.tls_key", raw.tls_key.is_some()),
+        ("redis.tls_insecure", raw.tls_insecure.is_some()),
+    ];
+    if let Some((field, _)) = given.iter().find(|(_, set)| embedded && *set) {
+        // The embedded servers' CA and certificate are generated for the
+        // run: a file given here would be silently ignored.
+        return Err(FieldError::new(
+            field,
+            "is for reaching your own server over TLS; with tls = true the embedded servers use a CA and certificate generated for the run",
+            format!("remove {field}, or remove tls = true and give your server's rediss:// URL"),
+        )
+        .depending_on(&["redis.tls"]));
+    }
     let path = |p: &Option<String>| p.as_ref().map(std::path::PathBuf::from);
     if raw.tls_cert.is_some() != raw.tls_key.is_some() {
         let field = if raw.tls_cert.is_some() {
