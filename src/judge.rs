@@ -11,7 +11,7 @@ use crate::error::root_cause;
 use crate::ledger::Ledger;
 use crate::metrics::Totals;
 use crate::phase::Phase;
-use crate::record::{FaultEvent, HostRecord, RunRecord, SegmentRecord, WorkerRecord};
+use crate::record::{FaultEvent, HarnessStall, HostRecord, RunRecord, SegmentRecord, WorkerRecord};
 use crate::scenario::Scenario;
 use crate::timeline::Timeline;
 use crate::verdict::{self, Inconclusive, RunVerdict};
@@ -39,6 +39,8 @@ pub struct Collected {
     /// A lost host stopped the run (`on_host_loss = "abort"`).
     pub aborted_for_host_loss: bool,
     pub coordinator_cpu_s: f64,
+    /// Times the coordinator itself did not run.
+    pub harness_stalls: Vec<HarnessStall>,
 }
 
 /// What the end of a run found in Redis.
@@ -227,6 +229,7 @@ pub fn judge(
         workers: collected.workers,
         hosts: collected.hosts,
         coordinator_cpu_s: collected.coordinator_cpu_s,
+        harness_stalls: collected.harness_stalls,
         duration: collected.duration,
         final_stock,
         audit,

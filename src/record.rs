@@ -40,6 +40,17 @@ pub struct HostRecord {
     pub lost: bool,
 }
 
+/// A time the coordinator itself did not run (stopped from outside, or
+/// starved of CPU): its own watchdog, ticking every 250 ms, saw the gap.
+/// Workers block on their pipes meanwhile, so latency then measures the
+/// harness as well as Redis.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HarnessStall {
+    /// When it began, since the start.
+    pub at: std::time::Duration,
+    pub lasted: std::time::Duration,
+}
+
 /// One line of the fault log: when, which fault, what happened.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultEvent {
@@ -64,6 +75,8 @@ pub struct RunRecord {
     pub workers: Vec<WorkerRecord>,
     pub hosts: Vec<HostRecord>,
     /// The coordinator's CPU while the load ran, in seconds.
+    /// Times the coordinator itself did not run.
+    pub harness_stalls: Vec<HarnessStall>,
     pub coordinator_cpu_s: f64,
     /// From `Go` to the last worker's `Done`.
     pub duration: Duration,

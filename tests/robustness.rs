@@ -1136,3 +1136,26 @@ fn a_sigkilled_cluster_run_leaves_folders_named_with_its_pid_that_the_next_run_r
     let after: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
     assert!(after.is_empty(), "left after the next run: {after:?}");
 }
+
+/// A coordinator stopped from outside for 2.5 s (SIGSTOP, then SIGCONT):
+/// its workers wait on it, and the run says the harness itself did not
+/// run then, so the latency spike is not read as Redis's.
+#[test]
+fn a_coordinator_stopped_from_outside_says_so_in_its_report() {
+    let (mut child, pending) = support::endless_sale(&["--set", "load.duration=8s"]).spawn();
+    let rest = support::wait_for_progress(&mut child);
+    let pid = child.id() as i32;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    // The stop itself is the fault: how long the harness is frozen.
+    std::thread::sleep(Duration::from_millis(2500));
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let run = pending.finish(child);
+    let stderr = rest.join().unwrap();
+    run.assert_code(0);
+    let said = "The harness itself did not run for ";
+    assert!(run.stdout.contains(said), "{}\n{stderr}", run.context());
+    let page = std::fs::read_to_string(run.out().join("index.html")).unwrap();
+    assert!(page.contains(said), "{page:.2000}");
+}

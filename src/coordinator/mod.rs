@@ -24,7 +24,7 @@ use crate::keys::Segments;
 use crate::ledger::Ledger;
 use crate::metrics::{Counters, Totals};
 use crate::protocol::{FromWorker, ToWorker, WorkerPlan, PROTOCOL_VERSION};
-use crate::record::{HostRecord, RunRecord, SegmentRecord, WorkerRecord};
+use crate::record::{HarnessStall, HostRecord, RunRecord, SegmentRecord, WorkerRecord};
 use crate::scenario::{Pace, Scenario, StrategyKind};
 use crate::timeline::Timeline;
 use crate::util::interrupt::Interrupt;
@@ -257,6 +257,7 @@ async fn drive(
         hosts,
         aborted_for_host_loss: collector.aborted_for_host_loss,
         coordinator_cpu_s,
+        harness_stalls: collector.stalls.clone(),
         duration,
         interrupted,
         started_at,
@@ -391,6 +392,9 @@ struct Collector {
     aborted_for_host_loss: bool,
     /// Per worker: when it last said anything, for the watchdog.
     heard: Vec<Instant>,
+    /// The watchdog's last tick: a long gap since is the coordinator's own.
+    last_tick: Instant,
+    stalls: Vec<HarnessStall>,
     /// Clients per worker: what may be in doubt in a worker given up on.
     clients: u32,
     /// How often workers ship metrics.
@@ -399,6 +403,10 @@ struct Collector {
 
 /// How long a worker may stay silent (no batch, no heartbeat) outside a
 /// declared pause before it is reported and killed.
+/// A gap between watchdog ticks (250 ms apart) that only the coordinator
+/// not running explains.
+const HARNESS_STALL: Duration = Duration::from_secs(1);
+
 fn watchdog_limit(flush: Duration) -> Duration {
     (3 * flush).max(Duration::from_secs(2))
 }
@@ -435,6 +443,8 @@ impl Collector {
             lost_hosts: Vec::new(),
             aborted_for_host_loss: false,
             heard: vec![started; pids.len()],
+            last_tick: started,
+            stalls: Vec::new(),
             clients,
             flush: Duration::ZERO,
         }
@@ -476,6 +486,7 @@ impl Collector {
                 }
                 _ = redraw.tick() => watch.progress.update(&self.totals.counters, self.stock),
                 _ = watchdog.tick() => {
+                    self.note_stall();
                     self.give_up_on_silent(fleet, watch.faults);
                     fleet.cut_stuck_hosts(&self.done);
                 }
@@ -502,6 +513,23 @@ impl Collector {
             );
             self.give_up_on_all(fleet, faults, "a second interrupt");
         }
+    }
+
+    /// The watchdog ticks every 250 ms; a gap of over a second since its
+    /// last tick means the coordinator itself did not run that long.
+    fn note_stall(&mut self) {
+        let now = Instant::now();
+        let gap = now.duration_since(self.last_tick);
+        if gap > HARNESS_STALL {
+            let at = self.last_tick.saturating_duration_since(self.started);
+            eprintln!(
+                "the harness itself did not run for {:.1} s (from {:.1} s): stopped from outside, or starved of CPU",
+                gap.as_secs_f64(),
+                at.as_secs_f64()
+            );
+            self.stalls.push(HarnessStall { at, lasted: gap });
+        }
+        self.last_tick = now;
     }
 
     /// The watchdog: a worker silent for longer than [`watchdog_limit`]

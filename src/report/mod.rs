@@ -206,6 +206,22 @@ fn csv_bytes<T: serde::Serialize>(rows: impl IntoIterator<Item = T>) -> anyhow::
     writer.into_inner().context("finishing CSV")
 }
 
+/// A note for each time the harness itself did not run: latency then
+/// measures the harness's own pause, not only Redis's.
+fn stall_lines(record: &RunRecord) -> Vec<String> {
+    record
+        .harness_stalls
+        .iter()
+        .map(|s| {
+            format!(
+                "The harness itself did not run for {:.1} s from {:.1} s (its coordinator was stopped from outside or starved of CPU): workers waited on it, so latency in that time measures the harness's pause, not only Redis's.",
+                s.lasted.as_secs_f64(),
+                s.at.as_secs_f64()
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;

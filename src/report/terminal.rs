@@ -82,8 +82,9 @@ pub fn terminal_summary(record: &RunRecord, dir: &Path) -> String {
             event.what
         );
     }
-    for line in super::lock_safety::lines(record)
+    for line in super::stall_lines(record)
         .into_iter()
+        .chain(super::lock_safety::lines(record))
         .chain(super::script::lines(record))
     {
         let _ = writeln!(out, "  {line}");
