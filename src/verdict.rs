@@ -182,6 +182,9 @@ pub enum ScriptBusy {
     /// `SHUTDOWN NOSAVE` stops it. `own_server`: the server is the run's
     /// embedded one, stopped with the run anyway.
     Unkillable { own_server: bool },
+    /// Both `SCRIPT KILL` and `FUNCTION KILL` failed for another reason
+    /// (an ACL without them, a dropped connection).
+    KillFailed,
 }
 
 impl fmt::Display for ScriptBusy {
@@ -191,6 +194,7 @@ impl fmt::Display for ScriptBusy {
             ScriptBusy::Killed => f.write_str("; the harness stopped it with SCRIPT KILL / FUNCTION KILL"),
             ScriptBusy::EndedAlone => f.write_str("; it ended by itself before the harness could kill it"),
             ScriptBusy::Unkillable { own_server: true } => f.write_str("; it had already written, so Redis refused to kill it (UNKILLABLE); the embedded server is stopped with the run"),
+            ScriptBusy::KillFailed => f.write_str("; SCRIPT KILL and FUNCTION KILL both failed (does the run's user lack them in its ACL?), so the script may still be running"),
             ScriptBusy::Unkillable { own_server: false } => f.write_str("; it had already written, so Redis refused to kill it (UNKILLABLE): only SHUTDOWN NOSAVE stops it, which the harness does not send to your server. Your server answers BUSY until the script ends or you run SHUTDOWN NOSAVE (losing writes not saved), and the run's keys are still on it"),
         }
     }

@@ -40,7 +40,7 @@ pub fn sweep_command(args: &RunArgs) -> Result<u8, Error> {
     if interrupted || error.is_some() {
         // The page of a sweep that stopped early does not say PASS; a
         // point that failed still says so.
-        if word.exit_code() == 0 || word == Verdict::Interrupted {
+        if word.exit_code() == 0 {
             word = Verdict::Incomplete;
         }
         let ran = format!("{} of {} points ran", points.len(), plan.points.len());
@@ -168,7 +168,14 @@ fn progress_line(index: usize, total: usize, label: &str, row: &SummaryRow) -> S
 /// failed audit is then what the sweep set out to show).
 pub fn sweep_verdict(expect_oversell: bool, points: &[PointResult]) -> (Verdict, String) {
     let count = |v: Verdict| points.iter().filter(|p| p.verdict.verdict == v).count();
-    let failed = count(Verdict::Fail) + count(Verdict::Reset);
+    let (fails, resets) = (count(Verdict::Fail), count(Verdict::Reset));
+    let failed = fails + resets;
+    // FAIL before RESET, as for trials.
+    let failed_word = if fails > 0 {
+        Verdict::Fail
+    } else {
+        Verdict::Reset
+    };
     let inconclusive = count(Verdict::Inconclusive);
     let thresholds = points
         .iter()
@@ -199,8 +206,8 @@ pub fn sweep_verdict(expect_oversell: bool, points: &[PointResult]) -> (Verdict,
             ),
         ),
         (n, _, false) => (
-            Verdict::Fail,
-            format!("{}: {n} point(s) failed the audit", Verdict::Fail),
+            failed_word,
+            format!("{failed_word}: {n} point(s) failed the audit"),
         ),
     }
 }

@@ -97,7 +97,9 @@ pub fn warn_flushes(scenario: &Scenario, target: &Target) {
 /// the user's script is the only code of the run that runs inside Redis
 /// for long. It is killed (SCRIPT KILL, or FUNCTION KILL for a library) so
 /// the server answers again and the run's keys can be read and deleted.
-/// `None` when Redis is not busy.
+/// `None` when Redis is not busy. On the user's own server a BUSY may
+/// also be another client's script: it is killed all the same, as the
+/// docs say.
 pub async fn stop_busy(target: &mut Target, loaded: &Loaded) -> Option<ScriptBusy> {
     let ping: redis::RedisResult<String> = target.query(&redis::cmd("PING")).await;
     if ping.err().is_none_or(|e| e.code() != Some("BUSY")) {
@@ -126,9 +128,7 @@ pub async fn stop_busy(target: &mut Target, loaded: &Loaded) -> Option<ScriptBus
             Err(_) => continue,
         }
     }
-    Some(ScriptBusy::Unkillable {
-        own_server: target.is_embedded(),
-    })
+    Some(ScriptBusy::KillFailed)
 }
 
 /// Waits, within a deadline, for Redis to answer PING after a kill.

@@ -2,9 +2,12 @@
 //! load so two runs can never write into one folder, and filled in one
 //! step at the end.
 //!
-//! A claim is a lock file created with `O_EXCL` inside the final folder
-//! (made if missing), holding the claiming process's pid. A folder that
-//! exists and is not empty is refused unless `--force` is given. The
+//! A claim is an exclusive `flock` on a lock file inside the final folder
+//! (made if missing), held for the claim's life; the file holds the
+//! claiming process's pid, for the message only. The kernel drops the lock
+//! when its process dies, so a killed run's lock is simply taken: no pid
+//! is trusted, and two runs can never both hold one folder. A folder with
+//! contents besides the lock is refused unless `--force` is given. The
 //! reports are written into a sibling staging folder, which then takes the
 //! final folder's place in one `renameat2(RENAME_EXCHANGE)`: a reader sees
 //! the old reports or the new ones, never a mix, and a run that fails
@@ -27,6 +30,8 @@ pub struct Claim {
     final_dir: PathBuf,
     staging: PathBuf,
     lock: PathBuf,
+    /// Holds the `flock` until the claim is dropped.
+    _held: std::fs::File,
     /// The final folder did not exist: it is removed when nothing is
     /// committed.
     created: bool,
@@ -49,10 +54,12 @@ impl Claim {
             ))
         })?;
         let created = make_dir(dir)?;
+        let claim = Claim::locked(dir, name, created)?;
         if !created && !force {
+            // Dropping the claim releases the lock it took.
             refuse_contents(dir)?;
         }
-        Claim::locked(dir, name, created)
+        Ok(claim)
     }
 
     /// Claims `dir`, which this process has just made (`reports/<name>`).
@@ -65,7 +72,7 @@ impl Claim {
     }
 
     fn locked(dir: &Path, name: &std::ffi::OsStr, created: bool) -> Result<Claim, Error> {
-        let lock = take_lock(dir, created)?;
+        let (lock, held) = take_lock(dir, created)?;
         let staging = match make_staging(dir, name) {
             Ok(staging) => staging,
             Err(e) => {
@@ -77,6 +84,7 @@ impl Claim {
             final_dir: dir.to_owned(),
             staging,
             lock,
+            _held: held,
             created,
             committed: false,
         })
@@ -150,7 +158,8 @@ fn refuse_contents(dir: &Path) -> Result<(), Error> {
     let first = std::fs::read_dir(dir)
         .with_context(|| format!("reading the report folder {}", dir.display()))
         .map_err(Error::Environment)?
-        .next();
+        .flatten()
+        .find(|e| e.file_name() != LOCK);
     match first {
         None => Ok(()),
         Some(_) => Err(Error::Usage(format!(
@@ -160,53 +169,51 @@ fn refuse_contents(dir: &Path) -> Result<(), Error> {
     }
 }
 
-/// Creates the lock file with `O_EXCL`; a lock of a process that is gone
-/// is taken over once.
-fn take_lock(dir: &Path, created: bool) -> Result<PathBuf, Error> {
+/// Opens (or creates) the lock file and takes an exclusive `flock` on it
+/// without waiting; another live claim holds it. A lock file unlinked by
+/// its holder between our open and our lock is not the folder's any more:
+/// the lock is taken again on the file the path names now.
+fn take_lock(dir: &Path, created: bool) -> Result<(PathBuf, std::fs::File), Error> {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::io::AsRawFd;
     let lock = dir.join(LOCK);
-    for _ in 0..2 {
-        match std::fs::OpenOptions::new()
+    let environment = |e: std::io::Error| {
+        release(&lock, dir, created);
+        Error::Environment(
+            anyhow::Error::new(e).context(format!("claiming the report folder {}", dir.display())),
+        )
+    };
+    for _ in 0..8 {
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
             .write(true)
-            .create_new(true)
+            .create(true)
+            .truncate(false)
             .open(&lock)
-        {
-            Ok(mut file) => {
-                let _ = writeln!(file, "{}", std::process::id());
-                return Ok(lock);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let holder = std::fs::read_to_string(&lock).unwrap_or_default();
-                match holder.trim().parse::<i32>() {
-                    Ok(pid) if !alive(pid) => {
-                        let _ = std::fs::remove_file(&lock);
-                    }
-                    _ => {
-                        return Err(Error::Usage(format!(
-                            "--out {}: another run (pid {}) is writing its reports there\n  what to do: give each run its own folder",
-                            dir.display(),
-                            holder.trim()
-                        )))
-                    }
-                }
-            }
-            Err(e) => {
-                release(&lock, dir, created);
-                return Err(Error::Environment(
-                    anyhow::Error::new(e)
-                        .context(format!("claiming the report folder {}", dir.display())),
-                ));
-            }
+            .map_err(environment)?;
+        // SAFETY: flock on a descriptor this function owns.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let holder = std::fs::read_to_string(&lock).unwrap_or_default();
+            return Err(Error::Usage(format!(
+                "--out {}: another run (pid {}) is writing its reports there\n  what to do: give each run its own folder",
+                dir.display(),
+                holder.trim()
+            )));
+        }
+        let same = match (file.metadata(), std::fs::metadata(&lock)) {
+            (Ok(held), Ok(named)) => held.ino() == named.ino() && held.dev() == named.dev(),
+            _ => false,
+        };
+        if same {
+            file.set_len(0).map_err(environment)?;
+            let _ = writeln!(file, "{}", std::process::id());
+            return Ok((lock, file));
         }
     }
     Err(Error::Usage(format!(
         "--out {}: another run keeps claiming it\n  what to do: give each run its own folder",
         dir.display()
     )))
-}
-
-fn alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || last_errno() == libc::EPERM)
 }
 
 fn last_errno() -> i32 {
@@ -259,7 +266,7 @@ fn remove_stale(parent: &Path, name: &std::ffi::OsStr) {
             continue;
         };
         let pid = rest.split('-').next().and_then(|p| p.parse::<i32>().ok());
-        if pid.is_some_and(|pid| !alive(pid)) {
+        if pid.is_some_and(|pid| !crate::util::process::alive(pid)) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
@@ -318,6 +325,22 @@ mod tests {
             .collect();
         assert_eq!(names, ["new.csv"]);
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_killed_runs_lock_is_taken_without_force() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("out");
+        std::fs::create_dir(&dir).unwrap();
+        // What a SIGKILLed run leaves: the file, with no lock held on it.
+        std::fs::write(dir.join(LOCK), "4194303\n").unwrap();
+        let claim = Claim::chosen(&dir, false).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join(LOCK)).unwrap().trim(),
+            std::process::id().to_string()
+        );
+        assert!(Claim::chosen(&dir, true).is_err(), "held while claimed");
+        drop(claim);
     }
 
     #[test]

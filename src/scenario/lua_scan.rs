@@ -3,9 +3,11 @@
 //!
 //! Redis commands reach `redis.call` as string literals, so the scan reads
 //! the string literals of the code (comments skipped, long brackets and
-//! escapes understood) and looks for those commands among them, in any
-//! case. A command name the script builds at run time is beyond it; the
-//! run's end still catches keys that vanished (see the coordinator).
+//! the quote and backslash escapes understood; numeric escapes such as
+//! `\65` are not decoded) and looks for those commands among them, in any
+//! case. A command name the script builds at run time, or spells with
+//! numeric escapes, is beyond it; the run's end still catches keys that
+//! vanished (see the coordinator).
 //! It does not decide what to do about a hit: the scenario does.
 
 /// A wiping command in the source.

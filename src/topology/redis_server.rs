@@ -67,17 +67,11 @@ fn remove_stale_dirs() {
                 .and_then(|n| n.strip_prefix(DIR_PREFIX))
                 .and_then(|rest| rest.split_once('-'))
                 .and_then(|(pid, _)| pid.parse::<i32>().ok());
-            if owner.is_some_and(|pid| pid > 0 && !alive(pid)) {
+            if owner.is_some_and(|pid| pid > 0 && !crate::util::process::alive(pid)) {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
     });
-}
-
-fn alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    let signalled = unsafe { libc::kill(pid, 0) } == 0;
-    signalled || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 pub struct RedisServer {

@@ -88,3 +88,10 @@ pub fn cpu_seconds(who: libc::c_int) -> f64 {
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     secs(usage.ru_utime) + secs(usage.ru_stime)
 }
+/// Whether a process with this pid exists (in this pid namespace: a pid
+/// from a container that shares the folder is not seen).
+pub fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    let signalled = pid > 0 && unsafe { libc::kill(pid, 0) } == 0;
+    signalled || (pid > 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
