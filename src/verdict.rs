@@ -61,6 +61,15 @@ impl Verdict {
         Verdict::SloMissed,
     ];
 
+    /// The words a run's `verdict` column (`summary.csv`, `sweep.csv`)
+    /// holds: the audit's, and INCONCLUSIVE.
+    pub const OF_A_RUN: [Verdict; 4] = [
+        Verdict::Pass,
+        Verdict::Fail,
+        Verdict::Reset,
+        Verdict::Inconclusive,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Pass => "PASS",

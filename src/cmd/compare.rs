@@ -213,9 +213,6 @@ struct Columns {
     verdict: Option<usize>,
 }
 
-/// The words a report's `verdict` column may hold.
-const VERDICTS: [&str; 4] = ["PASS", "FAIL", "RESET", "INCONCLUSIVE"];
-
 impl Columns {
     fn find(header: &StringRecord) -> Result<Columns, BadReport> {
         // A repeated column would leave it to chance which value is read.
@@ -271,7 +268,8 @@ impl Columns {
             })
         };
         if let Some(cell) = self.verdict.and_then(|i| record.get(i)) {
-            if !VERDICTS.contains(&cell) {
+            let word = cell.parse::<Verdict>().ok();
+            if !word.is_some_and(|w| Verdict::OF_A_RUN.contains(&w)) {
                 let problem = Problem::BadVerdict(cell.to_owned());
                 return Err(BadReport::at(self.place(record), problem));
             }
@@ -342,7 +340,7 @@ impl fmt::Display for Problem {
             Problem::BadVerdict(v) => write!(
                 f,
                 "column `verdict`: `{v}` is not a verdict ({})",
-                VERDICTS.join(", ")
+                Verdict::OF_A_RUN.map(Verdict::as_str).join(", ")
             ),
             Problem::Repeated(p) => write!(f, "point `{p}` appears twice"),
             Problem::BadFigure { column, value, why } => {
