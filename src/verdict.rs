@@ -9,12 +9,12 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Every word the tool prints as a verdict: of a run, a sweep, `--repeat`'s
 /// trials, a capacity search and `compare`. Each has one exit code; a set of
 /// them is summed up by the most serious ([`Verdict::most_serious`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum Verdict {
     /// Everything declared was tested and held.
     #[serde(rename = "PASS")]

@@ -182,10 +182,27 @@ fn a_restart_without_persistence_is_reported_as_a_reset() {
         "a reset is not blamed on the strategy"
     );
     assert!(run.stdout.contains("RESET"), "{}", run.context());
-    let kept = [&quick[..], &["--set", "redis.persistence=aof-always"]].concat();
+    // Kept, and down for 1.5 s: the coordinator waits that long inside the
+    // fault, which is the fault's time, not a stall of the harness.
+    let kept = [
+        &quick[..],
+        &["--set", "redis.persistence=aof-always"],
+        &[
+            "--set",
+            "faults[0].duration=\"1500ms\"",
+            "--set",
+            "load.duration=3s",
+        ],
+    ]
+    .concat();
     let run = run_with("redis-restart", &kept);
     run.assert_code(0);
     assert_eq!(run.summary()["verdict"], "PASS", "{}", run.context());
+    assert!(
+        !run.stdout.contains("The harness itself did not run"),
+        "{}",
+        run.context()
+    );
 }
 
 #[test]

@@ -137,13 +137,6 @@ fn a_graceful_failover_passes_with_every_client_rediscovered() {
     // went back to the old primary would move twice, or not at all.
     assert_eq!(num(&s, "rediscoveries"), 16, "{s:?}");
     assert_eq!(num(&s, "back_in_stock"), 0, "{s:?}");
-    // The seconds the coordinator spent on the switchover are the fault's,
-    // not a stall of the harness.
-    assert!(
-        !run.stdout.contains("The harness itself did not run"),
-        "{}",
-        run.context()
-    );
 }
 
 /// The graceful failover's lost client, with its window held open. The

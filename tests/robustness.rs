@@ -807,18 +807,7 @@ fn busy_prone_redis() -> support::RedisServerGuard {
 fn a_looping_script_is_killed_and_the_server_answers_again() {
     let redis = busy_prone_redis();
     let (dir, scenario) = script_scenario("while true do end\n");
-    let run = Bench::new(
-        vec![
-            "run".into(),
-            scenario,
-            "--redis-url".into(),
-            redis.url(),
-            "--out".into(),
-            dir.path().join("report").display().to_string(),
-        ],
-        dir,
-    )
-    .output();
+    let run = run_in(dir, scenario, &["--redis-url".to_owned(), redis.url()]);
     run.assert_code(5);
     let said = &run.stdout;
     assert!(
@@ -850,18 +839,7 @@ fn a_looping_script_is_killed_and_the_server_answers_again() {
 fn an_unkillable_script_is_reported_and_the_server_left_running() {
     let redis = busy_prone_redis();
     let (dir, scenario) = script_scenario("redis.call('INCRBY', KEYS[1], 0)\nwhile true do end\n");
-    let run = Bench::new(
-        vec![
-            "run".into(),
-            scenario,
-            "--redis-url".into(),
-            redis.url(),
-            "--out".into(),
-            dir.path().join("report").display().to_string(),
-        ],
-        dir,
-    )
-    .output();
+    let run = run_in(dir, scenario, &["--redis-url".to_owned(), redis.url()]);
     run.assert_code(5);
     assert!(
         run.stdout
