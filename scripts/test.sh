@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: installs redis-server, openssh-server and chromium if
-# missing, then formatting, lints, unit and integration tests (against real
+# The whole test suite: installs redis-server, openssh-server, chromium and
+# python3-redis if missing, then formatting, lints, unit and integration tests (against real
 # redis-servers, real sshds on 127.0.0.2 and 127.0.0.3 as load hosts, and the
 # reports' pages rendered in headless Chromium).
 set -euo pipefail
@@ -11,6 +11,8 @@ ensure_redis
 ensure_sshd
 . scripts/lib/ensure-chromium.sh
 ensure_chromium
+. scripts/lib/ensure-python-redis.sh
+ensure_python_redis
 echo "using $(command -v redis-server) ($(redis-server --version | head -1))"
 echo "using ${SECKILL_CHROMIUM:-$(command -v chromium)} ($("${SECKILL_CHROMIUM:-chromium}" --version 2>/dev/null | head -1))"
 cargo fmt --all -- --check

@@ -51,6 +51,8 @@ pub enum Check {
     OrdersMatchSales,
     OrdersPerBuyerLimit,
     OrdersBuyersKnown,
+    /// `http` with `order_id`: every acknowledged sale's order is stored.
+    EverySaleRecorded,
     /// `[stock] extra_keys`: the key holds its declared type.
     KeyType(String),
     /// A `[thresholds]` limit: `max_p99_us.purchase`, `max_oversold`, ...
@@ -71,6 +73,7 @@ impl std::fmt::Display for Check {
             Check::OrdersMatchSales => "orders_match_sales",
             Check::OrdersPerBuyerLimit => "orders_per_buyer_limit",
             Check::OrdersBuyersKnown => "orders_buyers_known",
+            Check::EverySaleRecorded => "every_sale_recorded",
             Check::KeyType(key) => return write!(f, "key_type:{key}"),
             Check::Threshold(name) => return write!(f, "threshold.{name}"),
         };
@@ -268,6 +271,22 @@ pub struct OrderFacts {
     /// With `orders_buyer_field`: orders naming no buyer of the run, and
     /// the first such field.
     pub unknown: Option<(u64, Option<String>)>,
+    /// `http` with `order_id`: acknowledged sales whose order is missing;
+    /// `Err` says why the ids could not be read.
+    pub missing: Option<Result<MissingOrders, String>>,
+}
+
+/// Acknowledged sales checked by their order id.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MissingOrders {
+    /// Sales acknowledged with an order id.
+    pub acknowledged: u64,
+    /// Of them, ids the orders key does not hold.
+    pub missing: u64,
+    /// The first missing ids.
+    pub first: Vec<String>,
+    /// Sales acknowledged with no order id in the reply.
+    pub without_id: u64,
 }
 
 /// One `[stock] extra_keys` key at the end of the run.
@@ -313,6 +332,9 @@ pub fn ledger_invariants(f: &LedgerFacts) -> Vec<Invariant> {
                 v,
             ));
         }
+        if let Some(missing) = &o.missing {
+            rows.push(every_sale_recorded(&o.key, missing));
+        }
         if let Some((unknown, example)) = &o.unknown {
             let e = example
                 .as_deref()
@@ -339,6 +361,41 @@ pub fn ledger_invariants(f: &LedgerFacts) -> Vec<Invariant> {
         });
     }
     rows
+}
+
+fn every_sale_recorded(key: &str, m: &Result<MissingOrders, String>) -> Invariant {
+    let expected = format!("every acknowledged sale's order id is in {key}");
+    let m = match m {
+        Ok(m) => m,
+        Err(why) => {
+            return Invariant {
+                name: Check::EverySaleRecorded,
+                expected,
+                observed: format!("not checked: {why}"),
+                pass: false,
+            }
+        }
+    };
+    let mut observed = match m.missing {
+        0 => format!("all {} found", m.acknowledged),
+        n => format!(
+            "{n} of {} missing (first: {})",
+            m.acknowledged,
+            m.first.join(", ")
+        ),
+    };
+    if m.without_id > 0 {
+        observed.push_str(&format!(
+            "; {} sale(s) replied without an order id",
+            m.without_id
+        ));
+    }
+    Invariant {
+        name: Check::EverySaleRecorded,
+        expected,
+        observed,
+        pass: m.missing == 0 && m.without_id == 0,
+    }
 }
 
 fn over_limit(name: Check, what: &str, limit: u32, v: &Violations) -> Invariant {

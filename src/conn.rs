@@ -168,12 +168,22 @@ impl Conn {
     pub fn primary(&self) -> &str {
         &self.primary
     }
+
+    /// No connection: a client whose purchases go over HTTP to the
+    /// user's service holds this, and never sends a command on it.
+    pub fn detached() -> Conn {
+        Conn {
+            inner: Inner::Detached,
+            primary: "".into(),
+        }
+    }
 }
 
 #[derive(Clone)]
 enum Inner {
     Single(MultiplexedConnection),
     Cluster(ClusterConnection),
+    Detached,
 }
 
 impl ConnectionLike for Conn {
@@ -181,6 +191,7 @@ impl ConnectionLike for Conn {
         match &mut self.inner {
             Inner::Single(c) => c.req_packed_command(cmd),
             Inner::Cluster(c) => c.req_packed_command(cmd),
+            Inner::Detached => Box::pin(async { Err(detached()) }),
         }
     }
 
@@ -193,6 +204,7 @@ impl ConnectionLike for Conn {
         match &mut self.inner {
             Inner::Single(c) => c.req_packed_commands(pipeline, offset, count),
             Inner::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Inner::Detached => Box::pin(async { Err(detached()) }),
         }
     }
 
@@ -200,8 +212,17 @@ impl ConnectionLike for Conn {
         match &self.inner {
             Inner::Single(c) => c.get_db(),
             Inner::Cluster(c) => c.get_db(),
+            Inner::Detached => 0,
         }
     }
+}
+
+fn detached() -> redis::RedisError {
+    redis::RedisError::from((
+        redis::ErrorKind::Client,
+        "no Redis connection",
+        "this client buys over HTTP".to_owned(),
+    ))
 }
 
 /// Whether a client that lost its primary asks Sentinel again.

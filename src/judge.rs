@@ -41,6 +41,10 @@ pub struct Collected {
     pub coordinator_cpu_s: f64,
     /// Times the coordinator itself did not run.
     pub harness_stalls: Vec<HarnessStall>,
+    /// `http` with `order_id`: every acknowledged sale's order id.
+    pub order_ids: Vec<String>,
+    /// `[service]`: `service-<i>.log` of each instance.
+    pub service_logs: Vec<(String, Vec<u8>)>,
 }
 
 /// What the end of a run found in Redis.
@@ -246,6 +250,7 @@ pub fn judge(
         stranded,
         ledgers,
         library,
+        service_logs: collected.service_logs,
     }
 }
 

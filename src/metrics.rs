@@ -60,6 +60,9 @@ pub struct Counters {
     /// with their counts; beyond [`UNEXPECTED_KEPT`] they count as `(other)`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unexpected: Vec<(String, u64)>,
+    /// `http` with `order_id`: sales whose reply held no order id.
+    #[serde(default)]
+    pub sales_without_order_id: u64,
 }
 
 /// Distinct unexpected replies kept with their own counts.
@@ -109,6 +112,7 @@ impl Counters {
         self.unconfirmed += other.unconfirmed;
         self.rediscoveries += other.rediscoveries;
         self.segment_hops += other.segment_hops;
+        self.sales_without_order_id += other.sales_without_order_id;
         for (kind, n) in &other.errors {
             *self.errors.entry(kind.clone()).or_default() += n;
         }
@@ -243,6 +247,10 @@ pub struct Metrics {
     /// The buyer of each sale, and its segment (with several).
     pub buyers: Vec<u64>,
     pub buyer_segments: Vec<u8>,
+    /// `http` with `order_id`: the order id of each sale.
+    pub order_ids: Vec<String>,
+    /// `http`: purchases under way per instance, shared with the strategy.
+    pub instance_load: std::rc::Rc<[std::cell::Cell<u32>]>,
     dirty: bool,
 }
 
@@ -258,6 +266,11 @@ impl Metrics {
     ) {
         self.counters.record(report, quantity);
         self.dirty = true;
+        if report.outcome == Outcome::Sold {
+            if let Some(id) = &report.order_id {
+                self.order_ids.push(id.clone());
+            }
+        }
         if let Some(hold) = report.hold {
             if matches!(report.outcome, Outcome::Sold | Outcome::FencedOut) {
                 self.holds.push(hold);
@@ -282,6 +295,14 @@ impl Metrics {
         self.buyers.push(buyer);
         self.buyer_segments.push(segment);
         self.dirty = true;
+    }
+
+    /// Purchases under way per instance right now.
+    pub fn instances_in_flight(&self) -> Vec<u32> {
+        self.instance_load
+            .iter()
+            .map(std::cell::Cell::get)
+            .collect()
     }
 
     pub fn count_late(&mut self) {
@@ -314,6 +335,8 @@ impl Metrics {
             holds: std::mem::take(&mut self.holds),
             buyers: std::mem::take(&mut self.buyers),
             buyer_segments: std::mem::take(&mut self.buyer_segments),
+            order_ids: std::mem::take(&mut self.order_ids),
+            instances_in_flight: self.instances_in_flight(),
             watermark_ns,
             lock_wait: buckets(&self.histograms.lock_wait),
             critical_section: buckets(&self.histograms.critical_section),
@@ -339,6 +362,12 @@ pub struct Batch {
     pub buyers: Vec<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub buyer_segments: Vec<u8>,
+    /// `http` with `order_id`: the order ids of the sales since the last batch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order_ids: Vec<String>,
+    /// `http` with `[service]`: purchases under way per instance, now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances_in_flight: Vec<u32>,
     /// The worker's checker watermark (see [`crate::checker`]).
     pub watermark_ns: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -471,6 +500,7 @@ mod tests {
             segment_hops: 0,
             unexpected: None,
             segment: 0,
+            order_id: None,
         }
     }
 

@@ -112,6 +112,8 @@ pub struct PurchaseReport {
     pub unexpected: Option<String>,
     /// Segmented stock: the segment the purchase ended on.
     pub segment: u8,
+    /// `http` with `order_id`: the order id the service gave this sale.
+    pub order_id: Option<String>,
 }
 
 impl PurchaseReport {
@@ -129,6 +131,7 @@ impl PurchaseReport {
             segment_hops: 0,
             unexpected: None,
             segment: 0,
+            order_id: None,
         }
     }
 }

@@ -16,11 +16,12 @@ use crate::conn::{Endpoint, Rediscover};
 use crate::keys::Keys;
 use crate::metrics::Batch;
 use crate::scenario::{
-    BuyerSettings, Pace, ScriptSettings, SegmentFallback, SegmentPick, StopRule, StrategySettings,
+    BuyerSettings, HttpSettings, Pace, ScriptSettings, SegmentFallback, SegmentPick, StopRule,
+    StrategySettings,
 };
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 11;
+pub const PROTOCOL_VERSION: u32 = 12;
 
 /// What one worker process is asked to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,6 +52,10 @@ pub struct WorkerPlan {
     pub strategy: StrategySettings,
     /// `kind = "script"`: the user's code, its source included.
     pub script: Option<ScriptSettings>,
+    /// `kind = "http"`: the request a purchase sends.
+    pub http: Option<HttpSettings>,
+    /// `[service]`: the instances' base URLs (`http://127.0.0.1:PORT`).
+    pub instances: Vec<String>,
     pub buyers: BuyerSettings,
     /// Clients in the whole run: round-robin buyers interleave over them.
     pub total_clients: u64,

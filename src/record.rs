@@ -62,6 +62,17 @@ pub struct FaultEvent {
     /// Whether the fault had taken effect at this line.
     pub applied: bool,
     pub what: String,
+    /// A `[service]` instance it acted on.
+    pub subject: Option<Subject>,
+}
+
+/// The `[service]` instance a fault acted on, for `faults.csv`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subject {
+    pub instance: usize,
+    pub pid: u32,
+    /// Purchases under way on it, as the workers last reported.
+    pub in_flight: u32,
 }
 
 /// Everything a run measured, for the reports.
@@ -112,6 +123,8 @@ pub struct RunRecord {
     pub ledgers: LedgerFacts,
     /// `kind = "script"` with a Function library: its name as Redis loaded it.
     pub library: Option<String>,
+    /// `[service]`: `service-<i>.log` of each instance, redacted.
+    pub service_logs: Vec<(String, Vec<u8>)>,
 }
 
 /// One stock segment, for `segments.csv`.

@@ -183,6 +183,8 @@ mod tests {
             holds: Vec::new(),
             buyers: Vec::new(),
             buyer_segments: Vec::new(),
+            order_ids: Vec::new(),
+            instances_in_flight: Vec::new(),
             watermark_ns: 0,
             lock_wait: Vec::new(),
             critical_section: Vec::new(),

@@ -6,9 +6,12 @@ mod failover;
 mod faults;
 mod fleet;
 mod launch;
+mod orders;
 mod progress;
 mod proxy;
 mod script;
+mod service;
+mod tap;
 mod target;
 
 use std::time::{Duration, Instant, SystemTime};
@@ -32,6 +35,7 @@ use faults::{FaultContext, Faults};
 use fleet::{Event, Fleet};
 use progress::Progress;
 use proxy::Proxy;
+use service::Services;
 use target::Placement;
 pub use target::Target;
 
@@ -76,7 +80,11 @@ pub async fn run(
         }
         _ => false,
     };
-    let inspected = inspect(scenario, target, &segments).await;
+    let acknowledged = result.as_ref().ok().map(|c| {
+        let without_id = c.totals.counters.sales_without_order_id;
+        (c.order_ids.as_slice(), without_id)
+    });
+    let inspected = inspect(scenario, target, &segments, acknowledged).await;
     let mut keys_left = target.cleanup(&segments).await;
     keys_left.extend(script::cleanup_keys(target, scenario, &segments, &placement).await);
     keys_left.extend(script::unload(target, &loaded).await);
@@ -121,14 +129,40 @@ async fn set_up(
     Ok(())
 }
 
-/// The declared keys and the orders at the end, before they are deleted.
+/// The declared keys and the orders at the end, before they are deleted;
+/// with `order_id`, the `acknowledged` sales' ids (and how many sales
+/// came without one) checked against the orders.
 async fn inspect(
     scenario: &Scenario,
     target: &mut Target,
     segments: &Segments,
+    acknowledged: Option<(&[String], u64)>,
 ) -> audit::LedgerFacts {
     let keys = script::inspect_keys(target, scenario, segments).await;
     let orders = script::inspect_orders(target, scenario, segments).await;
+    let ids_kept = scenario.http.as_ref().is_some_and(|h| h.order_id.is_some());
+    let orders = match (orders, acknowledged.filter(|_| ids_kept)) {
+        (Ok(Some(mut facts)), Some((acked, without_id))) => {
+            let key = segments.keys[0].render(
+                scenario
+                    .audit
+                    .orders
+                    .as_ref()
+                    .expect("inspected orders have a key"),
+                |_, _| {},
+            );
+            let field = scenario.audit.orders_id_field.as_deref();
+            facts.missing = Some(match orders::stored_ids(target, &key, field).await {
+                Ok(stored) => Ok(audit::MissingOrders {
+                    without_id,
+                    ..orders::missing(acked, &stored)
+                }),
+                Err(e) => Err(root_cause(&e)),
+            });
+            Ok(Some(facts))
+        }
+        (orders, _) => orders,
+    };
     let orders = match orders {
         Ok(orders) => orders,
         Err(e) => scenario.audit.orders.as_ref().map(|t| audit::OrderFacts {
@@ -138,6 +172,7 @@ async fn inspect(
             in_doubt: 0,
             per_buyer: None,
             unknown: None,
+            missing: None,
         }),
     };
     audit::LedgerFacts {
@@ -180,18 +215,30 @@ async fn drive(
     quiet: bool,
 ) -> anyhow::Result<Collected> {
     let direct = target.direct_url();
-    let proxy = match (
-        scenario.faults.iter().any(|f| f.action.needs_proxy()),
-        direct,
-    ) {
-        (true, Some(url)) => Some(Proxy::start(upstream(url)?).await?),
+    let needs_proxy = scenario.faults.iter().any(|f| f.action.needs_proxy());
+    let proxy = match (needs_proxy && scenario.service.is_none(), direct) {
+        (true, Some(url)) => Some(Proxy::start(upstream(url)?, None).await?),
         _ => None,
     };
+    let mut services = match &scenario.service {
+        Some(settings) => tokio::select! {
+            started = start_services(scenario, settings, direct, segments) => Some(started?),
+            () = interrupt.wait() => return Err(Error::Interrupted.into()),
+        },
+        None => None,
+    };
+    let instances = services.as_ref().map(Services::urls).unwrap_or_default();
     let endpoint = match (&proxy, direct) {
         (Some(proxy), Some(url)) => target.endpoint().with_url(via_proxy(url, proxy.port())?),
         _ => target.endpoint().clone(),
     };
-    let plans = plans(scenario, &endpoint, target.lock_urls(), segments);
+    let plans = plans(
+        scenario,
+        &endpoint,
+        target.lock_urls(),
+        segments,
+        &instances,
+    );
     let hashes: Vec<u64> = plans.iter().map(WorkerPlan::hash).collect();
     let mut fleet = tokio::select! {
         fleet = Fleet::spawn(plans, run_id, scenario.hosts.as_ref()) => fleet?,
@@ -227,6 +274,7 @@ async fn drive(
         .count
         .filter(|_| scenario.audit.per_buyer_limit.is_some())
         .map(|n| Ledger::new(n.get(), segments.len()));
+    collector.instance_load = vec![Vec::new(); fleet.len()];
     let mut progress = Progress::new(scenario, quiet);
     let mut faults = Faults::new(scenario, fleet.len(), started, run_id);
     let interrupted = collector
@@ -240,17 +288,32 @@ async fn drive(
                 faults: &mut faults,
                 proxy: proxy.as_ref(),
                 hosts: scenario.hosts.as_ref(),
+                services: services.as_mut(),
             },
         )
         .await;
     let coordinator_cpu_s = crate::util::process::cpu_seconds(libc::RUSAGE_SELF) - cpu_at_go;
     progress.finish();
     let sold = collector.totals.counters.sold_units;
-    faults.finish_run(&fleet, sold, matches!(interrupted, Ok(true)));
+    faults.finish_run(
+        &fleet,
+        services.as_mut(),
+        sold,
+        matches!(interrupted, Ok(true)),
+    );
     let interrupted = interrupted?;
     let duration = collector.started.elapsed();
     let hosts = host_records(&fleet, &collector);
     fleet.reap().await;
+    // Before the audit reads the stock: a request the load gave up on may
+    // still be running in an instance.
+    let service_logs = match &mut services {
+        Some(services) => {
+            services.stop_all().await;
+            services.logs()
+        }
+        None => Vec::new(),
+    };
     Ok(Collected {
         totals: collector.totals,
         workers: collector.workers,
@@ -269,7 +332,46 @@ async fn drive(
         failover_at: faults.failover_at,
         checkers: collector.checkers,
         ledger: collector.ledger,
+        order_ids: collector.order_ids,
+        service_logs,
     })
+}
+
+/// Starts the `[service]` instances on the run's Redis (standalone: the
+/// embedded server or the user's), each through a proxy of its own when a
+/// fault needs to delay, cut or watch its commands.
+async fn start_services(
+    scenario: &Scenario,
+    settings: &crate::scenario::ServiceSettings,
+    direct: Option<&str>,
+    segments: &Segments,
+) -> anyhow::Result<Services> {
+    let url = direct.context("a [service] needs a standalone Redis with one URL")?;
+    let keys = &segments.keys[0];
+    let vars = service::Vars {
+        stock: keys.stock.clone(),
+        lock: keys.lock.clone(),
+        run: keys.run().to_owned(),
+        redis_url: url.to_owned(),
+        secret: url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.password().map(str::to_owned)),
+    };
+    let watch = scenario.faults.iter().any(|f| {
+        matches!(
+            f.action,
+            crate::scenario::FaultAction::Pause {
+                target: crate::scenario::FaultTarget::LockHolder,
+                ..
+            } | crate::scenario::FaultAction::Kill {
+                target: crate::scenario::FaultTarget::LockHolder,
+            }
+        )
+    });
+    let proxied = watch || scenario.faults.iter().any(|f| f.action.needs_proxy());
+    let upstream = upstream(url)?;
+    let through = proxied.then_some((upstream.as_str(), url));
+    Services::start(settings, &vars, through, watch).await
 }
 
 /// `hosts.csv`'s rows: what the fleet measured and the workers reported.
@@ -316,6 +418,7 @@ fn plans(
     endpoint: &Endpoint,
     lock_urls: &[String],
     segments: &Segments,
+    instances: &[String],
 ) -> Vec<WorkerPlan> {
     let lock_urls = match scenario.strategy.kind {
         StrategyKind::Redlock => lock_urls.to_vec(),
@@ -338,6 +441,8 @@ fn plans(
             arrival_phase: f64::from(worker_index) / f64::from(scenario.load.processes.get()),
             strategy: scenario.strategy,
             script: scenario.script.clone(),
+            http: scenario.http.clone(),
+            instances: instances.to_vec(),
             buyers: scenario.buyers,
             total_clients: scenario.load.total_clients(),
             ledger: scenario.audit.per_buyer_limit.is_some(),
@@ -372,6 +477,7 @@ struct Watch<'a> {
     faults: &'a mut Faults,
     proxy: Option<&'a Proxy>,
     hosts: Option<&'a crate::scenario::HostsSettings>,
+    services: Option<&'a mut Services>,
 }
 
 /// Merges the workers' batches as they arrive, into the totals, the
@@ -399,6 +505,10 @@ struct Collector {
     clients: u32,
     /// How often workers ship metrics.
     flush: Duration,
+    /// `[service]`: per worker, its purchases under way per instance.
+    instance_load: Vec<Vec<u32>>,
+    /// `http` with `order_id`: every acknowledged sale's order id.
+    order_ids: Vec<String>,
 }
 
 /// How long a worker may stay silent (no batch, no heartbeat) outside a
@@ -447,6 +557,8 @@ impl Collector {
             stalls: Vec::new(),
             clients,
             flush: Duration::ZERO,
+            instance_load: Vec::new(),
+            order_ids: Vec::new(),
         }
     }
 
@@ -491,6 +603,11 @@ impl Collector {
                     self.note_stall();
                     self.give_up_on_silent(fleet, watch.faults);
                     fleet.cut_stuck_hosts(&self.done);
+                }
+                caught = next_caught(&mut watch.services) => {
+                    if let (Some(caught), Some(services)) = (caught, watch.services.as_deref_mut()) {
+                        watch.faults.caught(caught, services, &self.instance_totals()).await;
+                    }
                 }
                 () = watch.interrupt.wait_for(signals + 1), if signals < 2 => {
                     signals += 1;
@@ -590,12 +707,15 @@ impl Collector {
         fleet: &mut Fleet,
         watch: &mut Watch<'_>,
     ) -> anyhow::Result<()> {
+        let instance_load = self.instance_totals();
         let mut ctx = FaultContext {
             fleet,
             target: watch.target,
             segments: watch.segments,
             proxy: watch.proxy,
             interrupt: watch.interrupt,
+            services: watch.services.as_deref_mut(),
+            instance_load,
         };
         watch
             .faults
@@ -645,6 +765,10 @@ impl Collector {
                 if let Some(ledger) = &mut self.ledger {
                     ledger.add(&batch.buyers, &batch.buyer_segments)?;
                 }
+                if !batch.instances_in_flight.is_empty() {
+                    self.instance_load[index] = batch.instances_in_flight;
+                }
+                self.order_ids.extend(batch.order_ids);
             }
             Event::Message(FromWorker::Done { cpu_s }) => {
                 self.workers[index].cpu_s = Some(cpu_s);
@@ -730,6 +854,31 @@ impl Collector {
             watch.faults.resume_all_now(fleet);
             fleet.broadcast(&ToWorker::Stop).await;
         }
+    }
+}
+
+impl Collector {
+    /// Purchases under way per instance over every worker, as last
+    /// reported.
+    fn instance_totals(&self) -> Vec<u32> {
+        let mut totals: Vec<u32> = Vec::new();
+        for worker in &self.instance_load {
+            if totals.len() < worker.len() {
+                totals.resize(worker.len(), 0);
+            }
+            for (t, n) in totals.iter_mut().zip(worker) {
+                *t += n;
+            }
+        }
+        totals
+    }
+}
+
+/// The next instance the lock-holder watch caught; never, without one.
+async fn next_caught(services: &mut Option<&mut Services>) -> Option<tap::Caught> {
+    match services.as_deref_mut().and_then(|s| s.taps.as_mut()) {
+        Some(taps) => taps.events.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -1,7 +1,9 @@
-//! A small TCP proxy between the workers and Redis, started only when a
-//! scenario has `latency` or `disconnect` faults: it can delay every chunk
-//! for a window, or drop every connection at once. The coordinator's own
-//! control connection goes around it.
+//! A small TCP proxy between the workers (or one `[service]` instance) and
+//! Redis, started only when a scenario's faults need it: it can delay
+//! every chunk for a window, or drop every connection at once; with a
+//! [`Tap`], it also reads the RESP stream to catch an instance in its
+//! critical section (see [`super::tap`]). The coordinator's own control
+//! connection goes around it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -11,6 +13,9 @@ use anyhow::Context;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+
+use super::tap::{frame_len, parse_command, Kind, Pending};
+pub use super::tap::{Tap, Taps};
 
 /// What every proxied connection obeys.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -30,18 +35,19 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Listens on a free loopback port and forwards to `upstream`.
+    /// Listens on a free loopback port and forwards to `upstream`; with a
+    /// `tap`, watching the commands for the lock holder.
     ///
     /// # Errors
     /// When no port can be bound.
-    pub async fn start(upstream: String) -> anyhow::Result<Proxy> {
+    pub async fn start(upstream: String, tap: Option<Tap>) -> anyhow::Result<Proxy> {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .context("starting the fault proxy")?;
         let port = listener.local_addr()?.port();
         let (mode, watcher) = watch::channel(Mode::default());
         let open = Arc::new(AtomicUsize::new(0));
-        let accept = tokio::spawn(accept(listener, upstream, watcher, open.clone()));
+        let accept = tokio::spawn(accept(listener, upstream, watcher, open.clone(), tap));
         Ok(Proxy {
             port,
             mode,
@@ -82,15 +88,19 @@ async fn accept(
     upstream: String,
     mode: watch::Receiver<Mode>,
     open: Arc<AtomicUsize>,
+    tap: Option<Tap>,
 ) {
     while let Ok((client, _)) = listener.accept().await {
         let upstream = upstream.clone();
         let mode = mode.clone();
         let open = open.clone();
+        let tap = tap.clone();
         tokio::spawn(async move {
             if let Ok(server) = TcpStream::connect(&upstream).await {
+                let _ = server.set_nodelay(true);
+                let _ = client.set_nodelay(true);
                 open.fetch_add(1, Ordering::SeqCst);
-                forward(client, server, mode).await;
+                forward(client, server, mode, tap).await;
                 open.fetch_sub(1, Ordering::SeqCst);
             }
         });
@@ -98,15 +108,150 @@ async fn accept(
 }
 
 /// Copies both ways until either side closes or a disconnect is ordered.
-async fn forward(client: TcpStream, server: TcpStream, mut mode: watch::Receiver<Mode>) {
+async fn forward(
+    client: TcpStream,
+    server: TcpStream,
+    mut mode: watch::Receiver<Mode>,
+    tap: Option<Tap>,
+) {
     let generation = mode.borrow().generation;
     let (mut client_rx, mut client_tx) = client.into_split();
     let (mut server_rx, mut server_tx) = server.into_split();
     let (m1, m2) = (mode.clone(), mode.clone());
-    tokio::select! {
-        () = copy(&mut client_rx, &mut server_tx, m1) => {}
-        () = copy(&mut server_rx, &mut client_tx, m2) => {}
-        () = async { while mode.changed().await.is_ok() && mode.borrow().generation == generation {} } => {}
+    let cut =
+        async { while mode.changed().await.is_ok() && mode.borrow().generation == generation {} };
+    match tap {
+        None => tokio::select! {
+            () = copy(&mut client_rx, &mut server_tx, m1) => {}
+            () = copy(&mut server_rx, &mut client_tx, m2) => {}
+            () = cut => {}
+        },
+        Some(tap) => {
+            let pending = Pending::default();
+            tokio::select! {
+                () = commands(&mut client_rx, &mut server_tx, m1, &tap, &pending) => {}
+                () = replies(&mut server_rx, &mut client_tx, m2, &tap, &pending) => {}
+                () = cut => {}
+            }
+        }
+    }
+}
+
+/// Sleeps as long as the latency window says, if one is open.
+async fn delay(mode: &watch::Receiver<Mode>) {
+    let Mode { delay, jitter, .. } = *mode.borrow();
+    if !delay.is_zero() || !jitter.is_zero() {
+        // Uniform in [delay - jitter, delay + jitter].
+        let offset = jitter.mul_f64(fastrand::f64());
+        let pause = if fastrand::bool() {
+            delay + offset
+        } else {
+            delay.saturating_sub(offset)
+        };
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Client to server, noting what each command does before it leaves. A
+/// stream that is not RESP is passed on unwatched.
+async fn commands(
+    from: &mut (impl AsyncReadExt + Unpin),
+    to: &mut (impl AsyncWriteExt + Unpin),
+    mode: watch::Receiver<Mode>,
+    tap: &Tap,
+    pending: &Pending,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut unread: Vec<u8> = Vec::new();
+    let mut blind = false;
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if !blind {
+            unread.extend_from_slice(&buf[..n]);
+            let mut at = 0;
+            loop {
+                match parse_command(&unread[at..]) {
+                    Ok(Some((len, args))) => {
+                        pending
+                            .lock()
+                            .expect("not poisoned")
+                            .push_back(tap.classify(&args));
+                        at += len;
+                    }
+                    Ok(None) => break,
+                    Err(()) => {
+                        blind = true;
+                        break;
+                    }
+                }
+            }
+            unread.drain(..at);
+        }
+        delay(&mode).await;
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Server to client, one whole reply at a time: the reply to a caught
+/// critical section waits until the coordinator lets it go.
+async fn replies(
+    from: &mut (impl AsyncReadExt + Unpin),
+    to: &mut (impl AsyncWriteExt + Unpin),
+    mode: watch::Receiver<Mode>,
+    tap: &Tap,
+    pending: &Pending,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut unsent: Vec<u8> = Vec::new();
+    let mut blind = false;
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        unsent.extend_from_slice(&buf[..n]);
+        let mut framed = 0;
+        let mut sent = 0;
+        while !blind {
+            let len = match frame_len(&unsent[framed..]) {
+                Ok(Some(len)) => len,
+                Ok(None) => break,
+                Err(()) => {
+                    blind = true;
+                    break;
+                }
+            };
+            let frame = &unsent[framed..framed + len];
+            // A push (RESP3) answers no command.
+            let kind = match frame.first() {
+                Some(b'>') => Kind::Other,
+                _ => pending
+                    .lock()
+                    .expect("not poisoned")
+                    .pop_front()
+                    .unwrap_or(Kind::Other),
+            };
+            if let Some(release) = tap.on_reply(kind, frame) {
+                delay(&mode).await;
+                if to.write_all(&unsent[sent..framed]).await.is_err() {
+                    return;
+                }
+                sent = framed;
+                let _ = release.await;
+            }
+            framed += len;
+        }
+        let upto = if blind { unsent.len() } else { framed };
+        delay(&mode).await;
+        if to.write_all(&unsent[sent..upto]).await.is_err() {
+            return;
+        }
+        unsent.drain(..upto);
     }
 }
 
@@ -121,17 +266,7 @@ async fn copy(
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        let Mode { delay, jitter, .. } = *mode.borrow();
-        if !delay.is_zero() || !jitter.is_zero() {
-            // Uniform in [delay - jitter, delay + jitter].
-            let offset = jitter.mul_f64(fastrand::f64());
-            let pause = if fastrand::bool() {
-                delay + offset
-            } else {
-                delay.saturating_sub(offset)
-            };
-            tokio::time::sleep(pause).await;
-        }
+        delay(&mode).await;
         if to.write_all(&buf[..n]).await.is_err() {
             return;
         }

@@ -367,6 +367,7 @@ pub async fn inspect_orders(
         in_doubt: 0,
         per_buyer: book.as_ref().zip(limit).map(|(b, l)| (l, b.over(l))),
         unknown: book.map(|b| (b.unknown, b.unknown_example)),
+        missing: None,
     }))
 }
 
@@ -425,7 +426,8 @@ pub async fn cleanup_keys(
     for t in templates {
         keys.extend(segments.keys.iter().map(|k| key_on(t, k)));
     }
-    if scenario.script.is_some() {
+    // The user's code may make keys of its own under the run's prefix.
+    if scenario.script.is_some() || scenario.service.is_some() {
         for (i, segment) in segments.keys.iter().enumerate() {
             let found = match placement.get(i).and_then(|p| Some((p.slot?, &p.node))) {
                 Some((slot, node)) => slot_keys(target, node, slot, &segment.prefix).await,

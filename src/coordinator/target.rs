@@ -399,6 +399,10 @@ impl Target {
             keys.push(segment);
             placed.push(place);
         }
+        // `[stock] key`: the exact key the user's own service reads.
+        if let (Some(key), Some(first)) = (&stock.key, keys.first_mut()) {
+            first.stock = key.clone();
+        }
         Ok((Segments::new(keys, stock.initial), placed))
     }
 
@@ -507,6 +511,19 @@ impl Target {
             .await
             .map_err(|e| permission(e, &keys.prefix))
             .with_context(|| self.setting_up())?;
+        if existing > 0 && !keys.stock.starts_with(&keys.prefix) {
+            let mine: u64 = self
+                .control
+                .query(redis::cmd("EXISTS").arg(&keys.stock))
+                .await
+                .with_context(|| self.setting_up())?;
+            if mine > 0 {
+                bail!(
+                    "the stock key {} (stock.key) already exists; refusing to touch it: the run sets it, and deletes it at the end (delete it yourself first, or name another key)",
+                    keys.stock
+                );
+            }
+        }
         if existing > 0 {
             bail!(
                 "keys under {} already exist; refusing to touch them (pick another redis.key_prefix)",

@@ -37,7 +37,7 @@ pub use terminal::terminal_summary;
 ///
 /// # Errors
 /// When a renderer fails (CSV or SVG encoding).
-pub fn render_all(record: &RunRecord) -> anyhow::Result<Vec<(&'static str, Vec<u8>)>> {
+pub fn render_all(record: &RunRecord) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let advice = crate::advice::advise(record);
     let latency_svg = latency::render_svg(record)?;
     let timeline_svg = timeline::render_svg(record)?;
@@ -75,6 +75,11 @@ pub fn render_all(record: &RunRecord) -> anyhow::Result<Vec<(&'static str, Vec<u
     if record.segments.len() > 1 || record.segments.iter().any(|s| s.slot.is_some()) {
         files.push(("segments.csv", segments_csv(record)?));
     }
+    let mut files: Vec<(String, Vec<u8>)> = files
+        .into_iter()
+        .map(|(name, bytes)| (name.to_owned(), bytes))
+        .collect();
+    files.extend(record.service_logs.iter().cloned());
     Ok(files)
 }
 
@@ -176,6 +181,11 @@ struct FaultRow<'a> {
     applied: bool,
     /// The `[[faults]]` entry, counted from 1.
     declared: usize,
+    /// `[service]`: the instance it acted on, its pid, and its purchases
+    /// under way then.
+    instance: Option<usize>,
+    pid: Option<u32>,
+    in_flight: Option<u32>,
 }
 
 /// `faults.csv`: one row per thing a fault did; a header even when the
@@ -184,7 +194,16 @@ fn faults_csv(record: &RunRecord) -> anyhow::Result<Vec<u8>> {
     let mut writer = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(Vec::new());
-    writer.write_record(["t_s", "fault", "what", "applied", "declared"])?;
+    writer.write_record([
+        "t_s",
+        "fault",
+        "what",
+        "applied",
+        "declared",
+        "instance",
+        "pid",
+        "in_flight",
+    ])?;
     for e in &record.faults {
         writer.serialize(FaultRow {
             t_s: (e.at.as_secs_f64() * 1000.0).round() / 1000.0,
@@ -192,6 +211,9 @@ fn faults_csv(record: &RunRecord) -> anyhow::Result<Vec<u8>> {
             what: &e.what,
             applied: e.applied,
             declared: e.declared,
+            instance: e.subject.map(|s| s.instance),
+            pid: e.subject.map(|s| s.pid),
+            in_flight: e.subject.map(|s| s.in_flight),
         })?;
     }
     writer.into_inner().context("finishing CSV")

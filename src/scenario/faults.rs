@@ -28,6 +28,13 @@ pub enum FaultAction {
     },
     /// SIGKILL a worker; the run goes on without it.
     Kill { target: FaultTarget },
+    /// `[service]`: stop an instance and start it again on the same port
+    /// after `duration`, as a rolling deploy does.
+    Restart {
+        target: FaultTarget,
+        mode: RestartMode,
+        duration: Duration,
+    },
     /// Stop the embedded redis-server and start it again on the same port
     /// after `downtime`.
     RedisRestart { downtime: Duration },
@@ -72,12 +79,35 @@ impl FailoverMode {
     }
 }
 
+/// How a `restart` fault stops a service instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RestartMode {
+    /// SIGKILL: requests under way get no reply.
+    Crash,
+    /// SIGTERM, then SIGKILL after `stop_grace`.
+    Graceful,
+}
+
+impl RestartMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            RestartMode::Crash => "crash",
+            RestartMode::Graceful => "graceful",
+        }
+    }
+}
+
+/// Whom a pause, kill or restart acts on: the harness's workers, or with
+/// `[service]`, the service's instances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FaultTarget {
     /// A worker caught holding the lock: frozen inside its critical section,
     /// between reading and writing the stock.
     LockHolder,
     Random,
+    /// `[service]`: the instance with the most purchases in flight.
+    Busy,
+    /// A worker's index, or with `[service]` an instance's.
     Worker(u32),
 }
 
@@ -86,6 +116,7 @@ impl FaultAction {
         match self {
             FaultAction::Pause { .. } => "pause",
             FaultAction::Kill { .. } => "kill",
+            FaultAction::Restart { .. } => "restart",
             FaultAction::RedisRestart { .. } => "redis-restart",
             FaultAction::Latency { .. } => "latency",
             FaultAction::Disconnect => "disconnect",

@@ -10,6 +10,8 @@ mod capacity;
 mod error;
 mod faults;
 mod hosts;
+mod http;
+mod http_rules;
 mod locate;
 pub mod lua_scan;
 mod overrides;
@@ -30,8 +32,9 @@ use crate::phase::Phase;
 
 pub use capacity::{CapacityPlan, Slo};
 pub use error::ScenarioError;
-pub use faults::{FailoverMode, Fault, FaultAction, FaultTarget, FaultTime};
+pub use faults::{FailoverMode, Fault, FaultAction, FaultTarget, FaultTime, RestartMode};
 pub use hosts::{shell_quote, Binary, Host, HostLoss, HostsSettings};
+pub use http::{HttpSettings, ServiceSettings, SERVICE_VARS};
 pub use overrides::Override;
 pub use pace::{Arrivals, Pace, Ramp, RampStage};
 pub use script::{
@@ -58,6 +61,10 @@ pub struct Scenario {
     pub audit: AuditSettings,
     /// `[hosts]`: workers on other machines; `None`: all on this one.
     pub hosts: Option<HostsSettings>,
+    /// `kind = "http"`: the request a purchase sends.
+    pub http: Option<HttpSettings>,
+    /// `[service]`: the user's service, its instances started by the harness.
+    pub service: Option<ServiceSettings>,
 }
 
 /// Limits checked at the end of a run, for CI: a violated one exits 3.
@@ -196,6 +203,9 @@ pub struct StockSettings {
     /// Other keys the purchase uses, per segment: created empty where the
     /// type allows, shown in the audit, deleted at the end.
     pub extra_keys: Vec<(Template, KeyType)>,
+    /// `kind = "http"` without `[service]`: the exact key the user's
+    /// service reads, used instead of the run's own stock key.
+    pub key: Option<String>,
 }
 
 /// Which segment a purchase tries first.
@@ -283,10 +293,12 @@ pub enum StrategyKind {
     Redlock,
     /// The user's own Lua script or Redis Function.
     Script,
+    /// One HTTP request to the user's service per purchase.
+    Http,
 }
 
 impl StrategyKind {
-    pub const ALL: [StrategyKind; 9] = [
+    pub const ALL: [StrategyKind; 10] = [
         StrategyKind::Article,
         StrategyKind::Unlocked,
         StrategyKind::SafeLock,
@@ -296,6 +308,7 @@ impl StrategyKind {
         StrategyKind::Decr,
         StrategyKind::Redlock,
         StrategyKind::Script,
+        StrategyKind::Http,
     ];
 
     pub fn name(self) -> &'static str {
@@ -309,6 +322,7 @@ impl StrategyKind {
             StrategyKind::Decr => "decr",
             StrategyKind::Redlock => "redlock",
             StrategyKind::Script => "script",
+            StrategyKind::Http => "http",
         }
     }
 
@@ -500,6 +514,9 @@ impl Scenario {
             // Relative to the scenario file, as users copy both together.
             let base = Path::new(origin).parent().unwrap_or(Path::new(""));
             script.read(base).map_err(|e| locator.field_error(e))?;
+        }
+        if let Some(service) = &mut scenario.service {
+            service.rooted(Path::new(origin).parent().unwrap_or(Path::new("")));
         }
         refuse_flush_on_users_server(&scenario).map_err(|e| locator.field_error(e))?;
         Ok(scenario)

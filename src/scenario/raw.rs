@@ -26,6 +26,19 @@ pub struct RawScenario {
     #[serde(default)]
     pub audit: RawAudit,
     pub hosts: Option<RawHosts>,
+    pub service: Option<RawService>,
+}
+
+/// `[service]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub command: Option<Vec<String>>,
+    pub instances: Option<i64>,
+    pub env: Option<toml::Table>,
+    pub ready_path: Option<String>,
+    pub ready_timeout: Option<String>,
+    pub stop_grace: Option<String>,
 }
 
 /// `[hosts]`.
@@ -64,6 +77,7 @@ pub struct RawAudit {
     pub per_buyer_limit: Option<i64>,
     pub orders: Option<String>,
     pub orders_buyer_field: Option<String>,
+    pub orders_id_field: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -164,6 +178,7 @@ pub struct RawStock {
     pub segment_pick: Option<String>,
     pub segment_fallback: Option<String>,
     pub extra_keys: Option<toml::Table>,
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -210,4 +225,11 @@ pub struct RawStrategy {
     pub keys: Option<Vec<String>>,
     pub args: Option<Vec<String>>,
     pub replies: Option<toml::Table>,
+    pub url: Option<String>,
+    pub method: Option<String>,
+    pub headers: Option<toml::Table>,
+    pub body: Option<String>,
+    pub reply: Option<String>,
+    pub order_id: Option<String>,
+    pub timeout_ms: Option<i64>,
 }

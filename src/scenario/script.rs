@@ -33,6 +33,8 @@ pub enum Var {
     Client,
     /// The worker's index.
     Worker,
+    /// `kind = "http"`: the base URL of the instance a request goes to.
+    Instance,
 }
 
 impl Var {
@@ -46,6 +48,15 @@ impl Var {
         ("client", Var::Client),
         ("worker", Var::Worker),
     ];
+
+    /// A name of a request template (`kind = "http"`): the script's, and
+    /// `instance`.
+    pub fn named(name: &str) -> Option<Var> {
+        match name {
+            "instance" => Some(Var::Instance),
+            _ => Var::ALL.iter().find(|(n, _)| *n == name).map(|(_, v)| *v),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,7 +237,7 @@ impl ScriptSettings {
             steps,
             keys,
             args: templates("strategy.args", raw.args.as_deref().unwrap_or(&[]))?,
-            replies: replies(raw.replies.as_ref())?,
+            replies: replies(raw.replies.as_ref(), "script")?,
         })
     }
 
@@ -293,7 +304,10 @@ fn templates(field: &str, raw: &[String]) -> Result<Vec<Template>> {
 }
 
 /// A table of strings in the file's order (TOML tables keep it here).
-fn strings<'a>(field: &str, table: &'a toml::Table) -> Result<Vec<(&'a String, &'a str)>> {
+pub(super) fn strings<'a>(
+    field: &str,
+    table: &'a toml::Table,
+) -> Result<Vec<(&'a String, &'a str)>> {
     table
         .iter()
         .map(|(k, v)| match v.as_str() {
@@ -307,12 +321,20 @@ fn strings<'a>(field: &str, table: &'a toml::Table) -> Result<Vec<(&'a String, &
         .collect()
 }
 
-fn replies(raw: Option<&toml::Table>) -> Result<Vec<(String, Reply)>> {
-    let hint = "map each reply your script returns, e.g. [strategy.replies] \"0\" = \"sold\", \"1\" = \"sold_out\", \"2\" = \"duplicate\"";
+/// `what`: `script` or `HTTP`, whose replies these are.
+pub(super) fn replies(raw: Option<&toml::Table>, what: &str) -> Result<Vec<(String, Reply)>> {
+    let hint = match what {
+        "HTTP" => "map each reply your service gives (the word at strategy.reply, or the status code), e.g. [strategy.replies] \"sold\" = \"sold\", \"sold_out\" = \"sold_out\", \"duplicate\" = \"duplicate\"",
+        _ => "map each reply your script returns, e.g. [strategy.replies] \"0\" = \"sold\", \"1\" = \"sold_out\", \"2\" = \"duplicate\"",
+    };
+    let kind = match what {
+        "HTTP" => "http",
+        _ => "script",
+    };
     let raw = raw.ok_or_else(|| {
         FieldError::new(
             "strategy.replies",
-            "kind = \"script\" needs to know what the script's replies mean",
+            format!("kind = \"{kind}\" needs to know what the {what} replies mean"),
             hint,
         )
     })?;
@@ -402,6 +424,9 @@ pub struct AuditSettings {
     pub orders: Option<Template>,
     /// The field of each order stream entry that names its buyer.
     pub orders_buyer_field: Option<String>,
+    /// The field of each order stream entry that holds the purchase's
+    /// order id (a hash's field name, a set's member otherwise).
+    pub orders_id_field: Option<String>,
 }
 
 impl AuditSettings {
@@ -447,10 +472,18 @@ impl AuditSettings {
                 "add orders = \"{run}:orders\" and [buyers] count = N, or remove it",
             ));
         }
+        if raw.orders_id_field.is_some() && orders.is_none() {
+            return Err(FieldError::new(
+                "audit.orders_id_field",
+                "needs audit.orders, the key the ids are in",
+                "add orders = \"{run}:orders\", or remove it",
+            ));
+        }
         Ok(AuditSettings {
             per_buyer_limit,
             orders,
             orders_buyer_field: raw.orders_buyer_field.clone(),
+            orders_id_field: raw.orders_id_field.clone(),
         })
     }
 }

@@ -11,12 +11,13 @@ use super::raw::{
     RawTarget, RawThresholds,
 };
 use super::HostsSettings;
-use super::{AuditSettings, BuyerSettings, ScriptSettings};
+use super::{AuditSettings, BuyerSettings, HttpSettings, ScriptSettings, ServiceSettings};
 use super::{
     Backoff, ClusterSettings, FailoverMode, Fault, FaultAction, FaultTarget, FaultTime,
     LoadSettings, LockParams, OnWaitTimeout, Persistence, RedisSettings, RedisUrl, Rediscover,
-    ReportSettings, Scenario, SegmentFallback, SegmentPick, SentinelSettings, Slo, Stall,
-    StockSettings, StopRule, StrategyKind, StrategySettings, Thresholds, TlsSettings, Topology,
+    ReportSettings, RestartMode, Scenario, SegmentFallback, SegmentPick, SentinelSettings, Slo,
+    Stall, StockSettings, StopRule, StrategyKind, StrategySettings, Thresholds, TlsSettings,
+    Topology,
 };
 use crate::phase::Phase;
 
@@ -47,10 +48,21 @@ pub fn scenario(raw: RawScenario, kind_switched: bool) -> Result<Scenario> {
         buyers: BuyerSettings::parse(&raw.buyers)?,
         audit: AuditSettings::parse(&raw.audit, &BuyerSettings::parse(&raw.buyers)?)?,
         hosts: None,
+        http: match raw.strategy.kind.as_str() {
+            "http" => Some(HttpSettings::parse(&raw.strategy)?),
+            _ => None,
+        },
+        service: raw
+            .service
+            .as_ref()
+            .map(|s| ServiceSettings::parse(s, optional_duration))
+            .transpose()?,
     };
     if !kind_switched {
         script_fields(&raw.strategy, &scenario)?;
+        http_fields(&raw.strategy, &scenario)?;
     }
+    super::http_rules::check(&scenario, raw.stock.key.as_deref())?;
     redlock_servers(&scenario)?;
     replicas_to_wait_for(&scenario)?;
     cluster_limits(&scenario)?;
@@ -114,13 +126,14 @@ fn script_fields(raw: &RawStrategy, s: &Scenario) -> Result<()> {
     if s.script.is_some() {
         return Ok(());
     }
+    let http = s.http.is_some();
     let set = [
         ("strategy.script", raw.script.is_some()),
         ("strategy.function", raw.function.is_some()),
         ("strategy.steps", raw.steps.is_some()),
         ("strategy.keys", raw.keys.is_some()),
         ("strategy.args", raw.args.is_some()),
-        ("strategy.replies", raw.replies.is_some()),
+        ("strategy.replies", raw.replies.is_some() && !http),
     ];
     match set.iter().find(|(_, is_set)| *is_set) {
         Some((field, _)) => Err(FieldError::new(
@@ -134,6 +147,41 @@ fn script_fields(raw: &RawStrategy, s: &Scenario) -> Result<()> {
         .depending_on(&["strategy.kind"])),
         None => Ok(()),
     }
+}
+
+/// HTTP fields with another strategy would be silently ignored.
+fn http_fields(raw: &RawStrategy, s: &Scenario) -> Result<()> {
+    if s.http.is_some() {
+        return Ok(());
+    }
+    let set = [
+        ("strategy.url", raw.url.is_some()),
+        ("strategy.method", raw.method.is_some()),
+        ("strategy.headers", raw.headers.is_some()),
+        ("strategy.body", raw.body.is_some()),
+        ("strategy.reply", raw.reply.is_some()),
+        ("strategy.order_id", raw.order_id.is_some()),
+        ("strategy.timeout_ms", raw.timeout_ms.is_some()),
+    ];
+    match set.iter().find(|(_, is_set)| *is_set) {
+        Some((field, _)) => Err(FieldError::new(
+            field,
+            format!(
+                "is for kind = \"http\", and this scenario runs `{}`",
+                s.strategy.kind.name()
+            ),
+            "set kind = \"http\", or remove the field",
+        )
+        .depending_on(&["strategy.kind"])),
+        None => Ok(()),
+    }
+}
+
+/// A duration field in words, or its default in milliseconds.
+fn optional_duration(field: &str, text: Option<&str>, default_ms: u64) -> Result<Duration> {
+    text.map(|t| positive_duration(field, t))
+        .transpose()
+        .map(|d| d.unwrap_or(Duration::from_millis(default_ms)))
 }
 
 /// With the user's own Redis, `redlock` needs the user's lock servers too.
@@ -542,6 +590,7 @@ fn stock(raw: &RawStock) -> Result<StockSettings> {
         segment_pick,
         segment_fallback,
         extra_keys: super::script::extra_keys(raw.extra_keys.as_ref())?,
+        key: raw.key.clone(),
     })
 }
 
@@ -1029,6 +1078,39 @@ fn fault(i: usize, raw: &RawFault, scenario: &Scenario) -> Result<Fault> {
         "kill" => FaultAction::Kill {
             target: fault_target(&field("target"), raw.target.as_ref(), scenario)?,
         },
+        "restart" if scenario.service.is_none() => {
+            return Err(FieldError::new(
+                &field("kind"),
+                "restart stops and starts a [service] instance, and this scenario has no [service]",
+                "add a [service], or use kind = \"redis-restart\" to restart the embedded redis-server",
+            )
+            .depending_on(&["service"]));
+        }
+        "restart" => FaultAction::Restart {
+            target: fault_target(&field("target"), raw.target.as_ref(), scenario)?,
+            mode: match raw.mode.as_deref().unwrap_or("crash") {
+                "crash" => RestartMode::Crash,
+                "graceful" => RestartMode::Graceful,
+                other => {
+                    return Err(FieldError::one_of(
+                        &field("mode"),
+                        other,
+                        &["crash", "graceful"],
+                    ))
+                }
+            },
+            duration: duration(1000)?,
+        },
+        "latency" | "disconnect"
+            if scenario.strategy.kind == StrategyKind::Http && scenario.service.is_none() =>
+        {
+            return Err(FieldError::new(
+                &field("kind"),
+                format!("{} acts on the connections between [service] instances and Redis; your own running service's connections do not go through the harness", raw.kind),
+                "add a [service] so the harness starts the instances, or remove the fault",
+            )
+            .depending_on(&["service", "strategy.kind"]));
+        }
         "redis-restart" | "latency" | "disconnect"
             if matches!(scenario.redis.topology, Topology::Sentinel(_)) =>
         {
@@ -1079,6 +1161,7 @@ fn fault(i: usize, raw: &RawFault, scenario: &Scenario) -> Result<Fault> {
                 &[
                     "pause",
                     "kill",
+                    "restart",
                     "redis-restart",
                     "latency",
                     "disconnect",
@@ -1196,24 +1279,44 @@ fn fault_time(field: &str, text: &str) -> Result<FaultTime> {
 }
 
 fn fault_target(field: &str, raw: Option<&RawTarget>, scenario: &Scenario) -> Result<FaultTarget> {
-    let processes = i64::from(scenario.load.processes.get());
+    let service = scenario.service.as_ref();
+    let (count, what, limit) = match service {
+        Some(s) => (i64::from(s.instances), "instance", "service.instances"),
+        None => (
+            i64::from(scenario.load.processes.get()),
+            "worker",
+            "load.processes",
+        ),
+    };
     match raw {
         None => Ok(FaultTarget::Random),
-        Some(RawTarget::Named(n)) if n == "lock-holder" => Ok(FaultTarget::LockHolder),
-        Some(RawTarget::Named(n)) if n == "random" => Ok(FaultTarget::Random),
-        Some(RawTarget::Worker(w)) if (0..processes).contains(w) => {
-            Ok(FaultTarget::Worker(*w as u32))
+        Some(RawTarget::Named(n)) if n == "lock-holder" => {
+            if scenario.strategy.kind == StrategyKind::Http && service.is_none() {
+                return Err(FieldError::new(
+                    field,
+                    "the lock holder is found inside the harness's own purchases, or in [service] instances; your own running service's lock is out of its sight",
+                    "add a [service] so the harness starts the instances, or target a worker",
+                )
+                .depending_on(&["service"]));
+            }
+            Ok(FaultTarget::LockHolder)
         }
+        Some(RawTarget::Named(n)) if n == "random" => Ok(FaultTarget::Random),
+        Some(RawTarget::Named(n)) if n == "busy" && service.is_some() => Ok(FaultTarget::Busy),
+        Some(RawTarget::Worker(w)) if (0..count).contains(w) => Ok(FaultTarget::Worker(*w as u32)),
         Some(RawTarget::Worker(w)) => Err(FieldError::new(
             field,
-            format!("worker {w} does not exist (workers 0..{})", processes - 1),
-            "give a worker index below load.processes",
+            format!("{what} {w} does not exist ({what}s 0..{})", count - 1),
+            format!("give a {what} index below {limit}"),
         )
-        .depending_on(&["load.processes"])),
+        .depending_on(&[limit])),
         Some(RawTarget::Named(n)) => Err(FieldError::one_of(
             field,
             n,
-            &["lock-holder", "random", "<worker index>"],
+            match service {
+                Some(_) => &["lock-holder", "busy", "random", "<instance index>"],
+                None => &["lock-holder", "random", "<worker index>"],
+            },
         )),
     }
 }

@@ -7,6 +7,7 @@
 mod article;
 mod decr;
 mod fenced;
+pub mod http;
 mod lock;
 mod lua;
 mod redlock;
@@ -21,7 +22,7 @@ use crate::conn::Conn;
 use crate::hold::HoldBoard;
 use crate::keys::Keys;
 use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
-use crate::scenario::{ScriptSettings, StrategyKind, StrategySettings};
+use crate::scenario::{HttpSettings, ScriptSettings, StrategyKind, StrategySettings};
 use crate::util::freeze::FreezeHook;
 use crate::util::stop::StopSignal;
 
@@ -65,6 +66,8 @@ pub struct Client {
     /// `redlock` only: one connection per lock server, `None` when that
     /// server was unreachable at the start (it then never votes).
     pub lock_nodes: Vec<Option<Conn>>,
+    /// `http` only: the client's connections to the service.
+    pub http: Option<http::Session>,
     tokens: u64,
     /// Locked purchases: `Some(0)` while holding the lock, then when the
     /// stock write was sent (monotonic ns); `None` otherwise.
@@ -78,6 +81,7 @@ impl Client {
             rng: fastrand::Rng::with_seed(id ^ 0x5ec1_11be_5eed),
             id,
             lock_nodes: Vec::new(),
+            http: None,
             tokens: 0,
             write_sent_ns: None,
         }
@@ -129,16 +133,27 @@ pub enum Strategy {
     Decr(decr::Decr),
     Redlock(redlock::Redlock),
     UserScript(script::UserScript),
+    Http(http::Http),
 }
 
 impl Strategy {
-    /// `script` is the user's, for `kind = "script"`.
+    /// `script` is the user's, for `kind = "script"`; `http` the request
+    /// and the instances' base URLs, for `kind = "http"`.
     ///
     /// # Panics
-    /// With `kind = "script"` and no script: validation prevents it.
-    pub fn new(settings: &StrategySettings, script: Option<&ScriptSettings>) -> Strategy {
+    /// With `kind = "script"` and no script, or `"http"` and no request:
+    /// validation prevents both.
+    pub fn new(
+        settings: &StrategySettings,
+        script: Option<&ScriptSettings>,
+        http: Option<(&HttpSettings, &[String], http::InstanceLoad)>,
+    ) -> Strategy {
         let s = *settings;
         match settings.kind {
+            StrategyKind::Http => {
+                let (request, instances, load) = http.expect("an http strategy has its request");
+                Strategy::Http(http::Http::new(s, request, instances, load))
+            }
             StrategyKind::Script => Strategy::UserScript(script::UserScript::new(
                 s,
                 script.expect("a script strategy has its script"),
@@ -184,6 +199,7 @@ impl Strategy {
             Strategy::Watch(s) => &s.0,
             Strategy::Decr(s) => &s.0,
             Strategy::UserScript(s) => &s.settings,
+            Strategy::Http(s) => &s.settings,
         }
     }
 
@@ -198,6 +214,7 @@ impl Strategy {
             Strategy::Watch(s) => s.purchase(client, ctx).await,
             Strategy::Decr(s) => s.purchase(client, ctx).await,
             Strategy::UserScript(s) => s.purchase(client, ctx).await,
+            Strategy::Http(s) => s.purchase(client, ctx).await,
         }
     }
 }

@@ -133,7 +133,7 @@ pub fn render(t: &Template, ctx: &Context<'_>, token: &str) -> String {
             Var::Token => write!(out, "{token}"),
             Var::Client => write!(out, "{}", ctx.client),
             Var::Worker => write!(out, "{}", ctx.worker),
-            Var::Stock | Var::Lock | Var::Run => Ok(()),
+            Var::Stock | Var::Lock | Var::Run | Var::Instance => Ok(()),
         };
     })
 }

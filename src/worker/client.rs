@@ -70,6 +70,17 @@ impl Connector {
 /// When Redis cannot be reached within the plan's timeout.
 pub async fn connect_all(plan: &WorkerPlan, connector: &Connector) -> anyhow::Result<Vec<Client>> {
     let mut clients = Vec::with_capacity(plan.clients as usize);
+    if plan.http.is_some() {
+        // Purchases go to the service, which holds its own connections;
+        // a client's HTTP connections open on its first request.
+        for i in 0..plan.clients {
+            let id = u64::from(plan.worker_index) << 32 | u64::from(i);
+            let mut client = Client::new(Conn::detached(), id);
+            client.http = Some(crate::strategy::http::Session::new(places(plan)));
+            clients.push(client);
+        }
+        return Ok(clients);
+    }
     for i in 0..plan.clients {
         let conn = connector
             .inner
@@ -81,6 +92,14 @@ pub async fn connect_all(plan: &WorkerPlan, connector: &Connector) -> anyhow::Re
         clients.push(client);
     }
     Ok(clients)
+}
+
+/// Where an `http` client's requests go: each instance, or the fixed URL.
+fn places(plan: &WorkerPlan) -> usize {
+    match &plan.http {
+        Some(http) if http.to_instances() => plan.instances.len(),
+        _ => 1,
+    }
 }
 
 /// Redlock servers; one that cannot be reached is `None` and never votes,
@@ -131,9 +150,14 @@ pub async fn run_all(clients: Vec<Client>, crew: Rc<Crew>) {
         &crew.metrics,
     );
     let pacer = Rc::new(pacer);
+    let http = crew.plan.http.as_ref().map(|h| {
+        let load = crew.metrics.borrow().instance_load.clone();
+        (h, crew.plan.instances.as_slice(), load)
+    });
     let strategy = Rc::new(Strategy::new(
         &crew.plan.strategy,
         crew.plan.script.as_ref(),
+        http,
     ));
     let tasks: Vec<_> = clients
         .into_iter()
@@ -263,6 +287,10 @@ impl Buyer {
                 if plan.ledger && report.outcome == Outcome::Sold {
                     metrics.sold_to(buyer, report.segment);
                 }
+                let wants_id = plan.http.as_ref().is_some_and(|h| h.order_id.is_some());
+                if wants_id && report.outcome == Outcome::Sold && report.order_id.is_none() {
+                    metrics.counters.sales_without_order_id += 1;
+                }
             }
             crew.holds.close(self.index);
             self.pacer.finished();
@@ -279,8 +307,9 @@ impl Buyer {
                 }
                 break;
             }
-            // An unconfirmed sale is in doubt, but its connection is fine.
-            if report.outcome.lost_connection() && !report.unconfirmed {
+            // An unconfirmed sale is in doubt, but its connection is fine;
+            // an HTTP client reconnects by itself.
+            if report.outcome.lost_connection() && !report.unconfirmed && plan.http.is_none() {
                 let was = client.conn.primary().to_owned();
                 crew.connector
                     .reconnect(&mut client, &crew.stop, &crew.metrics)

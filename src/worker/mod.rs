@@ -63,6 +63,10 @@ async fn serve(mut inbox: Inbox, outbox: Outbox) -> anyhow::Result<()> {
     let deadline = plan.stop.duration.map(|d| started + d);
     let stop = StopSignal::new(deadline);
     let metrics = Rc::new(RefCell::new(Metrics::default()));
+    if plan.http.is_some() {
+        let places = plan.instances.len().max(1);
+        metrics.borrow_mut().instance_load = (0..places).map(|_| Cell::new(0)).collect();
+    }
     let in_flight = Rc::new(Cell::new(0));
     let holds = Rc::new(HoldBoard::new(plan.clients as usize));
     let freeze = Rc::new(freeze_hook(&metrics, &holds, &outbox, &in_flight));

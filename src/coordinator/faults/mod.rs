@@ -7,11 +7,14 @@
 //! the evidence in the log) or not applied, with the reason: a run whose
 //! fault did not happen has not tested what it declared (INCONCLUSIVE).
 
+mod instances;
+
 use std::time::{Duration, Instant};
 
 use super::failover;
 use super::fleet::Fleet;
 use super::proxy::Proxy;
+use super::service::Services;
 use super::target::Target;
 use crate::keys::Segments;
 use crate::protocol::{Sig, ToWorker};
@@ -48,6 +51,10 @@ enum Status {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Later {
     Resume(usize),
+    /// A paused `[service]` instance resumes.
+    ResumeInstance(usize),
+    /// A restarted instance starts again, for this fault.
+    StartInstance(usize, usize),
     EndLatency,
     Failover(usize, failover::Step),
 }
@@ -74,6 +81,9 @@ pub struct Faults {
     sentinel_timing: Option<(Duration, Duration)>,
     /// When the last failover began, for the audit's explanation.
     pub failover_at: Option<Duration>,
+    /// Per `[service]` instance: the pause fault it is stopped for, and
+    /// the held reply to let go when it resumes.
+    instance_paused: Vec<Option<(usize, Option<tokio::sync::oneshot::Sender<()>>)>>,
 }
 
 impl Faults {
@@ -97,6 +107,9 @@ impl Faults {
             log: Vec::new(),
             sentinel_timing,
             failover_at: None,
+            instance_paused: (0..scenario.service.as_ref().map_or(0, |s| s.instances))
+                .map(|_| None)
+                .collect(),
         }
     }
 
@@ -111,6 +124,7 @@ impl Faults {
             fault: self.declared[fault].action.name(),
             applied,
             what,
+            subject: None,
         });
     }
 
@@ -154,6 +168,14 @@ impl Faults {
 
     async fn start(&mut self, fault: usize, ctx: &mut FaultContext<'_>) -> anyhow::Result<()> {
         match self.declared[fault].action {
+            FaultAction::Pause { .. } | FaultAction::Kill { .. } | FaultAction::Restart { .. }
+                if ctx.services.is_some() =>
+            {
+                self.on_instance(fault, ctx).await;
+            }
+            FaultAction::Restart { .. } => {
+                self.not_applied(fault, "no service instance was started");
+            }
             FaultAction::Pause { target, .. } | FaultAction::Kill { target } => {
                 self.freeze(fault, target, ctx).await;
             }
@@ -162,8 +184,8 @@ impl Faults {
                 delay,
                 jitter,
                 duration,
-            } => self.latency(fault, (delay, jitter, duration), ctx.proxy),
-            FaultAction::Disconnect => self.disconnect(fault, ctx.proxy),
+            } => self.latency(fault, (delay, jitter, duration), &ctx.proxies()),
+            FaultAction::Disconnect => self.disconnect(fault, &ctx.proxies()),
             FaultAction::Failover { mode, segment } => {
                 self.failover(fault, mode, segment as usize, ctx).await
             }
@@ -262,26 +284,34 @@ impl Faults {
         &mut self,
         fault: usize,
         (delay, jitter, duration): (Duration, Duration, Duration),
-        proxy: Option<&Proxy>,
+        proxies: &[&Proxy],
     ) {
-        let Some(proxy) = proxy else {
-            return self.not_applied(fault, "no fault proxy between workers and Redis");
-        };
-        let open = proxy.set_latency(delay, jitter);
+        if proxies.is_empty() {
+            return self.not_applied(fault, "no fault proxy between the load and Redis");
+        }
+        let open: usize = proxies.iter().map(|p| p.set_latency(delay, jitter)).sum();
         if open == 0 {
             return self.not_applied(fault, "no connection was open through the proxy");
         }
         self.later
             .push((Instant::now() + duration, Later::EndLatency));
         self.status[fault] = Status::Applied;
-        self.note(fault, true, format!("every packet of {open} connection(s) between workers and Redis delayed {delay:?} ± {jitter:?} for {duration:?}"));
+        self.note(fault, true, format!("every packet of {open} connection(s) between {} and Redis delayed {delay:?} ± {jitter:?} for {duration:?}", self.who_talks()));
     }
 
-    fn disconnect(&mut self, fault: usize, proxy: Option<&Proxy>) {
-        let Some(proxy) = proxy else {
-            return self.not_applied(fault, "no fault proxy between workers and Redis");
-        };
-        let dropped = proxy.disconnect_all();
+    /// Who reaches Redis through the proxies: workers, or instances.
+    fn who_talks(&self) -> &'static str {
+        match self.instance_paused.is_empty() {
+            true => "workers",
+            false => "service instances",
+        }
+    }
+
+    fn disconnect(&mut self, fault: usize, proxies: &[&Proxy]) {
+        if proxies.is_empty() {
+            return self.not_applied(fault, "no fault proxy between the load and Redis");
+        }
+        let dropped: usize = proxies.iter().map(|p| p.disconnect_all()).sum();
         if dropped == 0 {
             return self.not_applied(fault, "no connection was open to drop");
         }
@@ -289,7 +319,10 @@ impl Faults {
         self.note(
             fault,
             true,
-            format!("dropped all {dropped} connection(s) between workers and Redis at once"),
+            format!(
+                "dropped all {dropped} connection(s) between {} and Redis at once",
+                self.who_talks()
+            ),
         );
     }
 
@@ -309,7 +342,8 @@ impl Faults {
                 return self.arm_lock_holder(fault, &alive, ctx.fleet).await;
             }
             FaultTarget::Worker(w) => alive.iter().copied().find(|&i| i == w as usize),
-            FaultTarget::Random => fastrand::choice(&alive).copied(),
+            // Validation allows `busy` only with a [service].
+            FaultTarget::Random | FaultTarget::Busy => fastrand::choice(&alive).copied(),
         };
         let Some(index) = chosen else {
             return self.not_applied(fault, "the worker it targets is not running");
@@ -383,9 +417,22 @@ impl Faults {
         match later {
             Later::Failover(fault, step) => self.failover_step(fault, step, ctx).await,
             Later::Resume(index) => self.resume(index, ctx.fleet),
+            Later::ResumeInstance(index) => {
+                if let Some(services) = ctx.services.as_deref_mut() {
+                    self.resume_instance(index, services);
+                }
+            }
+            Later::StartInstance(index, fault) => {
+                if let Some(services) = ctx.services.as_deref_mut() {
+                    self.start_instance(index, fault, services).await;
+                }
+            }
             Later::EndLatency => {
-                if let Some(proxy) = ctx.proxy {
-                    proxy.set_latency(Duration::ZERO, Duration::ZERO);
+                let proxies = ctx.proxies();
+                if !proxies.is_empty() {
+                    for proxy in proxies {
+                        proxy.set_latency(Duration::ZERO, Duration::ZERO);
+                    }
                     let fault = self.last_of("latency");
                     self.note(fault, true, "latency window over".to_owned());
                 }
@@ -453,6 +500,7 @@ impl Faults {
             fault: "harness",
             applied: true,
             what,
+            subject: None,
         });
     }
 
@@ -493,7 +541,14 @@ impl Faults {
 
     /// At the end: resumes every paused worker, so none stays stopped past
     /// the run, and marks every fault that never took effect, with why.
-    pub fn finish_run(&mut self, fleet: &Fleet, sold: u64, interrupted: bool) {
+    pub fn finish_run(
+        &mut self,
+        fleet: &Fleet,
+        services: Option<&mut Services>,
+        sold: u64,
+        interrupted: bool,
+    ) {
+        self.resume_instances(services);
         for (_, later) in std::mem::take(&mut self.later) {
             if let Later::Resume(index) = later {
                 fleet.signal(index, Sig::Cont);
@@ -541,6 +596,16 @@ impl Faults {
             }
             | FaultAction::Kill {
                 target: FaultTarget::LockHolder,
+            } if !self.instance_paused.is_empty() => format!(
+                "no instance touched the stock key while holding the lock after it was armed at {:.3} s",
+                at.as_secs_f64()
+            ),
+            FaultAction::Pause {
+                target: FaultTarget::LockHolder,
+                ..
+            }
+            | FaultAction::Kill {
+                target: FaultTarget::LockHolder,
             } => format!(
                 "no client entered a critical section after it was armed at {:.3} s",
                 at.as_secs_f64()
@@ -574,6 +639,18 @@ pub struct FaultContext<'a> {
     pub proxy: Option<&'a Proxy>,
     /// Ends a restart's downtime early.
     pub interrupt: &'a mut Interrupt,
+    /// `[service]`: its instances.
+    pub services: Option<&'a mut Services>,
+    /// `[service]`: purchases under way per instance, as last reported.
+    pub instance_load: Vec<u32>,
+}
+
+impl FaultContext<'_> {
+    /// Every fault proxy: the workers', or each instance's.
+    fn proxies(&self) -> Vec<&Proxy> {
+        let instances = self.services.iter().flat_map(|s| s.proxies());
+        self.proxy.into_iter().chain(instances).collect()
+    }
 }
 
 /// The abstract socket a `lock-holder` fault's winner binds: short (the

@@ -1,0 +1,478 @@
+//! `[service]`: the user's service, N instances started by the harness on
+//! free loopback ports, each in its own process group with a parent-death
+//! signal, its output kept (redacted) for `service-<i>.log`. All must be
+//! ready before `Go`; an instance that exits or is not ready in time fails
+//! the run (exit 4) with the tail of its stderr. The faults stop, freeze
+//! and restart instances here; every instance is stopped on every exit
+//! path (dropping [`Services`] kills what is left).
+
+use std::collections::VecDeque;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use super::proxy::{Proxy, Tap, Taps};
+use crate::scenario::{RestartMode, ServiceSettings};
+use crate::util::process::GroupGuard;
+
+/// What `{stock}`, `{lock}`, `{run}` and `{redis_url}` stand for.
+pub struct Vars {
+    pub stock: String,
+    pub lock: String,
+    pub run: String,
+    /// The run's Redis as a service reaches it, password included.
+    pub redis_url: String,
+    /// Text never written to a log: the Redis password.
+    pub secret: Option<String>,
+}
+
+/// Most bytes of an instance's output kept from its start; past them only
+/// the last [`TAIL_LINES`] lines are.
+const LOG_HEAD: usize = 512 * 1024;
+const TAIL_LINES: usize = 200;
+/// Lines of stderr a start-up failure shows.
+const SHOWN_LINES: usize = 12;
+
+/// One instance's output, redacted, bounded.
+#[derive(Default)]
+struct Log {
+    head: String,
+    tail: VecDeque<String>,
+    dropped: u64,
+    /// The last stderr lines, for a start-up failure's message.
+    stderr: VecDeque<String>,
+}
+
+impl Log {
+    fn push(&mut self, line: String, stderr: bool) {
+        if stderr {
+            if self.stderr.len() == SHOWN_LINES {
+                self.stderr.pop_front();
+            }
+            self.stderr.push_back(line.clone());
+        }
+        if self.head.len() + line.len() < LOG_HEAD && self.tail.is_empty() {
+            self.head.push_str(&line);
+            self.head.push('\n');
+            return;
+        }
+        if self.tail.len() == TAIL_LINES {
+            self.tail.pop_front();
+            self.dropped += 1;
+        }
+        self.tail.push_back(line);
+    }
+
+    fn text(&self) -> String {
+        let mut out = self.head.clone();
+        if self.dropped > 0 {
+            out.push_str(&format!("... {} line(s) left out ...\n", self.dropped));
+        }
+        for line in &self.tail {
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    }
+}
+
+struct Instance {
+    port: u16,
+    command: Vec<String>,
+    env: Vec<(String, String)>,
+    child: Option<tokio::process::Child>,
+    group: Option<GroupGuard>,
+    pid: Option<u32>,
+    log: Arc<Mutex<Log>>,
+    /// Between this instance and Redis, when a fault needs to see or
+    /// delay its commands.
+    proxy: Option<Proxy>,
+    /// Stopped by a `kill` fault: not started again.
+    dead: bool,
+    paused: bool,
+}
+
+pub struct Services {
+    settings: ServiceSettings,
+    instances: Vec<Instance>,
+    secret: Option<String>,
+    /// The lock-holder watch over every instance's proxy.
+    pub taps: Option<Taps>,
+}
+
+impl Services {
+    /// Starts every instance and waits until all are ready. `proxied`:
+    /// each instance reaches Redis through a proxy of its own (for
+    /// latency, disconnect and lock-holder faults), `upstream` its
+    /// `host:port`; `watch`: the stock and lock keys the lock-holder watch
+    /// looks for.
+    ///
+    /// # Errors
+    /// An instance that cannot start, exits, or is not ready in time; the
+    /// message names it and shows the tail of its stderr. What was
+    /// started is stopped.
+    pub async fn start(
+        settings: &ServiceSettings,
+        vars: &Vars,
+        proxied: Option<(&str, &str)>,
+        watch: bool,
+    ) -> anyhow::Result<Services> {
+        let taps = watch.then(|| Taps::new(&vars.stock, &vars.lock));
+        let mut services = Services {
+            settings: settings.clone(),
+            instances: Vec::new(),
+            secret: vars.secret.clone().filter(|s| !s.is_empty()),
+            taps,
+        };
+        for index in 0..settings.instances as usize {
+            let port = free_port().context("finding a free port for a service instance")?;
+            let (proxy, redis_url) = match proxied {
+                Some((upstream, url)) => {
+                    let tap = services.taps.as_ref().map(|t| Tap::new(t, index));
+                    let proxy = Proxy::start(upstream.to_owned(), tap).await?;
+                    let url = super::via_proxy(url, proxy.port())?;
+                    (Some(proxy), url)
+                }
+                None => (None, vars.redis_url.clone()),
+            };
+            let fill = |text: &str| {
+                text.replace("{port}", &port.to_string())
+                    .replace("{redis_url}", &redis_url)
+                    .replace("{stock}", &vars.stock)
+                    .replace("{lock}", &vars.lock)
+                    .replace("{run}", &vars.run)
+                    .replace("{index}", &index.to_string())
+            };
+            services.instances.push(Instance {
+                port,
+                command: settings.command.iter().map(|c| fill(c)).collect(),
+                env: settings
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), fill(v)))
+                    .collect(),
+                child: None,
+                group: None,
+                pid: None,
+                log: Arc::new(Mutex::new(Log::default())),
+                proxy,
+                dead: false,
+                paused: false,
+            });
+            services.spawn(index)?;
+        }
+        let deadline = Instant::now() + settings.ready_timeout;
+        for index in 0..services.instances.len() {
+            if let Err(e) = services.ready(index, deadline).await {
+                let tail = services.stderr_tail(index).await;
+                services.kill_all();
+                bail!(
+                    "service instance {index} (port {}): {e:#}{tail}",
+                    services.instances[index].port
+                );
+            }
+        }
+        Ok(services)
+    }
+
+    /// Starts instance `index` as configured.
+    fn spawn(&mut self, index: usize) -> anyhow::Result<()> {
+        let dir = self.settings.dir.clone();
+        let secret = self.secret.clone();
+        let instance = &mut self.instances[index];
+        let mut cmd = std::process::Command::new(&instance.command[0]);
+        cmd.args(&instance.command[1..])
+            .current_dir(if dir.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                dir.as_path()
+            })
+            .envs(instance.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        crate::util::process::detach_from_terminal(&mut cmd);
+        let mut child = tokio::process::Command::from(cmd)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "starting service instance {index}: `{}` (from {})",
+                    instance.command[0],
+                    dir.display()
+                )
+            })?;
+        instance.pid = child.id();
+        instance.group = Some(GroupGuard::of(&child));
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(keep(out, instance.log.clone(), secret.clone(), false));
+        }
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(keep(err, instance.log.clone(), secret, true));
+        }
+        instance.child = Some(child);
+        instance.paused = false;
+        Ok(())
+    }
+
+    /// Waits until instance `index` answers its ready check.
+    async fn ready(&mut self, index: usize, deadline: Instant) -> anyhow::Result<()> {
+        let path = self.settings.ready_path.clone();
+        loop {
+            let instance = &mut self.instances[index];
+            if let Some(child) = instance.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    bail!("exited during start-up ({status})");
+                }
+            }
+            let last = match probe(instance.port, path.as_deref()).await {
+                Ok(()) => return Ok(()),
+                Err(why) => why,
+            };
+            if Instant::now() >= deadline {
+                bail!("not ready after {:?}: {last}", self.settings.ready_timeout);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    async fn stderr_tail(&self, index: usize) -> String {
+        // The readers may still hold the last lines: give them a moment.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let log = self.instances[index].log.lock().expect("not poisoned");
+        if log.stderr.is_empty() {
+            return "\n  (it wrote nothing to stderr)".to_owned();
+        }
+        let lines: Vec<String> = log.stderr.iter().map(|l| format!("  | {l}")).collect();
+        format!("\n  last lines of its stderr:\n{}", lines.join("\n"))
+    }
+
+    /// The base URL of every instance, for the workers.
+    pub fn urls(&self) -> Vec<String> {
+        self.instances
+            .iter()
+            .map(|i| format!("http://127.0.0.1:{}", i.port))
+            .collect()
+    }
+
+    pub fn pid(&self, index: usize) -> Option<u32> {
+        self.instances[index].pid
+    }
+
+    /// Instances running now (not killed, not down for a restart).
+    pub fn running(&self) -> Vec<usize> {
+        (0..self.instances.len())
+            .filter(|&i| {
+                let instance = &self.instances[i];
+                !instance.dead && !instance.paused && instance.child.is_some()
+            })
+            .collect()
+    }
+
+    pub fn proxies(&self) -> impl Iterator<Item = &Proxy> {
+        self.instances.iter().filter_map(|i| i.proxy.as_ref())
+    }
+
+    /// SIGSTOPs the instance's process group.
+    pub fn pause(&mut self, index: usize) {
+        self.signal(index, libc::SIGSTOP);
+        self.instances[index].paused = true;
+    }
+
+    pub fn resume(&mut self, index: usize) {
+        self.signal(index, libc::SIGCONT);
+        self.instances[index].paused = false;
+    }
+
+    /// SIGKILLs the instance's group; with `forever`, it is not started
+    /// again.
+    pub fn kill(&mut self, index: usize, forever: bool) {
+        self.signal(index, libc::SIGCONT);
+        self.signal(index, libc::SIGKILL);
+        let instance = &mut self.instances[index];
+        instance.child = None;
+        instance.group = None;
+        instance.dead |= forever;
+    }
+
+    /// Stops instance `index` as a restart does: SIGKILL, or SIGTERM and
+    /// up to `stop_grace` before SIGKILL. Returns how it ended.
+    pub async fn stop_one(&mut self, index: usize, mode: RestartMode) -> String {
+        match mode {
+            RestartMode::Crash => {
+                self.kill(index, false);
+                "SIGKILL".to_owned()
+            }
+            RestartMode::Graceful => {
+                let grace = self.settings.stop_grace;
+                let how = self.terminate(index, grace).await;
+                let instance = &mut self.instances[index];
+                instance.child = None;
+                instance.group = None;
+                how
+            }
+        }
+    }
+
+    /// Starts a stopped instance again on its port and waits until it is
+    /// ready.
+    ///
+    /// # Errors
+    /// When it cannot start or is not ready in time.
+    pub async fn start_again(&mut self, index: usize) -> anyhow::Result<()> {
+        self.spawn(index)?;
+        let deadline = Instant::now() + self.settings.ready_timeout;
+        if let Err(e) = self.ready(index, deadline).await {
+            let tail = self.stderr_tail(index).await;
+            bail!("{e:#}{tail}");
+        }
+        Ok(())
+    }
+
+    /// SIGTERM to the group, then SIGKILL after `grace`.
+    async fn terminate(&mut self, index: usize, grace: Duration) -> String {
+        self.signal(index, libc::SIGCONT);
+        self.signal(index, libc::SIGTERM);
+        let instance = &mut self.instances[index];
+        let Some(child) = instance.child.as_mut() else {
+            return "already gone".to_owned();
+        };
+        let how = match tokio::time::timeout(grace, child.wait()).await {
+            Ok(_) => "SIGTERM".to_owned(),
+            Err(_) => format!("SIGTERM, then SIGKILL after {grace:?}"),
+        };
+        // The rest of its group too (what it forked).
+        if let Some(pid) = instance.pid {
+            // SAFETY: a negative pid signals the process group.
+            unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+        }
+        let _ = child.wait().await;
+        how
+    }
+
+    /// Stops every instance: SIGTERM, `stop_grace`, SIGKILL. Done at the
+    /// end of a run, before the final audit reads the stock.
+    pub async fn stop_all(&mut self) {
+        let grace = self.settings.stop_grace;
+        for index in 0..self.instances.len() {
+            if self.instances[index].child.is_some() {
+                self.signal(index, libc::SIGCONT);
+                self.signal(index, libc::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + grace;
+        for instance in &mut self.instances {
+            if let Some(child) = instance.child.as_mut() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let _ = tokio::time::timeout(left, child.wait()).await;
+            }
+        }
+        self.kill_all();
+        for instance in &mut self.instances {
+            if let Some(mut child) = instance.child.take() {
+                let _ = child.wait().await;
+            }
+        }
+    }
+
+    fn kill_all(&mut self) {
+        for instance in &mut self.instances {
+            if let Some(pid) = instance.pid.filter(|_| instance.group.is_some()) {
+                // SAFETY: a negative pid signals the process group.
+                unsafe {
+                    libc::kill(-(pid as i32), libc::SIGCONT);
+                    libc::kill(-(pid as i32), libc::SIGKILL);
+                }
+            }
+            instance.group = None;
+        }
+    }
+
+    fn signal(&self, index: usize, sig: i32) {
+        let instance = &self.instances[index];
+        if let Some(pid) = instance.pid.filter(|_| instance.group.is_some()) {
+            // SAFETY: a negative pid signals the process group.
+            unsafe { libc::kill(-(pid as i32), sig) };
+        }
+    }
+
+    /// `service-<i>.log` of every instance: what it wrote, redacted.
+    pub fn logs(&self) -> Vec<(String, Vec<u8>)> {
+        self.instances
+            .iter()
+            .enumerate()
+            .map(|(i, instance)| {
+                let log = instance.log.lock().expect("not poisoned");
+                (format!("service-{i}.log"), log.text().into_bytes())
+            })
+            .collect()
+    }
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+/// Reads one output stream of an instance into its log, line by line,
+/// with passwords masked.
+async fn keep(
+    stream: impl tokio::io::AsyncRead + Unpin,
+    log: Arc<Mutex<Log>>,
+    secret: Option<String>,
+    stderr: bool,
+) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let mut line = crate::util::redact::redact(&line);
+        if let Some(secret) = &secret {
+            line = line.replace(secret.as_str(), crate::util::redact::MASK);
+        }
+        log.lock().expect("not poisoned").push(line, stderr);
+    }
+}
+
+/// A free loopback port (bound, read, released).
+fn free_port() -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// One ready check: the port accepts, and with a path, a GET of it
+/// answers 2xx. The error says what was seen.
+async fn probe(port: u16, path: Option<&str>) -> Result<(), String> {
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("port {port} refused: {e}"))?;
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let check = async {
+        let io = hyper_util::rt::TokioIo::new(stream);
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|e| format!("no HTTP on port {port}: {e}"))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let request = hyper::Request::get(path)
+            .header(hyper::header::HOST, format!("127.0.0.1:{port}"))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .map_err(|e| e.to_string())?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("GET {path}: {e}"))?;
+        match response.status() {
+            s if s.is_success() => Ok(()),
+            s => Err(format!("GET {path} answered {s}")),
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(2), check)
+        .await
+        .unwrap_or_else(|_| Err(format!("GET {path} got no answer in 2 s")))
+}

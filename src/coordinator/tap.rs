@@ -1,0 +1,381 @@
+//! The lock-holder watch over `[service]` instances: each instance reaches
+//! Redis through a proxy of its own, and the proxy reads the RESP stream
+//! both ways. An instance holds the lock from the `+OK` to its
+//! `SET <lock> .. NX` until its `DEL` (or the TTL); its first command
+//! naming the stock key while it holds the lock (the read) opens its
+//! critical section. When a `lock-holder` fault is armed, the proxy holds that
+//! command's reply back and tells the coordinator, which freezes the
+//! instance and lets the reply go when the pause ends: the instance
+//! resumes with a stale read of the stock, as after a GC pause. A service
+//! that never takes the lock (one atomic script) is caught at its first
+//! command on the stock key.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+/// An instance caught in its critical section for an armed fault; its
+/// command's reply waits for `release`.
+pub struct Caught {
+    pub instance: usize,
+    pub fault: usize,
+    /// Whether it held the lock (else: no lock was ever taken in the run).
+    pub holding: bool,
+    /// The command whose reply is held back (`GET`, `EVALSHA`, ...).
+    pub command: String,
+    pub release: oneshot::Sender<()>,
+}
+
+struct Shared {
+    stock: Vec<u8>,
+    lock: Vec<u8>,
+    /// Some instance took the lock at least once.
+    lock_seen: AtomicBool,
+    armed: Mutex<Option<usize>>,
+    events: mpsc::UnboundedSender<Caught>,
+}
+
+/// The run-wide watch: arming, and the instances it caught.
+pub struct Taps {
+    shared: Arc<Shared>,
+    pub events: mpsc::UnboundedReceiver<Caught>,
+}
+
+impl Taps {
+    pub fn new(stock: &str, lock: &str) -> Taps {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Taps {
+            shared: Arc::new(Shared {
+                stock: stock.as_bytes().to_vec(),
+                lock: lock.as_bytes().to_vec(),
+                lock_seen: AtomicBool::new(false),
+                armed: Mutex::new(None),
+                events: tx,
+            }),
+            events: rx,
+        }
+    }
+
+    /// The next critical section of any instance is caught for `fault`.
+    pub fn arm(&self, fault: usize) {
+        *self.shared.armed.lock().expect("not poisoned") = Some(fault);
+    }
+
+    pub fn disarm(&self) {
+        *self.shared.armed.lock().expect("not poisoned") = None;
+    }
+}
+
+/// One instance's side of the watch, shared by its connections.
+#[derive(Clone)]
+pub struct Tap {
+    shared: Arc<Shared>,
+    instance: usize,
+    /// When this instance's hold of the lock expires, and whether it has
+    /// touched the stock since it took it; `None`: not held.
+    holding: Arc<Mutex<Option<(Instant, bool)>>>,
+}
+
+/// What a command does, as far as the watch cares.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    /// `SET <lock> .. NX`, with its TTL.
+    LockTake(Duration),
+    LockRelease,
+    /// Names the stock key.
+    Stock(String),
+    Other,
+}
+
+/// A lock without a TTL is held until released; this stands for "long".
+const NO_TTL: Duration = Duration::from_secs(3600);
+
+impl Tap {
+    pub fn new(taps: &Taps, instance: usize) -> Tap {
+        Tap {
+            shared: taps.shared.clone(),
+            instance,
+            holding: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// What the command with these arguments does.
+    pub fn classify(&self, args: &[Vec<u8>]) -> Kind {
+        let Some(name) = args.first() else {
+            return Kind::Other;
+        };
+        let name = String::from_utf8_lossy(name).to_ascii_uppercase();
+        let (lock, stock) = (&self.shared.lock, &self.shared.stock);
+        let names = |key: &[u8]| args[1..].iter().any(|a| a == key);
+        match name.as_str() {
+            "SET" if args.get(1) == Some(lock) => {
+                let nx = args.iter().any(|a| a.eq_ignore_ascii_case(b"NX"));
+                match nx {
+                    true => Kind::LockTake(ttl(args)),
+                    false => Kind::Other,
+                }
+            }
+            "DEL" | "UNLINK" if names(lock) => Kind::LockRelease,
+            "EVAL" | "EVALSHA" | "EVAL_RO" | "EVALSHA_RO" | "FCALL" | "FCALL_RO" => {
+                let n = args
+                    .get(2)
+                    .and_then(|n| std::str::from_utf8(n).ok())
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .unwrap_or(0);
+                let keys = args.get(3..3 + n).unwrap_or(&[]);
+                if keys.iter().any(|k| k == stock) {
+                    Kind::Stock(name)
+                } else if keys.iter().any(|k| k == lock) {
+                    Kind::LockRelease
+                } else {
+                    Kind::Other
+                }
+            }
+            _ if names(stock) => Kind::Stock(name),
+            _ => Kind::Other,
+        }
+    }
+
+    /// A reply arrived for a command of `kind`: updates the hold, and
+    /// when an armed fault catches this instance, returns what to wait on
+    /// before passing the reply on.
+    pub fn on_reply(&self, kind: Kind, reply: &[u8]) -> Option<oneshot::Receiver<()>> {
+        let now = Instant::now();
+        let mut holding = self.holding.lock().expect("not poisoned");
+        match kind {
+            Kind::LockTake(ttl) => {
+                if reply.starts_with(b"+OK") {
+                    *holding = Some((now + ttl, false));
+                    self.shared.lock_seen.store(true, Ordering::SeqCst);
+                }
+                None
+            }
+            Kind::LockRelease => {
+                *holding = None;
+                None
+            }
+            Kind::Stock(command) => {
+                // The first touch under the lock is the read; a later one
+                // (the write) is past the point a stale read matters.
+                let first = match holding.as_mut() {
+                    Some((until, touched)) if *until > now => !std::mem::replace(touched, true),
+                    _ => false,
+                };
+                let held = holding.is_some_and(|(until, _)| until > now);
+                let unlocked = !self.shared.lock_seen.load(Ordering::SeqCst);
+                if !first && !unlocked {
+                    return None;
+                }
+                let fault = self.shared.armed.lock().expect("not poisoned").take()?;
+                let (release, wait) = oneshot::channel();
+                let caught = Caught {
+                    instance: self.instance,
+                    fault,
+                    holding: held,
+                    command,
+                    release,
+                };
+                self.shared.events.send(caught).ok()?;
+                Some(wait)
+            }
+            Kind::Other => None,
+        }
+    }
+}
+
+/// The TTL of a `SET .. PX n` / `EX n`.
+fn ttl(args: &[Vec<u8>]) -> Duration {
+    let number = |i: usize| {
+        args.get(i)
+            .and_then(|n| std::str::from_utf8(n).ok())
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    for (i, a) in args.iter().enumerate() {
+        if a.eq_ignore_ascii_case(b"PX") {
+            return number(i + 1).map_or(NO_TTL, Duration::from_millis);
+        }
+        if a.eq_ignore_ascii_case(b"EX") {
+            return number(i + 1).map_or(NO_TTL, Duration::from_secs);
+        }
+    }
+    NO_TTL
+}
+
+/// Commands of one connection whose replies have not come yet.
+pub type Pending = Arc<Mutex<VecDeque<Kind>>>;
+
+/// The length of the first whole RESP value in `b`; `Ok(None)` while it
+/// is incomplete, `Err` for what is not RESP.
+pub fn frame_len(b: &[u8]) -> Result<Option<usize>, ()> {
+    let Some(&first) = b.first() else {
+        return Ok(None);
+    };
+    let Some(end) = b.windows(2).position(|w| w == b"\r\n") else {
+        return Ok(None);
+    };
+    let line = end + 2;
+    let number = || -> Result<i64, ()> {
+        std::str::from_utf8(&b[1..end])
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .ok_or(())
+    };
+    match first {
+        b'+' | b'-' | b':' | b'_' | b'#' | b',' | b'(' => Ok(Some(line)),
+        b'$' | b'!' | b'=' => {
+            let n = number()?;
+            if n < 0 {
+                return Ok(Some(line));
+            }
+            let total = line + n as usize + 2;
+            Ok((b.len() >= total).then_some(total))
+        }
+        b'*' | b'~' | b'>' | b'%' | b'|' => {
+            let n = number()?;
+            if n < 0 {
+                return Ok(Some(line));
+            }
+            let items = match first {
+                b'%' | b'|' => 2 * n as usize,
+                _ => n as usize,
+            };
+            let mut at = line;
+            for _ in 0..items {
+                match frame_len(&b[at..])? {
+                    Some(len) => at += len,
+                    None => return Ok(None),
+                }
+            }
+            if first == b'|' {
+                // An attribute comes before the value it describes.
+                return Ok(frame_len(&b[at..])?.map(|len| at + len));
+            }
+            Ok(Some(at))
+        }
+        _ => Err(()),
+    }
+}
+
+/// A command's length in the stream, and its arguments.
+pub type Command = (usize, Vec<Vec<u8>>);
+
+/// The first whole command in `b`: its length and arguments. Inline
+/// commands (a line of words) are read too.
+pub fn parse_command(b: &[u8]) -> Result<Option<Command>, ()> {
+    let Some(&first) = b.first() else {
+        return Ok(None);
+    };
+    if first != b'*' {
+        let Some(end) = b.windows(2).position(|w| w == b"\r\n") else {
+            return Ok(None);
+        };
+        let words = b[..end]
+            .split(|c| *c == b' ')
+            .filter(|w| !w.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect();
+        return Ok(Some((end + 2, words)));
+    }
+    let Some(len) = frame_len(b)? else {
+        return Ok(None);
+    };
+    let end = b.windows(2).position(|w| w == b"\r\n").ok_or(())?;
+    let n: usize = std::str::from_utf8(&b[1..end])
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .ok_or(())?;
+    let mut args = Vec::with_capacity(n);
+    let mut at = end + 2;
+    for _ in 0..n {
+        let item = frame_len(&b[at..])?.ok_or(())?;
+        let head_end = b[at..].windows(2).position(|w| w == b"\r\n").ok_or(())?;
+        match b[at] {
+            b'$' => args.push(b[at + head_end + 2..at + item - 2].to_vec()),
+            _ => args.push(b[at + 1..at + head_end].to_vec()),
+        }
+        at += item;
+    }
+    Ok(Some((len, args)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resp_values_are_framed_whole_or_not_at_all() {
+        assert_eq!(frame_len(b"+OK\r\n"), Ok(Some(5)));
+        assert_eq!(frame_len(b"$3\r\nabc\r\n:1\r\n"), Ok(Some(9)));
+        assert_eq!(frame_len(b"$3\r\nab"), Ok(None));
+        assert_eq!(frame_len(b"$-1\r\n"), Ok(Some(5)));
+        assert_eq!(frame_len(b"*2\r\n:1\r\n$1\r\nx\r\n"), Ok(Some(15)));
+        assert_eq!(frame_len(b"*2\r\n:1\r\n"), Ok(None));
+        assert_eq!(frame_len(b"%1\r\n+a\r\n:1\r\n"), Ok(Some(12)));
+        assert!(frame_len(b"hello\r\n").is_err());
+    }
+
+    #[test]
+    fn commands_are_parsed_into_arguments() {
+        let (len, args) = parse_command(b"*2\r\n$3\r\nGET\r\n$5\r\nstock\r\n*1")
+            .unwrap()
+            .unwrap();
+        assert_eq!(len, 24);
+        assert_eq!(args, [b"GET".to_vec(), b"stock".to_vec()]);
+        let (_, args) = parse_command(b"PING hi\r\n").unwrap().unwrap();
+        assert_eq!(args, [b"PING".to_vec(), b"hi".to_vec()]);
+    }
+
+    fn words(s: &str) -> Vec<Vec<u8>> {
+        s.split(' ').map(|w| w.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn the_lock_holder_is_caught_reading_the_stock_only_when_armed() {
+        let mut taps = Taps::new("s", "l");
+        let tap = Tap::new(&taps, 2);
+        let take = tap.classify(&words("SET l 1 NX PX 50"));
+        assert_eq!(take, Kind::LockTake(Duration::from_millis(50)));
+        assert!(tap.on_reply(take.clone(), b"+OK\r\n").is_none());
+        let read = tap.classify(&words("GET s"));
+        assert_eq!(read, Kind::Stock("GET".into()));
+        assert!(
+            tap.on_reply(read.clone(), b"$2\r\n10\r\n").is_none(),
+            "not armed"
+        );
+        taps.arm(0);
+        let write = tap.classify(&words("INCRBY s -1"));
+        assert!(
+            tap.on_reply(write, b":9\r\n").is_none(),
+            "the write is not the read"
+        );
+        tap.on_reply(take.clone(), b"+OK\r\n");
+        let other = Tap::new(&taps, 1);
+        other.on_reply(Kind::LockTake(Duration::from_millis(50)), b"$-1\r\n");
+        assert!(
+            other.on_reply(read.clone(), b"$2\r\n10\r\n").is_none(),
+            "instance 1 never got the lock"
+        );
+        assert!(tap.on_reply(read.clone(), b"$2\r\n10\r\n").is_some());
+        let caught = taps.events.try_recv().unwrap();
+        assert_eq!(
+            (caught.instance, caught.fault, caught.holding),
+            (2, 0, true)
+        );
+        assert!(tap.on_reply(read, b"$2\r\n10\r\n").is_none(), "caught once");
+        assert_eq!(tap.classify(&words("DEL l")), Kind::LockRelease);
+    }
+
+    #[test]
+    fn a_service_without_a_lock_is_caught_at_its_stock_script() {
+        let mut taps = Taps::new("s", "l");
+        let tap = Tap::new(&taps, 0);
+        taps.arm(3);
+        let call = tap.classify(&words("EVALSHA abc 2 s o 1 id 7"));
+        assert_eq!(call, Kind::Stock("EVALSHA".into()));
+        assert!(tap.on_reply(call, b"$4\r\nsold\r\n").is_some());
+        assert!(!taps.events.try_recv().unwrap().holding);
+    }
+}

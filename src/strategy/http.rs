@@ -1,0 +1,391 @@
+//! `kind = "http"`: one purchase is one HTTP/1.1 request to the user's
+//! service. Each client keeps its own keep-alive connection to each
+//! instance (as a browser would), takes the instances in turn, and
+//! reconnects with backoff. The reply (a word at a JSON pointer, or the
+//! status code) is looked up in the user's mapping; no reply, a dropped
+//! connection or an unmapped 5xx is in doubt, exactly as a Redis write
+//! without a reply.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1::SendRequest;
+
+use super::{Client, Context};
+use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
+use crate::scenario::{HttpSettings, Reply, StrategySettings, Template, Var};
+
+/// Longest reply body read; a longer one is cut (and unexpected).
+const MAX_BODY: usize = 64 * 1024;
+/// Of an unexpected reply's body, what the report shows.
+const SHOWN_BODY: usize = 200;
+/// Reconnect backoff per instance: doubling from the first to the last.
+const RECONNECT_FIRST: Duration = Duration::from_millis(10);
+const RECONNECT_MAX: Duration = Duration::from_millis(250);
+
+type Sender = SendRequest<Full<Bytes>>;
+
+/// Where requests go: an instance's base URL, or the fixed URL's host.
+#[derive(Debug, Clone)]
+struct Place {
+    /// `host:port`, for connecting and the Host header.
+    authority: String,
+    /// `http://host:port`, what `{instance}` stands for.
+    base: String,
+}
+
+/// Purchases under way per instance, in this worker: which instance is
+/// busiest, and what a killed one had in flight.
+pub type InstanceLoad = Rc<[Cell<u32>]>;
+
+pub struct Http {
+    pub settings: StrategySettings,
+    http: HttpSettings,
+    places: Rc<[Place]>,
+    /// Reply word (or status) -> outcome; rejection words leaked once per
+    /// process so the outcome stays `Copy`.
+    replies: Vec<(String, Outcome)>,
+    load: InstanceLoad,
+}
+
+/// One client's connections, one per place, opened on first use.
+pub struct Session {
+    conns: Vec<Option<Sender>>,
+    /// Per place: not before then after a failed connect, and the pause.
+    backoff: Vec<(Option<Instant>, Duration)>,
+    next: usize,
+}
+
+impl Session {
+    pub fn new(places: usize) -> Session {
+        Session {
+            conns: (0..places).map(|_| None).collect(),
+            backoff: vec![(None, RECONNECT_FIRST); places],
+            next: 0,
+        }
+    }
+}
+
+impl Http {
+    /// `instances`: the base URLs of the `[service]` instances, for a URL
+    /// that starts with `{instance}`.
+    pub fn new(
+        settings: StrategySettings,
+        http: &HttpSettings,
+        instances: &[String],
+        load: InstanceLoad,
+    ) -> Http {
+        let places: Vec<Place> = match http.fixed_authority().filter(|_| !http.to_instances()) {
+            Some(authority) => vec![Place {
+                base: format!("http://{authority}"),
+                authority,
+            }],
+            None => instances
+                .iter()
+                .map(|base| Place {
+                    authority: base.trim_start_matches("http://").to_owned(),
+                    base: base.clone(),
+                })
+                .collect(),
+        };
+        let replies = http
+            .replies
+            .iter()
+            .map(|(text, reply)| {
+                let outcome = match reply {
+                    Reply::Sold => Outcome::Sold,
+                    Reply::SoldOut => Outcome::SoldOut,
+                    // Refused at validation: a service has no steps.
+                    Reply::Next => Outcome::Error(ErrorKind::UnexpectedReply),
+                    Reply::Rejected(word) => {
+                        Outcome::Rejected(Box::leak(word.clone().into_boxed_str()))
+                    }
+                };
+                (text.clone(), outcome)
+            })
+            .collect();
+        Http {
+            settings,
+            http: http.clone(),
+            places: places.into(),
+            replies,
+            load,
+        }
+    }
+
+    /// How many places a session needs.
+    pub fn places(&self) -> usize {
+        self.places.len()
+    }
+
+    pub async fn purchase(&self, client: &mut Client, ctx: &Context<'_>) -> PurchaseReport {
+        let mut report = PurchaseReport::new();
+        let started = Instant::now();
+        let token = client.next_token();
+        let Some(mut session) = client.http.take() else {
+            report.outcome = Outcome::Error(ErrorKind::Io);
+            return report;
+        };
+        let (outcome, unexpected, order) = self.buy(&mut session, ctx, &token).await;
+        client.http = Some(session);
+        report.outcome = outcome;
+        report.unexpected = unexpected;
+        report.order_id = order;
+        report.critical_section = Some(started.elapsed());
+        report
+    }
+
+    /// The request on the next place that takes a connection.
+    async fn buy(
+        &self,
+        session: &mut Session,
+        ctx: &Context<'_>,
+        token: &str,
+    ) -> (Outcome, Option<String>, Option<String>) {
+        let Some(place) = self.connected(session, ctx).await else {
+            return (Outcome::Error(ErrorKind::Io), None, None);
+        };
+        let load = &self.load[place.min(self.load.len().saturating_sub(1))];
+        load.set(load.get() + 1);
+        let result = self.exchange(session, place, ctx, token).await;
+        load.set(load.get() - 1);
+        match result {
+            Exchange::Reply(status, body) => self.judge(status, &body),
+            Exchange::NotSent => (Outcome::Error(ErrorKind::Io), None, None),
+            Exchange::Lost => {
+                session.conns[place] = None;
+                (Outcome::InDoubt, None, None)
+            }
+        }
+    }
+
+    /// Sends the request and reads the whole reply, within the timeout. A
+    /// connection found closed before the request left is replaced once.
+    async fn exchange(
+        &self,
+        session: &mut Session,
+        place: usize,
+        ctx: &Context<'_>,
+        token: &str,
+    ) -> Exchange {
+        let deadline = Instant::now() + self.http.timeout;
+        let mut request = self.request(&self.places[place], ctx, token);
+        for attempt in 0..2 {
+            let Some(sender) = session.conns[place].as_mut() else {
+                return Exchange::NotSent;
+            };
+            let sent = tokio::time::timeout_at(deadline.into(), async {
+                sender.ready().await.map_err(|_| None)?;
+                let response = sender
+                    .try_send_request(request)
+                    .await
+                    .map_err(|mut e| e.take_message())?;
+                let status = response.status().as_u16();
+                let body = Limited::new(response.into_body(), MAX_BODY).collect().await;
+                Ok((status, body.map(|b| b.to_bytes()).unwrap_or_default()))
+            })
+            .await;
+            match sent {
+                Ok(Ok((status, body))) => return Exchange::Reply(status, body),
+                // Never left: the keep-alive connection had closed.
+                Ok(Err(Some(unsent))) if attempt == 0 => {
+                    request = unsent;
+                    session.conns[place] = None;
+                    if !self.open(session, place).await {
+                        return Exchange::NotSent;
+                    }
+                }
+                Ok(Err(Some(_))) => return Exchange::NotSent,
+                Ok(Err(None)) | Err(_) => return Exchange::Lost,
+            }
+        }
+        Exchange::Lost
+    }
+
+    /// The next place in turn with a live connection or one just opened;
+    /// a place that refused waits out its backoff. `None` when the stop
+    /// came first.
+    async fn connected(&self, session: &mut Session, ctx: &Context<'_>) -> Option<usize> {
+        let n = self.places.len();
+        loop {
+            let now = Instant::now();
+            for _ in 0..n {
+                let place = session.next % n;
+                session.next = session.next.wrapping_add(1);
+                if session.conns[place]
+                    .as_ref()
+                    .is_some_and(|s| !s.is_closed())
+                {
+                    return Some(place);
+                }
+                if session.backoff[place].0.is_some_and(|at| at > now) {
+                    continue;
+                }
+                if self.open(session, place).await {
+                    return Some(place);
+                }
+            }
+            let earliest = session.backoff.iter().filter_map(|(at, _)| *at).min();
+            let wait = earliest.unwrap_or(now + RECONNECT_FIRST);
+            tokio::select! {
+                () = tokio::time::sleep_until(wait.into()) => {}
+                () = ctx.stop.stopped() => return None,
+            }
+        }
+    }
+
+    /// Opens a connection to `place`; on failure backs off there.
+    async fn open(&self, session: &mut Session, place: usize) -> bool {
+        let authority = &self.places[place].authority;
+        let connect = async {
+            let stream = tokio::net::TcpStream::connect(authority.as_str())
+                .await
+                .ok()?;
+            let _ = stream.set_nodelay(true);
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let (sender, conn) = hyper::client::conn::http1::handshake(io).await.ok()?;
+            tokio::task::spawn_local(async move {
+                let _ = conn.await;
+            });
+            Some(sender)
+        };
+        let opened = tokio::time::timeout(self.http.timeout, connect)
+            .await
+            .ok()
+            .flatten();
+        let backoff = &mut session.backoff[place];
+        match opened {
+            Some(sender) => {
+                session.conns[place] = Some(sender);
+                *backoff = (None, RECONNECT_FIRST);
+                true
+            }
+            None => {
+                session.conns[place] = None;
+                *backoff = (
+                    Some(Instant::now() + backoff.1),
+                    (backoff.1 * 2).min(RECONNECT_MAX),
+                );
+                false
+            }
+        }
+    }
+
+    fn request(
+        &self,
+        place: &Place,
+        ctx: &Context<'_>,
+        token: &str,
+    ) -> hyper::Request<Full<Bytes>> {
+        let fill = |t: &Template| fill(t, ctx, token, &place.base);
+        let url = fill(&self.http.url);
+        let path = match url.strip_prefix(&place.base) {
+            Some(rest) => rest,
+            None => url
+                .strip_prefix("http://")
+                .map(|r| &r[r.find('/').unwrap_or(r.len())..])
+                .unwrap_or(&url),
+        };
+        let path = if path.starts_with('/') {
+            path.to_owned()
+        } else {
+            format!("/{path}")
+        };
+        let mut builder = hyper::Request::builder()
+            .method(self.http.method.as_str())
+            .uri(path)
+            .header(hyper::header::HOST, place.authority.as_str());
+        for (name, value) in &self.http.headers {
+            builder = builder.header(name.as_str(), fill(value));
+        }
+        let body = self
+            .http
+            .body
+            .as_ref()
+            .map(|b| Bytes::from(fill(b)))
+            .unwrap_or_default();
+        builder.body(Full::new(body)).unwrap_or_else(|_| {
+            // A rendered value no header may hold: send nothing odd, and let
+            // the reply say what the service makes of it.
+            hyper::Request::new(Full::new(Bytes::new()))
+        })
+    }
+
+    /// What a reply means: `(outcome, unexpected reply shown, order id)`.
+    fn judge(&self, status: u16, body: &[u8]) -> (Outcome, Option<String>, Option<String>) {
+        let word = match &self.http.reply {
+            None => Some(status.to_string()),
+            Some(pointer) => serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v.pointer(pointer).map(text)),
+        };
+        let mapped = word
+            .as_deref()
+            .and_then(|w| self.replies.iter().find(|(t, _)| t == w));
+        match mapped {
+            Some((_, outcome)) => {
+                let order = match (&self.http.order_id, outcome) {
+                    (Some(pointer), Outcome::Sold) => {
+                        serde_json::from_slice::<serde_json::Value>(body)
+                            .ok()
+                            .and_then(|v| v.pointer(pointer).map(text))
+                    }
+                    _ => None,
+                };
+                (*outcome, None, order)
+            }
+            None if status >= 500 => (Outcome::InDoubt, None, None),
+            None => (
+                Outcome::Error(ErrorKind::UnexpectedReply),
+                Some(shown(status, body)),
+                None,
+            ),
+        }
+    }
+}
+
+enum Exchange {
+    Reply(u16, Bytes),
+    /// Nothing reached the service: no connection.
+    NotSent,
+    /// Sent, and no whole reply came: maybe applied.
+    Lost,
+}
+
+/// A JSON value as the mapping matches it: a string as is, anything
+/// else as JSON.
+fn text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `HTTP 409: <the body's first 200 bytes>`.
+fn shown(status: u16, body: &[u8]) -> String {
+    let cut = body.len().min(SHOWN_BODY);
+    let mut text = String::from_utf8_lossy(&body[..cut]).into_owned();
+    if body.len() > cut {
+        text.push_str("...");
+    }
+    format!("HTTP {status}: {}", text.trim_end())
+}
+
+/// The text of a request template for this attempt on this place.
+fn fill(t: &Template, ctx: &Context<'_>, token: &str, instance: &str) -> String {
+    use std::fmt::Write as _;
+    ctx.keys.render(t, |var, out| {
+        let _ = match var {
+            Var::Buyer => write!(out, "{}", ctx.buyer),
+            Var::Quantity => write!(out, "{}", ctx.quantity),
+            Var::Token => write!(out, "{token}"),
+            Var::Client => write!(out, "{}", ctx.client),
+            Var::Worker => write!(out, "{}", ctx.worker),
+            Var::Instance => write!(out, "{instance}"),
+            Var::Stock | Var::Lock | Var::Run => Ok(()),
+        };
+    })
+}
