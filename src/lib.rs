@@ -10,9 +10,9 @@
 //! - [`cli`]: clap definitions; the help text. `main.rs` dispatches to
 //!   [`cmd`]: `run`, `sweep`, `capacity`, `compare` and `agent`.
 //! - [`scenario`]: TOML + `--set` overrides -> a validated [`scenario::Scenario`].
-//! - [`coordinator`]: opens the target, spawns workers, barrier start,
-//!   faults and failovers, merges their metrics, audits; produces a
-//!   [`record::RunRecord`].
+//! - [`coordinator`]: opens the target, starts the user's `[service]`
+//!   instances, spawns workers, barrier start, faults and failovers,
+//!   merges their metrics, audits; produces a [`record::RunRecord`].
 //! - [`record`]: what a finished run measured, for the reports; with
 //!   [`timeline`], the run over time.
 //! - [`judge`]: the run's verdict from what it measured, as pure

@@ -294,6 +294,10 @@ async fn drive(
         .await;
     let coordinator_cpu_s = crate::util::process::cpu_seconds(libc::RUSAGE_SELF) - cpu_at_go;
     progress.finish();
+    if let Some(services) = services.as_mut() {
+        let cut = matches!(interrupted, Ok(true)) || interrupted.is_err();
+        faults.settle_instances(services, cut).await;
+    }
     let sold = collector.totals.counters.sold_units;
     faults.finish_run(
         &fleet,
@@ -601,6 +605,16 @@ impl Collector {
                 _ = redraw.tick() => watch.progress.update(&self.totals.counters, self.stock),
                 _ = watchdog.tick() => {
                     self.note_stall();
+                    if let Some(services) = watch.services.as_deref_mut() {
+                        for (index, status) in services.exited_by_themselves() {
+                            let what = format!(
+                                "service instance {index} exited by itself ({status}) at {:.1} s; requests under way on it are in doubt, and the load goes to the other instances (see service-{index}.log)",
+                                self.started.elapsed().as_secs_f64()
+                            );
+                            eprintln!("{what}");
+                            watch.faults.harness(what);
+                        }
+                    }
                     self.give_up_on_silent(fleet, watch.faults);
                     fleet.cut_stuck_hosts(&self.done);
                 }
@@ -611,7 +625,8 @@ impl Collector {
                 }
                 () = watch.interrupt.wait_for(signals + 1), if signals < 2 => {
                     signals += 1;
-                    self.interrupted(signals, fleet, watch.faults).await;
+                    let services = watch.services.as_deref_mut();
+                    self.interrupted(signals, fleet, watch.faults, services).await;
                 }
             }
         }
@@ -621,10 +636,17 @@ impl Collector {
 
     /// The first signal stops the workers after their current purchase
     /// (paused ones are resumed to do so); the second kills them at once.
-    async fn interrupted(&mut self, signals: u32, fleet: &mut Fleet, faults: &mut Faults) {
+    async fn interrupted(
+        &mut self,
+        signals: u32,
+        fleet: &mut Fleet,
+        faults: &mut Faults,
+        services: Option<&mut Services>,
+    ) {
         if signals == 1 {
             eprintln!("interrupted: stopping the workers (they finish their current purchase; Ctrl-C again to stop at once)");
             faults.resume_all_now(fleet);
+            faults.resume_instances_now(services);
             fleet.broadcast(&ToWorker::Stop).await;
         } else {
             eprintln!(

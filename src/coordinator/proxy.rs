@@ -31,6 +31,9 @@ pub struct Proxy {
     mode: watch::Sender<Mode>,
     /// Connections forwarding right now: a fault's evidence.
     open: Arc<AtomicUsize>,
+    /// When anything last went through, in ms since `born`.
+    last: Arc<std::sync::atomic::AtomicU64>,
+    born: std::time::Instant,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -47,11 +50,19 @@ impl Proxy {
         let port = listener.local_addr()?.port();
         let (mode, watcher) = watch::channel(Mode::default());
         let open = Arc::new(AtomicUsize::new(0));
-        let accept = tokio::spawn(accept(listener, upstream, watcher, open.clone(), tap));
+        let born = std::time::Instant::now();
+        let last = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let seen = Seen {
+            last: last.clone(),
+            born,
+        };
+        let accept = tokio::spawn(accept(listener, upstream, watcher, open.clone(), tap, seen));
         Ok(Proxy {
             port,
             mode,
             open,
+            last,
+            born,
             accept,
         })
     }
@@ -67,6 +78,12 @@ impl Proxy {
             m.jitter = jitter;
         });
         self.open.load(Ordering::SeqCst)
+    }
+
+    /// How long nothing went through.
+    pub fn idle(&self) -> Duration {
+        let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
+        self.born.elapsed().saturating_sub(last)
     }
 
     /// Returns how many connections it dropped.
@@ -89,18 +106,20 @@ async fn accept(
     mode: watch::Receiver<Mode>,
     open: Arc<AtomicUsize>,
     tap: Option<Tap>,
+    seen: Seen,
 ) {
     while let Ok((client, _)) = listener.accept().await {
         let upstream = upstream.clone();
         let mode = mode.clone();
         let open = open.clone();
         let tap = tap.clone();
+        let seen = seen.clone();
         tokio::spawn(async move {
             if let Ok(server) = TcpStream::connect(&upstream).await {
                 let _ = server.set_nodelay(true);
                 let _ = client.set_nodelay(true);
                 open.fetch_add(1, Ordering::SeqCst);
-                forward(client, server, mode, tap).await;
+                forward(client, server, mode, tap, seen).await;
                 open.fetch_sub(1, Ordering::SeqCst);
             }
         });
@@ -113,6 +132,7 @@ async fn forward(
     server: TcpStream,
     mut mode: watch::Receiver<Mode>,
     tap: Option<Tap>,
+    seen: Seen,
 ) {
     let generation = mode.borrow().generation;
     let (mut client_rx, mut client_tx) = client.into_split();
@@ -122,18 +142,32 @@ async fn forward(
         async { while mode.changed().await.is_ok() && mode.borrow().generation == generation {} };
     match tap {
         None => tokio::select! {
-            () = copy(&mut client_rx, &mut server_tx, m1) => {}
-            () = copy(&mut server_rx, &mut client_tx, m2) => {}
+            () = copy(&mut client_rx, &mut server_tx, m1, &seen) => {}
+            () = copy(&mut server_rx, &mut client_tx, m2, &seen) => {}
             () = cut => {}
         },
         Some(tap) => {
             let pending = Pending::default();
             tokio::select! {
-                () = commands(&mut client_rx, &mut server_tx, m1, &tap, &pending) => {}
-                () = replies(&mut server_rx, &mut client_tx, m2, &tap, &pending) => {}
+                () = commands(&mut client_rx, &mut server_tx, m1, &tap, &pending, &seen) => {}
+                () = replies(&mut server_rx, &mut client_tx, m2, &tap, &pending, &seen) => {}
                 () = cut => {}
             }
         }
+    }
+}
+
+/// When anything last went through a proxy.
+#[derive(Clone)]
+struct Seen {
+    last: Arc<std::sync::atomic::AtomicU64>,
+    born: std::time::Instant,
+}
+
+impl Seen {
+    fn now(&self) {
+        let ms = self.born.elapsed().as_millis() as u64;
+        self.last.store(ms, Ordering::Relaxed);
     }
 }
 
@@ -160,6 +194,7 @@ async fn commands(
     mode: watch::Receiver<Mode>,
     tap: &Tap,
     pending: &Pending,
+    seen: &Seen,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     let mut unread: Vec<u8> = Vec::new();
@@ -169,6 +204,7 @@ async fn commands(
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        seen.now();
         if !blind {
             unread.extend_from_slice(&buf[..n]);
             let mut at = 0;
@@ -205,6 +241,7 @@ async fn replies(
     mode: watch::Receiver<Mode>,
     tap: &Tap,
     pending: &Pending,
+    seen: &Seen,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     let mut unsent: Vec<u8> = Vec::new();
@@ -214,6 +251,7 @@ async fn replies(
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        seen.now();
         unsent.extend_from_slice(&buf[..n]);
         let mut framed = 0;
         let mut sent = 0;
@@ -259,6 +297,7 @@ async fn copy(
     from: &mut (impl AsyncReadExt + Unpin),
     to: &mut (impl AsyncWriteExt + Unpin),
     mode: watch::Receiver<Mode>,
+    seen: &Seen,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -266,6 +305,7 @@ async fn copy(
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        seen.now();
         delay(&mode).await;
         if to.write_all(&buf[..n]).await.is_err() {
             return;

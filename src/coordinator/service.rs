@@ -276,6 +276,39 @@ impl Services {
         self.instances.iter().filter_map(|i| i.proxy.as_ref())
     }
 
+    /// Instances that exited by themselves since the last call (a crash
+    /// under load, not a fault's doing), with their exit status.
+    pub fn exited_by_themselves(&mut self) -> Vec<(usize, String)> {
+        let mut gone = Vec::new();
+        for (index, instance) in self.instances.iter_mut().enumerate() {
+            let Some(child) = instance.child.as_mut() else {
+                continue;
+            };
+            if let Ok(Some(status)) = child.try_wait() {
+                instance.child = None;
+                gone.push((index, status.to_string()));
+            }
+        }
+        gone
+    }
+
+    /// Waits until no instance sent Redis anything for `quiet` (through
+    /// its proxy; without proxies, `quiet` itself), at most `max`.
+    pub async fn quiet(&self, quiet: Duration, max: Duration) {
+        let proxies: Vec<&Proxy> = self.proxies().collect();
+        if proxies.is_empty() {
+            return tokio::time::sleep(quiet).await;
+        }
+        let deadline = Instant::now() + max;
+        loop {
+            let idle = proxies.iter().map(|p| p.idle()).min().unwrap_or(quiet);
+            if idle >= quiet || Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(quiet - idle).await;
+        }
+    }
+
     /// SIGSTOPs the instance's process group.
     pub fn pause(&mut self, index: usize) {
         self.signal(index, libc::SIGSTOP);

@@ -22,6 +22,28 @@ pub fn lines(record: &RunRecord) -> Vec<String> {
         };
         lines.push(format!("Script {} ({how}).", script.path.display()));
     }
+    if let Some(http) = &record.scenario.http {
+        let service = match &record.scenario.service {
+            Some(s) => format!(
+                " on {} instance(s) of `{}` started by the harness (their output in service-<i>.log)",
+                s.instances,
+                s.command.join(" ")
+            ),
+            None => String::new(),
+        };
+        lines.push(format!(
+            "HTTP: {} {}{service}; reply {}.",
+            http.method,
+            http.url.text,
+            http.reply
+                .as_deref()
+                .map_or("= the status code".to_owned(), |p| format!("at {p}"))
+        ));
+    }
+    let by = match record.scenario.http {
+        Some(_) => "service",
+        None => "script",
+    };
     if !c.rejections.is_empty() {
         let words: Vec<String> = c
             .rejections
@@ -29,7 +51,7 @@ pub fn lines(record: &RunRecord) -> Vec<String> {
             .map(|(w, n)| format!("{w} {n}"))
             .collect();
         lines.push(format!(
-            "{} purchase(s) rejected by the script: {}.",
+            "{} purchase(s) rejected by the {by}: {}.",
             c.rejection_total(),
             words.join(", ")
         ));
@@ -78,6 +100,21 @@ pub fn lines(record: &RunRecord) -> Vec<String> {
             "Orders in {}: {counted}, for {} recorded sale(s) and {} in doubt.",
             o.key, o.sales, o.in_doubt
         ));
+        match &o.missing {
+            Some(Ok(m)) if m.missing > 0 => lines.push(format!(
+                "{} acknowledged sale(s) of {} have no order in {} (first: {}): buyers hold a receipt for an order that does not exist.",
+                m.missing,
+                m.acknowledged,
+                o.key,
+                m.first.join(", ")
+            )),
+            Some(Ok(m)) => lines.push(format!(
+                "Every acknowledged sale's order id ({}) is in {}.",
+                m.acknowledged, o.key
+            )),
+            Some(Err(why)) => lines.push(format!("Order ids not checked: {why}.")),
+            None => {}
+        }
     }
     if let Some(why) = &ledgers.unchecked {
         lines.push(format!(

@@ -6,7 +6,15 @@
 
 use std::time::Instant;
 
+use std::time::Duration;
+
 use super::{FaultContext, Faults, Later, Status};
+
+/// After a paused instance resumed at the end: no Redis traffic from the
+/// instances for this long means they are done, waited for at most
+/// `SETTLE_MAX`.
+const SETTLE_QUIET: Duration = Duration::from_millis(200);
+const SETTLE_MAX: Duration = Duration::from_secs(3);
 use crate::coordinator::service::Services;
 use crate::coordinator::tap::Caught;
 use crate::record::Subject;
@@ -174,6 +182,40 @@ impl Faults {
                 self.note(fault, false, why);
             }
         }
+    }
+
+    /// The load ended (sold out, or its duration): a paused instance
+    /// serves out its pause, unless the run was `cut` short, as the
+    /// purchases it holds would have; then the instances get a moment to
+    /// finish what they are doing (no Redis traffic for a while) before
+    /// they are stopped and the stock is audited.
+    pub async fn settle_instances(&mut self, services: &mut Services, cut: bool) {
+        let mut pending: Vec<(Instant, usize)> = self
+            .later
+            .iter()
+            .filter_map(|(at, later)| match later {
+                Later::ResumeInstance(index) => Some((*at, *index)),
+                _ => None,
+            })
+            .collect();
+        pending.sort();
+        let resumed = !pending.is_empty();
+        for (at, index) in pending {
+            if !cut {
+                tokio::time::sleep_until(at.into()).await;
+            }
+            self.resume_instance(index, services);
+        }
+        self.later
+            .retain(|(_, later)| !matches!(later, Later::ResumeInstance(_)));
+        if resumed {
+            services.quiet(SETTLE_QUIET, SETTLE_MAX).await;
+        }
+    }
+
+    /// Interrupted: every paused instance resumes now, so it can stop.
+    pub fn resume_instances_now(&mut self, services: Option<&mut Services>) {
+        self.resume_instances(services);
     }
 
     /// Every paused instance resumes now (the run is ending or
