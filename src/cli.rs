@@ -54,6 +54,10 @@ pub enum Command {
     /// starts that host's workers and relays their protocol lines.
     #[command(hide = true)]
     Agent(AgentArgs),
+    /// Kills the process groups of a run's `[service]` instances when the
+    /// coordinator dies (started by `run`; reads them on stdin).
+    #[command(hide = true)]
+    Reaper(ChildArgs),
 }
 
 /// What a worker is told on its command line: only the run it belongs to,

@@ -26,6 +26,10 @@ fn main() -> ExitCode {
         ),
         Command::Worker(_) => return worker(),
         Command::Agent(args) => return agent(&args),
+        Command::Reaper(_) => {
+            seckill_bench::util::reaper::main();
+            return ExitCode::SUCCESS;
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -251,6 +251,8 @@ pub struct Metrics {
     pub order_ids: Vec<String>,
     /// `http`: purchases under way per instance, shared with the strategy.
     pub instance_load: std::rc::Rc<[std::cell::Cell<u32>]>,
+    /// What the last batch said of `instance_load`: a change is news.
+    shipped_load: Vec<u32>,
     dirty: bool,
 }
 
@@ -327,16 +329,18 @@ impl Metrics {
     /// # Errors
     /// Never today; kept fallible for the shipping format's sake.
     pub fn drain(&mut self, watermark_ns: u64) -> anyhow::Result<Option<Batch>> {
-        if !self.dirty {
+        let load = self.instances_in_flight();
+        if !self.dirty && load == self.shipped_load {
             return Ok(None);
         }
+        self.shipped_load.clone_from(&load);
         let batch = Batch {
             counters: std::mem::take(&mut self.counters),
             holds: std::mem::take(&mut self.holds),
             buyers: std::mem::take(&mut self.buyers),
             buyer_segments: std::mem::take(&mut self.buyer_segments),
             order_ids: std::mem::take(&mut self.order_ids),
-            instances_in_flight: self.instances_in_flight(),
+            instances_in_flight: load,
             watermark_ns,
             lock_wait: buckets(&self.histograms.lock_wait),
             critical_section: buckets(&self.histograms.critical_section),

@@ -12,6 +12,7 @@ mod measurement;
 mod replication;
 mod robustness;
 mod scripts;
+mod service;
 mod strategies;
 mod support;
 mod verdict;

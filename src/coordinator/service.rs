@@ -17,6 +17,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use super::proxy::{Proxy, Tap, Taps};
 use crate::scenario::{RestartMode, ServiceSettings};
 use crate::util::process::GroupGuard;
+use crate::util::reaper::Reaper;
 
 /// What `{stock}`, `{lock}`, `{run}` and `{redis_url}` stand for.
 pub struct Vars {
@@ -87,6 +88,8 @@ struct Instance {
     group: Option<GroupGuard>,
     pid: Option<u32>,
     log: Arc<Mutex<Log>>,
+    /// The tasks copying its output into `log`.
+    readers: Vec<tokio::task::JoinHandle<()>>,
     /// Between this instance and Redis, when a fault needs to see or
     /// delay its commands.
     proxy: Option<Proxy>,
@@ -101,6 +104,9 @@ pub struct Services {
     secret: Option<String>,
     /// The lock-holder watch over every instance's proxy.
     pub taps: Option<Taps>,
+    /// Kills the instances' groups if the coordinator dies (what an
+    /// instance forked has no parent-death signal of its own).
+    reaper: Option<Reaper>,
 }
 
 impl Services {
@@ -126,9 +132,25 @@ impl Services {
             instances: Vec::new(),
             secret: vars.secret.clone().filter(|s| !s.is_empty()),
             taps,
+            reaper: match Reaper::start(&vars.run) {
+                Ok(reaper) => Some(reaper),
+                Err(e) => {
+                    eprintln!("warning: no reaper for the service instances ({e}): what they fork may outlive a killed harness");
+                    None
+                }
+            },
         };
-        for index in 0..settings.instances as usize {
-            let port = free_port().context("finding a free port for a service instance")?;
+        // Every port held until all are chosen: no two instances get one.
+        let held = (0..settings.instances)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+            .collect::<std::io::Result<Vec<_>>>()
+            .context("finding free ports for the service instances")?;
+        let ports = held
+            .iter()
+            .map(|l| l.local_addr().map(|a| a.port()))
+            .collect::<std::io::Result<Vec<u16>>>()?;
+        drop(held);
+        for (index, port) in ports.into_iter().enumerate() {
             let (proxy, redis_url) = match proxied {
                 Some((upstream, url)) => {
                     let tap = services.taps.as_ref().map(|t| Tap::new(t, index));
@@ -158,6 +180,7 @@ impl Services {
                 group: None,
                 pid: None,
                 log: Arc::new(Mutex::new(Log::default())),
+                readers: Vec::new(),
                 proxy,
                 dead: false,
                 paused: false,
@@ -207,11 +230,20 @@ impl Services {
             })?;
         instance.pid = child.id();
         instance.group = Some(GroupGuard::of(&child));
+        if let (Some(reaper), Some(pid)) = (self.reaper.as_mut(), instance.pid) {
+            reaper.watch(pid);
+        }
         if let Some(out) = child.stdout.take() {
-            tokio::spawn(keep(out, instance.log.clone(), secret.clone(), false));
+            let log = instance.log.clone();
+            instance
+                .readers
+                .push(tokio::spawn(keep(out, log, secret.clone(), false)));
         }
         if let Some(err) = child.stderr.take() {
-            tokio::spawn(keep(err, instance.log.clone(), secret, true));
+            let log = instance.log.clone();
+            instance
+                .readers
+                .push(tokio::spawn(keep(err, log, secret, true)));
         }
         instance.child = Some(child);
         instance.paused = false;
@@ -229,7 +261,12 @@ impl Services {
                 }
             }
             let last = match probe(instance.port, path.as_deref()).await {
-                Ok(()) => return Ok(()),
+                // Still alive after it answered: not another process on
+                // its port while it failed to bind.
+                Ok(()) => match instance.child.as_mut().map(|c| c.try_wait()) {
+                    Some(Ok(Some(status))) => bail!("exited during start-up ({status})"),
+                    _ => return Ok(()),
+                },
                 Err(why) => why,
             };
             if Instant::now() >= deadline {
@@ -325,10 +362,19 @@ impl Services {
     pub fn kill(&mut self, index: usize, forever: bool) {
         self.signal(index, libc::SIGCONT);
         self.signal(index, libc::SIGKILL);
+        self.instances[index].dead |= forever;
+        self.gone(index);
+    }
+
+    /// The instance's group was killed: nothing of it to track.
+    fn gone(&mut self, index: usize) {
         let instance = &mut self.instances[index];
         instance.child = None;
-        instance.group = None;
-        instance.dead |= forever;
+        if instance.group.take().is_some() {
+            if let (Some(reaper), Some(pid)) = (self.reaper.as_mut(), instance.pid) {
+                reaper.forget(pid);
+            }
+        }
     }
 
     /// Stops instance `index` as a restart does: SIGKILL, or SIGTERM and
@@ -342,9 +388,7 @@ impl Services {
             RestartMode::Graceful => {
                 let grace = self.settings.stop_grace;
                 let how = self.terminate(index, grace).await;
-                let instance = &mut self.instances[index];
-                instance.child = None;
-                instance.group = None;
+                self.gone(index);
                 how
             }
         }
@@ -408,19 +452,21 @@ impl Services {
             if let Some(mut child) = instance.child.take() {
                 let _ = child.wait().await;
             }
+            // The last lines it wrote: its whole group is gone, so the
+            // pipes are closed and the readers finish.
+            for reader in instance.readers.drain(..) {
+                let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+            }
         }
     }
 
     fn kill_all(&mut self) {
-        for instance in &mut self.instances {
-            if let Some(pid) = instance.pid.filter(|_| instance.group.is_some()) {
-                // SAFETY: a negative pid signals the process group.
-                unsafe {
-                    libc::kill(-(pid as i32), libc::SIGCONT);
-                    libc::kill(-(pid as i32), libc::SIGKILL);
-                }
-            }
-            instance.group = None;
+        for index in 0..self.instances.len() {
+            self.signal(index, libc::SIGCONT);
+            self.signal(index, libc::SIGKILL);
+            let child = self.instances[index].child.take();
+            self.gone(index);
+            self.instances[index].child = child;
         }
     }
 
@@ -467,12 +513,6 @@ async fn keep(
         }
         log.lock().expect("not poisoned").push(line, stderr);
     }
-}
-
-/// A free loopback port (bound, read, released).
-fn free_port() -> std::io::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
 }
 
 /// One ready check: the port accepts, and with a path, a GET of it

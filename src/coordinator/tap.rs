@@ -1,9 +1,10 @@
 //! The lock-holder watch over `[service]` instances: each instance reaches
 //! Redis through a proxy of its own, and the proxy reads the RESP stream
 //! both ways. An instance holds the lock from the `+OK` to its
-//! `SET <lock> .. NX` until its `DEL` (or the TTL); its first command
-//! naming the stock key while it holds the lock (the read) opens its
-//! critical section. When a `lock-holder` fault is armed, the proxy holds that
+//! `SET <lock> .. NX` until its `DEL` (or the TTL); a read of the stock
+//! key (`GET`, `WATCH`, ...) while it holds the lock opens its critical
+//! section. Only a read: the holder's write may come after its lock
+//! expired and another of its threads took it again. When a `lock-holder` fault is armed, the proxy holds that
 //! command's reply back and tells the coordinator, which freezes the
 //! instance and lets the reply go when the pause ends: the instance
 //! resumes with a stale read of the stock, as after a GC pause. A service
@@ -74,9 +75,8 @@ impl Taps {
 pub struct Tap {
     shared: Arc<Shared>,
     instance: usize,
-    /// When this instance's hold of the lock expires, and whether it has
-    /// touched the stock since it took it; `None`: not held.
-    holding: Arc<Mutex<Option<(Instant, bool)>>>,
+    /// When this instance's hold of the lock expires; `None`: not held.
+    holding: Arc<Mutex<Option<Instant>>>,
 }
 
 /// What a command does, as far as the watch cares.
@@ -85,10 +85,17 @@ pub enum Kind {
     /// `SET <lock> .. NX`, with its TTL.
     LockTake(Duration),
     LockRelease,
-    /// Names the stock key.
-    Stock(String),
+    /// Names the stock key: the command, and whether it only reads.
+    Stock(String, bool),
     Other,
 }
+
+/// Commands that only read a key: where a lock holder's critical section
+/// begins.
+const READS: [&str; 12] = [
+    "GET", "MGET", "GETEX", "GETRANGE", "STRLEN", "EXISTS", "HGET", "HMGET", "HGETALL", "WATCH",
+    "TYPE", "TTL",
+];
 
 /// A lock without a TTL is held until released; this stands for "long".
 const NO_TTL: Duration = Duration::from_secs(3600);
@@ -127,14 +134,17 @@ impl Tap {
                     .unwrap_or(0);
                 let keys = args.get(3..3 + n).unwrap_or(&[]);
                 if keys.iter().any(|k| k == stock) {
-                    Kind::Stock(name)
+                    Kind::Stock(name, false)
                 } else if keys.iter().any(|k| k == lock) {
                     Kind::LockRelease
                 } else {
                     Kind::Other
                 }
             }
-            _ if names(stock) => Kind::Stock(name),
+            _ if names(stock) => {
+                let read = READS.contains(&name.as_str());
+                Kind::Stock(name, read)
+            }
             _ => Kind::Other,
         }
     }
@@ -148,7 +158,7 @@ impl Tap {
         match kind {
             Kind::LockTake(ttl) => {
                 if reply.starts_with(b"+OK") {
-                    *holding = Some((now + ttl, false));
+                    *holding = Some(now + ttl);
                     self.shared.lock_seen.store(true, Ordering::SeqCst);
                 }
                 None
@@ -157,16 +167,10 @@ impl Tap {
                 *holding = None;
                 None
             }
-            Kind::Stock(command) => {
-                // The first touch under the lock is the read; a later one
-                // (the write) is past the point a stale read matters.
-                let first = match holding.as_mut() {
-                    Some((until, touched)) if *until > now => !std::mem::replace(touched, true),
-                    _ => false,
-                };
-                let held = holding.is_some_and(|(until, _)| until > now);
+            Kind::Stock(command, read) => {
+                let held = holding.is_some_and(|until| until > now);
                 let unlocked = !self.shared.lock_seen.load(Ordering::SeqCst);
-                if !first && !unlocked {
+                if !(held && read) && !unlocked {
                     return None;
                 }
                 let fault = self.shared.armed.lock().expect("not poisoned").take()?;
@@ -340,7 +344,7 @@ mod tests {
         assert_eq!(take, Kind::LockTake(Duration::from_millis(50)));
         assert!(tap.on_reply(take.clone(), b"+OK\r\n").is_none());
         let read = tap.classify(&words("GET s"));
-        assert_eq!(read, Kind::Stock("GET".into()));
+        assert_eq!(read, Kind::Stock("GET".into(), true));
         assert!(
             tap.on_reply(read.clone(), b"$2\r\n10\r\n").is_none(),
             "not armed"
@@ -351,7 +355,6 @@ mod tests {
             tap.on_reply(write, b":9\r\n").is_none(),
             "the write is not the read"
         );
-        tap.on_reply(take.clone(), b"+OK\r\n");
         let other = Tap::new(&taps, 1);
         other.on_reply(Kind::LockTake(Duration::from_millis(50)), b"$-1\r\n");
         assert!(
@@ -374,7 +377,7 @@ mod tests {
         let tap = Tap::new(&taps, 0);
         taps.arm(3);
         let call = tap.classify(&words("EVALSHA abc 2 s o 1 id 7"));
-        assert_eq!(call, Kind::Stock("EVALSHA".into()));
+        assert_eq!(call, Kind::Stock("EVALSHA".into(), false));
         assert!(tap.on_reply(call, b"$4\r\nsold\r\n").is_some());
         assert!(!taps.events.try_recv().unwrap().holding);
     }

@@ -96,10 +96,14 @@ pub fn terminal_summary(record: &RunRecord, dir: &Path) -> String {
         let _ = writeln!(out, "  could not delete {key}: delete it by hand");
     }
     if row.in_doubt > 0 || row.lost > 0 {
+        let why = match row.unconfirmed {
+            0 => "reply lost".to_owned(),
+            n => format!("reply lost, or {n} unconfirmed by WAIT"),
+        };
         let _ = writeln!(
             out,
-            "  {} purchase(s) in doubt (reply lost, or {} unconfirmed by WAIT), {} unit(s) left the stock without a recorded sale",
-            row.in_doubt, row.unconfirmed, row.lost
+            "  {} purchase(s) in doubt ({why}), {} unit(s) left the stock without a recorded sale",
+            row.in_doubt, row.lost
         );
     }
     if row.segments > 1 {

@@ -8,6 +8,7 @@ pub mod freeze;
 pub mod fs;
 pub mod interrupt;
 pub mod process;
+pub mod reaper;
 pub mod redact;
 pub mod run_id;
 pub mod stop;

@@ -15,7 +15,8 @@ No Redis needed. Modes:
                  200 {"result":"sold_out"}) that ignores SIGTERM and starts a
                  child `sleep 300` in its own process group (the child ignores
                  SIGTERM too), so only SIGKILL to the whole group stops both. Writes its pid and the child's, one
-                 per line, to $PID_FILE if set.
+                 per line, to $PID_FILE if set, and creates $FIRST_BUY_FILE (if set)
+                 at its first POST /buy: the load has reached it.
 """
 
 import argparse
@@ -80,6 +81,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.command == "GET" and path == "/health":
             self.reply(200, b'{"status":"ok"}', "application/json")
         elif self.command == "POST" and path == "/buy":
+            first_buy()
             self.reply(200, b'{"result":"sold_out"}', "application/json")
         else:
             self.reply(404, b'{"result":"not_found"}', "application/json")
@@ -90,6 +92,19 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         self.skip_body()
         self.answer()
+
+
+_first_buy = threading.Lock()
+
+
+def first_buy():
+    """Creates $FIRST_BUY_FILE, once, if set."""
+    path = os.environ.get("FIRST_BUY_FILE")
+    if not path or not _first_buy.acquire(blocking=False):
+        return
+    with open(path + ".tmp", "w") as f:
+        f.write("bought\n")
+    os.replace(path + ".tmp", path)
 
 
 def serve(port, stop_on_sigterm):

@@ -11,7 +11,12 @@ under a lock; a request counts once its body parsed). Default "sold".
                 HSET ORDERS_KEY order_id buyer: 200 {"result":"sold","order_id":id},
                 or 200 {"result":"sold_out"} when not enough remain
     lost_order  the same, but the order is NOT recorded (the reply still says
-                sold, with its order_id): an order missing from the orders key
+                sold, with its order_id): an order missing from the orders key.
+                Writes "reply_service: order <id> not recorded" to stderr.
+    wrong_id    the same as sold, the order recorded under the request's id,
+                but the reply gives another (a fresh uuid4): as many orders as
+                sales, none under the id the buyer was given. Writes
+                "reply_service: order <id> not recorded" (the id replied).
     error503    503 text/plain "overloaded: try later", touching nothing
     weird       200 {"result":"maybe"}, touching nothing
     duplicate   200 {"result":"duplicate"}, touching nothing
@@ -19,7 +24,7 @@ under a lock; a request counts once its body parsed). Default "sold".
     hang        sleeps HANG_MS (default 30000) before answering 503
                 {"result":"error","detail":"hung"}, touching nothing
 
-Every kind but sold/lost_order first reads the stock (GET) and answers
+Every kind but sold/lost_order/wrong_id first reads the stock (GET) and answers
 200 {"result":"sold_out"} when fewer than `quantity` units remain, so a run
 always ends once the stock is gone. A missing stock key is 503
 {"result":"error","detail":"no stock key"}; a Redis error 503
@@ -112,7 +117,8 @@ def redact(url):
         return "<unparseable REDIS_URL>"
 
 
-KINDS = ("sold", "lost_order", "error503", "weird", "duplicate", "teapot", "hang")
+KINDS = ("sold", "lost_order", "wrong_id", "error503", "weird", "duplicate", "teapot",
+         "hang")
 
 REDIS_URL = STOCK_KEY = ORDERS_KEY = None
 R = None          # the one redis.Redis client (thread-safe, with its pool)
@@ -179,12 +185,26 @@ def buy_atomic(buyer, quantity, order_id, record):
     raise Unavailable(f"unexpected script reply {outcome!r}"[:160])
 
 
+def not_recorded(order_id):
+    """Says so on stderr in one write(2), whole even when threads race."""
+    os.write(2, f"{NAME}: order {order_id} not recorded\n".encode())
+
+
 def buy(kind, buyer, quantity, order_id):
     """(status, json object or text) for one /buy of this kind."""
     if kind == "sold":
         return buy_atomic(buyer, quantity, order_id, record=True)
     if kind == "lost_order":
-        return buy_atomic(buyer, quantity, order_id, record=False)
+        status, result = buy_atomic(buyer, quantity, order_id, record=False)
+        if result.get("result") == "sold":
+            not_recorded(order_id)
+        return status, result
+    if kind == "wrong_id":
+        status, result = buy_atomic(buyer, quantity, order_id, record=True)
+        if result.get("result") == "sold":
+            result["order_id"] = uuid.uuid4().hex
+            not_recorded(result["order_id"])
+        return status, result
     stock = R.get(STOCK_KEY)  # sold out wins over every scripted misbehaviour
     if stock is None:
         raise Unavailable("no stock key")

@@ -113,14 +113,14 @@ impl Faults {
                 self.later
                     .push((Instant::now() + duration, Later::ResumeInstance(index)));
                 self.note_for(fault, true, subject, format!(
-                    "instance {index} (pid {pid}) stopped (SIGSTOP, its whole process group) with {n} purchase(s) under way, for {duration:?}"
+                    "instance {index} (pid {pid}) stopped (SIGSTOP, its whole process group) with {n} purchase(s) under way as last reported, for {duration:?}"
                 ));
             }
             FaultAction::Kill { .. } => {
                 services.kill(index, true);
                 drop(release);
                 self.note_for(fault, true, subject, format!(
-                    "instance {index} (pid {pid}) killed (SIGKILL, its whole process group) with {n} purchase(s) under way: their requests get no reply, so they are in doubt"
+                    "instance {index} (pid {pid}) killed (SIGKILL, its whole process group) with {n} purchase(s) under way as last reported: their requests get no reply, so they are in doubt"
                 ));
             }
             FaultAction::Restart { mode, duration, .. } => {
@@ -135,7 +135,7 @@ impl Faults {
                     RestartMode::Graceful => "it may finish them before it exits",
                 };
                 self.note_for(fault, true, subject, format!(
-                    "instance {index} (pid {pid}) stopped ({}: {how}) with {n} purchase(s) under way ({lost}); starts again in {duration:?}",
+                    "instance {index} (pid {pid}) stopped ({}: {how}) with {n} purchase(s) under way as last reported ({lost}); starts again in {duration:?}",
                     mode.name()
                 ));
             }
