@@ -10,6 +10,8 @@
 #                               scripts/bench-coord.sh
 #   scripts/bench.sh capacity   the capacity search, then its 0.8x / 1.25x
 #                               check: scripts/bench-capacity.sh
+#   scripts/bench.sh http       the http strategy as an HTTP load generator
+#                               next to wrk, then a real service end to end
 #
 #   quick (default)  compare + conns                       ~1-2 minutes
 #   full             compare + layout + conns + soak        ~3-4 minutes
@@ -29,9 +31,27 @@
 #   conns    64 processes x 64 clients (4096 connections) for CONNS_SECONDS,
 #            RSS per connection (and 64 x 1 for the per-process baseline)
 #   soak     SOAK_PURCHASES purchases (10 million), RSS sampled over time
+#   http     (not in quick or full) ROUNDS rounds, alternating in each round,
+#            against one nginx started here on a free 127.0.0.1 port (one
+#            process, its own config in a temp dir) whose every reply is
+#            200 {"result":"dup"}:
+#              wrk -t1 -c50 -dHTTP_SECONDS, POST /buy with a JSON body
+#              seckill-bench, strategy http, the same POST with the buyer
+#                and quantity filled in per request, 1 process x 50
+#                clients, closed loop, HTTP_SECONDS long; "dup" is mapped
+#                to a rejection, so clients go on buying until the end (a
+#                run whose every purchase was rejected is INCONCLUSIVE,
+#                exit 5: expected here)
+#            then, ROUNDS times, end to end: examples/services/lua_service.py
+#            x 4 instances started by the harness on this redis-server,
+#            SERVICE_LAYOUT (2x16) clients, closed loop, HTTP_SECONDS long,
+#            stock 1,000,000; its CPU is split into the harness's, the
+#            instances' (read from /proc every 0.1 s) and redis-server's.
+#            Installs wrk and nginx (and python3-redis) if missing.
 #
 # Environment: ROUNDS (3), BENCH_SECONDS (6; full: 8), LAYOUT (1x50),
 # CONNS_SECONDS (5), SOAK_PURCHASES (10000000), SOAK_LAYOUT (=LAYOUT),
+# HTTP_SECONDS (5), SERVICE_LAYOUT (2x16),
 # QUIET_WAIT (30: at most this many seconds to wait for an idle machine
 # before each measurement), RETRY_NOISY (1: take a compare measurement again
 # once when other processes used more than 25% of a CPU during it; 0: never).
@@ -44,6 +64,11 @@
 # the machine meanwhile (other_cpu_pct, in % of one CPU: noise; above 10% a
 # measurement is flagged with a *; see other_pct). Everything talks to
 # 127.0.0.1.
+#
+# For http, wrk's CPU is bash's `time` around it as well, nginx's is read
+# from /proc like redis-server's (server_cpu_us_per_op), and in the end to
+# end rows the instances' CPU is service_cpu_us_per_op, left out of the
+# harness's cpu_us_per_op.
 #
 # Output: a table on stdout and reports/bench/bench.csv (one row per
 # measurement, then one `median` row per compared tool), the RSS samples
@@ -63,7 +88,7 @@ MODE=""
 for arg in "$@"; do
   case "$arg" in
     quick | full) MODE=$arg ;;
-    compare | layout | conns | soak) SECTIONS+=("$arg") ;;
+    compare | layout | conns | soak | http) SECTIONS+=("$arg") ;;
     script) exec bash "$(dirname "$0")/bench-script.sh" ;;
     coord) exec bash "$(dirname "$0")/bench-coord.sh" ;;
     capacity) exec bash "$(dirname "$0")/bench-capacity.sh" ;;
@@ -88,12 +113,14 @@ RETRY_NOISY=${RETRY_NOISY:-1}
 SOAK_PURCHASES=${SOAK_PURCHASES:-10000000}
 SOAK_MID=""
 SOAK_LAYOUT=${SOAK_LAYOUT:-$LAYOUT}
+HTTP_SECONDS=${HTTP_SECONDS:-5}
+SERVICE_LAYOUT=${SERVICE_LAYOUT:-2x16}
 CLIENTS=50
-for v in ROUNDS BENCH_SECONDS CONNS_SECONDS SOAK_PURCHASES QUIET_WAIT; do
+for v in ROUNDS BENCH_SECONDS CONNS_SECONDS SOAK_PURCHASES QUIET_WAIT HTTP_SECONDS; do
   if ! [[ ${!v} =~ ^[1-9][0-9]*$ ]]; then echo "error: $v must be a positive whole number, got '${!v}'" >&2; exit 2; fi
 done
 case $RETRY_NOISY in 0 | 1) ;; *) echo "error: RETRY_NOISY must be 0 or 1, got '$RETRY_NOISY'" >&2; exit 2 ;; esac
-for v in LAYOUT SOAK_LAYOUT; do
+for v in LAYOUT SOAK_LAYOUT SERVICE_LAYOUT; do
   if ! [[ ${!v} =~ ^[1-9][0-9]*x[1-9][0-9]*$ ]]; then echo "error: $v must look like 1x50 (processes x clients), got '${!v}'" >&2; exit 2; fi
 done
 if [ $(( ${LAYOUT%x*} * ${LAYOUT#*x} )) -ne $CLIENTS ]; then
@@ -111,23 +138,49 @@ if want conns || want soak; then
   command -v pgrep >/dev/null 2>&1 || { echo "error: pgrep not found (Debian: apt-get install procps)" >&2; exit 4; }
 fi
 MEMTIER=$(command -v memtier_benchmark || true)
+NGINX=""
+if want http; then
+  # wrk and nginx from the system package manager, as ensure-redis.sh does
+  # for redis-server. nginx lives in /usr/sbin, not always on PATH. Debian's
+  # nginx package may start a system service on port 80: this script does
+  # not use it (it starts its own nginx on a free port), so it is left as it is.
+  . scripts/lib/install-packages.sh
+  find_nginx() { command -v nginx 2>/dev/null || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true; }
+  NGINX=$(find_nginx)
+  if ! command -v wrk >/dev/null 2>&1 || [ -z "$NGINX" ]; then
+    install_packages "wrk and nginx" "wrk nginx" "wrk nginx" "wrk nginx" || exit 4
+    NGINX=$(find_nginx)
+  fi
+  command -v wrk >/dev/null 2>&1 || { echo "error: wrk not found (Debian: apt-get install wrk)" >&2; exit 4; }
+  [ -n "$NGINX" ] || { echo "error: nginx not found (Debian: apt-get install nginx)" >&2; exit 4; }
+  . scripts/lib/ensure-python-redis.sh
+  ensure_python_redis || { echo "error: python3 with redis-py is needed for examples/services/lua_service.py" >&2; exit 4; }
+fi
 cargo build --release --locked
-BIN=$ROOT/target/release/seckill-bench
+# where cargo put it: CARGO_TARGET_DIR is honoured (relative to the repository)
+BIN=${CARGO_TARGET_DIR:-target}/release/seckill-bench
+case $BIN in /*) ;; *) BIN=$ROOT/$BIN ;; esac
 OUT=$ROOT/reports/bench
 
 # ------------------------------------------------------------- temp + trap
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/seckill-bench.XXXXXX")
 REDIS_PID=""
+NGINX_PID=""
 JOB_PID=""
 # shellcheck disable=SC2317 # invoked by the trap
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   if [ -n "$JOB_PID" ] && kill -0 "$JOB_PID" 2>/dev/null; then
-    # the coordinator's own children get a parent-death signal
+    # the coordinator's own children (workers, service instances) get a
+    # parent-death signal
     pkill -TERM -P "$JOB_PID" 2>/dev/null || true
     kill -TERM "$JOB_PID" 2>/dev/null || true
     wait "$JOB_PID" 2>/dev/null || true
+  fi
+  if [ -n "$NGINX_PID" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
+    kill -TERM "$NGINX_PID" 2>/dev/null || true
+    wait "$NGINX_PID" 2>/dev/null || true
   fi
   if [ -n "$REDIS_PID" ] && kill -0 "$REDIS_PID" 2>/dev/null; then
     kill -TERM "$REDIS_PID" 2>/dev/null || true
@@ -172,8 +225,8 @@ rcli() { redis-cli -h 127.0.0.1 -p "$PORT" "$@"; }
 # raw string starts with the newline after r#" and ends with the one before "#.
 awk '/CHECK_AND_DECREMENT: &str = r#"/ { on = 1; print ""; next }
      on && /^"#;/ { exit }
-     on { print }' src/strategy/scripts.rs >"$TMP/check_and_decrement.lua"
-[ -s "$TMP/check_and_decrement.lua" ] || die "CHECK_AND_DECREMENT not found in src/strategy/scripts.rs"
+     on { print }' src/strategy/sources.rs >"$TMP/check_and_decrement.lua"
+[ -s "$TMP/check_and_decrement.lua" ] || die "CHECK_AND_DECREMENT not found in src/strategy/sources.rs"
 SHA=$(rcli -x SCRIPT LOAD <"$TMP/check_and_decrement.lua")
 [ "$SHA" = "$(sha1sum <"$TMP/check_and_decrement.lua" | cut -d' ' -f1)" ] || die "SCRIPT LOAD returned '$SHA'"
 HUGE=1000000000000000 # 1e15: exact in Lua's doubles, never sold out
@@ -246,21 +299,23 @@ kind = "lua"
 EOF
 }
 
-CSV_HEADER="section,round,tool,processes,clients,ops,seconds,ops_per_s,ratio,cpu_user_s,cpu_sys_s,cpu_us_per_op,server_cpu_us_per_op,other_cpu_pct,rss_start_kib,rss_end_kib,rss_max_kib,rss_per_conn_kib,anon_per_conn_kib,status"
+CSV_HEADER="section,round,tool,processes,clients,ops,seconds,ops_per_s,ratio,cpu_user_s,cpu_sys_s,cpu_us_per_op,server_cpu_us_per_op,other_cpu_pct,rss_start_kib,rss_end_kib,rss_max_kib,rss_per_conn_kib,anon_per_conn_kib,status,service_cpu_us_per_op"
 ROWS=$TMP/rows.csv
 : >"$ROWS"
 FAILED=0
 
-# record SECTION ROUND TOOL PROCS CLIENTS OPS SECONDS USER SYS SERVER_TICKS OTHER_PCT STATUS [RSS_START RSS_END RSS_MAX RSS_PER_CONN ANON_PER_CONN]
+# record SECTION ROUND TOOL PROCS CLIENTS OPS SECONDS USER SYS SERVER_TICKS OTHER_PCT STATUS [RSS_START RSS_END RSS_MAX RSS_PER_CONN ANON_PER_CONN [SERVICE_TICKS]]
 record() {
   awk -v OFS=, -v hz="$ticks_per_s" \
     -v sec="$1" -v rnd="$2" -v tool="$3" -v p="$4" -v c="$5" -v ops="$6" -v s="$7" -v u="$8" -v sy="$9" \
-    -v st="${10}" -v ot="${11}" -v status="${12}" -v r0="${13:-}" -v r1="${14:-}" -v rm="${15:-}" -v rc="${16:-}" -v ac="${17:-}" 'BEGIN {
+    -v st="${10}" -v ot="${11}" -v status="${12}" -v r0="${13:-}" -v r1="${14:-}" -v rm="${15:-}" -v rc="${16:-}" -v ac="${17:-}" \
+    -v sv="${18:-}" 'BEGIN {
       rate = s > 0 ? ops / s : 0
       cpu = ops > 0 ? (u + sy) / ops * 1e6 : 0
       srv = ops > 0 ? st / hz / ops * 1e6 : 0
+      svc = (sv != "" && ops > 0) ? sprintf("%.2f", sv / hz / ops * 1e6) : ""
       print sec, rnd, tool, p, c, ops, sprintf("%.3f", s), sprintf("%.0f", rate), "", u, sy,
-        sprintf("%.2f", cpu), sprintf("%.2f", srv), ot, r0, r1, rm, rc, ac, status
+        sprintf("%.2f", cpu), sprintf("%.2f", srv), ot, r0, r1, rm, rc, ac, status, svc
     }' >>"$ROWS"
 }
 
@@ -472,9 +527,314 @@ duration = \"30m\"" "$TMP/soak-rss.csv"; then
   fi
 fi
 
+# -------------------------------------------------------------------- http
+# proc_ticks PID: "utime stime" of a process in clock ticks ("0 0" once gone)
+proc_ticks() {
+  local s f
+  { read -r s <"/proc/$1/stat"; } 2>/dev/null || { echo "0 0"; return; }
+  read -ra f <<<"${s##*) }"
+  echo "${f[11]} ${f[12]}"
+}
+busy_ticks() { local u s; read -r u s < <(proc_ticks "$1"); echo $(( u + s )); }
+
+# csv_field NAME FILE: a field of a one-row CSV, quoted commas and all
+# (summary.csv's inconclusive_reason is free text).
+csv_field() { python3 -c 'import csv, sys; print(next(csv.DictReader(open(sys.argv[2])))[sys.argv[1]])' "$1" "$2"; }
+
+# http_header PORT NAME: that header of a GET /buy on 127.0.0.1:PORT, if any
+http_header() {
+  local line
+  { exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 0
+  printf 'GET /buy HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+  while IFS= read -r -t 2 line <&3; do
+    line=${line%$'\r'}
+    [ -z "$line" ] && break
+    case ${line,,} in "${2,,}: "*) echo "${line#*: }" ;; esac
+  done
+  exec 3<&-
+}
+
+# start_nginx: one nginx process (no master, no daemon) on a free loopback
+# port, its config, logs and temp files in $TMP/nginx; every request gets
+# 200 {"result":"dup"}. Sets NGINX_PID and NGINX_PORT. The X-Bench header
+# proves that the server answering is ours.
+start_nginx() {
+  local dir=$TMP/nginx port tag
+  mkdir -p "$dir"
+  tag=$RANDOM$RANDOM$RANDOM
+  for _ in $(seq 1 20); do
+    port=$(( 20000 + RANDOM % 30000 ))
+    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue # taken
+    cat >"$dir/nginx.conf" <<EOF
+# scripts/bench.sh: a fixed reply, far cheaper than any service
+daemon off;
+master_process off;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000000; # never close a connection: neither tool reconnects
+  keepalive_timeout 60s;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+  server {
+    listen 127.0.0.1:$port;
+    location / {
+      default_type application/json;
+      add_header X-Bench $tag;
+      return 200 '{"result":"dup"}';
+    }
+  }
+}
+EOF
+    "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >>"$dir/stderr.log" 2>&1 &
+    NGINX_PID=$!
+    for _ in $(seq 1 50); do
+      if [ "$(http_header "$port" X-Bench)" = "$tag" ]; then NGINX_PORT=$port; return 0; fi
+      kill -0 "$NGINX_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=""
+  done
+  tail -n 5 "$dir/error.log" "$dir/stderr.log" >&2 2>/dev/null || true
+  return 1
+}
+
+stop_nginx() {
+  [ -n "$NGINX_PID" ] || return 0
+  kill -TERM "$NGINX_PID" 2>/dev/null || true
+  wait "$NGINX_PID" 2>/dev/null || true
+  NGINX_PID=""
+}
+
+# http_files: wrk's request script and the two scenarios.
+http_files() {
+  cat >"$TMP/post.lua" <<'EOF'
+-- the request seckill-bench sends, with a fixed buyer
+wrk.method = "POST"
+wrk.body = '{"buyer": "1", "quantity": 1}'
+wrk.headers["Content-Type"] = "application/json"
+EOF
+  cat >"$TMP/bench-http.toml" <<EOF
+name = "bench-http"
+description = "scripts/bench.sh: the http strategy against nginx's fixed reply, closed loop"
+
+[stock]
+initial = $HUGE
+
+[load]
+processes = 1
+clients_per_process = $CLIENTS
+duration = "${HTTP_SECONDS}s"
+
+[strategy]
+kind = "http"
+url = "http://127.0.0.1:$NGINX_PORT/buy"
+method = "POST"
+headers = { "Content-Type" = "application/json" }
+body = '{"buyer": "{buyer}", "quantity": {quantity}}'
+reply = "/result"
+
+[strategy.replies]
+"sold" = "sold"
+"sold_out" = "sold_out"
+"dup" = "duplicate"    # nginx's only reply: a rejection, so clients go on until the end
+EOF
+  cat >"$TMP/bench-service.toml" <<EOF
+name = "bench-service"
+description = "scripts/bench.sh: lua_service.py x 4 over HTTP, closed loop, no fault"
+
+[stock]
+initial = 1000000
+
+[load]
+processes = ${SERVICE_LAYOUT%x*}
+clients_per_process = ${SERVICE_LAYOUT#*x}
+duration = "${HTTP_SECONDS}s"
+
+[strategy]
+kind = "http"
+url = "{instance}/buy"
+method = "POST"
+headers = { "Content-Type" = "application/json", "Idempotency-Key" = "{token}" }
+body = '{"buyer": "{buyer}", "quantity": {quantity}}'
+reply = "/result"
+order_id = "/order_id"
+
+[strategy.replies]
+"sold" = "sold"
+"sold_out" = "sold_out"
+
+[service]
+command = ["python3", "$ROOT/examples/services/lua_service.py", "--port", "{port}"]
+instances = 4
+env = { REDIS_URL = "{redis_url}", STOCK_KEY = "{stock}", LOCK_KEY = "{lock}", ORDERS_KEY = "{run}:orders" }
+ready_path = "/health"
+
+[audit]
+orders = "{run}:orders"
+EOF
+}
+
+run_wrk() {
+  local label=$1 s0 m0 s1 m1 rc
+  wait_quiet
+  s0=$(busy_ticks "$NGINX_PID"); m0=$(machine_ticks)
+  timed "$label" wrk -t1 -c"$CLIENTS" -d"${HTTP_SECONDS}s" -s "$TMP/post.lua" "http://127.0.0.1:$NGINX_PORT/buy"
+  s1=$(busy_ticks "$NGINX_PID"); m1=$(machine_ticks)
+  rc=$(cat "$TMP/$label.rc")
+  # "  308404 requests in 5.04s, 50.00MB read"
+  RUN_OPS=""; RUN_SECONDS=""
+  read -r RUN_OPS RUN_SECONDS < <(awk '$2 == "requests" && $3 == "in" { sub(/s,$/, "", $4); print $1, $4 }' "$TMP/$label.log") || true
+  if [ "$rc" != 0 ] || [ -z "$RUN_OPS" ] || ! [[ $RUN_SECONDS =~ ^[0-9.]+$ ]]; then
+    echo "wrk failed (exit $rc):" >&2; tail -n 20 "$TMP/$label.log" >&2; FAILED=1; return 1
+  fi
+  read -r RUN_WALL RUN_USER RUN_SYS <"$TMP/$label.time"
+  RUN_SERVER=$(( s1 - s0 ))
+  RUN_OTHER=$(other_pct "$m0" "$m1")
+  RUN_STATUS=ok
+  if grep -qE 'Non-2xx|Socket errors' "$TMP/$label.log"; then
+    RUN_STATUS=$(grep -E 'Non-2xx|Socket errors' "$TMP/$label.log" | tr -s ' ' | tr ',' ';' | paste -sd' ')
+  fi
+}
+
+run_seckill_http() {
+  local label=$1 s0 m0 s1 m1 rc summary rejected
+  wait_quiet
+  s0=$(busy_ticks "$NGINX_PID"); m0=$(machine_ticks)
+  timed "$label" "$BIN" run "$TMP/bench-http.toml" --redis-url "$URL" --out "$TMP/runs/$label" --quiet
+  s1=$(busy_ticks "$NGINX_PID"); m1=$(machine_ticks)
+  rc=$(cat "$TMP/$label.rc")
+  summary=$TMP/runs/$label/summary.csv
+  # Every purchase is rejected ("dup"), so the verdict is INCONCLUSIVE
+  # (exit 5): this run's expected end.
+  if { [ "$rc" != 0 ] && [ "$rc" != 5 ]; } || [ ! -f "$summary" ]; then
+    echo "seckill-bench run '$label' failed (exit $rc):" >&2; tail -n 20 "$TMP/$label.log" >&2; FAILED=1; return 1
+  fi
+  read -r RUN_WALL RUN_USER RUN_SYS <"$TMP/$label.time"
+  RUN_OPS=$(csv_field attempts "$summary")
+  RUN_SECONDS=$(csv_field duration_s "$summary")
+  rejected=$(csv_field rejections "$summary")
+  RUN_SERVER=$(( s1 - s0 ))
+  RUN_OTHER=$(other_pct "$m0" "$m1")
+  RUN_STATUS=ok
+  [ "$rejected" = "$RUN_OPS" ] ||
+    RUN_STATUS="$(csv_field verdict "$summary") rejected=$rejected errors=$(csv_field errors "$summary") in_doubt=$(csv_field in_doubt "$summary")"
+}
+
+# run_service LABEL: lua_service.py x 4 end to end. The instances are the
+# coordinator's children, so bash's `time` counts their CPU too; it is
+# read from /proc every 0.1 s (the last reading of each instance, after
+# the load ended, is its total) and taken out of the harness's figure.
+# SVC_TICKS: the instances' CPU from the moment a worker was up (their
+# Python start-up left out).
+run_service() {
+  local label=$1 s0 m0 s1 m1 rc summary coord pids pid u s seen=0 svc_all=0 svc_user=0 svc_sys=0
+  local -A last_u=() last_s=() base=()
+  wait_quiet
+  s0=$(server_ticks); m0=$(machine_ticks)
+  timed "$label" "$BIN" run "$TMP/bench-service.toml" --redis-url "$URL" --out "$TMP/runs/$label" --quiet &
+  JOB_PID=$!
+  while kill -0 "$JOB_PID" 2>/dev/null; do
+    coord=$(pgrep -P "$JOB_PID" | head -n 1 || true)
+    if [ -n "$coord" ]; then
+      pids=$(pgrep -P "$coord" -f 'lua_service\.py' || true)
+      for pid in $pids; do
+        read -r u s < <(proc_ticks "$pid")
+        [ $(( u + s )) -gt 0 ] || continue
+        last_u[$pid]=$u; last_s[$pid]=$s
+        # an instance first seen after the load began counts from 0
+        [ -n "${base[$pid]:-}" ] || [ "$seen" = 0 ] || base[$pid]=0
+      done
+      if [ "$seen" = 0 ] && pgrep -P "$coord" -f 'seckill-bench worker' >/dev/null; then
+        seen=1
+        for pid in "${!last_u[@]}"; do base[$pid]=$(( last_u[$pid] + last_s[$pid] )); done
+      fi
+    fi
+    sleep 0.1
+  done
+  wait "$JOB_PID" || true
+  JOB_PID=""
+  s1=$(server_ticks); m1=$(machine_ticks)
+  for pid in "${!last_u[@]}"; do
+    svc_user=$(( svc_user + last_u[$pid] )); svc_sys=$(( svc_sys + last_s[$pid] ))
+    svc_all=$(( svc_all + last_u[$pid] + last_s[$pid] - ${base[$pid]:-0} ))
+  done
+  rc=$(cat "$TMP/$label.rc")
+  summary=$TMP/runs/$label/summary.csv
+  if [ "$rc" != 0 ] || [ ! -f "$summary" ]; then
+    echo "seckill-bench run '$label' failed (exit $rc):" >&2; tail -n 20 "$TMP/$label.log" >&2
+    tail -n 5 "$TMP/runs/$label"/service-*.log >&2 2>/dev/null || true
+    FAILED=1; return 1
+  fi
+  if [ "${#last_u[@]}" != 4 ]; then
+    echo "warning: $label: read the CPU of ${#last_u[@]} lua_service.py instance(s), not 4" >&2
+  fi
+  # RUN_USER, RUN_SYS: all that `time` saw (for other_pct); HARNESS_*: less
+  # the instances' whole lives
+  read -r RUN_WALL RUN_USER RUN_SYS <"$TMP/$label.time"
+  HARNESS_USER=$(awk -v a="$RUN_USER" -v b="$svc_user" -v hz="$ticks_per_s" 'BEGIN { printf "%.3f", a - b / hz }')
+  HARNESS_SYS=$(awk -v a="$RUN_SYS" -v b="$svc_sys" -v hz="$ticks_per_s" 'BEGIN { printf "%.3f", a - b / hz }')
+  SVC_TICKS=$svc_all
+  RUN_OPS=$(csv_field attempts "$summary")
+  RUN_SECONDS=$(csv_field duration_s "$summary")
+  RUN_SERVER=$(( s1 - s0 ))
+  RUN_OTHER=$(other_pct "$m0" "$m1")
+  RUN_STATUS=$(csv_field verdict "$summary")
+  [ "$(csv_field errors "$summary")" = 0 ] || RUN_STATUS="$RUN_STATUS errors=$(csv_field errors "$summary")"
+  [ "$(csv_field sales "$summary")" = "$RUN_OPS" ] || RUN_STATUS="$RUN_STATUS sales=$(csv_field sales "$summary")"
+}
+
+# measure_http TOOL ROUND: one http measurement (wrk, seckill-bench or
+# service), recorded; taken again once when other processes were busy.
+measure_http() {
+  local tool=$1 r=$2 try again="" p=${SERVICE_LAYOUT%x*} c=${SERVICE_LAYOUT#*x}
+  for try in 1 2; do
+    [ "$try" = 2 ] && again=-again
+    case $tool in
+      wrk) run_wrk "wrk-$r$again" || return 1 ;;
+      seckill-bench) run_seckill_http "http-$r$again" || return 1 ;;
+      service) run_service "service-$r$again" || return 1 ;;
+    esac
+    if [ "$try" = 1 ] && [ "$RETRY_NOISY" = 1 ] && awk -v o="$RUN_OTHER" 'BEGIN { exit !(o > 25) }'; then
+      echo "bench: round $r, $tool: other processes used ${RUN_OTHER}% of a CPU meanwhile; measuring again" >&2
+      continue
+    fi
+    break
+  done
+  case $tool in
+    wrk) record http "$r" "wrk -t1 -c$CLIENTS" 1 $CLIENTS "$RUN_OPS" "$RUN_SECONDS" "$RUN_USER" "$RUN_SYS" "$RUN_SERVER" "$RUN_OTHER" "$RUN_STATUS" ;;
+    seckill-bench) record http "$r" "seckill-bench 1x$CLIENTS" 1 $CLIENTS "$RUN_OPS" "$RUN_SECONDS" "$RUN_USER" "$RUN_SYS" "$RUN_SERVER" "$RUN_OTHER" "$RUN_STATUS" ;;
+    service) record service "$r" "lua_service.py x4" "$p" $(( p * c )) "$RUN_OPS" "$RUN_SECONDS" "$HARNESS_USER" "$HARNESS_SYS" "$RUN_SERVER" "$RUN_OTHER" "$RUN_STATUS" "" "" "" "" "" "$SVC_TICKS" ;;
+  esac
+}
+
+if want http; then
+  start_nginx || die "could not start nginx on a free loopback port"
+  echo "bench: http: nginx $("$NGINX" -v 2>&1 | sed 's/^nginx version: nginx\///') on 127.0.0.1:$NGINX_PORT, $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2), ${HTTP_SECONDS}s per measurement"
+  http_files
+  for r in $(seq 1 "$ROUNDS"); do
+    measure_http wrk "$r" || true
+    measure_http seckill-bench "$r" || true
+    echo "bench: http round $r of $ROUNDS done"
+  done
+  cp "$TMP/nginx/nginx.conf" "$TMP/runs/nginx.conf"
+  stop_nginx
+  for r in $(seq 1 "$ROUNDS"); do
+    measure_http service "$r" || true
+    echo "bench: service round $r of $ROUNDS done"
+  done
+fi
+
 # ---------------------------------------------------------- medians, ratio
-# median per compare tool of every numeric column; ratio = ops/s over
-# redis-benchmark's ops/s in the same round (median of the per-round ratios).
+# median per compare, http and service tool of every numeric column; ratio
+# = ops/s over the peer's ops/s in the same round (compare: redis-benchmark;
+# http: wrk), the median row's being the median of the per-round ratios.
 awk -F, -v OFS=, '
   function median(list,   a, n, i, j, t) {
     n = split(list, a, " ")
@@ -482,21 +842,24 @@ awk -F, -v OFS=, '
     if (n == 0) return ""
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
   }
-  { row[NR] = $0; if ($1 == "compare" && $3 == "redis-benchmark") base[$2] = $8 }
+  {
+    row[NR] = $0
+    if (($1 == "compare" && $3 == "redis-benchmark") || ($1 == "http" && $3 ~ /^wrk /)) base[$1, $2] = $8
+  }
   END {
     for (i = 1; i <= NR; i++) {
       $0 = row[i]
-      if ($1 == "compare" && ($2 in base) && base[$2] > 0) $9 = sprintf("%.2f", $8 / base[$2])
+      if ((($1, $2) in base) && base[$1, $2] > 0) $9 = sprintf("%.2f", $8 / base[$1, $2])
       print
-      if ($1 != "compare") continue
+      if ($1 != "compare" && $1 != "http" && $1 != "service") continue
       key = $1 SUBSEP $3
       if (!(key in seen)) { seen[key] = 1; order[++k] = key; first[key] = $0 }
-      for (c = 6; c <= 19; c++) if ($c != "") vals[key, c] = vals[key, c] " " $c
+      for (c = 6; c <= 21; c++) if (c != 20 && $c != "") vals[key, c] = vals[key, c] " " $c
       st = $20; if (st != "PASS" && st != "ok") bad[key] = st
     }
     for (i = 1; i <= k; i++) {
       key = order[i]; $0 = first[key]; $2 = "median"
-      for (c = 6; c <= 19; c++) if ((key, c) in vals) $c = median(vals[key, c])
+      for (c = 6; c <= 21; c++) if (c != 20 && (key, c) in vals) $c = median(vals[key, c])
       $6 = sprintf("%.0f", $6); $8 = sprintf("%.0f", $8)
       if ($9 != "") $9 = sprintf("%.2f", $9)
       $20 = (key in bad) ? bad[key] : "ok"
@@ -532,10 +895,20 @@ awk -F, '
       for (i = 1; i <= n; i++) { $0 = row[i]; if ($1 == "compare" && $2 != "median") cmp() }
       for (i = 1; i <= n; i++) { $0 = row[i]; if ($1 == "compare" && $2 == "median") cmp() }
     }
+    for (i = 1; i <= n; i++) { $0 = row[i]; if ($1 == "http" || $1 == "service") w++ }
+    if (w) {
+      printf "\n%-7s %-7s %-24s %7s %10s %7s %9s %6s %9s %9s %9s %8s  %s\n", "section", "round", "tool", "clients", "requests", "seconds", "req/s", "ratio", "client", "server", "service", "other", "status"
+      printf "%-7s %-7s %-24s %7s %10s %7s %9s %6s %9s %9s %9s %8s\n", "", "", "", "", "", "", "", "", "us/req", "us/req", "us/req", "%CPU"
+      for (m = 0; m <= 1; m++) for (i = 1; i <= n; i++) {
+        $0 = row[i]
+        if (($1 != "http" && $1 != "service") || ($2 == "median") != m) continue
+        printf "%-7s %-7s %-24s %7s %10s %7.2f %9s %6s %9.2f %9.2f %9s %s  %s\n", $1, $2, $3, $5, fmt($6), $7, fmt($8), ($9 == "" ? "-" : $9 "x"), $12, $13, ($21 == "" ? "-" : sprintf("%.2f", $21)), other(), $20
+      }
+    }
     h = 0
     for (i = 1; i <= n; i++) {
       $0 = row[i]
-      if ($1 == "compare") continue
+      if ($1 == "compare" || $1 == "http" || $1 == "service") continue
       if (!h++) {
         printf "\n%-7s %-19s %5s %10s %7s %8s %7s %11s %11s %11s %8s %8s  %s\n", "section", "tool", "conns", "ops", "seconds", "ops/s", "client", "RSS start", "RSS end", "RSS max", "RSS", "anon", "status"
         printf "%-7s %-19s %5s %10s %7s %8s %7s %11s %11s %11s %8s %8s\n", "", "", "", "", "", "", "us/op", "KiB", "KiB", "KiB", "KiB/conn", "KiB/conn"
@@ -548,7 +921,10 @@ awk -F, '
 
 # targets, from the medians
 awk -F, -v layout="seckill-bench $LAYOUT" -v mid="${SOAK_MID:-}" '
-  $2 == "median" && $3 == layout { ratio = $9; cpu = $12; seen = 1 }
+  $1 == "compare" && $2 == "median" && $3 == layout { ratio = $9; cpu = $12; seen = 1 }
+  $1 == "http" && $2 == "median" && $3 ~ /^wrk / { wrk = $3; wcpu = $12 }
+  $1 == "http" && $2 == "median" && $3 ~ /^seckill-bench / { http = $3; hratio = $9; hcpu = $12 }
+  $1 == "service" && $2 == "median" { svc = $3; sclients = $5; srate = $8; scpu = $12; sredis = $13; sown = $21; sst = $20 }
   $1 == "conns" && $3 ~ / 64x64$/ { conns = $5; per = $18; st = $20; full = $17 }
   $1 == "conns" && $3 ~ / 64x1$/ { base = $17 }
   $1 == "soak" { soak = $6; r0 = $15; r1 = $16; sst = $20 }
@@ -566,7 +942,12 @@ awk -F, -v layout="seckill-bench $LAYOUT" -v mid="${SOAK_MID:-}" '
     # flat: no growth over the second half of the run (the first seconds
     # may still size histograms and allocator pools)
     if (soak != "") printf "target  RSS does not grow with purchases (%s): %s (%d KiB 2 s in, %d KiB half-way, %d KiB at the end)%s\n", soak, (r1 <= mid * 1.01 + 256 ? "met" : "NOT met"), r0, mid, r1, (sst == "PASS" ? "" : "; run " sst)
+    if (http != "" && wrk != "") {
+      printf "target  %s requests/s >= 1.0 x %s in the same round: %s (%.2fx)\n", http, wrk, (hratio >= 1.0 ? "met" : "NOT met"), hratio
+      printf "target  client CPU per request <= 1.2 x wrk'"'"'s: %s (%.2f us against %.2f us, %.2fx)\n", (hcpu <= 1.2 * wcpu ? "met" : "NOT met"), hcpu, wcpu, (wcpu > 0 ? hcpu / wcpu : 0)
+    }
+    if (svc != "") printf "service %s, %d clients: %.0f purchases/s end to end; CPU per purchase: the instances %.1f us, the harness %.1f us, redis-server %.1f us (%s)\n", svc, sclients, srate, sown, scpu, sredis, sst
   }' "$OUT/bench.csv"
 echo
-echo "written: ${OUT#"$ROOT"/}/bench.csv$(want conns && echo ", conns-64x1-rss.csv, conns-64x64-rss.csv")$(want soak && echo ", soak-rss.csv"), runs/"
+echo "written: ${OUT#"$ROOT"/}/bench.csv$(want conns && echo ", conns-64x1-rss.csv, conns-64x64-rss.csv")$(want soak && echo ", soak-rss.csv"), runs/$(want http && echo " (with nginx.conf)")"
 exit "$FAILED"

@@ -170,7 +170,8 @@ impl Tap {
             Kind::Stock(command, read) => {
                 let held = holding.is_some_and(|until| until > now);
                 let unlocked = !self.shared.lock_seen.load(Ordering::SeqCst);
-                if !(held && read) && !unlocked {
+                let caught = unlocked || (held && read);
+                if !caught {
                     return None;
                 }
                 let fault = self.shared.armed.lock().expect("not poisoned").take()?;
