@@ -729,3 +729,150 @@ fn bad_http_and_service_settings_exit_2_naming_the_field() {
         assert!(!run.out().exists(), "nothing written on bad input");
     }
 }
+
+/// A lock-holder pause on a service that never touches the stock key (it
+/// answers every purchase itself) finds no critical section: the fault is
+/// not applied and the run is INCONCLUSIVE, never PASS.
+#[test]
+fn a_lock_holder_pause_with_no_critical_section_to_catch_is_inconclusive() {
+    let text = format!(
+        r#"name = "no-critical-section"
+
+[stock]
+initial = 100
+
+[load]
+processes = 1
+clients_per_process = 2
+duration = "1.5s"
+rate = 40
+
+[service]
+command = ["python3", "{script}", "--mode", "slow-stop", "--port", "{{port}}"]
+ready_path = "/health"
+stop_grace = "200ms"
+
+[strategy]
+kind = "http"
+url = "{{instance}}/buy"
+reply = "/result"
+
+[strategy.replies]
+"sold" = "sold"
+"sold_out" = "nope"
+
+[[faults]]
+kind = "pause"
+target = "lock-holder"
+at = "0.3s"
+duration = "500ms"
+"#,
+        script = service("misbehave.py"),
+    );
+    let run = run_text(&text);
+    let context = run.context();
+    run.assert_code(5);
+    assert_eq!(run.summary()["verdict"], "INCONCLUSIVE", "{context}");
+    let faults = run.csv("faults.csv");
+    assert!(
+        faults.iter().any(|f| f["applied"] == "false"
+            && f["what"].contains("no instance touched the stock key while holding the lock")),
+        "{faults:?}\n{context}"
+    );
+    assert!(
+        !faults
+            .iter()
+            .any(|f| f["what"].contains("stopped (SIGSTOP")),
+        "{faults:?}"
+    );
+}
+
+/// `kind = "http"` against the user's own running service (no
+/// `[service]`): `[stock] key` names the key it reads. The harness sets
+/// it, deletes it at the end, and refuses to start when it already exists,
+/// leaving it as it was.
+#[test]
+fn the_users_own_service_gets_its_stock_key_set_and_deleted_and_an_existing_one_is_refused() {
+    let redis = support::redis();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let key = "shop:sku-7:stock";
+    let mut shop = std::process::Command::new("python3")
+        .arg(service("reply_service.py"))
+        .args(["--port", &port.to_string()])
+        .env("REDIS_URL", redis.url())
+        .env("STOCK_KEY", key)
+        .env("ORDERS_KEY", "shop:sku-7:orders")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let up = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            up.elapsed() < Duration::from_secs(15),
+            "the shop never listened"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let text = format!(
+        r#"name = "own-shop"
+
+[redis]
+url = "{url}"
+
+[stock]
+initial = 12
+key = "{key}"
+
+[load]
+processes = 1
+clients_per_process = 3
+purchases_per_client = 10
+
+[strategy]
+kind = "http"
+url = "http://127.0.0.1:{port}/buy"
+body = '{{"buyer": "{{buyer}}", "quantity": {{quantity}}}}'
+reply = "/result"
+
+[strategy.replies]
+"sold" = "sold"
+"sold_out" = "sold_out"
+"#,
+        url = redis.url(),
+    );
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let run = run_text(&text);
+    let context = run.context();
+    run.assert_code(0);
+    let s = run.summary();
+    assert_eq!(num(&s, "sold"), 12, "{context}");
+    assert_eq!(num(&s, "final_stock"), 0, "{context}");
+    let left: bool = redis::cmd("EXISTS").arg(key).query(&mut conn).unwrap();
+    assert!(!left, "the stock key was not deleted\n{context}");
+    // The shop's orders key is its own, not the run's: left alone.
+    let orders: u64 = redis::cmd("HLEN")
+        .arg("shop:sku-7:orders")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(orders, 12, "{context}");
+
+    let () = redis::cmd("SET").arg(key).arg(5).query(&mut conn).unwrap();
+    let refused = run_text(&text);
+    refused.assert_code(4);
+    assert!(
+        refused.stderr.contains(key) && refused.stderr.contains("already exists"),
+        "{}",
+        refused.context()
+    );
+    let kept: i64 = redis::cmd("GET").arg(key).query(&mut conn).unwrap();
+    assert_eq!(kept, 5, "the existing key was touched");
+    let _ = shop.kill();
+    let _ = shop.wait();
+}
