@@ -31,30 +31,33 @@
 #   conns    64 processes x 64 clients (4096 connections) for CONNS_SECONDS,
 #            RSS per connection (and 64 x 1 for the per-process baseline)
 #   soak     SOAK_PURCHASES purchases (10 million), RSS sampled over time
-#   http     (not in quick or full) ROUNDS rounds, alternating in each round,
-#            against one nginx started here on a free 127.0.0.1 port (one
-#            process, its own config in a temp dir) whose every reply is
-#            200 {"result":"dup"}:
+#   http     (not in quick or full; ~2 minutes) ROUNDS rounds, alternating
+#            in each round, against one nginx started here on a free
+#            127.0.0.1 port (one process, its own config in a temp dir)
+#            whose every reply is 200 {"result":"dup"}:
 #              wrk -t1 -c50 -dHTTP_SECONDS, POST /buy with a JSON body
 #              seckill-bench, strategy http, the same POST with the buyer
 #                and quantity filled in per request, 1 process x 50
 #                clients, closed loop, HTTP_SECONDS long; "dup" is mapped
 #                to a rejection, so clients go on buying until the end (a
 #                run whose every purchase was rejected is INCONCLUSIVE,
-#                exit 5: expected here)
+#                exit 5: expected here); targets: requests/s >= 1.0 x wrk's
+#                in the same round, client CPU per request <= 1.2 x wrk's
 #            then, ROUNDS times, end to end: examples/services/lua_service.py
 #            x 4 instances started by the harness on this redis-server,
 #            SERVICE_LAYOUT (2x16) clients, closed loop, HTTP_SECONDS long,
-#            stock 1,000,000; its CPU is split into the harness's, the
-#            instances' (read from /proc every 0.1 s) and redis-server's.
+#            stock 1,000,000; its CPU is split into the harness's (its
+#            whole life), the instances' (read from /proc every 0.1 s, from
+#            the moment a worker is up) and redis-server's.
 #            Installs wrk and nginx (and python3-redis) if missing.
 #
 # Environment: ROUNDS (3), BENCH_SECONDS (6; full: 8), LAYOUT (1x50),
 # CONNS_SECONDS (5), SOAK_PURCHASES (10000000), SOAK_LAYOUT (=LAYOUT),
 # HTTP_SECONDS (5), SERVICE_LAYOUT (2x16),
 # QUIET_WAIT (30: at most this many seconds to wait for an idle machine
-# before each measurement), RETRY_NOISY (1: take a compare measurement again
-# once when other processes used more than 25% of a CPU during it; 0: never).
+# before each measurement), RETRY_NOISY (1: take a compare or http
+# measurement again once when other processes used more than 25% of a CPU
+# during it; 0: never).
 #
 # Client CPU is user+sys of the load generator's processes only: bash's
 # `time` around the command, which for seckill-bench covers the coordinator
@@ -528,14 +531,8 @@ duration = \"30m\"" "$TMP/soak-rss.csv"; then
 fi
 
 # -------------------------------------------------------------------- http
-# proc_ticks PID: "utime stime" of a process in clock ticks ("0 0" once gone)
-proc_ticks() {
-  local s f
-  { read -r s <"/proc/$1/stat"; } 2>/dev/null || { echo "0 0"; return; }
-  read -ra f <<<"${s##*) }"
-  echo "${f[11]} ${f[12]}"
-}
-busy_ticks() { local u s; read -r u s < <(proc_ticks "$1"); echo $(( u + s )); }
+# busy_ticks PID: utime + stime of a process, as server_ticks
+busy_ticks() { local s f; read -r s <"/proc/$1/stat"; read -ra f <<<"${s##*) }"; echo $(( f[11] + f[12] )); }
 
 # csv_field NAME FILE: a field of a one-row CSV, quoted commas and all
 # (summary.csv's inconclusive_reason is free text).
@@ -731,31 +728,33 @@ run_seckill_http() {
 # coordinator's children, so bash's `time` counts their CPU too; it is
 # read from /proc every 0.1 s (the last reading of each instance, after
 # the load ended, is its total) and taken out of the harness's figure.
-# SVC_TICKS: the instances' CPU from the moment a worker was up (their
-# Python start-up left out).
+# SVC_TICKS: the instances' CPU from the first reading with a worker up
+# (their Python start-up left out).
 run_service() {
-  local label=$1 s0 m0 s1 m1 rc summary coord pids pid u s seen=0 svc_all=0 svc_user=0 svc_sys=0
+  local label=$1 s0 m0 s1 m1 rc summary coord="" pids="" pid line seen=0 svc_all=0 svc_user=0 svc_sys=0
+  local -a f
   local -A last_u=() last_s=() base=()
   wait_quiet
   s0=$(server_ticks); m0=$(machine_ticks)
   timed "$label" "$BIN" run "$TMP/bench-service.toml" --redis-url "$URL" --out "$TMP/runs/$label" --quiet &
   JOB_PID=$!
   while kill -0 "$JOB_PID" 2>/dev/null; do
-    coord=$(pgrep -P "$JOB_PID" | head -n 1 || true)
-    if [ -n "$coord" ]; then
-      pids=$(pgrep -P "$coord" -f 'lua_service\.py' || true)
-      for pid in $pids; do
-        read -r u s < <(proc_ticks "$pid")
-        [ $(( u + s )) -gt 0 ] || continue
-        last_u[$pid]=$u; last_s[$pid]=$s
-        # an instance first seen after the load began counts from 0
-        [ -n "${base[$pid]:-}" ] || [ "$seen" = 0 ] || base[$pid]=0
-      done
-      if [ "$seen" = 0 ] && pgrep -P "$coord" -f 'seckill-bench worker' >/dev/null; then
-        seen=1
-        for pid in "${!last_u[@]}"; do base[$pid]=$(( last_u[$pid] + last_s[$pid] )); done
+    # pgrep only until the load starts (the instances are all up before the
+    # workers are): after that, builtins alone, so that the sampling costs
+    # the measured machine next to nothing
+    if [ "$seen" = 0 ]; then
+      [ -n "$coord" ] || coord=$(pgrep -P "$JOB_PID" | head -n 1 || true)
+      if [ -n "$coord" ]; then
+        pids=$(pgrep -P "$coord" -f 'lua_service\.py' || true)
+        pgrep -P "$coord" -f 'seckill-bench worker' >/dev/null && seen=1
       fi
     fi
+    for pid in $pids; do
+      { read -r line <"/proc/$pid/stat"; } 2>/dev/null || continue
+      read -ra f <<<"${line##*) }"
+      last_u[$pid]=${f[11]}; last_s[$pid]=${f[12]}
+      [ "$seen" = 0 ] || [ -n "${base[$pid]:-}" ] || base[$pid]=$(( f[11] + f[12] ))
+    done
     sleep 0.1
   done
   wait "$JOB_PID" || true

@@ -241,7 +241,7 @@ impl fmt::Display for Inconclusive {
             }
             Inconclusive::NothingSold { rejections } => write!(
                 f,
-                "nothing was sold: the script rejected all {rejections} purchase(s) that reached a definite outcome"
+                "nothing was sold: the script or service rejected all {rejections} purchase(s) that reached a definite outcome"
             ),
             Inconclusive::HostLost { host } => write!(
                 f,

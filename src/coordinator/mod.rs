@@ -294,6 +294,8 @@ async fn drive(
         .await;
     let coordinator_cpu_s = crate::util::process::cpu_seconds(libc::RUSAGE_SELF) - cpu_at_go;
     progress.finish();
+    // The load's length: what the instances do once it ended is not in it.
+    let duration = collector.started.elapsed();
     if let Some(services) = services.as_mut() {
         let cut = matches!(interrupted, Ok(true)) || interrupted.is_err();
         faults.settle_instances(services, cut).await;
@@ -306,7 +308,6 @@ async fn drive(
         matches!(interrupted, Ok(true)),
     );
     let interrupted = interrupted?;
-    let duration = collector.started.elapsed();
     let hosts = host_records(&fleet, &collector);
     fleet.reap().await;
     // Before the audit reads the stock: a request the load gave up on may

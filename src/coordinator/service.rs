@@ -329,16 +329,18 @@ impl Services {
         gone
     }
 
-    /// Waits until no instance sent Redis anything for `quiet` (through
-    /// its proxy; without proxies, `quiet` itself), at most `max`.
+    /// Waits until no instance sent Redis anything for `quiet` since now
+    /// (through its proxy; without proxies, `quiet` itself), at most `max`.
     pub async fn quiet(&self, quiet: Duration, max: Duration) {
         let proxies: Vec<&Proxy> = self.proxies().collect();
         if proxies.is_empty() {
             return tokio::time::sleep(quiet).await;
         }
-        let deadline = Instant::now() + max;
+        let from = Instant::now();
+        let deadline = from + max;
         loop {
             let idle = proxies.iter().map(|p| p.idle()).min().unwrap_or(quiet);
+            let idle = idle.min(from.elapsed());
             if idle >= quiet || Instant::now() >= deadline {
                 return;
             }

@@ -204,12 +204,12 @@ impl SummaryRow {
 /// then any other word the workers counted.
 fn rejected(record: &RunRecord) -> Vec<(String, u64)> {
     let counted = &record.totals.counters.rejections;
-    let mut words = record
-        .scenario
-        .script
-        .as_ref()
-        .map(|s| s.rejection_words())
-        .unwrap_or_default();
+    let scenario = &record.scenario;
+    let mut words = match (&scenario.script, &scenario.http) {
+        (Some(script), _) => script.rejection_words(),
+        (None, Some(http)) => http.rejection_words(),
+        (None, None) => Vec::new(),
+    };
     words.extend(
         counted
             .keys()

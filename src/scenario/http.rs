@@ -58,15 +58,7 @@ impl HttpSettings {
 
     /// The named rejections, in the order of the mapping, each once.
     pub fn rejection_words(&self) -> Vec<String> {
-        let mut words: Vec<String> = Vec::new();
-        for (_, reply) in &self.replies {
-            if let Reply::Rejected(w) = reply {
-                if !words.contains(w) {
-                    words.push(w.clone());
-                }
-            }
-        }
-        words
+        super::script::rejection_words(&self.replies)
     }
 
     pub fn parse(raw: &RawStrategy) -> Result<HttpSettings> {

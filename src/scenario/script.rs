@@ -184,15 +184,7 @@ pub struct ScriptSettings {
 impl ScriptSettings {
     /// The named rejections, in the order of the mapping, each once.
     pub fn rejection_words(&self) -> Vec<String> {
-        let mut words: Vec<String> = Vec::new();
-        for (_, reply) in &self.replies {
-            if let Reply::Rejected(w) = reply {
-                if !words.contains(w) {
-                    words.push(w.clone());
-                }
-            }
-        }
-        words
+        rejection_words(&self.replies)
     }
 
     /// Validates `[strategy]`'s script fields; the file is read later.
@@ -284,6 +276,19 @@ impl ScriptSettings {
             _ => Ok(()),
         }
     }
+}
+
+/// The named rejections of a reply mapping, in its order, each once.
+pub(super) fn rejection_words(replies: &[(String, Reply)]) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    for (_, reply) in replies {
+        if let Reply::Rejected(w) = reply {
+            if !words.contains(w) {
+                words.push(w.clone());
+            }
+        }
+    }
+    words
 }
 
 /// The library name of a Redis Function file's first line.

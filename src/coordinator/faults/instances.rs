@@ -46,7 +46,7 @@ impl Faults {
                 taps.arm(fault);
                 self.status[fault] = Status::Armed(self.started.elapsed());
                 return self.note(fault, false, format!(
-                    "armed on {} instance(s): the first to touch the stock key while it holds the lock (or, if none ever takes it, the first to touch the stock key) has that reply held back and is frozen",
+                    "armed on {} instance(s): the first to read the stock key while it holds the lock (or, if no instance ever takes the lock, the first to touch the stock key) has that reply held back and is frozen",
                     running.len()
                 ));
             }
