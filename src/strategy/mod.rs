@@ -133,7 +133,7 @@ pub enum Strategy {
     Decr(decr::Decr),
     Redlock(redlock::Redlock),
     UserScript(script::UserScript),
-    Http(http::Http),
+    Http(Box<http::Http>),
 }
 
 impl Strategy {
@@ -152,7 +152,7 @@ impl Strategy {
         match settings.kind {
             StrategyKind::Http => {
                 let (request, instances, load) = http.expect("an http strategy has its request");
-                Strategy::Http(http::Http::new(s, request, instances, load))
+                Strategy::Http(Box::new(http::Http::new(s, request, instances, load)))
             }
             StrategyKind::Script => Strategy::UserScript(script::UserScript::new(
                 s,

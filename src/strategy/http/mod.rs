@@ -14,14 +14,15 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::SendRequest;
 
+mod reply;
+mod request;
+
 use super::{Client, Context};
 use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
-use crate::scenario::{HttpSettings, Reply, StrategySettings, Template, Var};
+use crate::scenario::{HttpSettings, Reply, StrategySettings};
 
 /// Longest reply body read; a longer one is cut (and unexpected).
 const MAX_BODY: usize = 64 * 1024;
-/// Of an unexpected reply's body, what the report shows.
-const SHOWN_BODY: usize = 200;
 /// Reconnect backoff per instance: doubling from the first to the last.
 const RECONNECT_FIRST: Duration = Duration::from_millis(10);
 const RECONNECT_MAX: Duration = Duration::from_millis(250);
@@ -49,6 +50,7 @@ pub struct Http {
     /// process so the outcome stays `Copy`.
     replies: Vec<(String, Outcome)>,
     load: InstanceLoad,
+    requests: request::Requests,
 }
 
 /// One client's connections, one per place, opened on first use.
@@ -109,6 +111,7 @@ impl Http {
             .collect();
         Http {
             settings,
+            requests: request::Requests::new(http, places.len()),
             http: http.clone(),
             places: places.into(),
             replies,
@@ -124,7 +127,10 @@ impl Http {
     pub async fn purchase(&self, client: &mut Client, ctx: &Context<'_>) -> PurchaseReport {
         let mut report = PurchaseReport::new();
         let started = Instant::now();
-        let token = client.next_token();
+        let token = match self.requests.uses_token {
+            true => client.next_token(),
+            false => String::new(),
+        };
         let Some(mut session) = client.http.take() else {
             report.outcome = Outcome::Error(ErrorKind::Io);
             return report;
@@ -153,7 +159,16 @@ impl Http {
         let result = self.exchange(session, place, ctx, token).await;
         load.set(load.get() - 1);
         match result {
-            Exchange::Reply(status, body) => self.judge(status, &body),
+            Exchange::Reply(status, body) => {
+                let judged = reply::judge(
+                    status,
+                    &body,
+                    self.http.reply.as_deref(),
+                    self.http.order_id.as_deref(),
+                    &self.replies,
+                );
+                (judged.outcome, judged.unexpected, judged.order_id)
+            }
             Exchange::NotSent => (Outcome::Error(ErrorKind::Io), None, None),
             Exchange::Lost => {
                 session.conns[place] = None;
@@ -172,7 +187,7 @@ impl Http {
         token: &str,
     ) -> Exchange {
         let deadline = Instant::now() + self.http.timeout;
-        let mut request = self.request(&self.places[place], ctx, token);
+        let mut request = self.requests.build(place, &self.places[place], ctx, token);
         for attempt in 0..2 {
             let Some(sender) = session.conns[place].as_mut() else {
                 return Exchange::NotSent;
@@ -273,78 +288,6 @@ impl Http {
             }
         }
     }
-
-    fn request(
-        &self,
-        place: &Place,
-        ctx: &Context<'_>,
-        token: &str,
-    ) -> hyper::Request<Full<Bytes>> {
-        let fill = |t: &Template| fill(t, ctx, token, &place.base);
-        let url = fill(&self.http.url);
-        let path = match url.strip_prefix(&place.base) {
-            Some(rest) => rest,
-            None => url
-                .strip_prefix("http://")
-                .map(|r| &r[r.find('/').unwrap_or(r.len())..])
-                .unwrap_or(&url),
-        };
-        let path = if path.starts_with('/') {
-            path.to_owned()
-        } else {
-            format!("/{path}")
-        };
-        let mut builder = hyper::Request::builder()
-            .method(self.http.method.as_str())
-            .uri(path)
-            .header(hyper::header::HOST, place.authority.as_str());
-        for (name, value) in &self.http.headers {
-            builder = builder.header(name.as_str(), fill(value));
-        }
-        let body = self
-            .http
-            .body
-            .as_ref()
-            .map(|b| Bytes::from(fill(b)))
-            .unwrap_or_default();
-        builder.body(Full::new(body)).unwrap_or_else(|_| {
-            // A rendered value no header may hold: send nothing odd, and let
-            // the reply say what the service makes of it.
-            hyper::Request::new(Full::new(Bytes::new()))
-        })
-    }
-
-    /// What a reply means: `(outcome, unexpected reply shown, order id)`.
-    fn judge(&self, status: u16, body: &[u8]) -> (Outcome, Option<String>, Option<String>) {
-        let word = match &self.http.reply {
-            None => Some(status.to_string()),
-            Some(pointer) => serde_json::from_slice::<serde_json::Value>(body)
-                .ok()
-                .and_then(|v| v.pointer(pointer).map(text)),
-        };
-        let mapped = word
-            .as_deref()
-            .and_then(|w| self.replies.iter().find(|(t, _)| t == w));
-        match mapped {
-            Some((_, outcome)) => {
-                let order = match (&self.http.order_id, outcome) {
-                    (Some(pointer), Outcome::Sold) => {
-                        serde_json::from_slice::<serde_json::Value>(body)
-                            .ok()
-                            .and_then(|v| v.pointer(pointer).map(text))
-                    }
-                    _ => None,
-                };
-                (*outcome, None, order)
-            }
-            None if status >= 500 => (Outcome::InDoubt, None, None),
-            None => (
-                Outcome::Error(ErrorKind::UnexpectedReply),
-                Some(shown(status, body)),
-                None,
-            ),
-        }
-    }
 }
 
 enum Exchange {
@@ -353,39 +296,4 @@ enum Exchange {
     NotSent,
     /// Sent, and no whole reply came: maybe applied.
     Lost,
-}
-
-/// A JSON value as the mapping matches it: a string as is, anything
-/// else as JSON.
-fn text(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// `HTTP 409: <the body's first 200 bytes>`.
-fn shown(status: u16, body: &[u8]) -> String {
-    let cut = body.len().min(SHOWN_BODY);
-    let mut text = String::from_utf8_lossy(&body[..cut]).into_owned();
-    if body.len() > cut {
-        text.push_str("...");
-    }
-    format!("HTTP {status}: {}", text.trim_end())
-}
-
-/// The text of a request template for this attempt on this place.
-fn fill(t: &Template, ctx: &Context<'_>, token: &str, instance: &str) -> String {
-    use std::fmt::Write as _;
-    ctx.keys.render(t, |var, out| {
-        let _ = match var {
-            Var::Buyer => write!(out, "{}", ctx.buyer),
-            Var::Quantity => write!(out, "{}", ctx.quantity),
-            Var::Token => write!(out, "{token}"),
-            Var::Client => write!(out, "{}", ctx.client),
-            Var::Worker => write!(out, "{}", ctx.worker),
-            Var::Instance => write!(out, "{instance}"),
-            Var::Stock | Var::Lock | Var::Run => Ok(()),
-        };
-    })
 }
