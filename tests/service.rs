@@ -714,6 +714,32 @@ fn bad_http_and_service_settings_exit_2_naming_the_field() {
             "strategy.order_id",
             "there is no audit.orders",
         ),
+        (
+            shop.replace(
+                "url = \"{instance}/buy\"",
+                "url = \"http://127.0.0.1:1/buy\"",
+            ),
+            "url = ",
+            "strategy.url",
+            "the [service] instances the harness starts would get no load",
+        ),
+        (
+            shop.replace(
+                "url = \"{instance}/buy\"",
+                "url = \"http://u:pw@127.0.0.1:1/buy\"",
+            ),
+            "url = ",
+            "strategy.url",
+            "has a user and password in it",
+        ),
+        (
+            format!(
+                "{shop}\n[[faults]]\nkind = \"restart\"\ntarget = \"lock-holder\"\nat = \"1s\"\n"
+            ),
+            "target = \"lock-holder\"",
+            "faults[0].target",
+            "a restart is not aimed at the lock holder",
+        ),
     ];
     for (text, line_with, field, why) in cases {
         let line = 1 + text
@@ -875,4 +901,45 @@ reply = "/result"
     assert_eq!(kept, 5, "the existing key was touched");
     let _ = shop.kill();
     let _ = shop.wait();
+}
+
+/// Every place refusing its connection ends each purchase at its timeout,
+/// as not sent (an error, never in doubt): the run ends, INCONCLUSIVE,
+/// instead of waiting for a service that never comes.
+#[test]
+fn a_service_that_refuses_every_connection_ends_each_purchase_at_its_timeout() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = format!(
+        r#"name = "nobody-home"
+
+[stock]
+initial = 10
+
+[load]
+processes = 1
+clients_per_process = 2
+purchases_per_client = 3
+
+[strategy]
+kind = "http"
+url = "http://127.0.0.1:{port}/buy"
+timeout_ms = 300
+
+[strategy.replies]
+"200" = "sold"
+"#
+    );
+    let began = Instant::now();
+    let run = run_text(&text);
+    let context = run.context();
+    assert!(began.elapsed() < Duration::from_secs(20), "{context}");
+    run.assert_code(5);
+    let s = run.summary();
+    assert_eq!(num(&s, "attempts"), 6, "{context}");
+    assert_eq!(num(&s, "in_doubt"), 0, "nothing was sent: {context}");
+    assert_eq!(s["error_kinds"], "io=6", "{context}");
 }

@@ -298,7 +298,7 @@ async fn drive(
     let duration = collector.started.elapsed();
     if let Some(services) = services.as_mut() {
         let cut = matches!(interrupted, Ok(true)) || interrupted.is_err();
-        faults.settle_instances(services, cut).await;
+        faults.settle_instances(services, cut, &mut interrupt).await;
     }
     let sold = collector.totals.counters.sold_units;
     faults.finish_run(
@@ -358,9 +358,16 @@ async fn start_services(
         lock: keys.lock.clone(),
         run: keys.run().to_owned(),
         redis_url: url.to_owned(),
-        secret: url::Url::parse(url)
+        secrets: url::Url::parse(url)
             .ok()
-            .and_then(|u| u.password().map(str::to_owned)),
+            .and_then(|u| u.password().map(str::to_owned))
+            .map(|raw| {
+                let decoded = url::form_urlencoded::parse(format!("p={raw}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned());
+                [Some(raw), decoded].into_iter().flatten().collect()
+            })
+            .unwrap_or_default(),
     };
     let watch = scenario.faults.iter().any(|f| {
         matches!(

@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use super::tap::{frame_len, parse_command, Kind, Pending};
+use super::tap::{frame_len, parse_command, Hold, Kind, Pending};
 pub use super::tap::{Tap, Taps};
 
 /// What every proxied connection obeys.
@@ -205,21 +205,21 @@ async fn commands(
             Ok(n) => n,
         };
         seen.now();
+        blind |= pending.lock().expect("not poisoned").blind;
         if !blind {
             unread.extend_from_slice(&buf[..n]);
             let mut at = 0;
             loop {
                 match parse_command(&unread[at..]) {
                     Ok(Some((len, args))) => {
-                        pending
-                            .lock()
-                            .expect("not poisoned")
-                            .push_back(tap.classify(&args));
+                        let kind = tap.classify(&args);
+                        pending.lock().expect("not poisoned").kinds.push_back(kind);
                         at += len;
                     }
                     Ok(None) => break,
                     Err(()) => {
                         blind = true;
+                        pending.lock().expect("not poisoned").blind = true;
                         break;
                     }
                 }
@@ -246,6 +246,7 @@ async fn replies(
     let mut buf = vec![0u8; 16 * 1024];
     let mut unsent: Vec<u8> = Vec::new();
     let mut blind = false;
+    let mut hold = Hold::default();
     loop {
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => return,
@@ -253,6 +254,8 @@ async fn replies(
         };
         seen.now();
         unsent.extend_from_slice(&buf[..n]);
+        // The commands' side lost track: their replies cannot be matched.
+        blind |= pending.lock().expect("not poisoned").blind;
         let mut framed = 0;
         let mut sent = 0;
         while !blind {
@@ -261,6 +264,9 @@ async fn replies(
                 Ok(None) => break,
                 Err(()) => {
                     blind = true;
+                    let mut queue = pending.lock().expect("not poisoned");
+                    queue.blind = true;
+                    queue.kinds.clear();
                     break;
                 }
             };
@@ -271,10 +277,11 @@ async fn replies(
                 _ => pending
                     .lock()
                     .expect("not poisoned")
+                    .kinds
                     .pop_front()
                     .unwrap_or(Kind::Other),
             };
-            if let Some(release) = tap.on_reply(kind, frame) {
+            if let Some(release) = tap.on_reply(&mut hold, kind, frame) {
                 delay(&mode).await;
                 if to.write_all(&unsent[sent..framed]).await.is_err() {
                     return;

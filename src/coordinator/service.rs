@@ -26,8 +26,9 @@ pub struct Vars {
     pub run: String,
     /// The run's Redis as a service reaches it, password included.
     pub redis_url: String,
-    /// Text never written to a log: the Redis password.
-    pub secret: Option<String>,
+    /// Text never written to a log: the Redis password, as written in
+    /// the URL and decoded.
+    pub secrets: Vec<String>,
 }
 
 /// Most bytes of an instance's output kept from its start; past them only
@@ -101,7 +102,7 @@ struct Instance {
 pub struct Services {
     settings: ServiceSettings,
     instances: Vec<Instance>,
-    secret: Option<String>,
+    secrets: Vec<String>,
     /// The lock-holder watch over every instance's proxy.
     pub taps: Option<Taps>,
     /// Kills the instances' groups if the coordinator dies (what an
@@ -130,7 +131,12 @@ impl Services {
         let mut services = Services {
             settings: settings.clone(),
             instances: Vec::new(),
-            secret: vars.secret.clone().filter(|s| !s.is_empty()),
+            secrets: vars
+                .secrets
+                .iter()
+                .filter(|s| !s.is_empty())
+                .cloned()
+                .collect(),
             taps,
             reaper: match Reaper::start(&vars.run) {
                 Ok(reaper) => Some(reaper),
@@ -204,7 +210,7 @@ impl Services {
     /// Starts instance `index` as configured.
     fn spawn(&mut self, index: usize) -> anyhow::Result<()> {
         let dir = self.settings.dir.clone();
-        let secret = self.secret.clone();
+        let secrets = self.secrets.clone();
         let instance = &mut self.instances[index];
         let mut cmd = std::process::Command::new(&instance.command[0]);
         cmd.args(&instance.command[1..])
@@ -237,13 +243,13 @@ impl Services {
             let log = instance.log.clone();
             instance
                 .readers
-                .push(tokio::spawn(keep(out, log, secret.clone(), false)));
+                .push(tokio::spawn(keep(out, log, secrets.clone(), false)));
         }
         if let Some(err) = child.stderr.take() {
             let log = instance.log.clone();
             instance
                 .readers
-                .push(tokio::spawn(keep(err, log, secret, true)));
+                .push(tokio::spawn(keep(err, log, secrets, true)));
         }
         instance.child = Some(child);
         instance.paused = false;
@@ -322,9 +328,13 @@ impl Services {
                 continue;
             };
             if let Ok(Some(status)) = child.try_wait() {
-                instance.child = None;
                 gone.push((index, status.to_string()));
             }
+        }
+        // What it forked goes with it; its group id is not ours any more.
+        for &(index, _) in &gone {
+            self.signal(index, libc::SIGKILL);
+            self.gone(index);
         }
         gone
     }
@@ -450,14 +460,16 @@ impl Services {
             }
         }
         self.kill_all();
+        // The last lines they wrote: their groups are gone, so the pipes
+        // close and the readers finish (one bound for all: a process that
+        // left the group may hold a pipe open).
+        let drained = Instant::now() + Duration::from_secs(2);
         for instance in &mut self.instances {
             if let Some(mut child) = instance.child.take() {
                 let _ = child.wait().await;
             }
-            // The last lines it wrote: its whole group is gone, so the
-            // pipes are closed and the readers finish.
             for reader in instance.readers.drain(..) {
-                let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+                let _ = tokio::time::timeout_at(drained.into(), reader).await;
             }
         }
     }
@@ -499,18 +511,31 @@ impl Drop for Services {
     }
 }
 
+/// Longest line kept of an instance's output; the rest of it is cut.
+const MAX_LINE: usize = 4096;
+
 /// Reads one output stream of an instance into its log, line by line,
-/// with passwords masked.
+/// with passwords masked, to its end: whatever bytes it writes (not UTF-8,
+/// a line without end), the pipe is drained, so the instance never blocks
+/// on it or dies of a broken pipe.
 async fn keep(
     stream: impl tokio::io::AsyncRead + Unpin,
     log: Arc<Mutex<Log>>,
-    secret: Option<String>,
+    secrets: Vec<String>,
     stderr: bool,
 ) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        let mut line = crate::util::redact::redact(&line);
-        if let Some(secret) = &secret {
+    let mut reader = BufReader::new(stream);
+    let mut bytes = Vec::new();
+    loop {
+        bytes.clear();
+        match reader.read_until(b'\n', &mut bytes).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let end = bytes.len().min(MAX_LINE);
+        let text = String::from_utf8_lossy(&bytes[..end]);
+        let mut line = crate::util::redact::redact(text.trim_end_matches(['\n', '\r']));
+        for secret in &secrets {
             line = line.replace(secret.as_str(), crate::util::redact::MASK);
         }
         log.lock().expect("not poisoned").push(line, stderr);

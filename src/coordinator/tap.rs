@@ -1,15 +1,19 @@
 //! The lock-holder watch over `[service]` instances: each instance reaches
 //! Redis through a proxy of its own, and the proxy reads the RESP stream
-//! both ways. An instance holds the lock from the `+OK` to its
-//! `SET <lock> .. NX` until its `DEL` (or the TTL); a read of the stock
-//! key (`GET`, `WATCH`, ...) while it holds the lock opens its critical
-//! section. Only a read: the holder's write may come after its lock
-//! expired and another of its threads took it again. When a `lock-holder` fault is armed, the proxy holds that
+//! both ways. A connection holds the lock from the `+OK` to its
+//! `SET <lock> .. NX` (or the `:1` to its `SETNX <lock>`) until its `DEL`
+//! or the TTL; a read of the stock key (`GET`, `WATCH`, ...) on that
+//! connection while it holds the lock opens the critical section. Only a
+//! read, and only on the connection that took the lock: another thread's
+//! read, or the holder's write after its lock expired, is not the moment
+//! a stale read begins. When a `lock-holder` fault is armed, the proxy holds that
 //! command's reply back and tells the coordinator, which freezes the
 //! instance and lets the reply go when the pause ends: the instance
-//! resumes with a stale read of the stock, as after a GC pause. A service
-//! that never takes the lock (one atomic script) is caught at its first
-//! command on the stock key.
+//! resumes with a stale read of the stock, as after a GC pause. In a run
+//! where no lock is ever taken (one atomic script, or no lock at all), an
+//! instance is caught at its first read of, or script on, the stock key.
+//! A write is never the moment: a fault that finds no such moment stays
+//! armed, and the run says it was not applied.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +27,8 @@ use tokio::sync::{mpsc, oneshot};
 pub struct Caught {
     pub instance: usize,
     pub fault: usize,
-    /// Whether it held the lock (else: no lock was ever taken in the run).
+    /// Whether its connection held the lock (else: no lock was seen
+    /// taken in the run so far).
     pub holding: bool,
     /// The command whose reply is held back (`GET`, `EVALSHA`, ...).
     pub command: String,
@@ -75,19 +80,30 @@ impl Taps {
 pub struct Tap {
     shared: Arc<Shared>,
     instance: usize,
-    /// When this instance's hold of the lock expires; `None`: not held.
-    holding: Arc<Mutex<Option<Instant>>>,
 }
+
+/// One connection's hold of the lock: until when; `None`: not held.
+#[derive(Debug, Default)]
+pub struct Hold(Option<Instant>);
 
 /// What a command does, as far as the watch cares.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
-    /// `SET <lock> .. NX`, with its TTL.
+    /// `SET <lock> .. NX` or `SETNX <lock>`, with its TTL.
     LockTake(Duration),
     LockRelease,
-    /// Names the stock key: the command, and whether it only reads.
-    Stock(String, bool),
+    /// Names the stock key: the command, and how it touches it.
+    Stock(String, Access),
     Other,
+}
+
+/// How a command touches the stock key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    /// A script or function given the key: what it does is its own.
+    Script,
+    Write,
 }
 
 /// Commands that only read a key: where a lock holder's critical section
@@ -105,7 +121,6 @@ impl Tap {
         Tap {
             shared: taps.shared.clone(),
             instance,
-            holding: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -125,6 +140,7 @@ impl Tap {
                     false => Kind::Other,
                 }
             }
+            "SETNX" if args.get(1) == Some(lock) => Kind::LockTake(NO_TTL),
             "DEL" | "UNLINK" if names(lock) => Kind::LockRelease,
             "EVAL" | "EVALSHA" | "EVAL_RO" | "EVALSHA_RO" | "FCALL" | "FCALL_RO" => {
                 let n = args
@@ -134,7 +150,7 @@ impl Tap {
                     .unwrap_or(0);
                 let keys = args.get(3..3 + n).unwrap_or(&[]);
                 if keys.iter().any(|k| k == stock) {
-                    Kind::Stock(name, false)
+                    Kind::Stock(name, Access::Script)
                 } else if keys.iter().any(|k| k == lock) {
                     Kind::LockRelease
                 } else {
@@ -142,35 +158,47 @@ impl Tap {
                 }
             }
             _ if names(stock) => {
-                let read = READS.contains(&name.as_str());
-                Kind::Stock(name, read)
+                let access = match READS.contains(&name.as_str()) {
+                    true => Access::Read,
+                    false => Access::Write,
+                };
+                Kind::Stock(name, access)
             }
             _ => Kind::Other,
         }
     }
 
-    /// A reply arrived for a command of `kind`: updates the hold, and
-    /// when an armed fault catches this instance, returns what to wait on
-    /// before passing the reply on.
-    pub fn on_reply(&self, kind: Kind, reply: &[u8]) -> Option<oneshot::Receiver<()>> {
+    /// A reply arrived on a connection (its `hold`) for a command of
+    /// `kind`: updates the hold, and when an armed fault catches this
+    /// instance, returns what to wait on before passing the reply on.
+    pub fn on_reply(
+        &self,
+        hold: &mut Hold,
+        kind: Kind,
+        reply: &[u8],
+    ) -> Option<oneshot::Receiver<()>> {
         let now = Instant::now();
-        let mut holding = self.holding.lock().expect("not poisoned");
         match kind {
             Kind::LockTake(ttl) => {
-                if reply.starts_with(b"+OK") {
-                    *holding = Some(now + ttl);
+                if reply.starts_with(b"+OK") || reply.starts_with(b":1\r") {
+                    hold.0 = Some(now + ttl);
                     self.shared.lock_seen.store(true, Ordering::SeqCst);
                 }
                 None
             }
             Kind::LockRelease => {
-                *holding = None;
+                hold.0 = None;
                 None
             }
-            Kind::Stock(command, read) => {
-                let held = holding.is_some_and(|until| until > now);
+            // Queued in a transaction: nothing was read yet.
+            Kind::Stock(..) if reply.starts_with(b"+QUEUED") => None,
+            Kind::Stock(command, access) => {
+                let held = hold.0.is_some_and(|until| until > now);
                 let unlocked = !self.shared.lock_seen.load(Ordering::SeqCst);
-                let caught = unlocked || (held && read);
+                let caught = match access {
+                    Access::Read | Access::Script => held || unlocked,
+                    Access::Write => false,
+                };
                 if !caught {
                     return None;
                 }
@@ -209,12 +237,29 @@ fn ttl(args: &[Vec<u8>]) -> Duration {
     NO_TTL
 }
 
-/// Commands of one connection whose replies have not come yet.
-pub type Pending = Arc<Mutex<VecDeque<Kind>>>;
+/// Commands of one connection whose replies have not come yet; `blind`
+/// once either side found what is not RESP (nothing is watched then).
+#[derive(Default)]
+pub struct Queue {
+    pub kinds: VecDeque<Kind>,
+    pub blind: bool,
+}
+
+pub type Pending = Arc<Mutex<Queue>>;
+
+/// Deepest nesting of aggregates read; deeper is taken for not RESP.
+const MAX_DEPTH: usize = 32;
 
 /// The length of the first whole RESP value in `b`; `Ok(None)` while it
 /// is incomplete, `Err` for what is not RESP.
 pub fn frame_len(b: &[u8]) -> Result<Option<usize>, ()> {
+    value_len(b, 0)
+}
+
+fn value_len(b: &[u8], depth: usize) -> Result<Option<usize>, ()> {
+    if depth > MAX_DEPTH {
+        return Err(());
+    }
     let Some(&first) = b.first() else {
         return Ok(None);
     };
@@ -236,7 +281,11 @@ pub fn frame_len(b: &[u8]) -> Result<Option<usize>, ()> {
                 return Ok(Some(line));
             }
             let total = line + n as usize + 2;
-            Ok((b.len() >= total).then_some(total))
+            match b.len() >= total {
+                true if &b[total - 2..total] == b"\r\n" => Ok(Some(total)),
+                true => Err(()),
+                false => Ok(None),
+            }
         }
         b'*' | b'~' | b'>' | b'%' | b'|' => {
             let n = number()?;
@@ -249,14 +298,14 @@ pub fn frame_len(b: &[u8]) -> Result<Option<usize>, ()> {
             };
             let mut at = line;
             for _ in 0..items {
-                match frame_len(&b[at..])? {
+                match value_len(&b[at..], depth + 1)? {
                     Some(len) => at += len,
                     None => return Ok(None),
                 }
             }
             if first == b'|' {
                 // An attribute comes before the value it describes.
-                return Ok(frame_len(&b[at..])?.map(|len| at + len));
+                return Ok(value_len(&b[at..], depth + 1)?.map(|len| at + len));
             }
             Ok(Some(at))
         }
@@ -267,22 +316,24 @@ pub fn frame_len(b: &[u8]) -> Result<Option<usize>, ()> {
 /// A command's length in the stream, and its arguments.
 pub type Command = (usize, Vec<Vec<u8>>);
 
-/// The first whole command in `b`: its length and arguments. Inline
-/// commands (a line of words) are read too.
+/// The first whole command in `b`: its length and arguments, an array of
+/// bulk strings. Inline commands (a line of words) are read too.
 pub fn parse_command(b: &[u8]) -> Result<Option<Command>, ()> {
     let Some(&first) = b.first() else {
         return Ok(None);
     };
     if first != b'*' {
-        let Some(end) = b.windows(2).position(|w| w == b"\r\n") else {
+        let Some(end) = b.iter().position(|&c| c == b'\n') else {
             return Ok(None);
         };
         let words = b[..end]
+            .strip_suffix(b"\r")
+            .unwrap_or(&b[..end])
             .split(|c| *c == b' ')
             .filter(|w| !w.is_empty())
             .map(<[u8]>::to_vec)
             .collect();
-        return Ok(Some((end + 2, words)));
+        return Ok(Some((end + 1, words)));
     }
     let Some(len) = frame_len(b)? else {
         return Ok(None);
@@ -292,15 +343,17 @@ pub fn parse_command(b: &[u8]) -> Result<Option<Command>, ()> {
         .ok()
         .and_then(|n| n.parse().ok())
         .ok_or(())?;
-    let mut args = Vec::with_capacity(n);
+    let mut args = Vec::with_capacity(n.min(64));
     let mut at = end + 2;
     for _ in 0..n {
         let item = frame_len(&b[at..])?.ok_or(())?;
         let head_end = b[at..].windows(2).position(|w| w == b"\r\n").ok_or(())?;
-        match b[at] {
-            b'$' => args.push(b[at + head_end + 2..at + item - 2].to_vec()),
-            _ => args.push(b[at + 1..at + head_end].to_vec()),
+        let body = at + head_end + 2;
+        // A command is an array of (non-null) bulk strings.
+        if b[at] != b'$' || body + 2 > at + item {
+            return Err(());
         }
+        args.push(b[body..at + item - 2].to_vec());
         at += item;
     }
     Ok(Some((len, args)))
@@ -320,6 +373,9 @@ mod tests {
         assert_eq!(frame_len(b"*2\r\n:1\r\n"), Ok(None));
         assert_eq!(frame_len(b"%1\r\n+a\r\n:1\r\n"), Ok(Some(12)));
         assert!(frame_len(b"hello\r\n").is_err());
+        assert!(frame_len(b"$3\r\nabcXY").is_err(), "no terminator");
+        let deep = "*1\r\n".repeat(10_000);
+        assert!(frame_len(deep.as_bytes()).is_err(), "nesting capped");
     }
 
     #[test]
@@ -329,8 +385,13 @@ mod tests {
             .unwrap();
         assert_eq!(len, 24);
         assert_eq!(args, [b"GET".to_vec(), b"stock".to_vec()]);
-        let (_, args) = parse_command(b"PING hi\r\n").unwrap().unwrap();
-        assert_eq!(args, [b"PING".to_vec(), b"hi".to_vec()]);
+        let (len, args) = parse_command(b"PING hi\n*1\r\n").unwrap().unwrap();
+        assert_eq!((len, args), (8, vec![b"PING".to_vec(), b"hi".to_vec()]));
+        assert!(
+            parse_command(b"*1\r\n$-1\r\n").is_err(),
+            "a null is no argument"
+        );
+        assert!(parse_command(b"*1\r\n:5\r\n").is_err());
     }
 
     fn words(s: &str) -> Vec<Vec<u8>> {
@@ -338,48 +399,57 @@ mod tests {
     }
 
     #[test]
-    fn the_lock_holder_is_caught_reading_the_stock_only_when_armed() {
+    fn the_lock_holder_is_caught_reading_the_stock_on_its_own_connection_only_when_armed() {
         let mut taps = Taps::new("s", "l");
         let tap = Tap::new(&taps, 2);
+        let (mut mine, mut sibling) = (Hold::default(), Hold::default());
         let take = tap.classify(&words("SET l 1 NX PX 50"));
         assert_eq!(take, Kind::LockTake(Duration::from_millis(50)));
-        assert!(tap.on_reply(take.clone(), b"+OK\r\n").is_none());
+        assert!(tap.on_reply(&mut mine, take.clone(), b"+OK\r\n").is_none());
         let read = tap.classify(&words("GET s"));
-        assert_eq!(read, Kind::Stock("GET".into(), true));
+        assert_eq!(read, Kind::Stock("GET".into(), Access::Read));
+        let value = b"$2\r\n10\r\n";
         assert!(
-            tap.on_reply(read.clone(), b"$2\r\n10\r\n").is_none(),
+            tap.on_reply(&mut mine, read.clone(), value).is_none(),
             "not armed"
         );
         taps.arm(0);
         let write = tap.classify(&words("INCRBY s -1"));
         assert!(
-            tap.on_reply(write, b":9\r\n").is_none(),
-            "the write is not the read"
+            tap.on_reply(&mut mine, write, b":9\r\n").is_none(),
+            "a write"
         );
-        let other = Tap::new(&taps, 1);
-        other.on_reply(Kind::LockTake(Duration::from_millis(50)), b"$-1\r\n");
         assert!(
-            other.on_reply(read.clone(), b"$2\r\n10\r\n").is_none(),
-            "instance 1 never got the lock"
+            tap.on_reply(&mut sibling, read.clone(), value).is_none(),
+            "another connection's read, outside the lock"
         );
-        assert!(tap.on_reply(read.clone(), b"$2\r\n10\r\n").is_some());
+        let queued = tap.on_reply(&mut mine, read.clone(), b"+QUEUED\r\n");
+        assert!(queued.is_none(), "queued in MULTI: not read yet");
+        assert!(tap.on_reply(&mut mine, read.clone(), value).is_some());
         let caught = taps.events.try_recv().unwrap();
         assert_eq!(
             (caught.instance, caught.fault, caught.holding),
             (2, 0, true)
         );
-        assert!(tap.on_reply(read, b"$2\r\n10\r\n").is_none(), "caught once");
+        assert!(
+            tap.on_reply(&mut mine, read, value).is_none(),
+            "caught once"
+        );
         assert_eq!(tap.classify(&words("DEL l")), Kind::LockRelease);
+        assert_eq!(tap.classify(&words("SETNX l 1")), Kind::LockTake(NO_TTL));
     }
 
     #[test]
-    fn a_service_without_a_lock_is_caught_at_its_stock_script() {
+    fn without_any_lock_a_read_or_script_is_caught_never_a_write() {
         let mut taps = Taps::new("s", "l");
         let tap = Tap::new(&taps, 0);
+        let mut conn = Hold::default();
         taps.arm(3);
+        let write = tap.classify(&words("DECRBY s 1"));
+        assert!(tap.on_reply(&mut conn, write, b":9\r\n").is_none());
         let call = tap.classify(&words("EVALSHA abc 2 s o 1 id 7"));
-        assert_eq!(call, Kind::Stock("EVALSHA".into(), false));
-        assert!(tap.on_reply(call, b"$4\r\nsold\r\n").is_some());
+        assert_eq!(call, Kind::Stock("EVALSHA".into(), Access::Script));
+        assert!(tap.on_reply(&mut conn, call, b"$4\r\nsold\r\n").is_some());
         assert!(!taps.events.try_recv().unwrap().holding);
     }
 }

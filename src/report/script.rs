@@ -34,7 +34,7 @@ pub fn lines(record: &RunRecord) -> Vec<String> {
         lines.push(format!(
             "HTTP: {} {}{service}; reply {}.",
             http.method,
-            http.url.text,
+            crate::util::redact::redact(&http.url.text),
             http.reply
                 .as_deref()
                 .map_or("= the status code".to_owned(), |p| format!("at {p}"))

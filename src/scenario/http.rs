@@ -73,6 +73,30 @@ impl HttpSettings {
         let authority = url_text
             .strip_prefix("http://")
             .map(|rest| rest.split('/').next().unwrap_or(""));
+        if authority.is_some_and(|a| a.contains('@')) {
+            return Err(FieldError::new(
+                "strategy.url",
+                "has a user and password in it, which would be printed and is not sent",
+                "give the service's plain http://host:port/path; pass credentials in strategy.headers (e.g. Authorization)",
+            ));
+        }
+        if authority.is_some_and(|a| a.starts_with('[')) {
+            return Err(FieldError::new(
+                "strategy.url",
+                "names an IPv6 host, which is not supported",
+                "give an IPv4 address or a host name, e.g. http://127.0.0.1:8080/buy",
+            ));
+        }
+        if let Some(bad) = url_text
+            .chars()
+            .find(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(FieldError::new(
+                "strategy.url",
+                format!("`{url_text}` holds {bad:?}, which no URL may"),
+                "percent-encode it (a space is %20)",
+            ));
+        }
         let fixed = authority.is_some_and(|a| !a.is_empty() && !a.contains('{'));
         if !fixed && url.pieces.first() != Some(&Piece::Var(Var::Instance)) {
             return Err(FieldError::new(
@@ -203,6 +227,11 @@ pub struct ServiceSettings {
 /// What `[service]`'s command and env may name.
 pub const SERVICE_VARS: [&str; 6] = ["port", "redis_url", "stock", "lock", "run", "index"];
 
+/// Longest an instance may take to be ready, and to stop after SIGTERM:
+/// every wait of the harness has a bound.
+const MAX_READY: Duration = Duration::from_secs(600);
+const MAX_GRACE: Duration = Duration::from_secs(60);
+
 /// Most instances one run starts.
 const MAX_INSTANCES: i64 = 64;
 
@@ -263,17 +292,31 @@ impl ServiceSettings {
                 "write the path of the health endpoint, e.g. \"/health\"",
             ));
         }
+        let ready_timeout = durations(
+            "service.ready_timeout",
+            raw.ready_timeout.as_deref(),
+            15_000,
+        )?;
+        let stop_grace = durations("service.stop_grace", raw.stop_grace.as_deref(), 2_000)?;
+        for (field, value, most) in [
+            ("service.ready_timeout", ready_timeout, MAX_READY),
+            ("service.stop_grace", stop_grace, MAX_GRACE),
+        ] {
+            if value > most {
+                return Err(FieldError::new(
+                    field,
+                    format!("{value:?} is longer than the harness waits ({most:?})"),
+                    format!("give at most {}s", most.as_secs()),
+                ));
+            }
+        }
         Ok(ServiceSettings {
             command,
             instances: instances as u32,
             env,
             ready_path: raw.ready_path.clone(),
-            ready_timeout: durations(
-                "service.ready_timeout",
-                raw.ready_timeout.as_deref(),
-                15_000,
-            )?,
-            stop_grace: durations("service.stop_grace", raw.stop_grace.as_deref(), 2_000)?,
+            ready_timeout,
+            stop_grace,
             dir: PathBuf::new(),
         })
     }

@@ -63,6 +63,33 @@ pub fn check(s: &Scenario, stock_key: Option<&str>) -> Result<()> {
             "add [audit] orders = \"{run}:orders\" (the key your service records orders in), or remove order_id",
         ));
     }
+    if s.service.is_some() && !settings.to_instances() {
+        return Err(FieldError::new(
+            "strategy.url",
+            format!(
+                "`{}` is a fixed URL, so the [service] instances the harness starts would get no load (and their faults would test nothing)",
+                crate::util::redact::redact(&settings.url.text)
+            ),
+            "write url = \"{instance}/buy\" to load the instances, or remove [service] to load your own running service",
+        )
+        .depending_on(&["service"]));
+    }
+    let watched_restart = s.faults.iter().position(|f| {
+        matches!(
+            f.action,
+            super::FaultAction::Restart {
+                target: super::FaultTarget::LockHolder,
+                ..
+            }
+        )
+    });
+    if let Some(i) = watched_restart {
+        return Err(FieldError::new(
+            &format!("faults[{i}].target"),
+            "a restart is not aimed at the lock holder: stopping an instance mid-purchase is what `kill` (crash) does",
+            "use kind = \"pause\" or \"kill\" with target = \"lock-holder\", or restart a chosen instance (an index, \"busy\", \"random\")",
+        ));
+    }
     if s.service.is_some() {
         if !matches!(s.redis.topology, Topology::Standalone) {
             return Err(FieldError::new(
@@ -100,6 +127,14 @@ fn stock_key_rules(s: &Scenario, key: &str, http: bool) -> Result<()> {
             format!("`{key}` is not a key name"),
             "give the exact key your service reads the stock from, e.g. \"shop:stock:sku-1\"",
         ));
+    }
+    if s.redis.url.is_none() {
+        return Err(FieldError::new(
+            "stock.key",
+            "names the key your own service reads, but the run would use a throwaway embedded redis-server your service never sees",
+            "give the Redis your service uses: redis.url, or --redis-url",
+        )
+        .depending_on(&["redis.url"]));
     }
     if !matches!(s.redis.topology, Topology::Standalone) {
         return Err(FieldError::new(

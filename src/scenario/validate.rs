@@ -62,7 +62,6 @@ pub fn scenario(raw: RawScenario, kind_switched: bool) -> Result<Scenario> {
         script_fields(&raw.strategy, &scenario)?;
         http_fields(&raw.strategy, &scenario)?;
     }
-    super::http_rules::check(&scenario, raw.stock.key.as_deref())?;
     redlock_servers(&scenario)?;
     replicas_to_wait_for(&scenario)?;
     cluster_limits(&scenario)?;
@@ -83,6 +82,7 @@ pub fn scenario(raw: RawScenario, kind_switched: bool) -> Result<Scenario> {
         ..scenario
     };
     remote_hosts(&scenario)?;
+    super::http_rules::check(&scenario, raw.stock.key.as_deref())?;
     Ok(scenario)
 }
 

@@ -19,6 +19,7 @@ use crate::coordinator::service::Services;
 use crate::coordinator::tap::Caught;
 use crate::record::Subject;
 use crate::scenario::{FaultAction, FaultTarget, RestartMode};
+use crate::util::interrupt::Interrupt;
 
 impl Faults {
     /// Starts a pause, kill or restart on an instance.
@@ -71,9 +72,16 @@ impl Faults {
         if !matches!(self.status.get(fault), Some(Status::Armed(_))) {
             return;
         }
-        if let Some(taps) = services.taps.as_ref() {
-            taps.disarm();
+        let Some(taps) = services.taps.as_ref() else {
+            return;
+        };
+        if !services.running().contains(&caught.instance) {
+            // Already stopped (another fault's pause, a kill): let its
+            // reply go and wait for another instance's critical section.
+            let _ = caught.release.send(());
+            return taps.arm(fault);
         }
+        taps.disarm();
         let subject = Subject {
             instance: caught.instance,
             pid: services.pid(caught.instance).unwrap_or(0),
@@ -155,15 +163,25 @@ impl Faults {
         self.note(fault, true, format!("instance {index} resumed (SIGCONT)"));
     }
 
-    /// A restart's second half: the instance starts again on its port.
+    /// A restart's second half: the instance starts again on its port
+    /// (unless the user interrupts the run first).
     pub(super) async fn start_instance(
         &mut self,
         index: usize,
         fault: usize,
         services: &mut Services,
+        interrupt: &mut Interrupt,
     ) {
         let began = Instant::now();
-        match services.start_again(index).await {
+        let started = tokio::select! {
+            started = services.start_again(index) => started,
+            () = interrupt.wait() => {
+                let why = format!("instance {index} was not started again: the run was interrupted");
+                self.status[fault] = Status::Interrupted(why.clone());
+                return self.note(fault, false, why);
+            }
+        };
+        match started {
             Ok(()) => {
                 let pid = services.pid(index).unwrap_or(0);
                 self.note(
@@ -189,7 +207,19 @@ impl Faults {
     /// purchases it holds would have; then the instances get a moment to
     /// finish what they are doing (no Redis traffic for a while) before
     /// they are stopped and the stock is audited.
-    pub async fn settle_instances(&mut self, services: &mut Services, cut: bool) {
+    pub async fn settle_instances(
+        &mut self,
+        services: &mut Services,
+        cut: bool,
+        interrupt: &mut Interrupt,
+    ) {
+        // Nothing more is caught: what was caught too late goes on.
+        if let Some(taps) = services.taps.as_mut() {
+            taps.disarm();
+            while let Ok(late) = taps.events.try_recv() {
+                let _ = late.release.send(());
+            }
+        }
         let mut pending: Vec<(Instant, usize)> = self
             .later
             .iter()
@@ -200,9 +230,13 @@ impl Faults {
             .collect();
         pending.sort();
         let resumed = !pending.is_empty();
+        let mut cut = cut;
         for (at, index) in pending {
             if !cut {
-                tokio::time::sleep_until(at.into()).await;
+                tokio::select! {
+                    () = tokio::time::sleep_until(at.into()) => {}
+                    () = interrupt.wait() => cut = true,
+                }
             }
             self.resume_instance(index, services);
         }

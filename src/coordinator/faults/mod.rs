@@ -424,7 +424,8 @@ impl Faults {
             }
             Later::StartInstance(index, fault) => {
                 if let Some(services) = ctx.services.as_deref_mut() {
-                    self.start_instance(index, fault, services).await;
+                    self.start_instance(index, fault, services, ctx.interrupt)
+                        .await;
                 }
             }
             Later::EndLatency => {
@@ -550,8 +551,15 @@ impl Faults {
     ) {
         self.resume_instances(services);
         for (_, later) in std::mem::take(&mut self.later) {
-            if let Later::Resume(index) = later {
-                fleet.signal(index, Sig::Cont);
+            match later {
+                Later::Resume(index) => fleet.signal(index, Sig::Cont),
+                // The crash happened, the coming back did not: the restart
+                // was not tested whole.
+                Later::StartInstance(index, fault) => {
+                    let why = format!("the load ended before instance {index} was started again");
+                    self.not_applied(fault, &why);
+                }
+                _ => {}
             }
         }
         let ended = self.started.elapsed();

@@ -21,7 +21,7 @@ use super::{Client, Context};
 use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
 use crate::scenario::{HttpSettings, Reply, StrategySettings};
 
-/// Longest reply body read; a longer one is cut (and unexpected).
+/// Longest reply body read; a longer one is not whole (in doubt).
 const MAX_BODY: usize = 64 * 1024;
 /// Reconnect backoff per instance: doubling from the first to the last.
 const RECONNECT_FIRST: Duration = Duration::from_millis(10);
@@ -144,19 +144,24 @@ impl Http {
         report
     }
 
-    /// The request on the next place that takes a connection.
+    /// The request on the next place that takes a connection within the
+    /// timeout.
     async fn buy(
         &self,
         session: &mut Session,
         ctx: &Context<'_>,
         token: &str,
     ) -> (Outcome, Option<String>, Option<String>) {
-        let Some(place) = self.connected(session, ctx).await else {
-            return (Outcome::Error(ErrorKind::Io), None, None);
+        let deadline = Instant::now() + self.http.timeout;
+        let place = match self.connected(session, ctx, deadline).await {
+            Ok(place) => place,
+            // Nothing was sent: not in doubt.
+            Err(NoPlace::Refused) => return (Outcome::Error(ErrorKind::Io), None, None),
+            Err(NoPlace::Stopped) => return (Outcome::Cancelled, None, None),
         };
         let load = &self.load[place.min(self.load.len().saturating_sub(1))];
         load.set(load.get() + 1);
-        let result = self.exchange(session, place, ctx, token).await;
+        let result = self.exchange(session, place, ctx, token, deadline).await;
         load.set(load.get() - 1);
         match result {
             Exchange::Reply(status, body) => {
@@ -171,59 +176,70 @@ impl Http {
             }
             Exchange::NotSent => (Outcome::Error(ErrorKind::Io), None, None),
             Exchange::Lost => {
+                // A late reply must not answer the next request.
                 session.conns[place] = None;
                 (Outcome::InDoubt, None, None)
             }
         }
     }
 
-    /// Sends the request and reads the whole reply, within the timeout. A
-    /// connection found closed before the request left is replaced once.
+    /// Sends the request and reads the whole reply by `deadline`. A
+    /// connection found closed before the request left is replaced once;
+    /// a reply cut short (or longer than [`MAX_BODY`]) is not whole: in
+    /// doubt.
     async fn exchange(
         &self,
         session: &mut Session,
         place: usize,
         ctx: &Context<'_>,
         token: &str,
+        deadline: Instant,
     ) -> Exchange {
-        let deadline = Instant::now() + self.http.timeout;
-        let mut request = self.requests.build(place, &self.places[place], ctx, token);
+        let Some(mut request) = self.requests.build(place, &self.places[place], ctx, token) else {
+            return Exchange::NotSent;
+        };
         for attempt in 0..2 {
             let Some(sender) = session.conns[place].as_mut() else {
                 return Exchange::NotSent;
             };
             let sent = tokio::time::timeout_at(deadline.into(), async {
-                sender.ready().await.map_err(|_| None)?;
+                if sender.ready().await.is_err() {
+                    return Err(Some(request));
+                }
                 let response = sender
                     .try_send_request(request)
                     .await
                     .map_err(|mut e| e.take_message())?;
                 let status = response.status().as_u16();
                 let body = Limited::new(response.into_body(), MAX_BODY).collect().await;
-                Ok((status, body.map(|b| b.to_bytes()).unwrap_or_default()))
+                Ok(body.map(|b| (status, b.to_bytes())).ok())
             })
             .await;
             match sent {
-                Ok(Ok((status, body))) => return Exchange::Reply(status, body),
+                Ok(Ok(Some((status, body)))) => return Exchange::Reply(status, body),
                 // Never left: the keep-alive connection had closed.
                 Ok(Err(Some(unsent))) if attempt == 0 => {
                     request = unsent;
                     session.conns[place] = None;
-                    if !self.open(session, place).await {
+                    if !self.open(session, place, deadline).await {
                         return Exchange::NotSent;
                     }
                 }
                 Ok(Err(Some(_))) => return Exchange::NotSent,
-                Ok(Err(None)) | Err(_) => return Exchange::Lost,
+                Ok(Ok(None)) | Ok(Err(None)) | Err(_) => return Exchange::Lost,
             }
         }
         Exchange::Lost
     }
 
     /// The next place in turn with a live connection or one just opened;
-    /// a place that refused waits out its backoff. `None` when the stop
-    /// came first.
-    async fn connected(&self, session: &mut Session, ctx: &Context<'_>) -> Option<usize> {
+    /// a place that refused waits out its backoff, until `deadline`.
+    async fn connected(
+        &self,
+        session: &mut Session,
+        ctx: &Context<'_>,
+        deadline: Instant,
+    ) -> Result<usize, NoPlace> {
         let n = self.places.len();
         loop {
             let now = Instant::now();
@@ -234,26 +250,30 @@ impl Http {
                     .as_ref()
                     .is_some_and(|s| !s.is_closed())
                 {
-                    return Some(place);
+                    return Ok(place);
                 }
                 if session.backoff[place].0.is_some_and(|at| at > now) {
                     continue;
                 }
-                if self.open(session, place).await {
-                    return Some(place);
+                if self.open(session, place, deadline).await {
+                    return Ok(place);
                 }
             }
             let earliest = session.backoff.iter().filter_map(|(at, _)| *at).min();
             let wait = earliest.unwrap_or(now + RECONNECT_FIRST);
+            if wait >= deadline {
+                return Err(NoPlace::Refused);
+            }
             tokio::select! {
                 () = tokio::time::sleep_until(wait.into()) => {}
-                () = ctx.stop.stopped() => return None,
+                () = ctx.stop.stopped() => return Err(NoPlace::Stopped),
             }
         }
     }
 
-    /// Opens a connection to `place`; on failure backs off there.
-    async fn open(&self, session: &mut Session, place: usize) -> bool {
+    /// Opens a connection to `place` by `deadline`; on failure backs off
+    /// there.
+    async fn open(&self, session: &mut Session, place: usize, deadline: Instant) -> bool {
         let authority = &self.places[place].authority;
         let connect = async {
             let stream = tokio::net::TcpStream::connect(authority.as_str())
@@ -267,7 +287,7 @@ impl Http {
             });
             Some(sender)
         };
-        let opened = tokio::time::timeout(self.http.timeout, connect)
+        let opened = tokio::time::timeout_at(deadline.into(), connect)
             .await
             .ok()
             .flatten();
@@ -288,6 +308,14 @@ impl Http {
             }
         }
     }
+}
+
+/// Why no place took the request.
+enum NoPlace {
+    /// Every place refused until the timeout.
+    Refused,
+    /// The stop rule came first.
+    Stopped,
 }
 
 enum Exchange {

@@ -56,14 +56,15 @@ impl Requests {
         }
     }
 
-    /// The request for this attempt on place `index`.
+    /// The request for this attempt on place `index`; `None` when its
+    /// rendered path is no URL path (nothing else is sent instead).
     pub fn build(
         &self,
         index: usize,
         place: &Place,
         ctx: &Context<'_>,
         token: &str,
-    ) -> hyper::Request<Full<Bytes>> {
+    ) -> Option<hyper::Request<Full<Bytes>>> {
         let fixed = self.fixed(index, place, ctx);
         let fill = |t: &Template| fill(t, ctx, token, &place.base);
         let mut request = hyper::Request::new(Full::new(match (&fixed.body, &self.body) {
@@ -74,9 +75,7 @@ impl Requests {
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = match fixed.uri {
             Some(uri) => uri,
-            None => path(&fill(&self.url), &place.base)
-                .parse()
-                .unwrap_or_else(|_| hyper::Uri::from_static("/")),
+            None => path(&fill(&self.url), &place.base).parse().ok()?,
         };
         let headers = request.headers_mut();
         headers.insert(hyper::header::HOST, fixed.host);
@@ -88,7 +87,7 @@ impl Requests {
                 headers.append(name.clone(), value);
             }
         }
-        request
+        Some(request)
     }
 
     /// The attempt-independent parts for a place, rendered on first use.
