@@ -84,7 +84,7 @@ fn untested(
     collected: &Collected,
     busy: Option<verdict::ScriptBusy>,
     lost: Option<&anyhow::Error>,
-    redis: &str,
+    (redis, by): (&str, &'static str),
 ) -> Vec<Inconclusive> {
     let c = &collected.totals.counters;
     let in_doubt = c.in_doubt + collected.killed_in_flight;
@@ -116,6 +116,7 @@ fn untested(
         // A script that refuses every buyer tested nothing of the stock.
         inconclusive.push(Inconclusive::NothingSold {
             rejections: c.rejection_total(),
+            by,
         });
     }
     inconclusive
@@ -146,7 +147,12 @@ pub fn judge(
     let c = &collected.totals.counters;
     let in_doubt = c.in_doubt + collected.killed_in_flight;
     let target_lost = final_stock.is_err();
-    let inconclusive = untested(&collected, busy, final_stock.as_ref().err(), redis);
+    let by = match scenario.http {
+        Some(_) => "service",
+        None => "script",
+    };
+    let lost = final_stock.as_ref().err();
+    let inconclusive = untested(&collected, busy, lost, (redis, by));
     let final_stock = final_stock.unwrap_or(None);
     if target_lost || collected.reset || deleted {
         // What Redis holds besides the stock is no evidence either then.

@@ -171,7 +171,11 @@ pub enum Inconclusive {
     TargetLost { error: String },
     /// The user's script refused every buyer by a named rejection: the
     /// stock was never tested.
-    NothingSold { rejections: u64 },
+    NothingSold {
+        rejections: u64,
+        /// Who refused: `script` or `service`.
+        by: &'static str,
+    },
     /// A load host was lost mid-run and `[hosts] on_host_loss = "abort"`
     /// stopped the run: it did not apply the load it declared.
     HostLost { host: String },
@@ -239,9 +243,9 @@ impl fmt::Display for Inconclusive {
                     parts.join(", ")
                 )
             }
-            Inconclusive::NothingSold { rejections } => write!(
+            Inconclusive::NothingSold { rejections, by } => write!(
                 f,
-                "nothing was sold: the script or service rejected all {rejections} purchase(s) that reached a definite outcome"
+                "nothing was sold: the {by} rejected all {rejections} purchase(s) that reached a definite outcome"
             ),
             Inconclusive::HostLost { host } => write!(
                 f,

@@ -405,9 +405,8 @@ fn a_partitioned_primary_loses_what_it_took_alone_unless_writes_are_confirmed() 
     assert!(num(&s, "unconfirmed") > 0, "{s:?}");
 }
 
-/// `failover-partition.toml`. Sentinel demotes the healed primary about
-/// 10 s after the heal (see `DEMOTION_WITHIN`), well within the fault's
-/// 20 s, unless one of its sentinels is in TILT mode (its timer ran late on
+/// `failover-partition.toml`. Sentinel demotes the healed primary 10 to
+/// 20 s after the heal (see `DEMOTION_WITHIN`), within the fault's 30 s, unless one of its sentinels is in TILT mode (its timer ran late on
 /// a loaded machine), in which it acts on nothing for 30 s: the harness
 /// then rightly calls the run INCONCLUSIVE and names TILT from the
 /// sentinels' own INFO (`sentinel_tilt:1`). Only for that cause, named by
