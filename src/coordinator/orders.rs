@@ -75,28 +75,12 @@ pub async fn stored_ids(
             let field = id_field.ok_or_else(|| {
                 anyhow::anyhow!("{key} is a stream; set audit.orders_id_field to the field that holds the order id")
             })?;
-            let mut start = "-".to_owned();
-            loop {
-                let page: Vec<(String, Vec<(String, String)>)> = target
-                    .query(
-                        redis::cmd("XRANGE")
-                            .arg(key)
-                            .arg(&start)
-                            .arg("+")
-                            .arg("COUNT")
-                            .arg(PAGE),
-                    )
-                    .await?;
-                for (_, fields) in &page {
-                    if let Some((_, v)) = fields.iter().find(|(f, _)| f == field) {
-                        ids.insert(v.clone());
-                    }
+            let each = |value: Option<&str>| {
+                if let Some(id) = value {
+                    ids.insert(id.to_owned());
                 }
-                match page.last() {
-                    Some((id, _)) if page.len() == PAGE => start = format!("({id}"),
-                    _ => break,
-                }
-            }
+            };
+            super::script::each_field(target, key, field, each).await?;
         }
         other => anyhow::bail!("{key} is a {other}, which holds no order ids"),
     }

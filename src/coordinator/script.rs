@@ -378,6 +378,17 @@ async fn read_buyers(
     field: &str,
     book: &mut OrderBook,
 ) -> anyhow::Result<()> {
+    each_field(target, key, field, |value| book.add(value)).await
+}
+
+/// `field` of every entry of the stream `key` (`None` where an entry has
+/// none), read page by page.
+pub(super) async fn each_field(
+    target: &mut Target,
+    key: &str,
+    field: &str,
+    mut each: impl FnMut(Option<&str>),
+) -> anyhow::Result<()> {
     let mut start = "-".to_owned();
     loop {
         let page: Vec<(String, Vec<(String, String)>)> = target
@@ -391,7 +402,7 @@ async fn read_buyers(
             )
             .await?;
         for (_, fields) in &page {
-            book.add(
+            each(
                 fields
                     .iter()
                     .find(|(f, _)| f == field)

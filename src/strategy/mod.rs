@@ -22,7 +22,9 @@ use crate::conn::Conn;
 use crate::hold::HoldBoard;
 use crate::keys::Keys;
 use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
-use crate::scenario::{HttpSettings, ScriptSettings, StrategyKind, StrategySettings};
+use crate::scenario::{
+    HttpSettings, ScriptSettings, StrategyKind, StrategySettings, Template, Var,
+};
 use crate::util::freeze::FreezeHook;
 use crate::util::stop::StopSignal;
 
@@ -54,6 +56,24 @@ fn written<T>(
         }
         Err(e) => Err(e),
     }
+}
+
+/// The text of a user's template for this attempt: the script's keys and
+/// arguments, or a request's URL, headers and body (`instance`: what
+/// `{instance}` stands for, empty for a script).
+pub fn render(t: &Template, ctx: &Context<'_>, token: &str, instance: &str) -> String {
+    use std::fmt::Write as _;
+    ctx.keys.render(t, |var, out| {
+        let _ = match var {
+            Var::Buyer => write!(out, "{}", ctx.buyer),
+            Var::Quantity => write!(out, "{}", ctx.quantity),
+            Var::Token => write!(out, "{token}"),
+            Var::Client => write!(out, "{}", ctx.client),
+            Var::Worker => write!(out, "{}", ctx.worker),
+            Var::Instance => write!(out, "{instance}"),
+            Var::Stock | Var::Lock | Var::Run => Ok(()),
+        };
+    })
 }
 
 /// One buyer: its own connection (a `WATCH`ing client must not share one),

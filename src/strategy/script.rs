@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::{stock, Client, Context};
 use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
-use crate::scenario::{Reply, ScriptSettings, StrategySettings, Template, Var};
+use crate::scenario::{Reply, ScriptSettings, StrategySettings, Template};
 
 pub struct UserScript {
     pub settings: StrategySettings,
@@ -58,7 +58,7 @@ impl UserScript {
         let mut report = PurchaseReport::new();
         let started = Instant::now();
         let token = client.next_token();
-        let render = |t: &Template| render(t, ctx, &token);
+        let render = |t: &Template| super::render(t, ctx, &token, "");
         let keys: Vec<String> = self.script.keys.iter().map(render).collect();
         let args: Vec<String> = self.script.args.iter().map(render).collect();
         let calls = self.script.steps.len().max(1);
@@ -121,21 +121,6 @@ impl UserScript {
         cmd.query_async::<redis::Value>(&mut client.conn).await?;
         Ok(())
     }
-}
-
-/// The text of a template for this attempt.
-pub fn render(t: &Template, ctx: &Context<'_>, token: &str) -> String {
-    use std::fmt::Write as _;
-    ctx.keys.render(t, |var, out| {
-        let _ = match var {
-            Var::Buyer => write!(out, "{}", ctx.buyer),
-            Var::Quantity => write!(out, "{}", ctx.quantity),
-            Var::Token => write!(out, "{token}"),
-            Var::Client => write!(out, "{}", ctx.client),
-            Var::Worker => write!(out, "{}", ctx.worker),
-            Var::Stock | Var::Lock | Var::Run | Var::Instance => Ok(()),
-        };
-    })
 }
 
 /// `NOSCRIPT`, or the exact reply to an `FCALL` of a function the server

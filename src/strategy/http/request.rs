@@ -11,7 +11,7 @@ use hyper::header::{HeaderName, HeaderValue};
 
 use super::Place;
 use crate::scenario::{HttpSettings, Template, Var};
-use crate::strategy::Context;
+use crate::strategy::{render as fill, Context};
 
 /// The request templates, compiled.
 pub struct Requests {
@@ -126,22 +126,6 @@ fn path(url: &str, base: &str) -> String {
         true => path.to_owned(),
         false => format!("/{path}"),
     }
-}
-
-/// The text of a request template for this attempt on this place.
-fn fill(t: &Template, ctx: &Context<'_>, token: &str, instance: &str) -> String {
-    use std::fmt::Write as _;
-    ctx.keys.render(t, |var, out| {
-        let _ = match var {
-            Var::Buyer => write!(out, "{}", ctx.buyer),
-            Var::Quantity => write!(out, "{}", ctx.quantity),
-            Var::Token => write!(out, "{token}"),
-            Var::Client => write!(out, "{}", ctx.client),
-            Var::Worker => write!(out, "{}", ctx.worker),
-            Var::Instance => write!(out, "{instance}"),
-            Var::Stock | Var::Lock | Var::Run => Ok(()),
-        };
-    })
 }
 
 #[cfg(test)]
