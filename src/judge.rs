@@ -43,6 +43,8 @@ pub struct Collected {
     pub harness_stalls: Vec<HarnessStall>,
     /// `http` with `order_id`: every acknowledged sale's order id.
     pub order_ids: Vec<String>,
+    /// Every `[service]` instance exited by itself mid-run.
+    pub service_lost: Option<String>,
     /// `[service]`: `service-<i>.log` of each instance.
     pub service_logs: Vec<(String, Vec<u8>)>,
 }
@@ -152,7 +154,20 @@ pub fn judge(
         None => "script",
     };
     let lost = final_stock.as_ref().err();
-    let inconclusive = untested(&collected, busy, lost, (redis, by));
+    let mut inconclusive = untested(&collected, busy, lost, (redis, by));
+    if let Some(what) = &collected.service_lost {
+        inconclusive.push(Inconclusive::ServiceLost { what: what.clone() });
+    }
+    // Order ids that could not be read were not checked: no verdict on
+    // them, rather than a FAIL.
+    if let Some(orders) = ledgers.orders.as_mut() {
+        if let Some(Err(why)) = &orders.missing {
+            inconclusive.push(Inconclusive::Unchecked {
+                what: format!("the order ids in {} were not checked: {why}", orders.key),
+            });
+            orders.missing = None;
+        }
+    }
     let final_stock = final_stock.unwrap_or(None);
     if target_lost || collected.reset || deleted {
         // What Redis holds besides the stock is no evidence either then.

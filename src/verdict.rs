@@ -169,6 +169,11 @@ pub enum Inconclusive {
     },
     /// Redis could not be reached at the end, outside a restart fault.
     TargetLost { error: String },
+    /// Every `[service]` instance exited by itself mid-run: the load
+    /// after that reached nothing.
+    ServiceLost { what: String },
+    /// A check the scenario asked for could not be made.
+    Unchecked { what: String },
     /// The user's script refused every buyer by a named rejection: the
     /// stock was never tested.
     NothingSold {
@@ -256,6 +261,8 @@ impl fmt::Display for Inconclusive {
                 f,
                 "Redis was lost mid-run and did not come back ({error}); the final stock is unknown"
             ),
+            Inconclusive::ServiceLost { what } => f.write_str(what),
+            Inconclusive::Unchecked { what } => f.write_str(what),
         }
     }
 }

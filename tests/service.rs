@@ -903,11 +903,10 @@ reply = "/result"
     let _ = shop.wait();
 }
 
-/// Every place refusing its connection ends each purchase at its timeout,
-/// as not sent (an error, never in doubt): the run ends, INCONCLUSIVE,
-/// instead of waiting for a service that never comes.
+/// The user's own service (a fixed URL) is reached before the load
+/// starts: nothing listening there exits 4 at once, naming it.
 #[test]
-fn a_service_that_refuses_every_connection_ends_each_purchase_at_its_timeout() {
+fn your_own_service_not_listening_exits_4_fast_naming_it() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -922,12 +921,11 @@ initial = 10
 [load]
 processes = 1
 clients_per_process = 2
-purchases_per_client = 3
+duration = "20s"
 
 [strategy]
 kind = "http"
 url = "http://127.0.0.1:{port}/buy"
-timeout_ms = 300
 
 [strategy.replies]
 "200" = "sold"
@@ -936,10 +934,38 @@ timeout_ms = 300
     let began = Instant::now();
     let run = run_text(&text);
     let context = run.context();
-    assert!(began.elapsed() < Duration::from_secs(20), "{context}");
+    assert!(began.elapsed() < Duration::from_secs(10), "{context}");
+    run.assert_code(4);
+    assert!(
+        run.stderr
+            .contains(&format!("your service at 127.0.0.1:{port}")),
+        "{context}"
+    );
+}
+
+/// Every instance exiting by itself mid-run: the load stops there, each
+/// purchase on the way ends at its timeout as not sent, and the run is
+/// INCONCLUSIVE, never a PASS on the sales made before.
+#[test]
+fn a_run_whose_every_instance_exits_by_itself_stops_inconclusive() {
+    // One client, so the three sales are answered before the fourth
+    // request kills the one instance.
+    let text = reply_shop("sold,sold,sold,die", "", "")
+        .replace("processes = 2", "processes = 1")
+        .replace("clients_per_process = 2", "clients_per_process = 1")
+        .replace("purchases_per_client = 5", "duration = \"20s\"")
+        .replace("timeout_ms = 5000", "timeout_ms = 300");
+    let began = Instant::now();
+    let run = run_text(&text);
+    let context = run.context();
+    assert!(began.elapsed() < Duration::from_secs(15), "{context}");
     run.assert_code(5);
     let s = run.summary();
-    assert_eq!(num(&s, "attempts"), 6, "{context}");
-    assert_eq!(num(&s, "in_doubt"), 0, "nothing was sent: {context}");
-    assert_eq!(s["error_kinds"], "io=6", "{context}");
+    assert_eq!(s["verdict"], "INCONCLUSIVE", "{context}");
+    assert!(num(&s, "sold") >= 1, "{context}");
+    assert!(
+        run.stdout
+            .contains("every service instance had exited by itself"),
+        "{context}"
+    );
 }

@@ -228,6 +228,9 @@ async fn drive(
         None => None,
     };
     let instances = services.as_ref().map(Services::urls).unwrap_or_default();
+    if let Some(http) = scenario.http.as_ref().filter(|_| scenario.hosts.is_none()) {
+        listening(http).await?;
+    }
     let endpoint = match (&proxy, direct) {
         (Some(proxy), Some(url)) => target.endpoint().with_url(via_proxy(url, proxy.port())?),
         _ => target.endpoint().clone(),
@@ -338,8 +341,25 @@ async fn drive(
         checkers: collector.checkers,
         ledger: collector.ledger,
         order_ids: collector.order_ids,
+        service_lost: collector.service_lost,
         service_logs,
     })
+}
+
+/// The user's own running service (a fixed URL) accepts a connection from
+/// here before any load starts: a typo'd port exits 4 at once, not after
+/// a run of refused purchases. (With `[hosts]`, only the load hosts may
+/// reach it.)
+async fn listening(http: &crate::scenario::HttpSettings) -> anyhow::Result<()> {
+    let Some(authority) = http.fixed_authority().filter(|_| !http.to_instances()) else {
+        return Ok(());
+    };
+    let connect = tokio::net::TcpStream::connect(authority.as_str());
+    match tokio::time::timeout(Duration::from_secs(5), connect).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => anyhow::bail!("your service at {authority} (strategy.url) refused a connection: {e}; start it, or fix the URL"),
+        Err(_) => anyhow::bail!("your service at {authority} (strategy.url) did not accept a connection within 5 s; start it, or fix the URL"),
+    }
 }
 
 /// Starts the `[service]` instances on the run's Redis (standalone: the
@@ -521,6 +541,8 @@ struct Collector {
     instance_load: Vec<Vec<u32>>,
     /// `http` with `order_id`: every acknowledged sale's order id.
     order_ids: Vec<String>,
+    /// Every `[service]` instance exited by itself: why the load stopped.
+    service_lost: Option<String>,
 }
 
 /// How long a worker may stay silent (no batch, no heartbeat) outside a
@@ -571,6 +593,7 @@ impl Collector {
             flush: Duration::ZERO,
             instance_load: Vec::new(),
             order_ids: Vec::new(),
+            service_lost: None,
         }
     }
 
@@ -613,16 +636,7 @@ impl Collector {
                 _ = redraw.tick() => watch.progress.update(&self.totals.counters, self.stock),
                 _ = watchdog.tick() => {
                     self.note_stall();
-                    if let Some(services) = watch.services.as_deref_mut() {
-                        for (index, status) in services.exited_by_themselves() {
-                            let what = format!(
-                                "service instance {index} exited by itself ({status}) at {:.1} s; requests under way on it are in doubt, and the load goes to the other instances (see service-{index}.log)",
-                                self.started.elapsed().as_secs_f64()
-                            );
-                            eprintln!("{what}");
-                            watch.faults.harness(what);
-                        }
-                    }
+                    self.watch_instances(fleet, watch).await;
                     self.give_up_on_silent(fleet, watch.faults);
                     fleet.cut_stuck_hosts(&self.done);
                 }
@@ -662,6 +676,35 @@ impl Collector {
             );
             self.give_up_on_all(fleet, faults, "a second interrupt");
         }
+    }
+
+    /// Instances that exited by themselves are logged; once none is left
+    /// (and no restart is to bring one back) the load stops: it would
+    /// reach nothing, and the run says so.
+    async fn watch_instances(&mut self, fleet: &mut Fleet, watch: &mut Watch<'_>) {
+        let Some(services) = watch.services.as_deref_mut() else {
+            return;
+        };
+        let exited = services.exited_by_themselves();
+        for (index, status) in &exited {
+            let what = format!(
+                "service instance {index} exited by itself ({status}) at {:.1} s; requests under way on it are in doubt, and the load goes to the other instances (see service-{index}.log)",
+                self.started.elapsed().as_secs_f64()
+            );
+            eprintln!("{what}");
+            watch.faults.harness(what);
+        }
+        if exited.is_empty() || services.alive() > 0 || watch.faults.restarting() {
+            return;
+        }
+        let what = format!(
+            "every service instance had exited by itself by {:.1} s: the load stopped there, and the rest of the run tested nothing",
+            self.started.elapsed().as_secs_f64()
+        );
+        eprintln!("{what}");
+        watch.faults.harness(what.clone());
+        self.service_lost = Some(what);
+        fleet.broadcast(&ToWorker::Stop).await;
     }
 
     /// The watchdog ticks every 250 ms; a gap of over a second since its

@@ -228,10 +228,14 @@ impl Services {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| {
+                let from = match dir.as_os_str().is_empty() {
+                    true => std::path::Path::new("."),
+                    false => dir.as_path(),
+                };
                 format!(
                     "starting service instance {index}: `{}` (from {})",
                     instance.command[0],
-                    dir.display()
+                    from.display()
                 )
             })?;
         instance.pid = child.id();
@@ -303,6 +307,11 @@ impl Services {
 
     pub fn pid(&self, index: usize) -> Option<u32> {
         self.instances[index].pid
+    }
+
+    /// Instances with a process now, running or paused.
+    pub fn alive(&self) -> usize {
+        self.instances.iter().filter(|i| i.child.is_some()).count()
     }
 
     /// Instances running now (not killed, not down for a restart).
@@ -533,11 +542,13 @@ async fn keep(
             Ok(_) => {}
         }
         let end = bytes.len().min(MAX_LINE);
-        let text = String::from_utf8_lossy(&bytes[..end]);
-        let mut line = crate::util::redact::redact(text.trim_end_matches(['\n', '\r']));
+        let mut line = String::from_utf8_lossy(&bytes[..end]).into_owned();
+        // The password first, whole: masking URLs first could cut it
+        // where it holds an `@`, and leave the rest of it in the line.
         for secret in &secrets {
             line = line.replace(secret.as_str(), crate::util::redact::MASK);
         }
+        let line = crate::util::redact::redact(line.trim_end_matches(['\n', '\r']));
         log.lock().expect("not poisoned").push(line, stderr);
     }
 }

@@ -22,6 +22,7 @@ under a lock; a request counts once its body parsed). Default "sold".
     duplicate   200 {"result":"duplicate"}, touching nothing
     teapot      418 text/plain "I'm a teapot", touching nothing
     hang        sleeps HANG_MS (default 30000) before answering 503
+    die         the process exits at once (code 7), answering nothing
                 {"result":"error","detail":"hung"}, touching nothing
 
 Every kind but sold/lost_order/wrong_id first reads the stock (GET) and answers
@@ -118,7 +119,7 @@ def redact(url):
 
 
 KINDS = ("sold", "lost_order", "wrong_id", "error503", "weird", "duplicate", "teapot",
-         "hang")
+         "hang", "die")
 
 REDIS_URL = STOCK_KEY = ORDERS_KEY = None
 R = None          # the one redis.Redis client (thread-safe, with its pool)
@@ -218,6 +219,8 @@ def buy(kind, buyer, quantity, order_id):
         return 200, {"result": "duplicate"}
     if kind == "teapot":
         return 418, "I'm a teapot"
+    if kind == "die":
+        os._exit(7)
     if kind == "hang":
         time.sleep(HANG_S)  # the harness times out first
         return 503, {"result": "error", "detail": "hung"}

@@ -449,6 +449,13 @@ impl Faults {
         }
     }
 
+    /// Whether a restarted instance is still to be started again.
+    pub fn restarting(&self) -> bool {
+        self.later
+            .iter()
+            .any(|(_, later)| matches!(later, Later::StartInstance(..)))
+    }
+
     /// Interrupted: every paused worker is resumed now, so it can stop.
     pub fn resume_all_now(&mut self, fleet: &Fleet) {
         let resumes: Vec<usize> = std::mem::take(&mut self.later)
