@@ -668,7 +668,7 @@ impl Collector {
         if signals == 1 {
             eprintln!("interrupted: stopping the workers (they finish their current purchase; Ctrl-C again to stop at once)");
             faults.resume_all_now(fleet);
-            faults.resume_instances_now(services);
+            faults.resume_instances(services);
             fleet.broadcast(&ToWorker::Stop).await;
         } else {
             eprintln!(

@@ -343,6 +343,7 @@ impl Services {
         // What it forked goes with it; its group id is not ours any more.
         for &(index, _) in &gone {
             self.signal(index, libc::SIGKILL);
+            self.instances[index].child = None;
             self.gone(index);
         }
         gone
@@ -384,13 +385,14 @@ impl Services {
         self.signal(index, libc::SIGCONT);
         self.signal(index, libc::SIGKILL);
         self.instances[index].dead |= forever;
+        self.instances[index].child = None;
         self.gone(index);
     }
 
-    /// The instance's group was killed: nothing of it to track.
+    /// The instance's group was killed: the reaper forgets it (its child,
+    /// if any, is its caller's to wait for or drop).
     fn gone(&mut self, index: usize) {
         let instance = &mut self.instances[index];
-        instance.child = None;
         if instance.group.take().is_some() {
             if let (Some(reaper), Some(pid)) = (self.reaper.as_mut(), instance.pid) {
                 reaper.forget(pid);
@@ -409,6 +411,7 @@ impl Services {
             RestartMode::Graceful => {
                 let grace = self.settings.stop_grace;
                 let how = self.terminate(index, grace).await;
+                self.instances[index].child = None;
                 self.gone(index);
                 how
             }
@@ -487,9 +490,7 @@ impl Services {
         for index in 0..self.instances.len() {
             self.signal(index, libc::SIGCONT);
             self.signal(index, libc::SIGKILL);
-            let child = self.instances[index].child.take();
             self.gone(index);
-            self.instances[index].child = child;
         }
     }
 

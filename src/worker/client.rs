@@ -272,6 +272,8 @@ impl Buyer {
         };
         let mut done = 0u64;
         let mut same_primary_pause = RECONNECT_FIRST;
+        // `http` with `order_id`: a sale whose reply held no id is counted.
+        let wants_id = plan.http.as_ref().is_some_and(|h| h.order_id.is_some());
         while let Some(ticket) = self.pacer.next(self.index, done).await {
             let sent = Instant::now();
             crew.in_flight.set(crew.in_flight.get() + 1);
@@ -287,7 +289,6 @@ impl Buyer {
                 if plan.ledger && report.outcome == Outcome::Sold {
                     metrics.sold_to(buyer, report.segment);
                 }
-                let wants_id = plan.http.as_ref().is_some_and(|h| h.order_id.is_some());
                 if wants_id && report.outcome == Outcome::Sold && report.order_id.is_none() {
                     metrics.counters.sales_without_order_id += 1;
                 }

@@ -247,14 +247,9 @@ impl Faults {
         }
     }
 
-    /// Interrupted: every paused instance resumes now, so it can stop.
-    pub fn resume_instances_now(&mut self, services: Option<&mut Services>) {
-        self.resume_instances(services);
-    }
-
     /// Every paused instance resumes now (the run is ending or
     /// interrupted).
-    pub(super) fn resume_instances(&mut self, services: Option<&mut Services>) {
+    pub fn resume_instances(&mut self, services: Option<&mut Services>) {
         let Some(services) = services else {
             for paused in &mut self.instance_paused {
                 if let Some((_, Some(release))) = paused.take() {

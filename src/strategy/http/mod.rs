@@ -119,11 +119,6 @@ impl Http {
         }
     }
 
-    /// How many places a session needs.
-    pub fn places(&self) -> usize {
-        self.places.len()
-    }
-
     pub async fn purchase(&self, client: &mut Client, ctx: &Context<'_>) -> PurchaseReport {
         let mut report = PurchaseReport::new();
         let started = Instant::now();
