@@ -35,6 +35,26 @@ pub struct StockFacts {
     pub unsafe_overlaps: Option<u64>,
     /// Segmented stock: each segment's final stock (empty otherwise).
     pub segment_finals: Vec<i64>,
+    /// The history resolved every purchase by its id: the units that must
+    /// have left the stock, exactly (`stock_matches_orders` replaces the
+    /// range of `stock_conservation`).
+    pub exact: Option<ExactUnits>,
+}
+
+/// What the orders say left the stock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExactUnits {
+    pub acknowledged: u64,
+    pub applied: u64,
+    /// Orders of workers lost before they reported them.
+    pub unreported: u64,
+    pub quantity: u64,
+}
+
+impl ExactUnits {
+    pub fn units(&self) -> u64 {
+        (self.acknowledged + self.applied + self.unreported) * self.quantity
+    }
 }
 
 /// What an invariant checks; its name in `audit.csv` is its `Display`.
@@ -51,8 +71,13 @@ pub enum Check {
     OrdersMatchSales,
     OrdersPerBuyerLimit,
     OrdersBuyersKnown,
-    /// `http` with `order_id`: every acknowledged sale's order is stored.
+    /// The history's checks (see [`crate::history::check`]).
     EverySaleRecorded,
+    NoPhantomOrders,
+    InDoubtResolved,
+    StockMatchesOrders,
+    StockReadingsConsistent,
+    NoFalseSoldOut,
     /// `[stock] extra_keys`: the key holds its declared type.
     KeyType(String),
     /// A `[thresholds]` limit: `max_p99_us.purchase`, `max_oversold`, ...
@@ -74,6 +99,11 @@ impl std::fmt::Display for Check {
             Check::OrdersPerBuyerLimit => "orders_per_buyer_limit",
             Check::OrdersBuyersKnown => "orders_buyers_known",
             Check::EverySaleRecorded => "every_sale_recorded",
+            Check::NoPhantomOrders => "no_phantom_orders",
+            Check::InDoubtResolved => "in_doubt_resolved",
+            Check::StockMatchesOrders => "stock_matches_orders",
+            Check::StockReadingsConsistent => "stock_readings_consistent",
+            Check::NoFalseSoldOut => "no_false_sold_out",
             Check::KeyType(key) => return write!(f, "key_type:{key}"),
             Check::Threshold(name) => return write!(f, "threshold.{name}"),
         };
@@ -193,14 +223,17 @@ pub fn audit(facts: StockFacts) -> Audit {
             pass: below_zero == 0,
         });
     }
-    invariants.push(Invariant {
-        name: Check::StockConservation,
-        expected: format!(
-            "sold {sold} <= initial - final <= sold + in doubt {}",
-            sold + in_doubt
-        ),
-        observed: format!("initial - final = {gone}"),
-        pass: sold <= gone && gone <= sold + in_doubt,
+    invariants.push(match facts.exact {
+        Some(exact) => stock_matches_orders(exact, gone),
+        None => Invariant {
+            name: Check::StockConservation,
+            expected: format!(
+                "sold {sold} <= initial - final <= sold + in doubt {}",
+                sold + in_doubt
+            ),
+            observed: format!("initial - final = {gone}"),
+            pass: sold <= gone && gone <= sold + in_doubt,
+        },
     });
     let verdict = judged(&invariants);
     Audit {
@@ -210,6 +243,26 @@ pub fn audit(facts: StockFacts) -> Audit {
         lost: (gone - sold).max(0) as u64,
         back_in_stock: (sold - gone).max(0) as u64,
         verdict,
+    }
+}
+
+/// `initial - final` is exactly the acknowledged and the applied units.
+fn stock_matches_orders(e: ExactUnits, gone: i128) -> Invariant {
+    let unreported = match e.unreported {
+        0 => String::new(),
+        n => format!(" + {n} of lost workers"),
+    };
+    Invariant {
+        name: Check::StockMatchesOrders,
+        expected: format!(
+            "initial - final = (acknowledged {} + in-doubt applied {}{unreported}) x {} = {}",
+            e.acknowledged,
+            e.applied,
+            e.quantity,
+            e.units()
+        ),
+        observed: format!("initial - final = {gone}"),
+        pass: gone == i128::from(e.units()),
     }
 }
 
@@ -271,22 +324,9 @@ pub struct OrderFacts {
     /// With `orders_buyer_field`: orders naming no buyer of the run, and
     /// the first such field.
     pub unknown: Option<(u64, Option<String>)>,
-    /// `http` with `order_id`: acknowledged sales whose order is missing;
-    /// `Err` says why the ids could not be read.
-    pub missing: Option<Result<MissingOrders, String>>,
-}
-
-/// Acknowledged sales checked by their order id.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct MissingOrders {
-    /// Sales acknowledged with an order id.
-    pub acknowledged: u64,
-    /// Of them, ids the orders key does not hold.
-    pub missing: u64,
-    /// The first missing ids.
-    pub first: Vec<String>,
-    /// Sales acknowledged with no order id in the reply.
-    pub without_id: u64,
+    /// The orders name each purchase by its id: the history's checks
+    /// replace the count (`orders_match_sales`).
+    pub by_id: bool,
 }
 
 /// One `[stock] extra_keys` key at the end of the run.
@@ -307,23 +347,7 @@ pub fn ledger_invariants(f: &LedgerFacts) -> Vec<Invariant> {
         rows.push(over_limit(Check::PerBuyerLimit, "sale(s)", *limit, v));
     }
     if let Some(o) = &f.orders {
-        let (observed, pass) = match &o.count {
-            Ok(n) => (
-                format!("{n} order(s) in {}", o.key),
-                o.sales <= *n && *n <= o.sales + o.in_doubt,
-            ),
-            Err(why) => (why.clone(), false),
-        };
-        rows.push(Invariant {
-            name: Check::OrdersMatchSales,
-            expected: format!(
-                "sales {} <= orders <= sales + in doubt {}",
-                o.sales,
-                o.sales + o.in_doubt
-            ),
-            observed,
-            pass,
-        });
+        rows.extend(orders_match_sales(o));
         if let Some((limit, v)) = &o.per_buyer {
             rows.push(over_limit(
                 Check::OrdersPerBuyerLimit,
@@ -331,9 +355,6 @@ pub fn ledger_invariants(f: &LedgerFacts) -> Vec<Invariant> {
                 *limit,
                 v,
             ));
-        }
-        if let Some(missing) = &o.missing {
-            rows.push(every_sale_recorded(&o.key, missing));
         }
         if let Some((unknown, example)) = &o.unknown {
             let e = example
@@ -363,39 +384,29 @@ pub fn ledger_invariants(f: &LedgerFacts) -> Vec<Invariant> {
     rows
 }
 
-fn every_sale_recorded(key: &str, m: &Result<MissingOrders, String>) -> Invariant {
-    let expected = format!("every acknowledged sale's order id is in {key}");
-    let m = match m {
-        Ok(m) => m,
-        Err(why) => {
-            return Invariant {
-                name: Check::EverySaleRecorded,
-                expected,
-                observed: format!("not checked: {why}"),
-                pass: false,
-            }
-        }
-    };
-    let mut observed = match m.missing {
-        0 => format!("all {} found", m.acknowledged),
-        n => format!(
-            "{n} of {} missing (first: {})",
-            m.acknowledged,
-            m.first.join(", ")
+/// The orders counted against the sales; with ids, the history checks
+/// each one instead.
+fn orders_match_sales(o: &OrderFacts) -> Option<Invariant> {
+    if o.by_id {
+        return None;
+    }
+    let (observed, pass) = match &o.count {
+        Ok(n) => (
+            format!("{n} order(s) in {}", o.key),
+            o.sales <= *n && *n <= o.sales + o.in_doubt,
         ),
+        Err(why) => (why.clone(), false),
     };
-    if m.without_id > 0 {
-        observed.push_str(&format!(
-            "; {} sale(s) replied without an order id",
-            m.without_id
-        ));
-    }
-    Invariant {
-        name: Check::EverySaleRecorded,
-        expected,
+    Some(Invariant {
+        name: Check::OrdersMatchSales,
+        expected: format!(
+            "sales {} <= orders <= sales + in doubt {}",
+            o.sales,
+            o.sales + o.in_doubt
+        ),
         observed,
-        pass: m.missing == 0 && m.without_id == 0,
-    }
+        pass,
+    })
 }
 
 fn over_limit(name: Check, what: &str, limit: u32, v: &Violations) -> Invariant {
@@ -512,6 +523,7 @@ mod tests {
             deleted: false,
             unsafe_overlaps: None,
             segment_finals: vec![-1, 1],
+            exact: None,
         });
         assert_eq!(audit.verdict, Verdict::Fail);
         assert_eq!(audit.oversold, 1);
@@ -534,6 +546,7 @@ mod tests {
             deleted: false,
             unsafe_overlaps: None,
             segment_finals: Vec::new(),
+            exact: None,
         })
     }
 
@@ -548,6 +561,7 @@ mod tests {
             deleted: false,
             unsafe_overlaps: None,
             segment_finals: Vec::new(),
+            exact: None,
         })
     }
 
@@ -646,6 +660,7 @@ mod tests {
             deleted: false,
             unsafe_overlaps: None,
             segment_finals: Vec::new(),
+            exact: None,
         });
         assert_eq!(reset.verdict, Verdict::Reset);
         let deleted = audit(StockFacts {
@@ -658,6 +673,7 @@ mod tests {
             deleted: true,
             unsafe_overlaps: None,
             segment_finals: Vec::new(),
+            exact: None,
         });
         assert_eq!(deleted.verdict, Verdict::Fail);
         assert_eq!(failing(&deleted), ["stock_not_deleted"]);
@@ -677,6 +693,7 @@ mod tests {
             deleted: false,
             unsafe_overlaps: overlaps,
             segment_finals: Vec::new(),
+            exact: None,
         };
         let a = audit(facts(Some(3)));
         assert_eq!(a.verdict, Verdict::Fail);
@@ -701,6 +718,7 @@ mod tests {
             deleted: false,
             unsafe_overlaps: None,
             segment_finals: Vec::new(),
+            exact: None,
         };
         let a = audit(facts(8));
         assert_eq!(a.verdict, Verdict::Pass);

@@ -8,6 +8,8 @@ use std::time::{Duration, SystemTime};
 use crate::audit::{self, Audit, Check, Invariant, StockFacts};
 use crate::checker::{Checker, LockSafety};
 use crate::error::root_cause;
+use crate::history::check::{Bounds, Findings, Setup};
+use crate::history::{History, StoredOrders};
 use crate::ledger::Ledger;
 use crate::metrics::Totals;
 use crate::phase::Phase;
@@ -41,8 +43,10 @@ pub struct Collected {
     pub coordinator_cpu_s: f64,
     /// Times the coordinator itself did not run.
     pub harness_stalls: Vec<HarnessStall>,
-    /// `http` with `order_id`: every acknowledged sale's order id.
-    pub order_ids: Vec<String>,
+    /// `audit.history`: every purchase and the stock's readings.
+    pub history: Option<History>,
+    /// Workers killed or lost: their last purchases never arrived.
+    pub gone_workers: Vec<u32>,
     /// Every `[service]` instance exited by itself mid-run.
     pub service_lost: Option<String>,
     /// `[service]`: `service-<i>.log` of each instance.
@@ -56,6 +60,9 @@ pub struct Ended {
     pub keys_left: Vec<String>,
     /// The declared keys and the orders; the buyers are the collector's.
     pub ledgers: audit::LedgerFacts,
+    /// The ids the orders hold, when they name purchases by id; `Err` says
+    /// why they could not be read.
+    pub stored_orders: Option<Result<StoredOrders, String>>,
     pub library: Option<String>,
     /// The user's script was found running past Redis's busy limit.
     pub busy: Option<verdict::ScriptBusy>,
@@ -138,6 +145,7 @@ pub fn judge(
         final_stock,
         keys_left,
         mut ledgers,
+        stored_orders,
         library,
         busy,
         deleted,
@@ -158,17 +166,14 @@ pub fn judge(
     if let Some(what) = &collected.service_lost {
         inconclusive.push(Inconclusive::ServiceLost { what: what.clone() });
     }
-    // Order ids that could not be read were not checked: no verdict on
-    // them, rather than a FAIL.
-    if let Some(orders) = ledgers.orders.as_mut() {
-        if let Some(Err(why)) = &orders.missing {
-            inconclusive.push(Inconclusive::Unchecked {
-                what: format!("the order ids in {} were not checked: {why}", orders.key),
-            });
-            orders.missing = None;
-        }
-    }
     let final_stock = final_stock.unwrap_or(None);
+    let stock_judged = !(target_lost || collected.reset || deleted);
+    let history = collected.history.take();
+    let findings = history.as_ref().map(|h| {
+        let stored = stored(scenario, stored_orders, stock_judged, &mut inconclusive);
+        let setup = setup(scenario, &collected, h, stock_judged, segments.len());
+        Findings::of(h, stored.as_ref(), &setup)
+    });
     if target_lost || collected.reset || deleted {
         // What Redis holds besides the stock is no evidence either then.
         ledgers.orders = None;
@@ -193,6 +198,16 @@ pub fn judge(
         deleted: deleted && !collected.reset,
         unsafe_overlaps: lock_safety.as_ref().map(|l| l.unsafe_overlaps),
         segment_finals: segments.iter().filter_map(|s| s.final_stock).collect(),
+        exact: findings
+            .as_ref()
+            .and_then(|f| f.ids.as_ref())
+            .filter(|ids| !ids.unresolvable)
+            .map(|ids| audit::ExactUnits {
+                acknowledged: ids.acknowledged,
+                applied: ids.applied,
+                unreported: ids.unreported,
+                quantity: scenario.stock.quantity.get(),
+            }),
     });
     let limit = scenario.audit.per_buyer_limit.map(|l| l.get());
     ledgers.buyers = limit
@@ -201,8 +216,18 @@ pub fn judge(
     if let Some(orders) = &mut ledgers.orders {
         orders.sales = c.sales;
         orders.in_doubt = in_doubt;
+        orders.by_id = findings.as_ref().is_some_and(|f| f.ids.is_some());
     }
-    let audit = audit.with_ledgers(audit::ledger_invariants(&ledgers));
+    let mut rows = audit::ledger_invariants(&ledgers);
+    if let Some(f) = &findings {
+        let key = scenario
+            .audit
+            .orders
+            .as_ref()
+            .map_or("", |t| t.text.as_str());
+        rows.extend(crate::history::rows::invariants(f, key));
+    }
+    let audit = audit.with_ledgers(rows);
     let stranded = stranded(
         &segments,
         c.rejected_sold_out,
@@ -237,6 +262,10 @@ pub fn judge(
             .and_then(|o| o.count.clone().ok()),
         stock_conserved: !audit.failed(&Check::StockConservation),
         keys_deleted: audit.failed(&Check::StockNotDeleted),
+        history: findings
+            .as_ref()
+            .map(crate::history::rows::figures)
+            .unwrap_or_default(),
     };
     let thresholds_passed = thresholds.iter().all(|t| t.pass);
     let verdict = RunVerdict::new(
@@ -272,6 +301,62 @@ pub fn judge(
         ledgers,
         library,
         service_logs: collected.service_logs,
+        history,
+        findings,
+    }
+}
+
+/// The orders' ids, when they count as evidence: not after the stock was
+/// lost, reset or deleted; ids that could not be read leave the checks
+/// undone (INCONCLUSIVE), not failed.
+fn stored(
+    scenario: &Scenario,
+    stored: Option<Result<StoredOrders, String>>,
+    stock_judged: bool,
+    inconclusive: &mut Vec<Inconclusive>,
+) -> Option<StoredOrders> {
+    match stored? {
+        Ok(ids) => stock_judged.then_some(ids),
+        Err(_) if !stock_judged => None,
+        Err(why) => {
+            let key = scenario
+                .audit
+                .orders
+                .as_ref()
+                .map_or("", |t| t.text.as_str());
+            inconclusive.push(Inconclusive::Unchecked {
+                what: format!("the order ids in {key} were not checked: {why}"),
+            });
+            None
+        }
+    }
+}
+
+/// What the history's checks need to know of the run.
+fn setup(
+    scenario: &Scenario,
+    collected: &Collected,
+    history: &History,
+    stock_judged: bool,
+    segments: usize,
+) -> Setup {
+    let quantity = scenario.stock.quantity.get();
+    // `decr` takes units back after a decrement below zero: each purchase
+    // under way may hold one dip.
+    let dips = match scenario.strategy.kind {
+        crate::scenario::StrategyKind::Decr => quantity * scenario.load.total_clients(),
+        _ => 0,
+    };
+    Setup {
+        bounds: Bounds {
+            initial: scenario.stock.initial,
+            quantity,
+            dips,
+            complete: collected.gone_workers.is_empty(),
+        },
+        gone_workers: collected.gone_workers.clone(),
+        readings: stock_judged && history.clocks_known(),
+        one_stock: segments == 1,
     }
 }
 

@@ -15,6 +15,9 @@ pub struct Keys {
     pub lock: String,
     /// Counter handing out fencing tokens (`fenced`).
     pub fence: String,
+    /// `record_orders`: the hash of sales, purchase id -> buyer
+    /// (`{run}:orders`).
+    pub orders: String,
 }
 
 impl Keys {
@@ -24,6 +27,7 @@ impl Keys {
             stock: format!("{prefix}stock"),
             lock: format!("{prefix}lock"),
             fence: format!("{prefix}fence"),
+            orders: format!("{prefix}orders"),
             prefix,
         }
     }
@@ -53,8 +57,8 @@ impl Keys {
 
     /// Every key the run may create; the coordinator checks they are absent
     /// before the start and deletes them at the end.
-    pub fn all(&self) -> [&str; 3] {
-        [&self.stock, &self.lock, &self.fence]
+    pub fn all(&self) -> [&str; 4] {
+        [&self.stock, &self.lock, &self.fence, &self.orders]
     }
 
     /// The hash tag of segment `index` of `segments`, with `salt` to move

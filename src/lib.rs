@@ -20,6 +20,9 @@
 //! - [`verdict`]: every verdict word, its exit code, and a run's headline;
 //!   [`audit`]: stock invariants as pure functions; [`ledger`]: the
 //!   harness's own per-buyer ledger and Redis's orders per buyer.
+//! - [`history`]: every purchase as a Jepsen-style operation with its id;
+//!   the checks that name lost sales, resolve in-doubt purchases and bound
+//!   each stock reading; `history.jsonl`.
 //! - [`checker`]: the lock-safety checker (overlapping lock holds), over
 //!   the [`hold`]s workers record; [`advice`]: what a lock run's numbers
 //!   say of its lock parameters.
@@ -48,6 +51,7 @@ pub mod cmd;
 pub mod conn;
 pub mod coordinator;
 pub mod error;
+pub mod history;
 pub mod hold;
 pub mod judge;
 pub mod keys;

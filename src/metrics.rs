@@ -247,8 +247,8 @@ pub struct Metrics {
     /// The buyer of each sale, and its segment (with several).
     pub buyers: Vec<u64>,
     pub buyer_segments: Vec<u8>,
-    /// `http` with `order_id`: the order id of each sale.
-    pub order_ids: Vec<String>,
+    /// `audit.history`: the ops of the purchases since the last flush.
+    pub ops: Vec<crate::history::ShippedOp>,
     /// `http`: purchases under way per instance, shared with the strategy.
     pub instance_load: std::rc::Rc<[std::cell::Cell<u32>]>,
     /// What the last batch said of `instance_load`: a change is news.
@@ -268,11 +268,6 @@ impl Metrics {
     ) {
         self.counters.record(report, quantity);
         self.dirty = true;
-        if report.outcome == Outcome::Sold {
-            if let Some(id) = &report.order_id {
-                self.order_ids.push(id.clone());
-            }
-        }
         if let Some(hold) = report.hold {
             if matches!(report.outcome, Outcome::Sold | Outcome::FencedOut) {
                 self.holds.push(hold);
@@ -339,7 +334,7 @@ impl Metrics {
             holds: std::mem::take(&mut self.holds),
             buyers: std::mem::take(&mut self.buyers),
             buyer_segments: std::mem::take(&mut self.buyer_segments),
-            order_ids: std::mem::take(&mut self.order_ids),
+            ops: std::mem::take(&mut self.ops),
             instances_in_flight: load,
             watermark_ns,
             lock_wait: buckets(&self.histograms.lock_wait),
@@ -366,9 +361,9 @@ pub struct Batch {
     pub buyers: Vec<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub buyer_segments: Vec<u8>,
-    /// `http` with `order_id`: the order ids of the sales since the last batch.
+    /// `audit.history`: the purchases since the last batch.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub order_ids: Vec<String>,
+    pub ops: Vec<crate::history::ShippedOp>,
     /// `http` with `[service]`: purchases under way per instance, now.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub instances_in_flight: Vec<u32>,

@@ -21,7 +21,7 @@ use crate::scenario::{
 };
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 12;
+pub const PROTOCOL_VERSION: u32 = 13;
 
 /// What one worker process is asked to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +61,8 @@ pub struct WorkerPlan {
     pub total_clients: u64,
     /// Ship the buyer of every sale, for the coordinator's per-buyer ledger.
     pub ledger: bool,
+    /// Ship every purchase's op for the run's history (`audit.history`).
+    pub history: bool,
     /// How often the worker ships a [`Batch`].
     pub flush_interval: Duration,
     /// Per-call Redis timeout; a call that exceeds it counts as an error.

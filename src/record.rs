@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::audit::{Audit, Invariant, LedgerFacts};
 use crate::checker::LockSafety;
+use crate::history::check::Findings;
+use crate::history::History;
 use crate::metrics::{Counters, Totals};
 use crate::scenario::Scenario;
 use crate::timeline::Timeline;
@@ -125,6 +127,10 @@ pub struct RunRecord {
     pub library: Option<String>,
     /// `[service]`: `service-<i>.log` of each instance, redacted.
     pub service_logs: Vec<(String, Vec<u8>)>,
+    /// `audit.history`: every purchase and stock reading, for
+    /// `history.jsonl`, and what its checks found.
+    pub history: Option<History>,
+    pub findings: Option<Findings>,
 }
 
 /// One stock segment, for `segments.csv`.

@@ -183,7 +183,7 @@ mod tests {
             holds: Vec::new(),
             buyers: Vec::new(),
             buyer_segments: Vec::new(),
-            order_ids: Vec::new(),
+            ops: Vec::new(),
             instances_in_flight: Vec::new(),
             watermark_ns: 0,
             lock_wait: Vec::new(),

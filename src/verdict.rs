@@ -267,8 +267,24 @@ impl fmt::Display for Inconclusive {
     }
 }
 
+/// What the history's checks found, for the headline: counts and the
+/// first ones in words.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HistoryFigures {
+    pub lost_sales: u64,
+    /// The first lost ids with when each was acknowledged.
+    pub lost_first: String,
+    pub in_doubt_applied: u64,
+    pub phantom_orders: u64,
+    pub phantom_first: String,
+    pub false_sold_outs: u64,
+    pub false_first: String,
+    pub reading_violations: u64,
+    pub reading_first: String,
+}
+
 /// The figures a headline sentence quotes.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Figures {
     pub sold: u64,
     pub initial: u64,
@@ -301,6 +317,7 @@ pub struct Figures {
     pub stock_conserved: bool,
     /// The stock key vanished while Redis kept running.
     pub keys_deleted: bool,
+    pub history: HistoryFigures,
 }
 
 /// What a finished run means: word, reasons, exit code, headline.
@@ -372,6 +389,28 @@ impl RunVerdict {
     }
 }
 
+/// Lost sales by id: acknowledged, and not in the orders; with the
+/// in-doubt purchases that landed, which a count alone would have
+/// mistaken for them.
+fn lost_sales(f: &Figures) -> String {
+    let h = &f.history;
+    let when = match f.failover_at_s {
+        Some(t) => format!(", most likely in the failover at {t:.1} s"),
+        None => String::new(),
+    };
+    let landed = match h.in_doubt_applied {
+        0 => String::new(),
+        n => format!(
+            " {n} in-doubt purchase(s) did land, so the units alone hide {} of the loss.",
+            n.min(h.lost_sales)
+        ),
+    };
+    format!(
+        "{} acknowledged sale(s) were lost{when}: their ids are not in the orders (first: {}). Buyers hold receipts for units that are on sale again.{landed}",
+        h.lost_sales, h.lost_first
+    )
+}
+
 /// The failover mechanism, in words: the store lost acknowledged writes,
 /// so units already sold are on sale again.
 fn back_in_stock(f: &Figures) -> String {
@@ -411,6 +450,7 @@ fn headline(verdict: Verdict, inconclusive: &[Inconclusive], f: &Figures) -> Str
             "The run's keys were deleted by something other than the harness (your script, or another client): the stock key vanished while Redis kept running (same run_id, no restart), after {} unit(s) were recorded as sold. Nothing the audit can judge is left; a script must never delete keys it was not given.",
             f.sold
         ),
+        Verdict::Fail if f.history.lost_sales > 0 => lost_sales(f),
         Verdict::Fail if f.back_in_stock > 0 => back_in_stock(f),
         Verdict::Fail if f.oversold > 0 => format!(
             "Oversold {} unit(s): {} units recorded as sold out of {}, and the stock ended at {final_stock}.",
@@ -429,6 +469,18 @@ fn headline(verdict: Verdict, inconclusive: &[Inconclusive], f: &Figures) -> Str
                 f.buyers_over, f.buyer_limit
             )
         }
+        Verdict::Fail if f.history.phantom_orders > 0 => format!(
+            "{} order(s) belong to no purchase that was acknowledged or in doubt (first: {}): the purchase records orders for buyers it turned away, or for no one.",
+            f.history.phantom_orders, f.history.phantom_first
+        ),
+        Verdict::Fail if f.history.false_sold_outs > 0 => format!(
+            "{} buyer(s) were told sold out while the stock still had units (first: {}): the sale turned buyers away from stock it had.",
+            f.history.false_sold_outs, f.history.false_first
+        ),
+        Verdict::Fail if f.history.reading_violations > 0 => format!(
+            "The stock was read at {} value(s) no order of the sales explains (first: {}), though the end may balance.",
+            f.history.reading_violations, f.history.reading_first
+        ),
         Verdict::Fail if f.orders_off.is_some() && f.stock_conserved => {
             let orders = f.orders_off.unwrap_or(0);
             let how = if orders < f.sales {
@@ -515,6 +567,7 @@ mod tests {
             orders_off: None,
             stock_conserved: true,
             keys_deleted: false,
+            history: HistoryFigures::default(),
         }
     }
 

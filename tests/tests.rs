@@ -9,6 +9,7 @@ mod faults;
 mod gate;
 mod hosts;
 mod measurement;
+mod orders;
 mod replication;
 mod robustness;
 mod scripts;

@@ -139,6 +139,9 @@ async fn run_points(
 
 fn progress_line(index: usize, total: usize, label: &str, row: &SummaryRow) -> String {
     let mut lost = String::new();
+    if let Some(n) = row.lost_sales.filter(|n| *n > 0) {
+        lost.push_str(&format!(" lost sales {n}"));
+    }
     if row.back_in_stock > 0 {
         lost.push_str(&format!(" back in stock {}", row.back_in_stock));
     }

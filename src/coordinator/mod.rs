@@ -22,6 +22,7 @@ use crate::audit;
 use crate::checker::Checker;
 use crate::conn::Endpoint;
 use crate::error::{root_cause, Error};
+use crate::history::History;
 use crate::judge::{self, Collected, Ended};
 use crate::keys::Segments;
 use crate::ledger::Ledger;
@@ -80,11 +81,16 @@ pub async fn run(
         }
         _ => false,
     };
-    let acknowledged = result.as_ref().ok().map(|c| {
-        let without_id = c.totals.counters.sales_without_order_id;
-        (c.order_ids.as_slice(), without_id)
-    });
-    let inspected = inspect(scenario, target, &segments, acknowledged).await;
+    let inspected = inspect(scenario, target, &segments).await;
+    let by_id = result.as_ref().is_ok_and(|c| c.history.is_some()) && orders::by_id(scenario);
+    let stored_orders = match by_id {
+        true => Some(
+            orders::stored(target, scenario, &segments)
+                .await
+                .map_err(|e| root_cause(&e)),
+        ),
+        false => None,
+    };
     let mut keys_left = target.cleanup(&segments).await;
     keys_left.extend(script::cleanup_keys(target, scenario, &segments, &placement).await);
     keys_left.extend(script::unload(target, &loaded).await);
@@ -94,6 +100,7 @@ pub async fn run(
         final_stock: final_stocks.map(|stocks| target::total(&stocks)),
         keys_left,
         ledgers: inspected,
+        stored_orders,
         library: loaded.library,
         busy,
         deleted,
@@ -129,41 +136,14 @@ async fn set_up(
     Ok(())
 }
 
-/// The declared keys and the orders at the end, before they are deleted;
-/// with `order_id`, the `acknowledged` sales' ids (and how many sales
-/// came without one) checked against the orders.
+/// The declared keys and the orders at the end, before they are deleted.
 async fn inspect(
     scenario: &Scenario,
     target: &mut Target,
     segments: &Segments,
-    acknowledged: Option<(&[String], u64)>,
 ) -> audit::LedgerFacts {
     let keys = script::inspect_keys(target, scenario, segments).await;
-    let orders = script::inspect_orders(target, scenario, segments).await;
-    let ids_kept = scenario.http.as_ref().is_some_and(|h| h.order_id.is_some());
-    let orders = match (orders, acknowledged.filter(|_| ids_kept)) {
-        (Ok(Some(mut facts)), Some((acked, without_id))) => {
-            let key = segments.keys[0].render(
-                scenario
-                    .audit
-                    .orders
-                    .as_ref()
-                    .expect("inspected orders have a key"),
-                |_, _| {},
-            );
-            let field = scenario.audit.orders_id_field.as_deref();
-            facts.missing = Some(match orders::stored_ids(target, &key, field).await {
-                Ok(stored) => Ok(audit::MissingOrders {
-                    without_id,
-                    ..orders::missing(acked, &stored)
-                }),
-                Err(e) => Err(root_cause(&e)),
-            });
-            Ok(Some(facts))
-        }
-        (orders, _) => orders,
-    };
-    let orders = match orders {
+    let orders = match script::inspect_orders(target, scenario, segments).await {
         Ok(orders) => orders,
         Err(e) => scenario.audit.orders.as_ref().map(|t| audit::OrderFacts {
             key: t.text.clone(),
@@ -172,7 +152,7 @@ async fn inspect(
             in_doubt: 0,
             per_buyer: None,
             unknown: None,
-            missing: None,
+            by_id: false,
         }),
     };
     audit::LedgerFacts {
@@ -252,6 +232,7 @@ async fn drive(
         () = interrupt.wait() => return Err(Error::Interrupted.into()),
     }
     fleet.ping().await;
+    let origin_ns = crate::hold::monotonic_ns();
     fleet.go().await;
     let cpu_at_go = crate::util::process::cpu_seconds(libc::RUSAGE_SELF);
     let started_at = SystemTime::now();
@@ -278,6 +259,11 @@ async fn drive(
         .filter(|_| scenario.audit.per_buyer_limit.is_some())
         .map(|n| Ledger::new(n.get(), segments.len()));
     collector.instance_load = vec![Vec::new(); fleet.len()];
+    collector.sample_interval = scenario.audit.sample_interval;
+    collector.history = scenario
+        .audit
+        .history
+        .then(|| new_history(scenario, &fleet, origin_ns));
     let mut progress = Progress::new(scenario, quiet);
     let mut faults = Faults::new(scenario, fleet.len(), started, run_id);
     let interrupted = collector
@@ -340,10 +326,41 @@ async fn drive(
         failover_at: faults.failover_at,
         checkers: collector.checkers,
         ledger: collector.ledger,
-        order_ids: collector.order_ids,
+        history: collector.history,
+        gone_workers: faults
+            .killed
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| **k)
+            .map(|(i, _)| i as u32)
+            .collect(),
         service_lost: collector.service_lost,
         service_logs,
     })
+}
+
+/// The run's history, on this machine's clock: a local fleet shares it;
+/// a remote host's instants are placed by its clock at `Go`, within the
+/// time `Go` took to reach it.
+fn new_history(scenario: &Scenario, fleet: &Fleet, origin_ns: u64) -> History {
+    let hosts = fleet
+        .hosts
+        .iter()
+        .map(|h| match scenario.hosts {
+            None => (Some(origin_ns), 0),
+            Some(_) => (
+                h.monotonic_at_go,
+                h.go_rtt.map_or(i64::MAX / 4, |d| d.as_nanos() as i64),
+            ),
+        })
+        .collect();
+    let reply_ids = scenario.http.as_ref().is_some_and(|h| h.order_id.is_some());
+    History::new(
+        origin_ns,
+        hosts,
+        scenario.load.connections_per_process(),
+        reply_ids,
+    )
 }
 
 /// The user's own running service (a fixed URL) accepts a connection from
@@ -478,6 +495,7 @@ fn plans(
             buyers: scenario.buyers,
             total_clients: scenario.load.total_clients(),
             ledger: scenario.audit.per_buyer_limit.is_some(),
+            history: scenario.audit.history,
             flush_interval: scenario.report.flush(),
             response_timeout: scenario.redis.timeout,
         })
@@ -539,8 +557,10 @@ struct Collector {
     flush: Duration,
     /// `[service]`: per worker, its purchases under way per instance.
     instance_load: Vec<Vec<u32>>,
-    /// `http` with `order_id`: every acknowledged sale's order id.
-    order_ids: Vec<String>,
+    /// `audit.history`: every purchase, and the stock's readings.
+    history: Option<History>,
+    /// How often the stock is read for the history.
+    sample_interval: Duration,
     /// Every `[service]` instance exited by itself: why the load stopped.
     service_lost: Option<String>,
 }
@@ -592,7 +612,8 @@ impl Collector {
             clients,
             flush: Duration::ZERO,
             instance_load: Vec::new(),
-            order_ids: Vec::new(),
+            history: None,
+            sample_interval: Duration::from_millis(50),
             service_lost: None,
         }
     }
@@ -610,6 +631,10 @@ impl Collector {
         let every = watch.progress.every();
         let mut redraw = tokio::time::interval_at((self.started + every).into(), every);
         let mut watchdog = tokio::time::interval(Duration::from_millis(250));
+        // The first reading at once, the last after the load.
+        let first = self.started.checked_sub(self.sample_interval);
+        let mut sampler = ticks(self.sample_interval, first.unwrap_or(self.started));
+        let sampling = self.history.is_some();
         while self.done.iter().any(|d| !d) {
             let fault_due = watch.faults.next_due();
             tokio::select! {
@@ -634,6 +659,7 @@ impl Collector {
                     }
                 }
                 _ = redraw.tick() => watch.progress.update(&self.totals.counters, self.stock),
+                _ = sampler.tick(), if sampling => self.read_stock(watch).await,
                 _ = watchdog.tick() => {
                     self.note_stall();
                     self.watch_instances(fleet, watch).await;
@@ -651,6 +677,9 @@ impl Collector {
                     self.interrupted(signals, fleet, watch.faults, services).await;
                 }
             }
+        }
+        if sampling {
+            self.read_stock(watch).await;
         }
         self.close_interval(watch).await?;
         Ok(signals > 0)
@@ -796,6 +825,18 @@ impl Collector {
             .await
     }
 
+    /// One reading of the stock for the history, timed on this machine's
+    /// monotonic clock; a read that fails or takes over 250 ms is none.
+    async fn read_stock(&mut self, watch: &mut Watch<'_>) {
+        let start = crate::hold::monotonic_ns();
+        let read = watch.target.stock(watch.segments);
+        let stock = tokio::time::timeout(Duration::from_millis(250), read).await;
+        let end = crate::hold::monotonic_ns();
+        if let (Ok(Ok(Some(stock))), Some(history)) = (stock, &mut self.history) {
+            history.reading(start, end, stock);
+        }
+    }
+
     /// Ends the current timeline interval with the stock Redis reports now.
     async fn close_interval(&mut self, watch: &mut Watch<'_>) -> anyhow::Result<()> {
         // Bounded: during a failover the control connection may retry for
@@ -841,7 +882,9 @@ impl Collector {
                 if !batch.instances_in_flight.is_empty() {
                     self.instance_load[index] = batch.instances_in_flight;
                 }
-                self.order_ids.extend(batch.order_ids);
+                if let Some(history) = &mut self.history {
+                    history.add(index as u32, self.host_of[index], batch.ops);
+                }
             }
             Event::Message(FromWorker::Done { cpu_s }) => {
                 self.workers[index].cpu_s = Some(cpu_s);

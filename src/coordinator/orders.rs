@@ -1,30 +1,69 @@
-//! `http` with `order_id`: the order ids the service acknowledged, checked
-//! against the ids the orders key holds at the end (a hash's field names,
-//! a set's or sorted set's members, a list's items, or a stream entry's
-//! `orders_id_field`). An acknowledged sale whose order is missing is a
-//! customer with a receipt and no order.
-
-use std::collections::HashSet;
+//! The ids the orders key holds at the end, for the history's checks (a
+//! hash's field names, a set's or sorted set's members, a list's items, or
+//! a stream entry's `orders_id_field`), over every segment, each with how
+//! many times it is there.
 
 use super::target::Target;
-use crate::audit::MissingOrders;
+use crate::history::{OrderId, StoredOrders};
+use crate::keys::Segments;
+use crate::scenario::{Piece, Scenario, StrategyKind, Template, Var};
 
 /// Entries read per call.
 const PAGE: usize = 1000;
-/// Missing ids the report names.
-const SHOWN: usize = 5;
 
-/// Every id the orders key holds.
+/// Whether the orders name each purchase by its id: a built-in strategy
+/// recording them, a script passed `{token}`, a service replying an
+/// `order_id` or passed `{token}`; all with `[audit] orders`.
+pub fn by_id(scenario: &Scenario) -> bool {
+    let token = |t: &Template| t.pieces.contains(&Piece::Var(Var::Token));
+    if scenario.audit.orders.is_none() {
+        return false;
+    }
+    match scenario.strategy.kind {
+        StrategyKind::Script => scenario
+            .script
+            .as_ref()
+            .is_some_and(|s| s.keys.iter().chain(&s.args).any(token)),
+        StrategyKind::Http => scenario.http.as_ref().is_some_and(|h| {
+            h.order_id.is_some()
+                || token(&h.url)
+                || h.body.as_ref().is_some_and(token)
+                || h.headers.iter().any(|(_, v)| token(v))
+        }),
+        _ => scenario.strategy.record_orders,
+    }
+}
+
+/// Every id the orders key holds on every segment.
 ///
 /// # Errors
 /// When Redis fails, or the key is of a type that holds no ids.
-pub async fn stored_ids(
+pub async fn stored(
+    target: &mut Target,
+    scenario: &Scenario,
+    segments: &Segments,
+) -> anyhow::Result<StoredOrders> {
+    let mut ids = StoredOrders::new();
+    let Some(t) = &scenario.audit.orders else {
+        return Ok(ids);
+    };
+    let field = scenario.audit.orders_id_field.as_deref();
+    for keys in &segments.keys {
+        let key = keys.render(t, |_, _| {});
+        let mut add = |text: String| *ids.entry(OrderId::parse(&text)).or_default() += 1;
+        stored_ids(target, &key, field, &mut add).await?;
+    }
+    Ok(ids)
+}
+
+/// Every id the orders key holds, to `add`.
+async fn stored_ids(
     target: &mut Target,
     key: &str,
     id_field: Option<&str>,
-) -> anyhow::Result<HashSet<String>> {
+    add: &mut dyn FnMut(String),
+) -> anyhow::Result<()> {
     let kind: String = target.query(redis::cmd("TYPE").arg(key)).await?;
-    let mut ids = HashSet::new();
     match kind.as_str() {
         "none" => {}
         "hash" | "set" | "zset" => {
@@ -45,7 +84,7 @@ pub async fn stored_ids(
                     )
                     .await?;
                 let step = if pairs { 2 } else { 1 };
-                ids.extend(items.into_iter().step_by(step));
+                items.into_iter().step_by(step).for_each(&mut *add);
                 if next == "0" {
                     break;
                 }
@@ -64,7 +103,7 @@ pub async fn stored_ids(
                     )
                     .await?;
                 let n = page.len();
-                ids.extend(page);
+                page.into_iter().for_each(&mut *add);
                 if n < PAGE {
                     break;
                 }
@@ -77,40 +116,12 @@ pub async fn stored_ids(
             })?;
             let each = |value: Option<&str>| {
                 if let Some(id) = value {
-                    ids.insert(id.to_owned());
+                    add(id.to_owned());
                 }
             };
             super::script::each_field(target, key, field, each).await?;
         }
         other => anyhow::bail!("{key} is a {other}, which holds no order ids"),
     }
-    Ok(ids)
-}
-
-/// The acknowledged ids not among the stored ones, the first few named.
-pub fn missing(acknowledged: &[String], stored: &HashSet<String>) -> MissingOrders {
-    let gone: Vec<&String> = acknowledged
-        .iter()
-        .filter(|id| !stored.contains(*id))
-        .collect();
-    MissingOrders {
-        acknowledged: acknowledged.len() as u64,
-        missing: gone.len() as u64,
-        first: gone.iter().take(SHOWN).map(|s| (*s).clone()).collect(),
-        without_id: 0,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn acknowledged_ids_missing_from_the_orders_are_named() {
-        let stored: HashSet<String> = ["a", "b"].iter().map(|s| s.to_string()).collect();
-        let acked: Vec<String> = ["a", "x", "b", "y"].iter().map(|s| s.to_string()).collect();
-        let m = missing(&acked, &stored);
-        assert_eq!((m.acknowledged, m.missing), (4, 2));
-        assert_eq!(m.first, ["x", "y"]);
-    }
+    Ok(())
 }

@@ -101,6 +101,7 @@ fn notes(record: &RunRecord, row: &SummaryRow) -> Vec<String> {
         .collect();
     notes.extend(super::stall_lines(record));
     notes.extend(super::lock_safety::lines(record));
+    notes.extend(super::history::lines(record));
     notes.extend(super::script::lines(record));
     notes.extend(
         record

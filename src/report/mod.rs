@@ -7,6 +7,7 @@ pub mod capacity;
 pub(crate) mod chart;
 pub mod claim;
 pub mod compare;
+mod history;
 pub mod hlog;
 pub mod html;
 mod index;
@@ -147,6 +148,38 @@ pub fn write_all(dir: &Path, record: &RunRecord) -> anyhow::Result<()> {
         }
         written.push(path);
     }
+    if let Err(e) = write_history(dir, record) {
+        for done in &written {
+            let _ = std::fs::remove_file(done);
+        }
+        let _ = std::fs::remove_dir(dir);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// `history.jsonl`, streamed to its temp file (a million sales make
+/// hundreds of megabytes, not worth holding), then renamed like the rest.
+fn write_history(dir: &Path, record: &RunRecord) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(history) = &record.history else {
+        return Ok(());
+    };
+    let ids = record.findings.as_ref().and_then(|f| f.ids.as_ref());
+    let applied = |op: &crate::history::Op| {
+        ids.filter(|i| !i.unresolvable)
+            .map(|i| i.applied_ids.binary_search(&op.token).is_ok())
+    };
+    let path = dir.join("history.jsonl");
+    let mut tmp = tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temp file in {}", dir.display()))?;
+    let units = record.scenario.stock.quantity.get();
+    crate::history::jsonl::write(history, units, &applied, tmp.as_file_mut())
+        .with_context(|| format!("writing {}", path.display()))?;
+    tmp.persist(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 

@@ -100,21 +100,6 @@ pub fn lines(record: &RunRecord) -> Vec<String> {
             "Orders in {}: {counted}, for {} recorded sale(s) and {} in doubt.",
             o.key, o.sales, o.in_doubt
         ));
-        match &o.missing {
-            Some(Ok(m)) if m.missing > 0 => lines.push(format!(
-                "{} acknowledged sale(s) of {} have no order in {} (first: {}): buyers hold a receipt for an order that does not exist.",
-                m.missing,
-                m.acknowledged,
-                o.key,
-                m.first.join(", ")
-            )),
-            Some(Ok(m)) => lines.push(format!(
-                "Every acknowledged sale's order id ({}) is in {}.",
-                m.acknowledged, o.key
-            )),
-            Some(Err(why)) => lines.push(format!("Order ids not checked: {why}.")),
-            None => {}
-        }
     }
     if let Some(why) = &ledgers.unchecked {
         lines.push(format!(

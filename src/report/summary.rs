@@ -104,6 +104,20 @@ pub struct SummaryRow {
     pub coordinator_cpu_s: String,
     /// CPU the workers reported, all hosts.
     pub workers_cpu_s: String,
+    /// The history's checks by id (empty when the orders do not name
+    /// purchases by id): acknowledged sales missing from the orders, orders
+    /// of no purchase (and copies), and how the in-doubt purchases resolved.
+    pub lost_sales: Option<u64>,
+    pub phantom_orders: Option<u64>,
+    pub in_doubt_applied: Option<u64>,
+    pub in_doubt_not_applied: Option<u64>,
+    /// Sold-out answers while the history proves units remained (empty
+    /// when not checked).
+    pub false_sold_outs: Option<u64>,
+    /// Stock readings taken during the run, and those outside what the
+    /// history allows (empty when not checked).
+    pub stock_readings: Option<u64>,
+    pub stock_reading_violations: Option<u64>,
     /// `rejected_<word>` columns: every word of the reply mapping, in its
     /// order.
     #[serde(skip)]
@@ -119,6 +133,9 @@ impl SummaryRow {
         let per_s = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
         let target = s.load.target_rate(record.duration);
         let service = &record.totals.histograms.service;
+        let findings = record.findings.as_ref();
+        let ids = findings.and_then(|f| f.ids.as_ref());
+        let readings = findings.and_then(|f| f.readings.as_ref());
         SummaryRow {
             scenario: s.name.clone(),
             strategy: s.strategy.kind.name(),
@@ -195,6 +212,13 @@ impl SummaryRow {
                 "{:.3}",
                 record.workers.iter().filter_map(|w| w.cpu_s).sum::<f64>()
             ),
+            lost_sales: ids.map(|i| i.lost),
+            phantom_orders: ids.map(|i| i.phantom + i.duplicates),
+            in_doubt_applied: ids.filter(|i| !i.unresolvable).map(|i| i.applied),
+            in_doubt_not_applied: ids.filter(|i| !i.unresolvable).map(|i| i.not_applied),
+            false_sold_outs: findings.and_then(|f| f.sold_outs.as_ref()).map(|s| s.count),
+            stock_readings: readings.map(|r| r.checked),
+            stock_reading_violations: readings.map(|r| r.violations),
             rejected: rejected(record),
         }
     }

@@ -172,7 +172,7 @@ pub fn render_charts(
     ];
     if points
         .iter()
-        .any(|p| p.row.back_in_stock > 0 || p.row.unconfirmed > 0)
+        .any(|p| p.row.back_in_stock > 0 || p.row.unconfirmed > 0 || lost_sales(&p.row) > 0)
     {
         charts.push(("lost_writes.svg".to_owned(), lost_writes_chart(points)?));
     }
@@ -244,7 +244,27 @@ fn oversold_chart(points: &[PointResult]) -> anyhow::Result<Vec<u8>> {
 /// red) next to purchases left unconfirmed by `WAIT` (in doubt, honestly
 /// not counted as sales): a failover sweep's answer in one picture. Log
 /// scale: a lock's hundreds and an atomic script's thousands both show.
+/// With the history's ids, the lost sales by id (red) next to the units
+/// back in stock (blue): the count is smaller by the in-doubt purchases that
+/// landed, which is how a count alone hides lost sales.
 fn lost_writes_chart(points: &[PointResult]) -> anyhow::Result<Vec<u8>> {
+    if points.iter().any(|p| p.row.lost_sales.is_some()) {
+        let lost = points.iter().filter(|p| lost_sales(&p.row) > 0).count();
+        let note = format!(
+            "{lost} of {} points lost sales: red = acknowledged sales missing from the orders (by id), blue = units back in stock (the net count)",
+            points.len()
+        );
+        return paired_chart(
+            points,
+            ("lost sales", lost_sales),
+            ("back in stock", |r| r.back_in_stock),
+            (
+                "lost sales by id vs units back in stock",
+                "sales / units",
+                &note,
+            ),
+        );
+    }
     let lost = points.iter().filter(|p| p.row.back_in_stock > 0).count();
     let note = format!(
         "{lost} of {} points lost sales: red = units back in stock, blue = unconfirmed (in doubt)",
@@ -260,6 +280,10 @@ fn lost_writes_chart(points: &[PointResult]) -> anyhow::Result<Vec<u8>> {
             &note,
         ),
     )
+}
+
+fn lost_sales(row: &SummaryRow) -> u64 {
+    row.lost_sales.unwrap_or(0)
 }
 
 /// Per point, units stranded by segmented stock (red: still on sale while

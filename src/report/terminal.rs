@@ -85,6 +85,7 @@ pub fn terminal_summary(record: &RunRecord, dir: &Path) -> String {
     for line in super::stall_lines(record)
         .into_iter()
         .chain(super::lock_safety::lines(record))
+        .chain(super::history::lines(record))
         .chain(super::script::lines(record))
     {
         let _ = writeln!(out, "  {line}");

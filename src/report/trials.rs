@@ -22,6 +22,9 @@ pub struct TrialRow {
     pub purchases_per_s: f64,
     pub p99_us: u64,
     pub folder: String,
+    /// Acknowledged sales missing from the orders, by id; empty when the
+    /// orders do not name purchases by id.
+    pub lost_sales: Option<u64>,
 }
 
 impl TrialRow {
@@ -36,6 +39,7 @@ impl TrialRow {
             purchases_per_s: row.purchases_per_s,
             p99_us: row.p99_us,
             folder,
+            lost_sales: row.lost_sales,
         }
     }
 }
@@ -50,13 +54,22 @@ pub fn headline(rows: &[TrialRow], planned: u32) -> String {
         .iter()
         .filter(|r| r.unsafe_overlaps.unwrap_or(0) > 0)
         .count();
+    let lost = match rows.iter().any(|r| r.lost_sales.is_some()) {
+        true => format!(
+            ", lost sales in {}",
+            rows.iter()
+                .filter(|r| r.lost_sales.unwrap_or(0) > 0)
+                .count()
+        ),
+        false => String::new(),
+    };
     let ran = if rows.len() as u32 == planned {
         String::new()
     } else {
         format!(", {} of {planned} run", rows.len())
     };
     format!(
-        "{worst} in {} of {} trials (oversold in {oversold}, unsafe overlaps in {overlaps}{ran})",
+        "{worst} in {} of {} trials (oversold in {oversold}, unsafe overlaps in {overlaps}{lost}{ran})",
         count(worst),
         rows.len()
     )
@@ -85,6 +98,7 @@ mod tests {
             purchases_per_s: 100.0,
             p99_us: 1000,
             folder: format!("trial-{trial:03}"),
+            lost_sales: None,
         }
     }
 

@@ -349,6 +349,11 @@ pub struct StrategySettings {
     /// 0: no `WAIT`.
     pub wait_replicas: u32,
     pub wait_replicas_timeout: Duration,
+    /// Built-in strategies only: each sale is also recorded as `HSET
+    /// {run}:orders <purchase id> <buyer>`, atomically with the stock
+    /// write, so the audit can check every sale by its id.
+    #[serde(default)]
+    pub record_orders: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

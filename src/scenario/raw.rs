@@ -78,6 +78,8 @@ pub struct RawAudit {
     pub orders: Option<String>,
     pub orders_buyer_field: Option<String>,
     pub orders_id_field: Option<String>,
+    pub sample_interval: Option<String>,
+    pub history: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,6 +221,7 @@ pub struct RawStrategy {
     pub redlock_nodes: Option<i64>,
     pub wait_replicas: Option<i64>,
     pub wait_replicas_timeout_ms: Option<i64>,
+    pub record_orders: Option<bool>,
     pub script: Option<String>,
     pub function: Option<String>,
     pub steps: Option<Vec<String>>,

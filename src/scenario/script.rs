@@ -6,6 +6,7 @@
 
 use std::num::{NonZeroU32, NonZeroU64};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -420,7 +421,7 @@ impl BuyerSettings {
 }
 
 /// `[audit]`: ledgers checked besides the stock.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditSettings {
     /// Most purchases one buyer may make; checked from the harness's own
     /// ledger of the replies it received.
@@ -432,10 +433,53 @@ pub struct AuditSettings {
     /// The field of each order stream entry that holds the purchase's
     /// order id (a hash's field name, a set's member otherwise).
     pub orders_id_field: Option<String>,
+    /// How often the coordinator reads the stock during the run, for the
+    /// history's `stock_readings_consistent` check.
+    #[serde(default = "default_sample_interval")]
+    pub sample_interval: Duration,
+    /// Whether the per-purchase history is kept and checked; `false`
+    /// leaves only the count-based audit.
+    #[serde(default = "yes")]
+    pub history: bool,
+}
+
+/// `[audit] sample_interval` when not given.
+const SAMPLE_INTERVAL: Duration = Duration::from_millis(50);
+/// The range `[audit] sample_interval` may take.
+const SAMPLE_INTERVALS: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(5)..=Duration::from_secs(10);
+/// The orders key `[strategy] record_orders` writes, per segment.
+const RECORDED_ORDERS: &str = "{run}:orders";
+
+fn default_sample_interval() -> Duration {
+    SAMPLE_INTERVAL
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for AuditSettings {
+    fn default() -> AuditSettings {
+        AuditSettings {
+            per_buyer_limit: None,
+            orders: None,
+            orders_buyer_field: None,
+            orders_id_field: None,
+            sample_interval: SAMPLE_INTERVAL,
+            history: true,
+        }
+    }
 }
 
 impl AuditSettings {
-    pub fn parse(raw: &super::raw::RawAudit, buyers: &BuyerSettings) -> Result<AuditSettings> {
+    /// `record_orders`: the built-in strategy writes the orders, to
+    /// [`RECORDED_ORDERS`], which `orders` then defaults to.
+    pub fn parse(
+        raw: &super::raw::RawAudit,
+        buyers: &BuyerSettings,
+        record_orders: bool,
+    ) -> Result<AuditSettings> {
         let per_buyer_limit = match raw.per_buyer_limit {
             None => None,
             Some(n @ 1..=65_000) => NonZeroU32::new(n as u32),
@@ -460,6 +504,11 @@ impl AuditSettings {
             .as_deref()
             .map(|t| Template::parse("audit.orders", t))
             .transpose()?;
+        let orders = if record_orders {
+            Some(recorded_orders(orders, raw)?)
+        } else {
+            orders
+        };
         if let Some(t) = orders
             .as_ref()
             .filter(|t| !t.is_run_key() || t.per_attempt())
@@ -489,7 +538,61 @@ impl AuditSettings {
             orders,
             orders_buyer_field: raw.orders_buyer_field.clone(),
             orders_id_field: raw.orders_id_field.clone(),
+            sample_interval: sample_interval(raw.sample_interval.as_deref())?,
+            history: raw.history.unwrap_or(true),
         })
+    }
+}
+
+/// The orders key with `record_orders`: [`RECORDED_ORDERS`], given or not;
+/// the fields that read a stream's entries do not apply to its hash.
+fn recorded_orders(given: Option<Template>, raw: &super::raw::RawAudit) -> Result<Template> {
+    let recorded = Template::parse("audit.orders", RECORDED_ORDERS)?;
+    if let Some(t) = given.filter(|t| t.pieces != recorded.pieces) {
+        return Err(FieldError::new(
+            "audit.orders",
+            format!(
+                "`{}` is not the key record_orders writes: the strategy records each sale in `{RECORDED_ORDERS}`",
+                t.text
+            ),
+            format!(
+                "remove audit.orders (with record_orders it is `{RECORDED_ORDERS}`), or set record_orders = false to audit a key your own code writes"
+            ),
+        )
+        .depending_on(&["strategy.record_orders"]));
+    }
+    let stream_field = [
+        ("audit.orders_buyer_field", raw.orders_buyer_field.is_some()),
+        ("audit.orders_id_field", raw.orders_id_field.is_some()),
+    ];
+    if let Some((field, _)) = stream_field.iter().find(|(_, set)| *set) {
+        return Err(FieldError::new(
+            field,
+            "names a field of a stream's entries, and record_orders writes a hash (purchase id -> buyer)",
+            "remove it: with record_orders the ids are the hash's field names",
+        )
+        .depending_on(&["strategy.record_orders"]));
+    }
+    Ok(recorded)
+}
+
+/// `[audit] sample_interval`: a duration in words, 5ms to 10s.
+fn sample_interval(text: Option<&str>) -> Result<Duration> {
+    let Some(text) = text else {
+        return Ok(SAMPLE_INTERVAL);
+    };
+    match super::validate::parse_duration(text) {
+        Some(d) if SAMPLE_INTERVALS.contains(&d) => Ok(d),
+        Some(_) => Err(FieldError::new(
+            "audit.sample_interval",
+            format!("`{text}` is outside 5ms to 10s"),
+            "use 5ms to 10s; leave it out for 50ms",
+        )),
+        None => Err(FieldError::new(
+            "audit.sample_interval",
+            format!("`{text}` is not a duration"),
+            "write a number with a unit, e.g. \"50ms\" or \"1s\" (5ms to 10s)",
+        )),
     }
 }
 

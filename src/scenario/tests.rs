@@ -711,3 +711,154 @@ fn the_hosts_list_can_give_the_total_of_processes() {
     let none = ARTICLE.replace("processes = 10\n", "");
     assert!(error(&none, &[]).contains("give processes for every host"));
 }
+
+#[test]
+fn record_orders_and_the_history_settings_default_off_50ms_and_on() {
+    let s = parse(ARTICLE, &[]).unwrap();
+    assert!(!s.strategy.record_orders);
+    assert_eq!(s.audit.orders, None, "no orders key unless asked for");
+    assert_eq!(s.audit.sample_interval, Duration::from_millis(50));
+    assert!(s.audit.history);
+    let d = AuditSettings::default();
+    assert_eq!(
+        (d.sample_interval, d.history),
+        (Duration::from_millis(50), true)
+    );
+    assert_eq!((d.orders, d.per_buyer_limit), (None, None));
+}
+
+#[test]
+fn record_orders_defaults_the_orders_key_to_the_one_it_writes() {
+    for kind in [
+        "article",
+        "unlocked",
+        "safe-lock",
+        "fenced",
+        "lua",
+        "watch",
+        "decr",
+        "redlock",
+    ] {
+        let set = format!("strategy.kind={kind}");
+        let s = parse(ARTICLE, &[&set, "strategy.record_orders=true"]).unwrap();
+        assert!(s.strategy.record_orders, "{kind}");
+        let orders = s.audit.orders.expect("record_orders names the orders key");
+        assert_eq!(orders.text, "{run}:orders", "{kind}");
+        assert!(orders.is_run_key() && !orders.per_attempt());
+    }
+    // The same key written out is accepted, as is record_orders = false.
+    let text = format!("{ARTICLE}record_orders = true\n[audit]\norders = \"{{run}}:orders\"\n");
+    let s = parse(&text, &[]).unwrap();
+    assert_eq!(s.audit.orders.unwrap().text, "{run}:orders");
+    let s = parse(ARTICLE, &["strategy.record_orders=false"]).unwrap();
+    assert!(!s.strategy.record_orders);
+    assert_eq!(s.audit.orders, None);
+}
+
+#[test]
+fn record_orders_refuses_another_orders_key_and_stream_fields() {
+    let text = format!("{ARTICLE}record_orders = true\n[audit]\norders = \"{{run}}:sales\"\n");
+    let e = error(&text, &[]);
+    assert!(
+        e.starts_with(
+            "s.toml:22: field `audit.orders`: `{run}:sales` is not the key record_orders writes"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("what to do: remove audit.orders"), "{e}");
+    // Given by --set, the record_orders flag is blamed.
+    let text = format!("{ARTICLE}[audit]\norders = \"{{run}}:sales\"\n");
+    let e = error(&text, &["strategy.record_orders=true"]);
+    assert!(
+        e.starts_with("--set strategy.record_orders=true: field `audit.orders`"),
+        "{e}"
+    );
+    for field in ["orders_id_field", "orders_buyer_field"] {
+        let text = format!(
+            "{ARTICLE}record_orders = true\n[buyers]\ncount = 5\n[audit]\n{field} = \"id\"\n"
+        );
+        let e = error(&text, &[]);
+        assert!(
+            e.contains(&format!("field `audit.{field}`")) && e.contains("writes a hash"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn record_orders_is_refused_for_the_users_script_and_service() {
+    let e = error(&own_script(""), &["strategy.record_orders=true"]);
+    assert!(
+        e.starts_with("--set strategy.record_orders=true: field `strategy.record_orders`: is for the built-in strategies: with kind = \"script\" your script records its own orders"),
+        "{e}"
+    );
+    assert!(
+        e.contains("args = [\"{token}\", ...]") && e.contains("[audit] orders"),
+        "{e}"
+    );
+    let text = own_script("").replace("[strategy]\n", "[strategy]\nrecord_orders = true\n");
+    let e = error(&text, &[]);
+    assert!(e.starts_with("s.toml:"), "{e}");
+    assert!(e.contains("field `strategy.record_orders`"), "{e}");
+    // A kind switched to the script by --set is blamed for it.
+    let text = own_script("").replace("[strategy]\n", "[strategy]\nrecord_orders = true\n");
+    let lua = text.replace("kind = \"script\"", "kind = \"lua\"");
+    let e = error(&lua, &["strategy.kind=script"]);
+    assert!(
+        e.starts_with("--set strategy.kind=script: field `strategy.record_orders`"),
+        "{e}"
+    );
+    let service = std::fs::read_to_string("scenarios/service-lua.toml").unwrap();
+    parse(&service, &[]).expect("the shipped service scenario parses");
+    let e = error(&service, &["strategy.record_orders=true"]);
+    assert!(
+        e.contains("field `strategy.record_orders`")
+            && e.contains("with kind = \"http\" your service records its own orders")
+            && e.contains("{token} in the url, a header or the body"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_sample_interval_is_a_duration_from_5ms_to_10s_and_history_a_switch() {
+    let audit = |lines: &str| format!("{ARTICLE}[audit]\n{lines}\n");
+    for (given, want) in [("5ms", 5), ("50ms", 50), ("1.5s", 1500), ("10s", 10_000)] {
+        let s = parse(&audit(&format!("sample_interval = \"{given}\"")), &[]).unwrap();
+        assert_eq!(
+            s.audit.sample_interval,
+            Duration::from_millis(want),
+            "{given}"
+        );
+    }
+    for (given, why) in [
+        ("4ms", "is outside 5ms to 10s"),
+        ("11s", "is outside 5ms to 10s"),
+        ("0s", "is outside 5ms to 10s"),
+        ("50", "is not a duration"),
+        ("fast", "is not a duration"),
+    ] {
+        let e = error(&audit(&format!("sample_interval = \"{given}\"")), &[]);
+        assert!(
+            e.starts_with(&format!(
+                "s.toml:21: field `audit.sample_interval`: `{given}` {why}"
+            )),
+            "{e}"
+        );
+        assert!(e.contains("what to do:"), "{e}");
+    }
+    let e = error(&audit("sample_interval = 50"), &[]);
+    assert!(e.contains("audit.sample_interval"), "{e}");
+    let s = parse(&audit("history = false"), &[]).unwrap();
+    assert!(!s.audit.history);
+    let s = parse(
+        ARTICLE,
+        &["audit.history=false", "audit.sample_interval=20ms"],
+    )
+    .unwrap();
+    assert_eq!(
+        (s.audit.history, s.audit.sample_interval),
+        (false, Duration::from_millis(20))
+    );
+    let e = error(ARTICLE, &["audit.history=maybe"]);
+    assert!(e.contains("audit.history"), "{e}");
+}

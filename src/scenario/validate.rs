@@ -46,7 +46,11 @@ pub fn scenario(raw: RawScenario, kind_switched: bool) -> Result<Scenario> {
             _ => None,
         },
         buyers: BuyerSettings::parse(&raw.buyers)?,
-        audit: AuditSettings::parse(&raw.audit, &BuyerSettings::parse(&raw.buyers)?)?,
+        audit: AuditSettings::parse(
+            &raw.audit,
+            &BuyerSettings::parse(&raw.buyers)?,
+            raw.strategy.record_orders.unwrap_or(false),
+        )?,
         hosts: None,
         http: match raw.strategy.kind.as_str() {
             "http" => Some(HttpSettings::parse(&raw.strategy)?),
@@ -881,7 +885,35 @@ fn strategy(raw: &RawStrategy) -> Result<StrategySettings> {
             raw.wait_replicas_timeout_ms.unwrap_or(500),
             1,
         )?,
+        record_orders: record_orders(kind, raw.record_orders.unwrap_or(false))?,
     })
+}
+
+/// `record_orders` is the built-in strategies' own code: with the user's
+/// script or service, the harness does not write the purchase.
+fn record_orders(kind: StrategyKind, record: bool) -> Result<bool> {
+    let (what, pass) = match kind {
+        StrategyKind::Script => ("script", "pass it with args = [\"{token}\", ...]"),
+        StrategyKind::Http => (
+            "service",
+            "send it with {token} in the url, a header or the body",
+        ),
+        _ => return Ok(record),
+    };
+    if !record {
+        return Ok(false);
+    }
+    Err(FieldError::new(
+        "strategy.record_orders",
+        format!(
+            "is for the built-in strategies: with kind = \"{}\" your {what} records its own orders",
+            kind.name()
+        ),
+        format!(
+            "remove record_orders; have your {what} record each sale under its purchase id ({pass}) and name that key in [audit] orders, e.g. \"{{run}}:orders\""
+        ),
+    )
+    .depending_on(&["strategy.kind"]))
 }
 
 fn lock_params(raw: &RawStrategy) -> Result<LockParams> {

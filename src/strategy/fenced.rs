@@ -2,7 +2,10 @@
 //! taking the lock hands out the next number of a counter, stored in the
 //! lock; the decrement is a script that applies only if the caller's token
 //! is still the newest. A holder that stalled past its TTL and was taken
-//! over is refused (`fenced_out`) instead of selling twice.
+//! over is refused (`fenced_out`) instead of selling twice. With
+//! `record_orders`, the same script also records the sale in the orders
+//! hash, so the order is written exactly when the fence lets the
+//! decrement through.
 
 use super::lock::{LockProtocol, Release};
 use super::{sources, stock, written, Client, Context};
@@ -21,7 +24,10 @@ impl Fenced {
         Fenced {
             settings,
             acquire: redis::Script::new(sources::FENCED_ACQUIRE),
-            decrement: redis::Script::new(sources::FENCED_DECREMENT),
+            decrement: redis::Script::new(match settings.record_orders {
+                true => sources::FENCED_DECREMENT_RECORDED,
+                false => sources::FENCED_DECREMENT,
+            }),
             release: Release::new(),
         }
     }
@@ -57,14 +63,14 @@ impl LockProtocol for Fenced {
             return Ok(outcome);
         }
         stock::stall(client, ctx, &self.settings.stall).await;
-        let applied: redis::RedisResult<i64> = self
-            .decrement
-            .key(&ctx.keys.fence)
-            .key(&ctx.keys.stock)
-            .arg(*token)
-            .arg(ctx.quantity)
-            .invoke_async(&mut client.conn)
-            .await;
+        let mut call = self.decrement.key(&ctx.keys.fence);
+        call.key(&ctx.keys.stock).arg(*token).arg(ctx.quantity);
+        if self.settings.record_orders {
+            call.key(&ctx.keys.orders)
+                .arg(client.purchase_id())
+                .arg(ctx.buyer);
+        }
+        let applied: redis::RedisResult<i64> = call.invoke_async(&mut client.conn).await;
         written(applied, |applied| {
             if applied == 1 {
                 Outcome::Sold

@@ -27,14 +27,15 @@ pub trait LockProtocol {
     ) -> redis::RedisResult<Option<Self::Guard>>;
 
     /// The stock check and decrement while holding the lock: by default
-    /// the article's non-atomic check-then-decrement.
+    /// the article's non-atomic check-then-decrement (with
+    /// `record_orders`, the decrement and the order in one transaction).
     async fn critical(
         &self,
         client: &mut Client,
         ctx: &Context<'_>,
         _guard: &Self::Guard,
     ) -> redis::RedisResult<Outcome> {
-        stock::check_then_decrement(client, ctx, &self.settings().stall).await
+        stock::check_then_decrement(client, ctx, self.settings()).await
     }
 
     /// Lets go. `None` when acquiring failed with an error: the article

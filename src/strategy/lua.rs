@@ -1,6 +1,9 @@
 //! No lock: one `EVALSHA` checks the stock and decrements it atomically
 //! (`redis::Script` loads the script on first use). A stall before the call
-//! cannot split the check from the write, so it never oversells.
+//! cannot split the check from the write, so it never oversells. With
+//! `record_orders`, a second script also records the sale in the orders
+//! hash, in the same atomic step; without it, the script and its arguments
+//! are the ones the strategy always ran.
 
 use std::time::Instant;
 
@@ -17,7 +20,10 @@ impl Lua {
     pub fn new(settings: StrategySettings) -> Lua {
         Lua {
             settings,
-            script: redis::Script::new(sources::CHECK_AND_DECREMENT),
+            script: redis::Script::new(match settings.record_orders {
+                true => sources::CHECK_AND_DECREMENT_RECORDED,
+                false => sources::CHECK_AND_DECREMENT,
+            }),
         }
     }
 
@@ -35,12 +41,14 @@ impl Lua {
         client: &mut Client,
         ctx: &Context<'_>,
     ) -> redis::RedisResult<Outcome> {
-        let reply: redis::RedisResult<i64> = self
-            .script
-            .key(&ctx.keys.stock)
-            .arg(ctx.quantity)
-            .invoke_async(&mut client.conn)
-            .await;
+        let mut call = self.script.key(&ctx.keys.stock);
+        call.arg(ctx.quantity);
+        if self.settings.record_orders {
+            call.key(&ctx.keys.orders)
+                .arg(client.purchase_id())
+                .arg(ctx.buyer);
+        }
+        let reply: redis::RedisResult<i64> = call.invoke_async(&mut client.conn).await;
         written(reply, |reply| match reply {
             1 => Outcome::Sold,
             0 => Outcome::SoldOut,

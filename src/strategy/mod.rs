@@ -89,6 +89,10 @@ pub struct Client {
     /// `http` only: the client's connections to the service.
     pub http: Option<http::Session>,
     tokens: u64,
+    /// The number of the client's current purchase attempt, counted from
+    /// 1 (the worker sets it before each attempt): with the client's id,
+    /// the purchase id that `{token}` and `record_orders` write.
+    pub purchase: u32,
     /// Locked purchases: `Some(0)` while holding the lock, then when the
     /// stock write was sent (monotonic ns); `None` otherwise.
     write_sent_ns: Option<u64>,
@@ -103,6 +107,7 @@ impl Client {
             lock_nodes: Vec::new(),
             http: None,
             tokens: 0,
+            purchase: 0,
             write_sent_ns: None,
         }
     }
@@ -110,6 +115,12 @@ impl Client {
     /// The client's index within its worker.
     pub fn index(&self) -> u32 {
         self.id as u32
+    }
+
+    /// The current purchase's id, unique in the run across every worker
+    /// and host: `<client id>-<attempt>` in hex (see [`crate::history`]).
+    pub fn purchase_id(&self) -> String {
+        crate::history::PurchaseId::new(self.id, self.purchase).to_string()
     }
 
     /// A lock value no other holder in this run ever uses.

@@ -57,7 +57,7 @@ impl UserScript {
     pub async fn purchase(&self, client: &mut Client, ctx: &Context<'_>) -> PurchaseReport {
         let mut report = PurchaseReport::new();
         let started = Instant::now();
-        let token = client.next_token();
+        let token = client.purchase_id();
         let render = |t: &Template| super::render(t, ctx, &token, "");
         let keys: Vec<String> = self.script.keys.iter().map(render).collect();
         let args: Vec<String> = self.script.args.iter().map(render).collect();

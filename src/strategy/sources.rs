@@ -32,6 +32,19 @@ redis.call("decrby", KEYS[2], ARGV[2])
 return 1
 "#;
 
+/// `record_orders`: [`FENCED_DECREMENT`], and the sale recorded in the
+/// orders hash within the same fence check.
+/// KEYS: fence, stock, orders; ARGV: token, quantity, purchase id, buyer.
+/// Returns 1 sold, -1 fenced out.
+pub const FENCED_DECREMENT_RECORDED: &str = r#"
+if redis.call("get", KEYS[1]) ~= ARGV[1] then
+    return -1
+end
+redis.call("decrby", KEYS[2], ARGV[2])
+redis.call("hset", KEYS[3], ARGV[3], ARGV[4])
+return 1
+"#;
+
 /// Checks and decrements atomically. KEYS: stock; ARGV: quantity.
 /// Returns 1 sold, 0 sold out, -1 no stock key.
 pub const CHECK_AND_DECREMENT: &str = r#"
@@ -43,5 +56,21 @@ if stock < tonumber(ARGV[1]) then
     return 0
 end
 redis.call("decrby", KEYS[1], ARGV[1])
+return 1
+"#;
+
+/// `record_orders`: [`CHECK_AND_DECREMENT`], and the sale recorded in the
+/// orders hash in the same script. KEYS: stock, orders; ARGV: quantity,
+/// purchase id, buyer. Returns 1 sold, 0 sold out, -1 no stock key.
+pub const CHECK_AND_DECREMENT_RECORDED: &str = r#"
+local stock = tonumber(redis.call("get", KEYS[1]))
+if stock == nil then
+    return -1
+end
+if stock < tonumber(ARGV[1]) then
+    return 0
+end
+redis.call("decrby", KEYS[1], ARGV[1])
+redis.call("hset", KEYS[2], ARGV[2], ARGV[3])
 return 1
 "#;

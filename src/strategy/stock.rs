@@ -1,12 +1,13 @@
 //! Stock operations shared by strategies: the article's non-atomic
 //! check-then-decrement (`GET`, compare, optional stall, `INCRBY`), and the
-//! stall itself.
+//! stall itself. With `record_orders`, the `INCRBY` and the sale's
+//! `HSET orders <purchase id> <buyer>` go in one `MULTI` / `EXEC`.
 
 use redis::AsyncCommands;
 
 use super::{written, Client, Context};
 use crate::outcome::{ErrorKind, Outcome};
-use crate::scenario::Stall;
+use crate::scenario::{Stall, StrategySettings};
 
 /// The stock as read, or the outcome that ends the purchase without a write.
 ///
@@ -42,19 +43,28 @@ pub async fn stall(client: &mut Client, ctx: &Context<'_>, stall: &Stall) {
 }
 
 /// # Errors
-/// The Redis error of `GET` or `INCRBY`.
+/// The Redis error of `GET` or `INCRBY` (or its transaction).
 pub async fn check_then_decrement(
     client: &mut Client,
     ctx: &Context<'_>,
-    how: &Stall,
+    settings: &StrategySettings,
 ) -> redis::RedisResult<Outcome> {
     if let Err(outcome) = check(client, ctx).await? {
         return Ok(outcome);
     }
-    stall(client, ctx, how).await;
-    let reply: redis::RedisResult<i64> = client
-        .conn
-        .incr(&ctx.keys.stock, -(ctx.quantity as i64))
-        .await;
+    stall(client, ctx, &settings.stall).await;
+    let decrement = -(ctx.quantity as i64);
+    if settings.record_orders {
+        let reply: redis::RedisResult<()> = redis::pipe()
+            .atomic()
+            .incr(&ctx.keys.stock, decrement)
+            .ignore()
+            .hset(&ctx.keys.orders, client.purchase_id(), ctx.buyer)
+            .ignore()
+            .query_async(&mut client.conn)
+            .await;
+        return written(reply, |()| Outcome::Sold);
+    }
+    let reply: redis::RedisResult<i64> = client.conn.incr(&ctx.keys.stock, decrement).await;
     written(reply, |_| Outcome::Sold)
 }

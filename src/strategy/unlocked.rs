@@ -14,7 +14,7 @@ impl Unlocked {
     pub async fn purchase(&self, client: &mut Client, ctx: &Context<'_>) -> PurchaseReport {
         let mut report = PurchaseReport::new();
         let started = Instant::now();
-        report.outcome = outcome_of(stock::check_then_decrement(client, ctx, &self.0.stall).await);
+        report.outcome = outcome_of(stock::check_then_decrement(client, ctx, &self.0).await);
         report.critical_section = Some(started.elapsed());
         report
     }

@@ -1,7 +1,9 @@
 //! Optimistic concurrency: `WATCH stock`, `GET`, `MULTI` / `DECRBY` /
 //! `EXEC`; when another buyer changed the stock in between, `EXEC` aborts
 //! and the buyer starts over (each abort counted). The client owns its
-//! connection: `WATCH` state is per connection.
+//! connection: `WATCH` state is per connection. With `record_orders`, the
+//! sale's `HSET orders <purchase id> <buyer>` is queued in the same
+//! transaction, so it commits or aborts with the decrement.
 
 use std::time::Instant;
 
@@ -28,6 +30,7 @@ impl Watch {
         ctx: &Context<'_>,
         report: &mut PurchaseReport,
     ) -> redis::RedisResult<Outcome> {
+        let id = self.0.record_orders.then(|| client.purchase_id());
         loop {
             if ctx.stop.is_stopped() {
                 return Ok(Outcome::Cancelled);
@@ -41,11 +44,13 @@ impl Watch {
                 return Ok(outcome);
             }
             stock::stall(client, ctx, &self.0.stall).await;
-            let committed: redis::RedisResult<Option<(i64,)>> = redis::pipe()
-                .atomic()
-                .decr(&ctx.keys.stock, ctx.quantity)
-                .query_async(&mut client.conn)
-                .await;
+            let mut transaction = redis::pipe();
+            transaction.atomic().decr(&ctx.keys.stock, ctx.quantity);
+            if let Some(id) = &id {
+                transaction.hset(&ctx.keys.orders, id, ctx.buyer).ignore();
+            }
+            let committed: redis::RedisResult<Option<(i64,)>> =
+                transaction.query_async(&mut client.conn).await;
             match committed {
                 Ok(Some(_)) => return Ok(Outcome::Sold),
                 Ok(None) => report.watch_aborts += 1,

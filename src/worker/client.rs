@@ -134,6 +134,8 @@ pub struct Crew {
     pub in_flight: Rc<Cell<u32>>,
     /// Open lock holds, for the checker's watermark.
     pub holds: Rc<HoldBoard>,
+    /// `audit.history`: turns each purchase into the op shipped.
+    pub history: Option<RefCell<crate::history::Recorder>>,
 }
 
 /// Runs every client to its end, paced by the plan's load shape.
@@ -279,6 +281,7 @@ impl Buyer {
             crew.in_flight.set(crew.in_flight.get() + 1);
             let buyer = buyer_of(plan, self.index, &mut client.rng, done);
             let ctx = Context { buyer, ..base };
+            client.purchase = client.purchase.wrapping_add(1);
             let report = self.purchase(&mut client, &ctx).await;
             crew.in_flight.set(crew.in_flight.get() - 1);
             let ended = Instant::now();
@@ -291,6 +294,12 @@ impl Buyer {
                 }
                 if wants_id && report.outcome == Outcome::Sold && report.order_id.is_none() {
                     metrics.counters.sales_without_order_id += 1;
+                }
+                if let Some(history) = &crew.history {
+                    let who = (self.index, client.purchase, buyer);
+                    if let Some(op) = history.borrow_mut().op(who, &report, sent, ended) {
+                        metrics.ops.push(op);
+                    }
                 }
             }
             crew.holds.close(self.index);

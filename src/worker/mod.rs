@@ -72,6 +72,9 @@ async fn serve(mut inbox: Inbox, outbox: Outbox) -> anyhow::Result<()> {
     let freeze = Rc::new(freeze_hook(&metrics, &holds, &outbox, &in_flight));
     tokio::task::spawn_local(obey(inbox, stop.clone(), freeze.clone()));
     let flush_interval = plan.flush_interval;
+    let history = plan
+        .history
+        .then(|| RefCell::new(crate::history::Recorder::new()));
     let crew = Rc::new(client::Crew {
         plan,
         started,
@@ -81,6 +84,7 @@ async fn serve(mut inbox: Inbox, outbox: Outbox) -> anyhow::Result<()> {
         freeze,
         in_flight,
         holds: holds.clone(),
+        history,
     });
     tokio::select! {
         () = client::run_all(clients, crew) => {}

@@ -123,7 +123,7 @@ impl Http {
         let mut report = PurchaseReport::new();
         let started = Instant::now();
         let token = match self.requests.uses_token {
-            true => client.next_token(),
+            true => client.purchase_id(),
             false => String::new(),
         };
         let Some(mut session) = client.http.take() else {
