@@ -12,6 +12,9 @@
 #                               check: scripts/bench-capacity.sh
 #   scripts/bench.sh http       the http strategy as an HTTP load generator
 #                               next to wrk, then a real service end to end
+#   scripts/bench.sh history    what the per-purchase history costs, and the
+#                               coordinator's memory at a million sales:
+#                               scripts/bench-history.sh
 #
 #   quick (default)  compare + conns                       ~1-2 minutes
 #   full             compare + layout + conns + soak        ~3-4 minutes
@@ -95,6 +98,7 @@ for arg in "$@"; do
     script) exec bash "$(dirname "$0")/bench-script.sh" ;;
     coord) exec bash "$(dirname "$0")/bench-coord.sh" ;;
     capacity) exec bash "$(dirname "$0")/bench-capacity.sh" ;;
+    history) exec bash "$(dirname "$0")/bench-history.sh" ;;
     -h | --help) usage; exit 0 ;;
     *) echo "error: unknown argument '$arg' (see scripts/bench.sh --help)" >&2; exit 2 ;;
   esac

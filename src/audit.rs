@@ -512,6 +512,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_compensating_pair_passes_the_range_but_not_the_exact_count() {
+        // 10 sold, 1 in doubt, 10 gone: in range. By id, one sale was lost
+        // and the in-doubt purchase landed: 11 should be gone.
+        let facts = |exact| StockFacts {
+            initial: 100,
+            final_stock: Some(90),
+            sold: 10,
+            in_doubt: 1,
+            reset: false,
+            target_lost: false,
+            deleted: false,
+            unsafe_overlaps: None,
+            segment_finals: vec![90],
+            exact,
+        };
+        assert_eq!(audit(facts(None)).verdict, Verdict::Pass);
+        let exact = ExactUnits {
+            acknowledged: 10,
+            applied: 1,
+            unreported: 0,
+            quantity: 1,
+        };
+        let by_id = audit(facts(Some(exact)));
+        assert_eq!(by_id.verdict, Verdict::Fail);
+        assert!(by_id.failed(&Check::StockMatchesOrders));
+        assert!(!by_id
+            .invariants
+            .iter()
+            .any(|i| i.name == Check::StockConservation));
+        let balanced = ExactUnits { applied: 0, ..exact };
+        assert_eq!(audit(facts(Some(balanced))).verdict, Verdict::Pass);
+    }
+
+    #[test]
     fn a_segment_below_zero_fails_even_when_the_total_balances() {
         let audit = audit(StockFacts {
             initial: 4,

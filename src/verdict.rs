@@ -272,8 +272,10 @@ impl fmt::Display for Inconclusive {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HistoryFigures {
     pub lost_sales: u64,
-    /// The first lost ids with when each was acknowledged.
+    /// The first lost ids with when each was acknowledged, and when the
+    /// first and the last were.
     pub lost_first: String,
+    pub lost_span: Option<String>,
     pub in_doubt_applied: u64,
     pub phantom_orders: u64,
     pub phantom_first: String,
@@ -394,9 +396,13 @@ impl RunVerdict {
 /// mistaken for them.
 fn lost_sales(f: &Figures) -> String {
     let h = &f.history;
+    let span = h
+        .lost_span
+        .as_ref()
+        .map_or(String::new(), |s| format!(", acknowledged from {s}"));
     let when = match f.failover_at_s {
-        Some(t) => format!(", most likely in the failover at {t:.1} s"),
-        None => String::new(),
+        Some(t) => format!("{span}, most likely in the failover at {t:.1} s"),
+        None => span,
     };
     let landed = match h.in_doubt_applied {
         0 => String::new(),
@@ -639,6 +645,23 @@ mod tests {
             "{}",
             v.headline
         );
+    }
+
+    #[test]
+    fn lost_sales_are_named_even_when_the_units_balance() {
+        let mut f = figures();
+        f.failover_at_s = Some(1.5);
+        f.history.lost_sales = 1;
+        f.history.lost_first = "0-7 (acknowledged at 1.612 s)".to_owned();
+        f.history.lost_span = Some("1.612 s to 1.612 s".to_owned());
+        f.history.in_doubt_applied = 1;
+        let v = RunVerdict::new(Verdict::Fail, Vec::new(), true, false, &f);
+        assert!(
+            v.headline.starts_with("1 acknowledged sale(s) were lost, acknowledged from 1.612 s to 1.612 s, most likely in the failover at 1.5 s: their ids are not in the orders (first: 0-7"),
+            "{}",
+            v.headline
+        );
+        assert!(v.headline.contains("1 in-doubt purchase(s) did land"));
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct IdFindings {
     /// ones with when they were acknowledged (ns since the start).
     pub lost: u64,
     pub lost_first: Vec<(OrderId, i64)>,
+    /// When the first and the last lost sale were acknowledged.
+    pub lost_span: Option<(i64, i64)>,
     /// `http` with `order_id`: sales acknowledged without an id.
     pub without_id: u64,
     /// Orders that were no purchase acknowledged or in doubt, and ids
@@ -78,6 +80,8 @@ pub fn ids(history: &History, stored: &StoredOrders, gone_workers: &[u32]) -> Id
                     f.without_id += 1;
                 } else if !stored.contains_key(&op.id) {
                     f.lost += 1;
+                    let (from, to) = f.lost_span.unwrap_or((op.complete, op.complete));
+                    f.lost_span = Some((from.min(op.complete), to.max(op.complete)));
                     if f.lost_first.len() < SHOWN {
                         f.lost_first.push((op.id.clone(), op.complete));
                     }
@@ -438,6 +442,7 @@ mod tests {
         let f = ids(&h, &stored(&[1, 3]), &[]);
         assert_eq!((f.acknowledged, f.lost), (3, 1));
         assert_eq!(f.lost_first, vec![(id(2), 2 * MS as i64)]);
+        assert_eq!(f.lost_span, Some((2 * MS as i64, 2 * MS as i64)));
         assert!(!f.clean());
         assert!(ids(&h, &stored(&[1, 2, 3]), &[]).clean());
     }

@@ -26,6 +26,9 @@ pub fn figures(f: &Findings) -> HistoryFigures {
     if let Some(ids) = &f.ids {
         h.lost_sales = ids.lost;
         h.lost_first = at(&ids.lost_first, "acknowledged");
+        h.lost_span = ids
+            .lost_span
+            .map(|(from, to)| format!("{} to {}", secs(from), secs(to)));
         h.in_doubt_applied = ids.applied;
         h.phantom_orders = ids.phantom + ids.duplicates;
         let first: Vec<String> = ids.phantom_first.iter().map(ToString::to_string).collect();

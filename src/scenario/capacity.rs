@@ -53,7 +53,7 @@ impl Slo {
                 .and_then(|n| n.parse().ok())
                 .filter(|q: &f64| *q > 0.0 && *q < 100.0)
                 .ok_or_else(bad)?;
-            let limit = super::validate::parse_duration(limit)
+            let limit = super::duration::parse_duration(limit)
                 .filter(|d| !d.is_zero())
                 .ok_or_else(bad)?;
             slo.latency.push((q / 100.0, name.to_owned(), limit));
@@ -265,7 +265,7 @@ type FieldResult<T> = Result<T, FieldError>;
 fn settings(raw: &RawCapacity) -> FieldResult<Settings> {
     let step_duration = match &raw.step_duration {
         None => Duration::from_secs(5),
-        Some(text) => super::validate::parse_duration(text).ok_or_else(|| {
+        Some(text) => super::duration::parse_duration(text).ok_or_else(|| {
             FieldError::new(
                 "capacity.step_duration",
                 format!("`{text}` is not a duration"),

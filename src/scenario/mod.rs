@@ -7,6 +7,7 @@
 //! (validation). Every error names where the bad value came from.
 
 mod capacity;
+mod duration;
 mod error;
 mod faults;
 mod hosts;

@@ -581,7 +581,7 @@ fn sample_interval(text: Option<&str>) -> Result<Duration> {
     let Some(text) = text else {
         return Ok(SAMPLE_INTERVAL);
     };
-    match super::validate::parse_duration(text) {
+    match super::duration::parse_duration(text) {
         Some(d) if SAMPLE_INTERVALS.contains(&d) => Ok(d),
         Some(_) => Err(FieldError::new(
             "audit.sample_interval",

@@ -4,6 +4,7 @@
 use std::num::{NonZeroU32, NonZeroU64};
 use std::time::Duration;
 
+use super::duration::parse_duration;
 use super::error::FieldError;
 use super::pace::{Arrivals, Pace, Ramp, RampStage};
 use super::raw::{
@@ -1019,23 +1020,6 @@ fn positive_duration(field: &str, text: &str) -> Result<Duration> {
             "write a number with a unit: \"500ms\", \"30s\", \"2m\", \"1h\"",
         )),
     }
-}
-
-/// Parses `"250us"`, `"500ms"`, `"1.5s"`, `"2m"`, `"1h"`.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let seconds_per_unit = match unit.trim() {
-        "us" | "µs" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => return None,
-    };
-    Duration::try_from_secs_f64(number * seconds_per_unit).ok()
 }
 
 fn thresholds(raw: &RawThresholds) -> Result<Thresholds> {
