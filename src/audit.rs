@@ -541,7 +541,10 @@ mod tests {
             .invariants
             .iter()
             .any(|i| i.name == Check::StockConservation));
-        let balanced = ExactUnits { applied: 0, ..exact };
+        let balanced = ExactUnits {
+            applied: 0,
+            ..exact
+        };
         assert_eq!(audit(facts(Some(balanced))).verdict, Verdict::Pass);
     }
 
