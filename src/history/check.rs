@@ -578,6 +578,14 @@ mod tests {
         assert_eq!(readings(&h, &bounds(5)).violations, 0);
         h.readings[0].stock = 3;
         assert_eq!(readings(&h, &bounds(5)).violations, 1);
+        // Invoked at the very instant the reading was answered: it may
+        // have written first.
+        h.readings[0] = Reading {
+            start: -(MS as i64),
+            end: 0,
+            stock: 4,
+        };
+        assert_eq!(readings(&h, &bounds(5)).violations, 0);
     }
 
     #[test]
