@@ -324,9 +324,6 @@ pub struct OrderFacts {
     /// With `orders_buyer_field`: orders naming no buyer of the run, and
     /// the first such field.
     pub unknown: Option<(u64, Option<String>)>,
-    /// The orders name each purchase by its id: the history's checks
-    /// replace the count (`orders_match_sales`).
-    pub by_id: bool,
 }
 
 /// One `[stock] extra_keys` key at the end of the run.
@@ -384,12 +381,9 @@ pub fn ledger_invariants(f: &LedgerFacts) -> Vec<Invariant> {
     rows
 }
 
-/// The orders counted against the sales; with ids, the history checks
-/// each one instead.
+/// The orders counted against the sales (with ids, the history checks
+/// each one as well).
 fn orders_match_sales(o: &OrderFacts) -> Option<Invariant> {
-    if o.by_id {
-        return None;
-    }
     let (observed, pass) = match &o.count {
         Ok(n) => (
             format!("{n} order(s) in {}", o.key),

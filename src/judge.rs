@@ -9,7 +9,7 @@ use crate::audit::{self, Audit, Check, Invariant, StockFacts};
 use crate::checker::{Checker, LockSafety};
 use crate::error::root_cause;
 use crate::history::check::{Bounds, Findings, Setup};
-use crate::history::{History, StoredOrders};
+use crate::history::{History, Orders, StoredOrders};
 use crate::ledger::Ledger;
 use crate::metrics::Totals;
 use crate::phase::Phase;
@@ -62,7 +62,7 @@ pub struct Ended {
     pub ledgers: audit::LedgerFacts,
     /// The ids the orders hold, when they name purchases by id; `Err` says
     /// why they could not be read.
-    pub stored_orders: Option<Result<StoredOrders, String>>,
+    pub stored_orders: Option<Result<Orders, String>>,
     pub library: Option<String>,
     /// The user's script was found running past Redis's busy limit.
     pub busy: Option<verdict::ScriptBusy>,
@@ -170,9 +170,11 @@ pub fn judge(
     let stock_judged = !(target_lost || collected.reset || deleted);
     let history = collected.history.take();
     let findings = history.as_ref().map(|h| {
-        let stored = stored(scenario, stored_orders, stock_judged, &mut inconclusive);
+        let (stored, note) = stored(scenario, stored_orders, stock_judged, &mut inconclusive);
         let setup = setup(scenario, &collected, h, stock_judged, segments.len());
-        Findings::of(h, stored.as_ref(), &setup)
+        let mut findings = Findings::of(h, stored.as_ref(), &setup);
+        findings.note = findings.note.take().or(note);
+        findings
     });
     if target_lost || collected.reset || deleted {
         // What Redis holds besides the stock is no evidence either then.
@@ -216,7 +218,6 @@ pub fn judge(
     if let Some(orders) = &mut ledgers.orders {
         orders.sales = c.sales;
         orders.in_doubt = in_doubt;
-        orders.by_id = findings.as_ref().is_some_and(|f| f.ids.is_some());
     }
     let mut rows = audit::ledger_invariants(&ledgers);
     if let Some(f) = &findings {
@@ -260,7 +261,8 @@ pub fn judge(
             .as_ref()
             .filter(|_| audit.failed(&Check::OrdersMatchSales))
             .and_then(|o| o.count.clone().ok()),
-        stock_conserved: !audit.failed(&Check::StockConservation),
+        stock_conserved: !audit.failed(&Check::StockConservation)
+            && !audit.failed(&Check::StockMatchesOrders),
         keys_deleted: audit.failed(&Check::StockNotDeleted),
         history: findings
             .as_ref()
@@ -311,13 +313,17 @@ pub fn judge(
 /// undone (INCONCLUSIVE), not failed.
 fn stored(
     scenario: &Scenario,
-    stored: Option<Result<StoredOrders, String>>,
+    stored: Option<Result<Orders, String>>,
     stock_judged: bool,
     inconclusive: &mut Vec<Inconclusive>,
-) -> Option<StoredOrders> {
-    match stored? {
-        Ok(ids) => stock_judged.then_some(ids),
-        Err(_) if !stock_judged => None,
+) -> (Option<StoredOrders>, Option<String>) {
+    let Some(stored) = stored else {
+        return (None, None);
+    };
+    match stored {
+        Ok(Orders::ById(ids)) => (stock_judged.then_some(ids), None),
+        Ok(Orders::NotById(why)) => (None, Some(why)),
+        Err(_) if !stock_judged => (None, None),
         Err(why) => {
             let key = scenario
                 .audit
@@ -327,7 +333,7 @@ fn stored(
             inconclusive.push(Inconclusive::Unchecked {
                 what: format!("the order ids in {key} were not checked: {why}"),
             });
-            None
+            (None, None)
         }
     }
 }

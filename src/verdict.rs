@@ -391,6 +391,16 @@ impl RunVerdict {
     }
 }
 
+fn not_conserved(f: &Figures) -> String {
+    let final_stock = f
+        .final_stock
+        .map_or("unknown".to_owned(), |s| s.to_string());
+    format!(
+        "The stock is not conserved: it ended at {final_stock} of {} while {} units were recorded as sold and {} purchases were in doubt.",
+        f.initial, f.sold, f.in_doubt
+    )
+}
+
 /// Lost sales by id: acknowledged, and not in the orders; with the
 /// in-doubt purchases that landed, which a count alone would have
 /// mistaken for them.
@@ -411,8 +421,16 @@ fn lost_sales(f: &Figures) -> String {
             n.min(h.lost_sales)
         ),
     };
+    let harm = match f.back_in_stock {
+        0 => "Buyers hold receipts for orders that were never recorded.".to_owned(),
+        n => format!("Buyers hold receipts, and {n} unit(s) are on sale again."),
+    };
+    let oversold = match f.oversold {
+        0 => String::new(),
+        n => format!(" {n} unit(s) were oversold."),
+    };
     format!(
-        "{} acknowledged sale(s) were lost{when}: their ids are not in the orders (first: {}). Buyers hold receipts for units that are on sale again.{landed}",
+        "{} acknowledged sale(s) were lost{when}: their ids are not in the orders (first: {}). {harm}{landed}{oversold}",
         h.lost_sales, h.lost_first
     )
 }
@@ -479,10 +497,17 @@ fn headline(verdict: Verdict, inconclusive: &[Inconclusive], f: &Figures) -> Str
             "{} order(s) belong to no purchase that was acknowledged or in doubt (first: {}): the purchase records orders for buyers it turned away, or for no one.",
             f.history.phantom_orders, f.history.phantom_first
         ),
-        Verdict::Fail if f.history.false_sold_outs > 0 => format!(
-            "{} buyer(s) were told sold out while the stock still had units (first: {}): the sale turned buyers away from stock it had.",
-            f.history.false_sold_outs, f.history.false_first
-        ),
+        Verdict::Fail if !f.stock_conserved => not_conserved(f),
+        Verdict::Fail if f.history.false_sold_outs > 0 => {
+            let stranded = match f.stranded {
+                0 => String::new(),
+                n => format!(" {n} unit(s) were stranded: still on sale at the end."),
+            };
+            format!(
+                "{} buyer(s) were told sold out while the stock still had units (first: {}): the sale turned buyers away from stock it had.{stranded}",
+                f.history.false_sold_outs, f.history.false_first
+            )
+        }
         Verdict::Fail if f.history.reading_violations > 0 => format!(
             "The stock was read at {} value(s) no order of the sales explains (first: {}), though the end may balance.",
             f.history.reading_violations, f.history.reading_first
@@ -502,10 +527,7 @@ fn headline(verdict: Verdict, inconclusive: &[Inconclusive], f: &Figures) -> Str
         Verdict::Fail if f.stock_conserved => {
             "The audit failed on the script's own keys: see audit.csv.".to_owned()
         }
-        Verdict::Fail => format!(
-            "The stock is not conserved: it ended at {final_stock} of {} while {} units were recorded as sold and {} purchases were in doubt.",
-            f.initial, f.sold, f.in_doubt
-        ),
+        Verdict::Fail => not_conserved(f),
         Verdict::Reset => format!(
             "The stock was reset by a redis-server restart without persistence: {} units were recorded as sold before it, and the audit cannot judge the strategy.",
             f.sold

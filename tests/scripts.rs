@@ -382,9 +382,18 @@ args = ["2"]
         "{}",
         run.context()
     );
+    // Sold out at once, with all 100 units on sale: the units strand, and
+    // every buyer was told sold out while the history proves units remained.
     let run = Bench::run(&path, &["--set", r#"strategy.args=["1"]"#]).output();
-    run.assert_code(0);
+    run.assert_code(1);
     let s = run.summary();
     assert_eq!(num(&s, "stranded"), 100, "{}", run.context());
+    assert_eq!(
+        num(&s, "false_sold_outs"),
+        num(&s, "rejected_sold_out"),
+        "{}",
+        run.context()
+    );
     assert!(run.stdout.contains("stranded"), "{}", run.context());
+    assert!(run.stdout.contains("told sold out"), "{}", run.context());
 }

@@ -7,6 +7,7 @@ mod cluster;
 mod docs;
 mod faults;
 mod gate;
+mod history;
 mod hosts;
 mod measurement;
 mod orders;

@@ -9,6 +9,7 @@ mod launch;
 mod orders;
 mod progress;
 mod proxy;
+mod readings;
 mod script;
 mod service;
 mod tap;
@@ -36,6 +37,7 @@ use faults::{FaultContext, Faults};
 use fleet::{Event, Fleet};
 use progress::Progress;
 use proxy::Proxy;
+use readings::Readings;
 use service::Services;
 use target::Placement;
 pub use target::Target;
@@ -152,7 +154,6 @@ async fn inspect(
             in_doubt: 0,
             per_buyer: None,
             unknown: None,
-            by_id: false,
         }),
     };
     audit::LedgerFacts {
@@ -259,13 +260,20 @@ async fn drive(
         .filter(|_| scenario.audit.per_buyer_limit.is_some())
         .map(|n| Ledger::new(n.get(), segments.len()));
     collector.instance_load = vec![Vec::new(); fleet.len()];
-    collector.sample_interval = scenario.audit.sample_interval;
     collector.history = scenario
         .audit
         .history
         .then(|| new_history(scenario, &fleet, origin_ns));
     let mut progress = Progress::new(scenario, quiet);
     let mut faults = Faults::new(scenario, fleet.len(), started, run_id);
+    let readings = match collector.history.is_some() {
+        true => Some(Readings::start(
+            target.stock_reader().await?,
+            segments.clone(),
+            scenario.audit.sample_interval,
+        )),
+        false => None,
+    };
     let interrupted = collector
         .collect(
             &mut fleet,
@@ -282,6 +290,11 @@ async fn drive(
         )
         .await;
     let coordinator_cpu_s = crate::util::process::cpu_seconds(libc::RUSAGE_SELF) - cpu_at_go;
+    if let (Some(readings), Some(history)) = (readings, collector.history.as_mut()) {
+        for (sent, answered, units) in readings.finish().await {
+            history.reading(sent, answered, units);
+        }
+    }
     progress.finish();
     // The load's length: what the instances do once it ended is not in it.
     let duration = collector.started.elapsed();
@@ -559,8 +572,6 @@ struct Collector {
     instance_load: Vec<Vec<u32>>,
     /// `audit.history`: every purchase, and the stock's readings.
     history: Option<History>,
-    /// How often the stock is read for the history.
-    sample_interval: Duration,
     /// Every `[service]` instance exited by itself: why the load stopped.
     service_lost: Option<String>,
 }
@@ -613,7 +624,6 @@ impl Collector {
             flush: Duration::ZERO,
             instance_load: Vec::new(),
             history: None,
-            sample_interval: Duration::from_millis(50),
             service_lost: None,
         }
     }
@@ -631,10 +641,6 @@ impl Collector {
         let every = watch.progress.every();
         let mut redraw = tokio::time::interval_at((self.started + every).into(), every);
         let mut watchdog = tokio::time::interval(Duration::from_millis(250));
-        // The first reading at once, the last after the load.
-        let first = self.started.checked_sub(self.sample_interval);
-        let mut sampler = ticks(self.sample_interval, first.unwrap_or(self.started));
-        let sampling = self.history.is_some();
         while self.done.iter().any(|d| !d) {
             let fault_due = watch.faults.next_due();
             tokio::select! {
@@ -659,7 +665,6 @@ impl Collector {
                     }
                 }
                 _ = redraw.tick() => watch.progress.update(&self.totals.counters, self.stock),
-                _ = sampler.tick(), if sampling => self.read_stock(watch).await,
                 _ = watchdog.tick() => {
                     self.note_stall();
                     self.watch_instances(fleet, watch).await;
@@ -677,9 +682,6 @@ impl Collector {
                     self.interrupted(signals, fleet, watch.faults, services).await;
                 }
             }
-        }
-        if sampling {
-            self.read_stock(watch).await;
         }
         self.close_interval(watch).await?;
         Ok(signals > 0)
@@ -823,18 +825,6 @@ impl Collector {
             .faults
             .fire_due(self.totals.counters.sold_units, &mut ctx)
             .await
-    }
-
-    /// One reading of the stock for the history, timed on this machine's
-    /// monotonic clock; a read that fails or takes over 250 ms is none.
-    async fn read_stock(&mut self, watch: &mut Watch<'_>) {
-        let start = crate::hold::monotonic_ns();
-        let read = watch.target.stock(watch.segments);
-        let stock = tokio::time::timeout(Duration::from_millis(250), read).await;
-        let end = crate::hold::monotonic_ns();
-        if let (Ok(Ok(Some(stock))), Some(history)) = (stock, &mut self.history) {
-            history.reading(start, end, stock);
-        }
     }
 
     /// Ends the current timeline interval with the stock Redis reports now.

@@ -4,7 +4,7 @@
 //! many times it is there.
 
 use super::target::Target;
-use crate::history::{OrderId, StoredOrders};
+use crate::history::{OrderId, Orders, StoredOrders};
 use crate::keys::Segments;
 use crate::scenario::{Piece, Scenario, StrategyKind, Template, Var};
 
@@ -42,18 +42,32 @@ pub async fn stored(
     target: &mut Target,
     scenario: &Scenario,
     segments: &Segments,
-) -> anyhow::Result<StoredOrders> {
+) -> anyhow::Result<Orders> {
     let mut ids = StoredOrders::new();
     let Some(t) = &scenario.audit.orders else {
-        return Ok(ids);
+        return Ok(Orders::ById(ids));
     };
     let field = scenario.audit.orders_id_field.as_deref();
+    // A script passed `{token}` may use it for something else than its
+    // orders: a stream naming no id field is counted, as before.
+    if field.is_none() && scenario.strategy.kind == StrategyKind::Script {
+        for keys in &segments.keys {
+            let key = keys.render(t, |_, _| {});
+            let kind: String = target.query(redis::cmd("TYPE").arg(&key)).await?;
+            if kind == "stream" {
+                return Ok(Orders::NotById(format!(
+                    "{} is a stream and audit.orders_id_field names no field of it holding the purchase id ({{token}}), so the orders were counted rather than checked by id",
+                    t.text
+                )));
+            }
+        }
+    }
     for keys in &segments.keys {
         let key = keys.render(t, |_, _| {});
         let mut add = |text: String| *ids.entry(OrderId::parse(&text)).or_default() += 1;
         stored_ids(target, &key, field, &mut add).await?;
     }
-    Ok(ids)
+    Ok(Orders::ById(ids))
 }
 
 /// Every id the orders key holds, to `add`.

@@ -367,7 +367,6 @@ pub async fn inspect_orders(
         in_doubt: 0,
         per_buyer: book.as_ref().zip(limit).map(|(b, l)| (l, b.over(l))),
         unknown: book.map(|b| (b.unknown, b.unknown_example)),
-        by_id: false,
     }))
 }
 

@@ -47,6 +47,29 @@ pub struct Identity {
     pub uptime_s: u64,
 }
 
+/// Reads the stock on a connection of its own (see `readings.rs`).
+pub struct StockReader {
+    control: Control,
+}
+
+impl StockReader {
+    /// The whole stock, as [`Target::stock`].
+    ///
+    /// # Errors
+    /// When Redis fails.
+    pub async fn stock(&mut self, segments: &Segments) -> anyhow::Result<Option<i64>> {
+        let mut stocks = Vec::with_capacity(segments.len());
+        for keys in &segments.keys {
+            stocks.push(
+                self.control
+                    .query(redis::cmd("GET").arg(&keys.stock))
+                    .await?,
+            );
+        }
+        Ok(total(&stocks))
+    }
+}
+
 /// The coordinator's connection to the primary.
 struct Control {
     connector: Connector,
@@ -557,6 +580,16 @@ impl Target {
             );
         }
         Ok(stocks)
+    }
+
+    /// A connection of its own for the history's stock readings.
+    ///
+    /// # Errors
+    /// When the primary cannot be reached.
+    pub async fn stock_reader(&self) -> anyhow::Result<StockReader> {
+        Ok(StockReader {
+            control: Control::open(&self.endpoint).await?,
+        })
     }
 
     /// The whole stock: the sum of the segments; `None` when any is gone.

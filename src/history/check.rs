@@ -33,6 +33,8 @@ pub struct IdFindings {
     pub lost_first: Vec<(OrderId, i64)>,
     /// When the first and the last lost sale were acknowledged.
     pub lost_span: Option<(i64, i64)>,
+    /// Every lost one's purchase id, sorted (for `history.jsonl`).
+    pub lost_ids: Vec<PurchaseId>,
     /// `http` with `order_id`: sales acknowledged without an id.
     pub without_id: u64,
     /// Orders that were no purchase acknowledged or in doubt, and ids
@@ -80,6 +82,7 @@ pub fn ids(history: &History, stored: &StoredOrders, gone_workers: &[u32]) -> Id
                     f.without_id += 1;
                 } else if !stored.contains_key(&op.id) {
                     f.lost += 1;
+                    f.lost_ids.push(op.token);
                     let (from, to) = f.lost_span.unwrap_or((op.complete, op.complete));
                     f.lost_span = Some((from.min(op.complete), to.max(op.complete)));
                     if f.lost_first.len() < SHOWN {
@@ -125,6 +128,7 @@ pub fn ids(history: &History, stored: &StoredOrders, gone_workers: &[u32]) -> Id
     }
     strangers.sort();
     f.applied_ids.sort_unstable();
+    f.lost_ids.sort_unstable();
     // With a service's own ids an applied in-doubt purchase is an order
     // no acknowledged sale names: only more of them than there were
     // purchases in doubt proves a phantom.
@@ -308,7 +312,7 @@ pub fn false_sold_outs(history: &History, b: &Bounds) -> FalseSoldOuts {
         // The low bound only falls with time: at the answer's end it is
         // the least the stock held over the whole purchase.
         let low = instants.low(b, op.complete + slack) - b.dips as i64;
-        if b.complete && low >= b.quantity as i64 {
+        if low >= b.quantity as i64 {
             f.count += 1;
             if f.first.len() < SHOWN {
                 f.first.push((op.token, op.complete, low));
@@ -359,7 +363,8 @@ impl Findings {
         }
         if setup.readings {
             f.readings = Some(readings(history, &setup.bounds));
-            if setup.one_stock {
+            // Lost workers' last purchases are unknown: no low bound.
+            if setup.one_stock && setup.bounds.complete {
                 f.sold_outs = Some(false_sold_outs(history, &setup.bounds));
             }
         }

@@ -7,12 +7,16 @@
 //! {"index":1,"type":"ok","f":"buy","value":{"id":"1-2","buyer":17,"units":1},"time":3400,"process":1}
 //! ```
 //!
-//! The completion's `type` is `ok` (sold), `fail` (nothing written; `error`
-//! says why: `sold_out`, `gave_up`, a script's rejection word, an error
-//! kind) or `info` (in doubt; `error` is `in_doubt` or `unconfirmed`, and
-//! `applied` says how the orders resolved it, when they could). The
-//! coordinator's stock readings are `f` `"read"` of process `"stock"`, the
-//! value on the `ok`. `time` is nanoseconds since the run's start.
+//! The completion's `type` is `ok` (sold; `recorded` says whether its id
+//! is in the orders, when they were checked by id), `fail` (nothing
+//! written; `error` says why: `sold_out`, `gave_up`, a script's rejection
+//! word, an error kind) or `info` (in doubt; `error` is `in_doubt` or
+//! `unconfirmed`, and `applied` says how the orders resolved it, when they
+//! could). As in Jepsen, a process whose op ended `info` is taken for
+//! crashed: the client's next purchase is a new process, its number plus
+//! the run's clients. The coordinator's stock readings are `f` `"read"` of
+//! process `"stock"`, the value on the `ok`. `time` is nanoseconds since
+//! the run's start.
 
 use std::io::Write;
 
@@ -25,15 +29,19 @@ enum Event<'a> {
     ReadOk(i64),
 }
 
-/// Writes every event; `applied` tells how an in-doubt purchase resolved
-/// (`None`: unknown). `units`: a purchase's quantity.
+/// How the orders settled an op: an `ok` one `recorded` or not, an `info`
+/// one `applied` or not (`None`: not checked).
+pub type Settled<'a> = &'a dyn Fn(&Op) -> Option<bool>;
+
+/// Writes every event. `units`: a purchase's quantity; `clients`: the
+/// run's, by which a crashed process's number moves on.
 ///
 /// # Errors
 /// When writing fails.
 pub fn write(
     history: &History,
-    units: u64,
-    applied: &dyn Fn(&Op) -> Option<bool>,
+    (units, clients): (u64, u64),
+    settled: Settled<'_>,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     let mut events: Vec<(i64, Event<'_>)> =
@@ -49,6 +57,7 @@ pub fn write(
     // Stable: an op's invoke stays before its completion at equal times.
     events.sort_by_key(|(t, _)| *t);
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+    let mut crashes: std::collections::HashMap<u32, u64> = std::collections::HashMap::new();
     for (index, (time, event)) in events.iter().enumerate() {
         let head = format_args!("{{\"index\":{index},\"type\":");
         match event {
@@ -69,20 +78,28 @@ pub fn write(
                     (false, OpEnd::SoldOut | OpEnd::Fail(_)) => "fail",
                 };
                 let id = serde_json::to_string(&op.id.to_string()).unwrap_or_default();
+                let crashed = crashes.get(&op.process).copied().unwrap_or(0);
+                let process = u64::from(op.process) + crashed * clients;
                 write!(
                     out,
-                    "{head}\"{kind}\",\"f\":\"buy\",\"value\":{{\"id\":{id},\"buyer\":{},\"units\":{units}}},\"time\":{time},\"process\":{}",
-                    op.buyer, op.process
+                    "{head}\"{kind}\",\"f\":\"buy\",\"value\":{{\"id\":{id},\"buyer\":{},\"units\":{units}}},\"time\":{time},\"process\":{process}",
+                    op.buyer
                 )?;
                 if !invoke && op.end != OpEnd::Ok {
                     let word = serde_json::to_string(history.fail_word(op.end)).unwrap_or_default();
                     write!(out, ",\"error\":{word}")?;
                 }
-                if let (false, OpEnd::InDoubt { .. }, Some(applied)) = (invoke, op.end, applied(op))
-                {
-                    write!(out, ",\"applied\":{applied}")?;
+                match (invoke, op.end, settled(op)) {
+                    (false, OpEnd::InDoubt { .. }, Some(applied)) => {
+                        write!(out, ",\"applied\":{applied}")?;
+                    }
+                    (false, OpEnd::Ok, Some(recorded)) => write!(out, ",\"recorded\":{recorded}")?,
+                    _ => {}
                 }
                 writeln!(out, "}}")?;
+                if !invoke && matches!(op.end, OpEnd::InDoubt { .. }) {
+                    *crashes.entry(op.process).or_default() += 1;
+                }
             }
         }
     }
@@ -113,11 +130,12 @@ mod tests {
                 op(1, 10, 40, End::Ok),
                 op(2, 20, 30, End::SoldOut),
                 op(3, 50, 90, End::InDoubt),
+                op(4, 95, 99, End::Ok),
             ],
         );
         h.reading(25, 35, 9);
         let mut out = Vec::new();
-        write(&h, 1, &|_| Some(true), &mut out).unwrap();
+        write(&h, (1, 4), &|_| Some(true), &mut out).unwrap();
         let lines: Vec<serde_json::Value> = String::from_utf8(out)
             .unwrap()
             .lines()
@@ -126,8 +144,10 @@ mod tests {
         let kinds: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
         assert_eq!(
             kinds,
-            ["invoke", "invoke", "invoke", "fail", "ok", "ok", "invoke", "info"]
+            ["invoke", "invoke", "invoke", "fail", "ok", "ok", "invoke", "info", "invoke", "ok"]
         );
+        assert_eq!(lines[5]["recorded"], true);
+        assert_eq!(lines[8]["process"], 5, "a new process after a crash");
         assert_eq!(lines[0]["value"]["id"], "1-1");
         assert_eq!(lines[0]["process"], 1);
         assert_eq!(lines[3]["error"], "sold_out");

@@ -395,3 +395,12 @@ impl History {
 
 /// The ids the orders key holds, each with how many times.
 pub type StoredOrders = HashMap<OrderId, u32>;
+
+/// What the orders key showed at the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Orders {
+    ById(StoredOrders),
+    /// They do not name purchases by id after all: why (a stream with no
+    /// `orders_id_field`); they are counted instead.
+    NotById(String),
+}

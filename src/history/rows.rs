@@ -72,11 +72,16 @@ pub fn invariants(f: &Findings, key: &str) -> Vec<Invariant> {
 fn every_sale_recorded(f: &IdFindings, key: &str) -> Invariant {
     let mut observed = match f.lost {
         0 => format!("all {} found", f.acknowledged),
-        n => format!(
-            "{n} of {} lost: {}",
-            f.acknowledged,
-            at(&f.lost_first, "acknowledged")
-        ),
+        n => {
+            let ids: Vec<String> = f.lost_first.iter().map(|(id, _)| id.to_string()).collect();
+            let times: Vec<String> = f.lost_first.iter().map(|(_, t)| secs(*t)).collect();
+            format!(
+                "{n} of {} missing (first: {}), acknowledged at {}",
+                f.acknowledged,
+                ids.join(", "),
+                times.join(", ")
+            )
+        }
     };
     if f.without_id > 0 {
         observed.push_str(&format!(
@@ -130,7 +135,7 @@ fn no_phantom_orders(f: &IdFindings, key: &str) -> Invariant {
 
 /// Information more than a check: each in-doubt purchase is settled.
 fn in_doubt_resolved(f: &IdFindings) -> Invariant {
-    let observed = match (f.in_doubt, f.unresolvable) {
+    let mut observed = match (f.in_doubt, f.unresolvable) {
         (0, _) => "no purchase in doubt".to_owned(),
         (n, true) => format!("{n} in doubt, not resolvable: the service's order ids are not the purchase ids (reply {{token}} as order_id)"),
         (n, false) if f.applied > 0 => format!(
@@ -141,6 +146,12 @@ fn in_doubt_resolved(f: &IdFindings) -> Invariant {
         ),
         (n, false) => format!("{n} in doubt: none applied"),
     };
+    if f.unreported > 0 {
+        observed.push_str(&format!(
+            "; {} order(s) of workers lost before they reported them: their purchases were in doubt, and applied",
+            f.unreported
+        ));
+    }
     Invariant {
         name: Check::InDoubtResolved,
         expected: "each in-doubt purchase applied if its id is in the orders".to_owned(),

@@ -35,6 +35,18 @@ pub fn lines(record: &RunRecord) -> Vec<String> {
             s.count, s.checked
         ));
     }
+    if history.sold_outs_omitted > 0 {
+        lines.push(format!(
+            "{} sold-out answer(s) beyond the first million were counted but not kept in the history.",
+            history.sold_outs_omitted
+        ));
+    }
+    if f.readings.is_some() && f.sold_outs.is_none() && record.segments.len() == 1 {
+        lines.push(
+            "Sold-out answers were not judged: workers were lost, and their last purchases are unknown."
+                .to_owned(),
+        );
+    }
     lines.extend(
         f.note
             .iter()

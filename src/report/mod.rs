@@ -166,9 +166,14 @@ fn write_history(dir: &Path, record: &RunRecord) -> anyhow::Result<()> {
         return Ok(());
     };
     let ids = record.findings.as_ref().and_then(|f| f.ids.as_ref());
-    let applied = |op: &crate::history::Op| {
-        ids.filter(|i| !i.unresolvable)
-            .map(|i| i.applied_ids.binary_search(&op.token).is_ok())
+    let settled = |op: &crate::history::Op| match op.end {
+        crate::history::OpEnd::Ok => ids.map(|i| {
+            op.id != crate::history::OrderId::Missing
+                && i.lost_ids.binary_search(&op.token).is_err()
+        }),
+        _ => ids
+            .filter(|i| !i.unresolvable)
+            .map(|i| i.applied_ids.binary_search(&op.token).is_ok()),
     };
     let path = dir.join("history.jsonl");
     let mut tmp = tempfile::Builder::new()
@@ -176,7 +181,8 @@ fn write_history(dir: &Path, record: &RunRecord) -> anyhow::Result<()> {
         .tempfile_in(dir)
         .with_context(|| format!("creating a temp file in {}", dir.display()))?;
     let units = record.scenario.stock.quantity.get();
-    crate::history::jsonl::write(history, units, &applied, tmp.as_file_mut())
+    let clients = record.scenario.load.total_clients();
+    crate::history::jsonl::write(history, (units, clients), &settled, tmp.as_file_mut())
         .with_context(|| format!("writing {}", path.display()))?;
     tmp.persist(&path)
         .with_context(|| format!("writing {}", path.display()))?;

@@ -214,7 +214,9 @@ impl SummaryRow {
             ),
             lost_sales: ids.map(|i| i.lost),
             phantom_orders: ids.map(|i| i.phantom + i.duplicates),
-            in_doubt_applied: ids.filter(|i| !i.unresolvable).map(|i| i.applied),
+            in_doubt_applied: ids
+                .filter(|i| !i.unresolvable)
+                .map(|i| i.applied + i.unreported),
             in_doubt_not_applied: ids.filter(|i| !i.unresolvable).map(|i| i.not_applied),
             false_sold_outs: findings.and_then(|f| f.sold_outs.as_ref()).map(|s| s.count),
             stock_readings: readings.map(|r| r.checked),

@@ -281,7 +281,8 @@ impl Buyer {
             crew.in_flight.set(crew.in_flight.get() + 1);
             let buyer = buyer_of(plan, self.index, &mut client.rng, done);
             let ctx = Context { buyer, ..base };
-            client.purchase = client.purchase.wrapping_add(1);
+            // From 1: an id's attempt is never 0.
+            client.purchase = client.purchase.checked_add(1).unwrap_or(1);
             let report = self.purchase(&mut client, &ctx).await;
             crew.in_flight.set(crew.in_flight.get() - 1);
             let ended = Instant::now();
