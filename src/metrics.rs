@@ -165,6 +165,7 @@ pub struct PhaseHistograms {
     pub critical_section: Histogram<u64>,
     pub purchase: Histogram<u64>,
     pub service: Histogram<u64>,
+    pub pool_wait: Histogram<u64>,
 }
 
 impl Default for PhaseHistograms {
@@ -174,6 +175,7 @@ impl Default for PhaseHistograms {
             critical_section: new_histogram(),
             purchase: new_histogram(),
             service: new_histogram(),
+            pool_wait: new_histogram(),
         }
     }
 }
@@ -194,6 +196,7 @@ impl PhaseHistograms {
             Phase::CriticalSection => &self.critical_section,
             Phase::Purchase => &self.purchase,
             Phase::Service => &self.service,
+            Phase::PoolWait => &self.pool_wait,
         }
     }
 
@@ -203,6 +206,7 @@ impl PhaseHistograms {
             Phase::CriticalSection => &mut self.critical_section,
             Phase::Purchase => &mut self.purchase,
             Phase::Service => &mut self.service,
+            Phase::PoolWait => &mut self.pool_wait,
         }
     }
 
@@ -285,6 +289,9 @@ impl Metrics {
         if let Some(d) = report.critical_section {
             record(&mut h.critical_section, d);
         }
+        if let Some(d) = report.pool_wait {
+            record(&mut h.pool_wait, d);
+        }
     }
 
     /// Notes who bought, for the per-buyer ledger.
@@ -341,6 +348,7 @@ impl Metrics {
             critical_section: buckets(&self.histograms.critical_section),
             purchase: buckets(&self.histograms.purchase),
             service: buckets(&self.histograms.service),
+            pool_wait: buckets(&self.histograms.pool_wait),
         };
         self.histograms.reset();
         self.dirty = false;
@@ -377,6 +385,8 @@ pub struct Batch {
     pub purchase: Buckets,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub service: Buckets,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pool_wait: Buckets,
 }
 
 impl Batch {
@@ -388,7 +398,8 @@ impl Batch {
         record_buckets(&mut into.lock_wait, &self.lock_wait)?;
         record_buckets(&mut into.critical_section, &self.critical_section)?;
         record_buckets(&mut into.purchase, &self.purchase)?;
-        record_buckets(&mut into.service, &self.service)
+        record_buckets(&mut into.service, &self.service)?;
+        record_buckets(&mut into.pool_wait, &self.pool_wait)
     }
 
     /// The batch's histograms on their own.
@@ -500,6 +511,7 @@ mod tests {
             unexpected: None,
             segment: 0,
             order_id: None,
+            pool_wait: None,
         }
     }
 

@@ -43,6 +43,9 @@ pub enum ErrorKind {
     /// The user's script replied something its mapping does not name, or
     /// an error.
     UnexpectedReply,
+    /// `connections = "pool"`: no connection came free within
+    /// `pool_timeout_ms`. The purchase never started: not in doubt.
+    PoolTimeout,
 }
 
 impl ErrorKind {
@@ -55,6 +58,7 @@ impl ErrorKind {
             ErrorKind::Busy => "busy",
             ErrorKind::Redis => "redis",
             ErrorKind::UnexpectedReply => "unexpected_reply",
+            ErrorKind::PoolTimeout => "pool_timeout",
         }
     }
 
@@ -114,6 +118,9 @@ pub struct PurchaseReport {
     pub segment: u8,
     /// `http` with `order_id`: the order id the service gave this sale.
     pub order_id: Option<String>,
+    /// `connections = "pool"`: how long the purchase waited for a
+    /// connection.
+    pub pool_wait: Option<Duration>,
 }
 
 impl PurchaseReport {
@@ -132,6 +139,16 @@ impl PurchaseReport {
             unexpected: None,
             segment: 0,
             order_id: None,
+            pool_wait: None,
+        }
+    }
+
+    /// No pooled connection came within `waited`.
+    pub fn pool_timeout(waited: Duration) -> PurchaseReport {
+        PurchaseReport {
+            outcome: Outcome::Error(ErrorKind::PoolTimeout),
+            pool_wait: Some(waited),
+            ..PurchaseReport::new()
         }
     }
 }

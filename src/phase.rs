@@ -18,14 +18,18 @@ pub enum Phase {
     /// Service time: the whole purchase from when it was actually sent.
     /// Equal to `Purchase` in a closed loop.
     Service,
+    /// `connections = "pool"`: waiting for a pooled connection, part of
+    /// the purchase.
+    PoolWait,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 4] = [
+    pub const ALL: [Phase; 5] = [
         Phase::Purchase,
         Phase::Service,
         Phase::LockWait,
         Phase::CriticalSection,
+        Phase::PoolWait,
     ];
 
     /// The phase called `name`, as written in reports and thresholds.
@@ -39,6 +43,7 @@ impl Phase {
             Phase::CriticalSection => "critical_section",
             Phase::Purchase => "purchase",
             Phase::Service => "service",
+            Phase::PoolWait => "pool_wait",
         }
     }
 }

@@ -190,6 +190,7 @@ mod tests {
             critical_section: Vec::new(),
             purchase: buckets,
             service: Vec::new(),
+            pool_wait: Vec::new(),
         }
     }
 

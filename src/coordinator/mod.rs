@@ -224,6 +224,12 @@ async fn drive(
         &instances,
     );
     let hashes: Vec<u64> = plans.iter().map(WorkerPlan::hash).collect();
+    // Opened before the load: once it runs, a script may keep Redis busy.
+    // Without it the history has no readings, and says so.
+    let reader = match scenario.audit.history {
+        true => target.stock_reader().await.ok(),
+        false => None,
+    };
     let mut fleet = tokio::select! {
         fleet = Fleet::spawn(plans, run_id, scenario.hosts.as_ref()) => fleet?,
         () = interrupt.wait() => return Err(Error::Interrupted.into()),
@@ -266,14 +272,8 @@ async fn drive(
         .then(|| new_history(scenario, &fleet, origin_ns));
     let mut progress = Progress::new(scenario, quiet);
     let mut faults = Faults::new(scenario, fleet.len(), started, run_id);
-    let readings = match collector.history.is_some() {
-        true => Some(Readings::start(
-            target.stock_reader().await?,
-            segments.clone(),
-            scenario.audit.sample_interval,
-        )),
-        false => None,
-    };
+    let readings = reader
+        .map(|reader| Readings::start(reader, segments.clone(), scenario.audit.sample_interval));
     let interrupted = collector
         .collect(
             &mut fleet,
@@ -509,6 +509,7 @@ fn plans(
             total_clients: scenario.load.total_clients(),
             ledger: scenario.audit.per_buyer_limit.is_some(),
             history: scenario.audit.history,
+            connections: scenario.load.connections,
             flush_interval: scenario.report.flush(),
             response_timeout: scenario.redis.timeout,
         })

@@ -165,9 +165,10 @@ fn stock_readings_consistent(r: &ReadingFindings) -> Invariant {
         true => "",
         false => " (upper bound only: workers were lost, and their last purchases are unknown)",
     };
-    let observed = match r.violations {
-        0 => format!("all {} reading(s) within bounds{low}", r.checked),
-        n => {
+    let observed = match (r.violations, r.checked) {
+        (_, 0) => "no reading could be taken (Redis busy or unreachable all run)".to_owned(),
+        (0, _) => format!("all {} reading(s) within bounds{low}", r.checked),
+        (n, _) => {
             let first: Vec<String> = r
                 .first
                 .iter()

@@ -18,12 +18,13 @@ pub fn lines(record: &RunRecord) -> Vec<String> {
     lines.extend(ids(f));
     if let Some(r) = &f.readings {
         let every = record.scenario.audit.sample_interval.as_millis();
-        lines.push(match r.violations {
-            0 => format!(
+        lines.push(match (r.violations, r.checked) {
+            (_, 0) => "Stock readings: none could be taken (Redis busy or unreachable all run).".to_owned(),
+            (0, _) => format!(
                 "Stock readings: all {} (one every {every} ms) within what the sales and in-doubt purchases allow.",
                 r.checked
             ),
-            n => format!(
+            (n, _) => format!(
                 "Stock readings: {n} of {} outside what the history allows: the stock went where no order of the sales explains (negative, or units back), which the final count alone cannot see.",
                 r.checked
             ),

@@ -232,11 +232,49 @@ pub enum SegmentFallback {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadSettings {
     pub processes: NonZeroU32,
-    /// Clients (connections) each process opens; in a closed loop with
-    /// client stages, also the number active at the start.
+    /// Clients each process runs; in a closed loop with client stages,
+    /// also the number active at the start.
     pub clients_per_process: NonZeroU32,
     pub stop: StopRule,
     pub pace: Pace,
+    /// How the clients of a process reach Redis.
+    pub connections: Connections,
+}
+
+/// `[load] connections`: how a worker's clients talk to Redis, as the
+/// application under test would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Connections {
+    /// Each client owns a connection (a Jedis-style pool as large as the
+    /// clients).
+    #[default]
+    PerClient,
+    /// Each process has `size` connections; a client takes one for a whole
+    /// purchase (lock, read, write, unlock) and gives up after `timeout`
+    /// waiting (Jedis, go-redis, redis-py).
+    Pool { size: NonZeroU32, timeout: Duration },
+    /// Each process has `size` multiplexed connections; the clients'
+    /// commands interleave on them, pipelined (Lettuce, StackExchange.Redis).
+    Shared { size: NonZeroU32 },
+}
+
+impl Connections {
+    /// The word `[load] connections` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Connections::PerClient => "per-client",
+            Connections::Pool { .. } => "pool",
+            Connections::Shared { .. } => "shared",
+        }
+    }
+
+    /// Redis connections a process opens for `clients` clients.
+    pub fn opened(self, clients: u32) -> u32 {
+        match self {
+            Connections::PerClient => clients,
+            Connections::Pool { size, .. } | Connections::Shared { size } => size.get(),
+        }
+    }
 }
 
 impl LoadSettings {

@@ -195,6 +195,9 @@ pub struct RawLoad {
     pub arrivals: Option<String>,
     pub max_in_flight: Option<i64>,
     pub stages: Option<Vec<RawStage>>,
+    pub connections: Option<String>,
+    pub pool_size: Option<i64>,
+    pub pool_timeout_ms: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]

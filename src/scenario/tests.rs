@@ -233,13 +233,13 @@ fn latency_thresholds_name_phases_and_unknown_ones_list_the_valid_names() {
     assert_eq!(
         error(&t, &[]),
         "s.toml:22: field `thresholds.max_p99_us.lokc_wait`: unknown value `lokc_wait`\n  \
-         what to do: use one of: purchase, service, lock_wait, critical_section"
+         what to do: use one of: purchase, service, lock_wait, critical_section, pool_wait"
     );
     let e = error(ARTICLE, &["thresholds.max_p999_us={bogus=1}"]);
     assert_eq!(
         e,
         "--set thresholds.max_p999_us={bogus=1}: field `thresholds.max_p999_us.bogus`: \
-         unknown value `bogus`\n  what to do: use one of: purchase, service, lock_wait, critical_section"
+         unknown value `bogus`\n  what to do: use one of: purchase, service, lock_wait, critical_section, pool_wait"
     );
     let t = format!("{ARTICLE}\n[thresholds]\nmax_p99_us = -3\n");
     assert!(

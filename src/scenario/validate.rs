@@ -14,11 +14,11 @@ use super::raw::{
 use super::HostsSettings;
 use super::{AuditSettings, BuyerSettings, HttpSettings, ScriptSettings, ServiceSettings};
 use super::{
-    Backoff, ClusterSettings, FailoverMode, Fault, FaultAction, FaultTarget, FaultTime,
-    LoadSettings, LockParams, OnWaitTimeout, Persistence, RedisSettings, RedisUrl, Rediscover,
-    ReportSettings, RestartMode, Scenario, SegmentFallback, SegmentPick, SentinelSettings, Slo,
-    Stall, StockSettings, StopRule, StrategyKind, StrategySettings, Thresholds, TlsSettings,
-    Topology,
+    Backoff, ClusterSettings, Connections, FailoverMode, Fault, FaultAction, FaultTarget,
+    FaultTime, LoadSettings, LockParams, OnWaitTimeout, Persistence, RedisSettings, RedisUrl,
+    Rediscover, ReportSettings, RestartMode, Scenario, SegmentFallback, SegmentPick,
+    SentinelSettings, Slo, Stall, StockSettings, StopRule, StrategyKind, StrategySettings,
+    Thresholds, TlsSettings, Topology,
 };
 use crate::phase::Phase;
 
@@ -70,6 +70,7 @@ pub fn scenario(raw: RawScenario, kind_switched: bool) -> Result<Scenario> {
     redlock_servers(&scenario)?;
     replicas_to_wait_for(&scenario)?;
     cluster_limits(&scenario)?;
+    connection_limits(&scenario)?;
     let faults = raw
         .faults
         .iter()
@@ -638,7 +639,81 @@ fn load(raw: &RawLoad, processes: i64) -> Result<LoadSettings> {
         clients_per_process,
         stop,
         pace,
+        connections: connections(raw)?,
     })
+}
+
+/// Connections a pool or a set of shared ones may have per process.
+const MAX_POOL_SIZE: i64 = 4096;
+/// `pool_timeout_ms`: at most ten minutes.
+const MAX_POOL_TIMEOUT_MS: i64 = 600_000;
+
+/// `[load] connections`, `pool_size` (default 8) and `pool_timeout_ms`
+/// (default 2000, `pool` only).
+fn connections(raw: &RawLoad) -> Result<Connections> {
+    let size = match raw.pool_size {
+        None => NonZeroU32::new(8).expect("8 is not zero"),
+        Some(n) => bounded_u32("load.pool_size", n, MAX_POOL_SIZE)?,
+    };
+    let word = raw.connections.as_deref().unwrap_or("per-client");
+    let timeout = raw.pool_timeout_ms.unwrap_or(2000);
+    if raw.pool_timeout_ms.is_some() && word != "pool" {
+        return Err(FieldError::new(
+            "load.pool_timeout_ms",
+            format!("applies to connections = \"pool\" only, and connections is \"{word}\""),
+            "remove it, or set connections = \"pool\"",
+        )
+        .depending_on(&["load.connections"]));
+    }
+    if !(1..=MAX_POOL_TIMEOUT_MS).contains(&timeout) {
+        return Err(FieldError::new(
+            "load.pool_timeout_ms",
+            format!("must be between 1 and {MAX_POOL_TIMEOUT_MS}, got {timeout}"),
+            "set how long a client waits for a pooled connection, in ms (default 2000)",
+        ));
+    }
+    Ok(match word {
+        "per-client" => Connections::PerClient,
+        "pool" => Connections::Pool {
+            size,
+            timeout: Duration::from_millis(timeout as u64),
+        },
+        "shared" => Connections::Shared { size },
+        other => {
+            return Err(FieldError::one_of(
+                "load.connections",
+                other,
+                &["per-client", "pool", "shared"],
+            ))
+        }
+    })
+}
+
+/// What a connection model cannot do: `WATCH` on a shared connection, and
+/// a model for the Redis connections of a service the harness only calls.
+fn connection_limits(s: &Scenario) -> Result<()> {
+    let model = s.load.connections;
+    if model == Connections::PerClient {
+        return Ok(());
+    }
+    let refused = |field: &str, what: String, hint: &str| {
+        Err(FieldError::new(field, what, hint).depending_on(&["load.connections"]))
+    };
+    if s.strategy.kind == StrategyKind::Http {
+        return refused(
+            "load.connections",
+            format!("\"{}\" models the Redis connections of purchase code the harness runs; with kind = \"http\" your service holds its own", model.name()),
+            "remove it: size your service's own pool, and sweep its instances or clients instead",
+        );
+    }
+    if s.strategy.kind == StrategyKind::Watch && matches!(model, Connections::Shared { .. }) {
+        return refused(
+            "load.connections",
+            "`watch` cannot run on shared connections: WATCH state is per connection, so another client's commands on it would abort or, worse, not abort its transaction (redis-rs issues 565 and 1257)".to_owned(),
+            "use connections = \"pool\" (a client holds its connection for the whole purchase) or \"per-client\"",
+        );
+    }
+    Ok(())
 }
 
 fn stop_rule(raw: &RawLoad, pace: &Pace) -> Result<StopRule> {

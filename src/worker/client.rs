@@ -19,6 +19,7 @@ use crate::strategy::{Client, Context, Strategy};
 use crate::util::freeze::FreezeHook;
 use crate::util::stop::StopSignal;
 
+use super::links::{Lease, Links};
 use super::pacer::Pacer;
 
 /// Opens connections to the primary, and again after one was lost.
@@ -42,10 +43,23 @@ impl Connector {
         Ok(Connector { inner })
     }
 
+    /// A new connection to the primary.
+    ///
+    /// # Errors
+    /// When Redis cannot be reached.
+    pub async fn connect(&self) -> anyhow::Result<Conn> {
+        Ok(self.inner.connect().await?)
+    }
+
     /// Replaces a client's connection after it was lost, retrying with
     /// backoff until it works or the worker stops. Counts a rediscovery when
     /// the client lands on a different primary than before.
-    async fn reconnect(&self, client: &mut Client, stop: &StopSignal, metrics: &RefCell<Metrics>) {
+    pub async fn reconnect(
+        &self,
+        client: &mut Client,
+        stop: &StopSignal,
+        metrics: &RefCell<Metrics>,
+    ) {
         let mut pause = RECONNECT_FIRST;
         while !stop.is_stopped() {
             if let Ok(conn) = self.inner.reconnect().await {
@@ -64,11 +78,16 @@ impl Connector {
     }
 }
 
-/// Opens one connection per client.
+/// Opens one connection per client, or the pool or shared connections
+/// the plan's model has (`links`).
 ///
 /// # Errors
 /// When Redis cannot be reached within the plan's timeout.
-pub async fn connect_all(plan: &WorkerPlan, connector: &Connector) -> anyhow::Result<Vec<Client>> {
+pub async fn connect_all(
+    plan: &WorkerPlan,
+    connector: &Connector,
+    links: &Links,
+) -> anyhow::Result<Vec<Client>> {
     let mut clients = Vec::with_capacity(plan.clients as usize);
     if plan.http.is_some() {
         // Purchases go to the service, which holds its own connections;
@@ -82,11 +101,14 @@ pub async fn connect_all(plan: &WorkerPlan, connector: &Connector) -> anyhow::Re
         return Ok(clients);
     }
     for i in 0..plan.clients {
-        let conn = connector
-            .inner
-            .connect()
-            .await
-            .with_context(|| format!("connecting client {i} to Redis"))?;
+        let conn = match links.first(i) {
+            Some(conn) => conn,
+            None => connector
+                .inner
+                .connect()
+                .await
+                .with_context(|| format!("connecting client {i} to Redis"))?,
+        };
         let mut client = Client::new(conn, u64::from(plan.worker_index) << 32 | u64::from(i));
         client.lock_nodes = connect_lock_nodes(plan).await;
         clients.push(client);
@@ -136,6 +158,9 @@ pub struct Crew {
     pub holds: Rc<HoldBoard>,
     /// `audit.history`: turns each purchase into the op shipped.
     pub history: Option<RefCell<crate::history::Recorder>>,
+    /// How the clients reach Redis: their own connections, a pool, or
+    /// shared ones.
+    pub links: Links,
 }
 
 /// Runs every client to its end, paced by the plan's load shape.
@@ -274,6 +299,7 @@ impl Buyer {
         };
         let mut done = 0u64;
         let mut same_primary_pause = RECONNECT_FIRST;
+        let mut lease = Lease::Kept(0);
         // `http` with `order_id`: a sale whose reply held no id is counted.
         let wants_id = plan.http.as_ref().is_some_and(|h| h.order_id.is_some());
         while let Some(ticket) = self.pacer.next(self.index, done).await {
@@ -283,7 +309,19 @@ impl Buyer {
             let ctx = Context { buyer, ..base };
             // From 1: an id's attempt is never 0.
             client.purchase = client.purchase.checked_add(1).unwrap_or(1);
-            let report = self.purchase(&mut client, &ctx).await;
+            let had = match lease {
+                Lease::Kept(generation) => generation,
+                _ => 0,
+            };
+            lease = crew.links.take(&mut client, self.index, had).await;
+            let report = match lease {
+                Lease::TimedOut(waited) => PurchaseReport::pool_timeout(waited),
+                Lease::Pooled(waited) => PurchaseReport {
+                    pool_wait: Some(waited),
+                    ..self.purchase(&mut client, &ctx).await
+                },
+                Lease::Kept(_) => self.purchase(&mut client, &ctx).await,
+            };
             crew.in_flight.set(crew.in_flight.get() - 1);
             let ended = Instant::now();
             {
@@ -316,14 +354,17 @@ impl Buyer {
                 if whole {
                     self.pacer.sold_out();
                 }
+                crew.links.give_back(&mut client, &lease);
                 break;
             }
             // An unconfirmed sale is in doubt, but its connection is fine;
             // an HTTP client reconnects by itself.
             if report.outcome.lost_connection() && !report.unconfirmed && plan.http.is_none() {
                 let was = client.conn.primary().to_owned();
-                crew.connector
-                    .reconnect(&mut client, &crew.stop, &crew.metrics)
+                let signals = (&crew.stop, &*crew.metrics);
+                let held = (self.index, &mut lease);
+                crew.links
+                    .recover(&mut client, held, &crew.connector, signals)
                     .await;
                 // Back on the same demoted primary (a `never` client
                 // keeps it, and it answers READONLY at once): back off
@@ -341,6 +382,7 @@ impl Buyer {
             } else {
                 same_primary_pause = RECONNECT_FIRST;
             }
+            crew.links.give_back(&mut client, &lease);
         }
     }
 }

@@ -4,6 +4,7 @@
 //! milliseconds. Generates load and records; aggregates nothing.
 
 mod client;
+mod links;
 mod pacer;
 mod pipe;
 
@@ -46,7 +47,10 @@ pub fn main() -> anyhow::Result<()> {
 async fn serve(mut inbox: Inbox, outbox: Outbox) -> anyhow::Result<()> {
     let plan = receive_plan(&mut inbox).await?;
     let connector = client::Connector::new(&plan)?;
-    let clients = client::connect_all(&plan, &connector).await?;
+    let links = links::Links::open(plan.connections, &connector)
+        .await
+        .context("opening the pool or shared connections to Redis")?;
+    let clients = client::connect_all(&plan, &connector, &links).await?;
     outbox.send(&FromWorker::Ready {
         plan_hash: plan.hash(),
         pid: std::process::id(),
@@ -85,6 +89,7 @@ async fn serve(mut inbox: Inbox, outbox: Outbox) -> anyhow::Result<()> {
         in_flight,
         holds: holds.clone(),
         history,
+        links,
     });
     tokio::select! {
         () = client::run_all(clients, crew) => {}
