@@ -13,7 +13,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::hold::Hold;
-use crate::outcome::{Outcome, PurchaseReport};
+use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
 use crate::phase::Phase;
 
 /// Plain counts of what happened. `attempts = sales + rejected_sold_out +
@@ -146,9 +146,10 @@ impl Counters {
                 self.unconfirmed += u64::from(report.unconfirmed);
             }
             Outcome::FencedOut => self.fenced_out += 1,
-            Outcome::Rejected(word) => *self.rejections.entry((*word).to_owned()).or_default() += 1,
-            Outcome::Error(kind) => {
-                *self.errors.entry(kind.name().to_owned()).or_default() += 1;
+            // Counted by the worker's tally, without allocating a key per
+            // purchase, and folded in when shipped.
+            Outcome::Rejected(_) => {}
+            Outcome::Error(_) => {
                 if let Some(reply) = &report.unexpected {
                     self.count_unexpected(reply, 1);
                 }
@@ -258,6 +259,10 @@ pub struct Metrics {
     /// What the last batch said of `instance_load`: a change is news.
     shipped_load: Vec<u32>,
     dirty: bool,
+    /// Errors by kind and rejections by word since the last flush, counted
+    /// in place; [`Metrics::fold`] moves them into `counters`.
+    errors: [u64; ErrorKind::ALL.len()],
+    rejections: Vec<(&'static str, u64)>,
 }
 
 impl Metrics {
@@ -271,6 +276,14 @@ impl Metrics {
         quantity: u64,
     ) {
         self.counters.record(report, quantity);
+        match report.outcome {
+            Outcome::Error(kind) => self.errors[kind.index()] += 1,
+            Outcome::Rejected(word) => match self.rejections.iter_mut().find(|(w, _)| *w == word) {
+                Some((_, n)) => *n += 1,
+                None => self.rejections.push((word, 1)),
+            },
+            _ => {}
+        }
         self.dirty = true;
         if let Some(hold) = report.hold {
             if matches!(report.outcome, Outcome::Sold | Outcome::FencedOut) {
@@ -309,6 +322,23 @@ impl Metrics {
             .collect()
     }
 
+    /// Moves the tallied errors and rejections into `counters`' maps.
+    pub fn fold(&mut self) {
+        for kind in ErrorKind::ALL {
+            let n = std::mem::take(&mut self.errors[kind.index()]);
+            if n > 0 {
+                *self
+                    .counters
+                    .errors
+                    .entry(kind.name().to_owned())
+                    .or_default() += n;
+            }
+        }
+        for (word, n) in self.rejections.drain(..) {
+            *self.counters.rejections.entry(word.to_owned()).or_default() += n;
+        }
+    }
+
     pub fn count_late(&mut self) {
         self.counters.late += 1;
         self.dirty = true;
@@ -336,6 +366,7 @@ impl Metrics {
             return Ok(None);
         }
         self.shipped_load.clone_from(&load);
+        self.fold();
         let batch = Batch {
             counters: std::mem::take(&mut self.counters),
             holds: std::mem::take(&mut self.holds),
@@ -494,7 +525,6 @@ impl Totals {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::ErrorKind;
 
     fn report(outcome: Outcome, lock_wait_us: Option<u64>) -> PurchaseReport {
         PurchaseReport {
@@ -624,6 +654,7 @@ mod tests {
             let d = Duration::from_micros(10);
             m.record(&report(outcome, None), d, d, 3);
         }
+        m.fold();
         let c = &m.counters;
         assert_eq!((c.attempts, c.sales, c.sold_units), (6, 1, 3));
         assert_eq!((c.gave_up, c.fenced_out, c.watch_aborts), (1, 1, 7));

@@ -49,6 +49,23 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// In declaration order, so that `ALL[k.index()] == k`.
+    pub const ALL: [ErrorKind; 8] = [
+        ErrorKind::NoStock,
+        ErrorKind::Timeout,
+        ErrorKind::Io,
+        ErrorKind::ReadOnly,
+        ErrorKind::Busy,
+        ErrorKind::Redis,
+        ErrorKind::UnexpectedReply,
+        ErrorKind::PoolTimeout,
+    ];
+
+    /// Its place in [`ErrorKind::ALL`]: a counter's index.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             ErrorKind::NoStock => "no_stock",
@@ -150,5 +167,19 @@ impl PurchaseReport {
             pool_wait: Some(waited),
             ..PurchaseReport::new()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_kind_counts_in_its_own_place() {
+        for (i, kind) in ErrorKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind.index(), i, "{kind:?}");
+        }
+        let names: std::collections::HashSet<_> = ErrorKind::ALL.map(ErrorKind::name).into();
+        assert_eq!(names.len(), ErrorKind::ALL.len());
     }
 }

@@ -12,11 +12,7 @@
 //! is gone and no order names it, and a lost reply between the two writes
 //! would make that instant permanent.)
 
-use std::time::Instant;
-
-use redis::AsyncCommands;
-
-use super::{outcome_of, stock, written, Client, Context};
+use super::{outcome_of, stock, written, Client, Context, Prepared};
 use crate::outcome::{Outcome, PurchaseReport};
 use crate::scenario::StrategySettings;
 
@@ -25,7 +21,7 @@ pub struct Decr(pub StrategySettings);
 impl Decr {
     pub async fn purchase(&self, client: &mut Client, ctx: &Context<'_>) -> PurchaseReport {
         let mut report = PurchaseReport::new();
-        let started = Instant::now();
+        let started = ctx.sent;
         stock::stall(client, ctx, &self.0.stall).await;
         let decremented = match self.0.record_orders {
             true => recorded(client, ctx, &mut report).await,
@@ -42,8 +38,14 @@ async fn decrement(
     ctx: &Context<'_>,
     report: &mut PurchaseReport,
 ) -> redis::RedisResult<Outcome> {
-    let quantity = ctx.quantity as i64;
-    let left: i64 = match client.conn.decr(&ctx.keys.stock, quantity).await {
+    let stock = ctx.keys.stock.as_str();
+    let by = |verb: &str| {
+        let mut cmd = redis::cmd(verb);
+        cmd.arg(stock).arg(ctx.quantity);
+        cmd
+    };
+    let at = client.prepare(stock, Prepared::Decrby, || by("DECRBY"));
+    let left: i64 = match client.prepared[at].2.query_async(&mut client.conn).await {
         Ok(left) => left,
         Err(e) => return written(Err::<i64, _>(e), |_| Outcome::Sold),
     };
@@ -51,7 +53,8 @@ async fn decrement(
         return Ok(Outcome::Sold);
     }
     report.compensations += 1;
-    let reply: redis::RedisResult<i64> = client.conn.incr(&ctx.keys.stock, quantity).await;
+    let at = client.prepare(stock, Prepared::Incrby, || by("INCRBY"));
+    let reply: redis::RedisResult<i64> = client.prepared[at].2.query_async(&mut client.conn).await;
     written(reply, |_| Outcome::SoldOut)
 }
 

@@ -172,10 +172,11 @@ impl Release {
 pub async fn set_nx_px(
     conn: &mut crate::conn::Conn,
     key: &str,
-    value: &str,
+    value: impl redis::ToRedisArgs,
     ttl: Duration,
 ) -> redis::RedisResult<bool> {
-    let reply: Option<String> = redis::cmd("SET")
+    // `+OK` or nil, read as a value: no string to allocate for the reply.
+    let reply: redis::Value = redis::cmd("SET")
         .arg(key)
         .arg(value)
         .arg("NX")
@@ -183,7 +184,7 @@ pub async fn set_nx_px(
         .arg(ttl.as_millis() as u64)
         .query_async(conn)
         .await?;
-    Ok(reply.is_some())
+    Ok(!matches!(reply, redis::Value::Nil))
 }
 
 #[cfg(test)]

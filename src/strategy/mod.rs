@@ -88,6 +88,10 @@ pub struct Client {
     pub lock_nodes: Vec<Option<Conn>>,
     /// `http` only: the client's connections to the service.
     pub http: Option<http::Session>,
+    /// Commands built once and sent again as they are (their key and
+    /// quantity never change for a client): by the stock key they act on
+    /// (one per segment) and which command; see [`Client::prepare`].
+    pub prepared: Vec<(Box<str>, Prepared, redis::Cmd)>,
     tokens: u64,
     /// The number of the client's current purchase attempt, counted from
     /// 1 (the worker sets it before each attempt): with the client's id,
@@ -106,10 +110,29 @@ impl Client {
             id,
             lock_nodes: Vec::new(),
             http: None,
+            prepared: Vec::new(),
             tokens: 0,
             purchase: 0,
             write_sent_ns: None,
         }
+    }
+
+    /// The place in `prepared` of command `which` on the segment whose
+    /// stock key is `stock`, built by `build` the first time.
+    pub fn prepare(
+        &mut self,
+        stock: &str,
+        which: Prepared,
+        build: impl FnOnce() -> redis::Cmd,
+    ) -> usize {
+        let found = self
+            .prepared
+            .iter()
+            .position(|(key, w, _)| *w == which && **key == *stock);
+        found.unwrap_or_else(|| {
+            self.prepared.push((stock.into(), which, build()));
+            self.prepared.len() - 1
+        })
     }
 
     /// The client's index within its worker.
@@ -123,11 +146,29 @@ impl Client {
         crate::history::PurchaseId::new(self.id, self.purchase).to_string()
     }
 
-    /// A lock value no other holder in this run ever uses.
-    fn next_token(&mut self) -> String {
+    /// A lock value no other holder in this run ever uses, as an integer
+    /// (no text to format per try): the client's place in the run (worker:
+    /// 12 bits, client: 17 bits, within the scenario's limits) above 35
+    /// bits of tries, which wrap after 34 billion.
+    fn next_token(&mut self) -> u64 {
         self.tokens += 1;
-        format!("{:x}-{:x}", self.id, self.tokens)
+        let (worker, client) = (self.id >> 32, self.id & 0xffff_ffff);
+        ((worker << 17 | client) << 35) | (self.tokens & ((1 << 35) - 1))
     }
+}
+
+/// The commands a client builds once ([`Client::prepare`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prepared {
+    /// `lua`: `EVALSHA <sha> 1 <stock> <quantity>`.
+    Evalsha,
+    /// `decr`: `DECRBY <stock> <quantity>`, and its compensation.
+    Decrby,
+    Incrby,
+    /// The article's check and write: `GET <stock>`, `INCRBY <stock>
+    /// -<quantity>`.
+    Get,
+    Decrement,
 }
 
 /// What every purchase of a worker shares.
@@ -142,6 +183,9 @@ pub struct Context<'a> {
     pub holds: &'a HoldBoard,
     /// This attempt's buyer id.
     pub buyer: u64,
+    /// When this attempt was sent: where a strategy with no lock to wait
+    /// for starts its critical section, with no clock read of its own.
+    pub sent: std::time::Instant,
     /// The client's number in the whole run.
     pub client: u64,
     pub worker: u32,
@@ -247,5 +291,25 @@ impl Strategy {
             Strategy::UserScript(s) => s.purchase(client, ctx).await,
             Strategy::Http(s) => s.purchase(client, ctx).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_tokens_of_different_clients_never_meet() {
+        let mut seen = std::collections::HashSet::new();
+        for (worker, client) in [(0u64, 0u64), (0, 1), (1, 0), (4095, 99_999)] {
+            let mut c = Client::new(Conn::detached(), worker << 32 | client);
+            for _ in 0..1000 {
+                assert!(
+                    seen.insert(c.next_token()),
+                    "worker {worker} client {client}"
+                );
+            }
+        }
+        assert_eq!(seen.len(), 4000);
     }
 }

@@ -28,7 +28,7 @@ impl Redlock {
         }
     }
 
-    async fn release_all(&self, client: &mut Client, ctx: &Context<'_>, token: &str) {
+    async fn release_all(&self, client: &mut Client, ctx: &Context<'_>, token: u64) {
         for node in client.lock_nodes.iter_mut().flatten() {
             self.release.run(node, &ctx.keys.lock, token).await;
         }
@@ -56,7 +56,7 @@ fn drift(ttl: Duration) -> Duration {
 }
 
 impl LockProtocol for Redlock {
-    type Guard = String;
+    type Guard = u64;
 
     fn settings(&self) -> &StrategySettings {
         &self.settings
@@ -72,7 +72,7 @@ impl LockProtocol for Redlock {
         &self,
         client: &mut Client,
         ctx: &Context<'_>,
-    ) -> redis::RedisResult<Option<String>> {
+    ) -> redis::RedisResult<Option<u64>> {
         let token = client.next_token();
         let ttl = self.settings.lock.ttl;
         let started = Instant::now();
@@ -83,7 +83,7 @@ impl LockProtocol for Redlock {
                 failure.get_or_insert_with(|| lock_node_failed("unreachable since the start"));
                 continue;
             };
-            match set_nx_px(node, &ctx.keys.lock, &token, ttl).await {
+            match set_nx_px(node, &ctx.keys.lock, token, ttl).await {
                 Ok(true) => votes += 1,
                 Ok(false) => busy += 1,
                 Err(e) => failure = Some(lock_node_failed(&e.to_string())),
@@ -94,16 +94,16 @@ impl LockProtocol for Redlock {
         if votes >= quorum && valid {
             return Ok(Some(token));
         }
-        self.release_all(client, ctx, &token).await;
+        self.release_all(client, ctx, token).await;
         match failure {
             Some(e) if votes + busy < quorum => Err(e),
             _ => Ok(None),
         }
     }
 
-    async fn release(&self, client: &mut Client, ctx: &Context<'_>, token: Option<String>) {
+    async fn release(&self, client: &mut Client, ctx: &Context<'_>, token: Option<u64>) {
         if let Some(token) = token {
-            self.release_all(client, ctx, &token).await;
+            self.release_all(client, ctx, token).await;
         }
     }
 }

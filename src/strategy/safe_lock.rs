@@ -23,7 +23,7 @@ impl SafeLock {
 }
 
 impl LockProtocol for SafeLock {
-    type Guard = String;
+    type Guard = u64;
 
     fn settings(&self) -> &StrategySettings {
         &self.settings
@@ -33,19 +33,19 @@ impl LockProtocol for SafeLock {
         &self,
         client: &mut Client,
         ctx: &Context<'_>,
-    ) -> redis::RedisResult<Option<String>> {
+    ) -> redis::RedisResult<Option<u64>> {
         let token = client.next_token();
         let taken = set_nx_px(
             &mut client.conn,
             &ctx.keys.lock,
-            &token,
+            token,
             self.settings.lock.ttl,
         )
         .await?;
         Ok(taken.then_some(token))
     }
 
-    async fn release(&self, client: &mut Client, ctx: &Context<'_>, token: Option<String>) {
+    async fn release(&self, client: &mut Client, ctx: &Context<'_>, token: Option<u64>) {
         if let Some(token) = token {
             self.release
                 .run(&mut client.conn, &ctx.keys.lock, token)

@@ -5,8 +5,6 @@
 //! or failover lost is loaded again: `NOSCRIPT` and "Function not found"
 //! mean nothing ran, so the call is safely sent once more.
 
-use std::time::Instant;
-
 use super::{stock, Client, Context};
 use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
 use crate::scenario::{Reply, ScriptSettings, StrategySettings, Template};
@@ -56,7 +54,7 @@ impl UserScript {
 
     pub async fn purchase(&self, client: &mut Client, ctx: &Context<'_>) -> PurchaseReport {
         let mut report = PurchaseReport::new();
-        let started = Instant::now();
+        let started = ctx.sent;
         let token = client.purchase_id();
         let render = |t: &Template| super::render(t, ctx, &token, "");
         let keys: Vec<String> = self.script.keys.iter().map(render).collect();

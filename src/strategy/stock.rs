@@ -3,9 +3,7 @@
 //! stall itself. With `record_orders`, the `INCRBY` and the sale's
 //! `HSET orders <purchase id> <buyer>` go in one `MULTI` / `EXEC`.
 
-use redis::AsyncCommands;
-
-use super::{written, Client, Context};
+use super::{written, Client, Context, Prepared};
 use crate::outcome::{ErrorKind, Outcome};
 use crate::scenario::{Stall, StrategySettings};
 
@@ -17,7 +15,13 @@ pub async fn check(
     client: &mut Client,
     ctx: &Context<'_>,
 ) -> redis::RedisResult<Result<i64, Outcome>> {
-    let stock: Option<i64> = client.conn.get(&ctx.keys.stock).await?;
+    let key = ctx.keys.stock.as_str();
+    let at = client.prepare(key, Prepared::Get, || {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(key);
+        cmd
+    });
+    let stock: Option<i64> = client.prepared[at].2.query_async(&mut client.conn).await?;
     Ok(match stock {
         None => Err(Outcome::Error(ErrorKind::NoStock)),
         Some(s) if s < ctx.quantity as i64 => Err(Outcome::SoldOut),
@@ -65,6 +69,12 @@ pub async fn check_then_decrement(
             .await;
         return written(reply, |()| Outcome::Sold);
     }
-    let reply: redis::RedisResult<i64> = client.conn.incr(&ctx.keys.stock, decrement).await;
+    let key = ctx.keys.stock.as_str();
+    let at = client.prepare(key, Prepared::Decrement, || {
+        let mut cmd = redis::cmd("INCRBY");
+        cmd.arg(key).arg(decrement);
+        cmd
+    });
+    let reply: redis::RedisResult<i64> = client.prepared[at].2.query_async(&mut client.conn).await;
     written(reply, |_| Outcome::Sold)
 }

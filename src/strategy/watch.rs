@@ -5,8 +5,6 @@
 //! sale's `HSET orders <purchase id> <buyer>` is queued in the same
 //! transaction, so it commits or aborts with the decrement.
 
-use std::time::Instant;
-
 use super::{outcome_of, stock, written, Client, Context};
 use crate::outcome::{Outcome, PurchaseReport};
 use crate::scenario::StrategySettings;
@@ -16,7 +14,7 @@ pub struct Watch(pub StrategySettings);
 impl Watch {
     pub async fn purchase(&self, client: &mut Client, ctx: &Context<'_>) -> PurchaseReport {
         let mut report = PurchaseReport::new();
-        let started = Instant::now();
+        let started = ctx.sent;
         report.outcome = outcome_of(self.until_committed(client, ctx, &mut report).await);
         if report.outcome != Outcome::Cancelled {
             report.critical_section = Some(started.elapsed());

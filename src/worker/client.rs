@@ -294,6 +294,7 @@ impl Buyer {
             freeze: &crew.freeze,
             holds: &crew.holds,
             buyer: 0,
+            sent: Instant::now(),
             client: client_number(plan, self.index) as u64,
             worker: plan.worker_index,
         };
@@ -303,10 +304,17 @@ impl Buyer {
         // `http` with `order_id`: a sale whose reply held no id is counted.
         let wants_id = plan.http.as_ref().is_some_and(|h| h.order_id.is_some());
         while let Some(ticket) = self.pacer.next(self.index, done).await {
-            let sent = Instant::now();
+            let sent = match ticket.now {
+                true => ticket.intended,
+                false => Instant::now(),
+            };
             crew.in_flight.set(crew.in_flight.get() + 1);
             let buyer = buyer_of(plan, self.index, &mut client.rng, done);
-            let ctx = Context { buyer, ..base };
+            let ctx = Context {
+                buyer,
+                sent,
+                ..base
+            };
             // From 1: an id's attempt is never 0.
             client.purchase = client.purchase.checked_add(1).unwrap_or(1);
             let had = match lease {

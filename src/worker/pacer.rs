@@ -31,6 +31,9 @@ const RAMP_STEP: Duration = Duration::from_millis(10);
 pub struct Ticket {
     /// When the purchase should have started; response time counts from here.
     pub intended: Instant,
+    /// `intended` was read from the clock just now (a closed loop): the
+    /// purchase is sent at that instant, with no second clock read.
+    pub now: bool,
 }
 
 pub enum Pacer {
@@ -130,6 +133,7 @@ impl Closed {
             if f64::from(index) < active {
                 return Some(Ticket {
                     intended: Instant::now(),
+                    now: true,
                 });
             }
             tokio::select! {
@@ -198,7 +202,10 @@ impl Open {
             }
             if let Some(intended) = self.queue.borrow_mut().pop_front() {
                 self.running.set(self.running.get() + 1);
-                return Some(Ticket { intended });
+                return Some(Ticket {
+                    intended,
+                    now: false,
+                });
             }
             if self.closed.get() {
                 return None;
