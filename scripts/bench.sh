@@ -15,6 +15,9 @@
 #   scripts/bench.sh history    what the per-purchase history costs, and the
 #                               coordinator's memory at a million sales:
 #                               scripts/bench-history.sh
+#   scripts/bench.sh valkey     valkey-server (io-threads off and on) against
+#                               redis-server, lua 1 x 50, alternating:
+#                               scripts/bench-valkey.sh
 #
 #   quick (default)  compare + conns                       ~1-2 minutes
 #   full             compare + layout + conns + soak        ~3-4 minutes
@@ -104,6 +107,7 @@ for arg in "$@"; do
     coord) exec bash "$(dirname "$0")/bench-coord.sh" ;;
     capacity) exec bash "$(dirname "$0")/bench-capacity.sh" ;;
     history) exec bash "$(dirname "$0")/bench-history.sh" ;;
+    valkey) exec bash "$(dirname "$0")/bench-valkey.sh" ;;
     -h | --help) usage; exit 0 ;;
     *) echo "error: unknown argument '$arg' (see scripts/bench.sh --help)" >&2; exit 2 ;;
   esac

@@ -16,6 +16,7 @@ use crate::phase::Phase;
 use crate::record::{FaultEvent, HarnessStall, HostRecord, RunRecord, SegmentRecord, WorkerRecord};
 use crate::scenario::Scenario;
 use crate::timeline::Timeline;
+use crate::topology::version::ServerVersion;
 use crate::verdict::{self, Inconclusive, RunVerdict};
 
 /// What the load phase produced.
@@ -68,6 +69,8 @@ pub struct Ended {
     pub busy: Option<verdict::ScriptBusy>,
     /// A stock key vanished while the server kept running.
     pub deleted: bool,
+    /// How the server named itself (`INFO server`) when the run opened it.
+    pub server: Option<ServerVersion>,
 }
 
 /// Units still sellable (a segment with at least one purchase's worth)
@@ -149,6 +152,7 @@ pub fn judge(
         library,
         busy,
         deleted,
+        server,
     } = ended;
     let lock_safety = collected
         .checkers
@@ -281,6 +285,7 @@ pub fn judge(
         scenario: scenario.clone(),
         run_id: run_id.to_owned(),
         redis: redis.to_owned(),
+        server,
         totals: collected.totals,
         workers: collected.workers,
         hosts: collected.hosts,

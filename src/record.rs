@@ -11,6 +11,7 @@ use crate::history::History;
 use crate::metrics::{Counters, Totals};
 use crate::scenario::Scenario;
 use crate::timeline::Timeline;
+use crate::topology::version::ServerVersion;
 use crate::verdict::RunVerdict;
 
 /// One worker's share of the run.
@@ -84,6 +85,9 @@ pub struct RunRecord {
     pub run_id: String,
     /// Where the load went, password-free.
     pub redis: String,
+    /// Which server program answered there, and its version (`INFO
+    /// server`); `None` when it would not say.
+    pub server: Option<ServerVersion>,
     pub totals: Totals,
     pub workers: Vec<WorkerRecord>,
     pub hosts: Vec<HostRecord>,

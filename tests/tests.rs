@@ -4,6 +4,7 @@
 mod browser;
 mod capacity;
 mod cluster;
+mod connections;
 mod docs;
 mod faults;
 mod gate;
@@ -17,6 +18,7 @@ mod scripts;
 mod service;
 mod strategies;
 mod support;
+mod valkey;
 mod verdict;
 
 use std::time::Duration;

@@ -98,7 +98,9 @@ async fn run_points(
         let label = point.label(&plan.fields);
         let folder = point.folder(index, &plan.fields);
         let run_id = run_id::run_id(&format!("{}-p{:03}", plan.name, index + 1), stamp);
-        if index > 0 && Target::single_use(&point.scenario.faults) {
+        let fresh =
+            Target::single_use(&point.scenario.faults) || !target.serves(&point.scenario.redis);
+        if index > 0 && fresh {
             target = match Target::open(&point.scenario.redis, plan.lock_servers()).await {
                 Ok(fresh) => fresh,
                 Err(e) => return (results, false, Some(e.into())),

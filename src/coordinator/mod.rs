@@ -106,6 +106,7 @@ pub async fn run(
         library: loaded.library,
         busy,
         deleted,
+        server: target.server.clone(),
     };
     Ok(judge::judge(
         scenario,

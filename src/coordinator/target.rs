@@ -1,10 +1,12 @@
 //! The Redis a run talks to: an embedded throwaway server, an embedded
 //! primary with replicas and sentinels, or the user's own (a URL or
 //! sentinels), plus the coordinator's own control connection for setting
-//! up, reading and cleaning up the run's keys. The control connection
-//! always follows the primary through Sentinel, whatever the workers'
-//! `rediscover` policy: the audit must read the stock where it now lives.
-//! Touches no key outside the run's prefix.
+//! up, reading and cleaning up the run's keys. Embedded servers run the
+//! scenario's `redis.server` program (redis-server or valkey-server); what
+//! answered is read from `INFO server` and named in the report. The
+//! control connection always follows the primary through Sentinel, whatever
+//! the workers' `rediscover` policy: the audit must read the stock where it
+//! now lives. Touches no key outside the run's prefix.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,11 +16,12 @@ use redis::AsyncCommands;
 
 use crate::conn::{host_port, Conn, Connector, Discovery, Endpoint, Rediscover, TlsFiles};
 use crate::keys::{Keys, Segments};
-use crate::scenario::{RedisSettings, RedisUrl, Topology};
+use crate::scenario::{RedisSettings, RedisUrl, Server, Topology};
 use crate::topology::certs::RunCertificates;
 use crate::topology::cluster_set::ClusterSet;
-use crate::topology::redis_server::{RedisServer, ServerOptions};
+use crate::topology::redis_server::{self, RedisServer, ServerOptions};
 use crate::topology::sentinel_set::SentinelSet;
+use crate::topology::version::ServerVersion;
 
 /// How long a server may take to answer before the run gives up (exit 4).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -37,6 +40,12 @@ pub struct Target {
     lock_urls: Vec<String>,
     /// For output: never contains a password.
     pub description: String,
+    /// How the primary names itself (`INFO server`); `None` when it would
+    /// not say (an ACL user without INFO).
+    pub server: Option<ServerVersion>,
+    /// What the target was opened for: a sweep point asking for other
+    /// servers needs a target of its own.
+    settings: RedisSettings,
     control: Control,
 }
 
@@ -141,14 +150,16 @@ impl Primary {
             }),
             (Topology::Standalone, None) => {
                 let options = ServerOptions {
+                    server: settings.server,
                     persistence: settings.persistence,
                     tls: certs.clone(),
                     ..ServerOptions::default()
                 };
                 let main = RedisServer::start_with(Duration::from_secs(5), options)?;
                 let tls = if certs.is_some() { " over TLS" } else { "" };
+                let binary = redis_server::binary_name(settings.server);
                 Ok(Primary {
-                    description: format!("embedded redis-server on 127.0.0.1:{}{tls}", main.port()),
+                    description: format!("embedded {binary} on 127.0.0.1:{}{tls}", main.port()),
                     endpoint: Endpoint {
                         discovery: Discovery::Direct(main.url()),
                         tls: certs.as_ref().map(|c| c.client_files()),
@@ -159,7 +170,7 @@ impl Primary {
                 })
             }
             (Topology::Sentinel(s), _) => {
-                let set = SentinelSet::start(s, certs).await?;
+                let set = SentinelSet::start_on(settings.server, s, certs).await?;
                 Ok(Primary {
                     endpoint: set.endpoint(),
                     description: set.describe(),
@@ -175,7 +186,7 @@ impl Primary {
                 ))
             }
             (Topology::Cluster(c), None) => {
-                let set = ClusterSet::start(c).await?;
+                let set = ClusterSet::start_on(settings.server, c).await?;
                 Ok(Primary {
                     endpoint: set.endpoint(),
                     description: set.describe(),
@@ -207,12 +218,14 @@ impl Target {
             sentinel_set,
             cluster_set,
         } = Primary::open(settings, certs.clone()).await?;
+        let own_primary = server.is_some() || sentinel_set.is_some() || cluster_set.is_some();
         let mut embedded: Vec<RedisServer> = server.into_iter().collect();
         let lock_urls: Vec<String> = if !settings.redlock_urls.is_empty() {
             let urls = settings.redlock_urls.iter();
             urls.map(|u| u.expose().to_owned()).collect()
         } else {
             let options = ServerOptions {
+                server: settings.server,
                 tls: certs,
                 ..ServerOptions::default()
             };
@@ -223,21 +236,55 @@ impl Target {
             }
             embedded[first..].iter().map(RedisServer::url).collect()
         };
-        let control = Control::open(&endpoint)
+        let mut control = Control::open(&endpoint)
             .await
             .map_err(|e| unreachable(e, &endpoint, &description))?;
         if lock_nodes > 0 {
             check_lock_servers(&endpoint, &lock_urls).await?;
         }
-        Ok(Target {
+        let server = server_version(&mut control, &endpoint).await;
+        let target = Target {
             embedded,
             sentinel_set,
             cluster_set,
             endpoint,
             lock_urls,
             description,
+            server,
+            settings: settings.clone(),
             control,
-        })
+        };
+        // Not with the user's primary: embedded redlock servers beside it
+        // do not make it ours.
+        if own_primary {
+            target.check_program(settings.server)?;
+        }
+        Ok(target)
+    }
+
+    /// The embedded servers run the program asked for: a binary named by
+    /// `SECKILL_VALKEY_SERVER` (or found on PATH) that is really another
+    /// server would otherwise be measured and reported under the wrong name.
+    fn check_program(&self, server: Server) -> anyhow::Result<()> {
+        match &self.server {
+            Some(version) if !version.is(server) => bail!(
+                "redis.server = \"{}\", but the embedded server says it is {version}: {} is not a {}\n  what to do: point {} at a {} binary, or set redis.server = \"{}\"",
+                server.name(),
+                redis_server::find_binary(server)
+                    .map_or_else(|_| "the binary".to_owned(), |p| p.display().to_string()),
+                redis_server::binary_name(server),
+                redis_server::env_var(server),
+                redis_server::binary_name(server),
+                version.name
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether this target is the one `settings` ask for (a sweep over
+    /// `redis.server` needs another).
+    pub fn serves(&self, settings: &RedisSettings) -> bool {
+        self.settings == *settings
     }
 
     /// The embedded standalone server (`redis-restart`).
@@ -635,6 +682,22 @@ pub struct Placement {
     pub slot: Option<u16>,
     /// The master serving that slot, or the target's description.
     pub node: String,
+}
+
+/// How the primary names itself, from `INFO server`; on a cluster, asked of
+/// the first seed (redis-rs sends INFO on a cluster connection to several
+/// nodes). `None` when the server will not say.
+async fn server_version(control: &mut Control, endpoint: &Endpoint) -> Option<ServerVersion> {
+    let info = redis::cmd("INFO").arg("server").clone();
+    let text: String = match &endpoint.discovery {
+        Discovery::Cluster(seeds) => {
+            crate::conn::query_once(endpoint, seeds.first()?, &info, CONNECT_TIMEOUT)
+                .await
+                .ok()?
+        }
+        Discovery::Direct(_) | Discovery::Sentinel { .. } => control.query(&info).await.ok()?,
+    };
+    ServerVersion::from_info(&text)
 }
 
 /// The sum of the segments' stock; `None` when any key is gone.

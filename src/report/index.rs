@@ -77,6 +77,13 @@ fn facts(record: &RunRecord, row: &SummaryRow) -> Vec<(String, String)> {
         ("load", load),
         ("duration", format!("{:.3} s", row.duration_s)),
         ("redis", record.redis.clone()),
+        (
+            "server",
+            match row.server.as_str() {
+                "" => "not reported (INFO server refused)".to_owned(),
+                named => named.to_owned(),
+            },
+        ),
         ("run id", record.run_id.clone()),
         ("started", crate::util::run_id::utc_stamp(record.started_at)),
     ]

@@ -118,6 +118,16 @@ pub struct SummaryRow {
     /// history allows (empty when not checked).
     pub stock_readings: Option<u64>,
     pub stock_reading_violations: Option<u64>,
+    /// `[load] connections` (`per-client`, `pool`, `shared`), the
+    /// connections each process had (empty for per-client), and the p99
+    /// wait for a pooled connection (empty but for `pool`).
+    pub connections: &'static str,
+    pub pool_size: Option<u32>,
+    pub pool_wait_p99_us: Option<u64>,
+    /// The server program and its version as it names itself (`INFO
+    /// server`): `valkey 8.0.1`, `redis 7.0.15`; empty when it would not
+    /// say.
+    pub server: String,
     /// `rejected_<word>` columns: every word of the reply mapping, in its
     /// order.
     #[serde(skip)]
@@ -221,6 +231,19 @@ impl SummaryRow {
             false_sold_outs: findings.and_then(|f| f.sold_outs.as_ref()).map(|s| s.count),
             stock_readings: readings.map(|r| r.checked),
             stock_reading_violations: readings.map(|r| r.violations),
+            connections: s.load.connections.name(),
+            pool_size: match s.load.connections {
+                crate::scenario::Connections::PerClient => None,
+                model => Some(model.opened(0)),
+            },
+            pool_wait_p99_us: {
+                let h = &record.totals.histograms.pool_wait;
+                (!h.is_empty()).then(|| h.value_at_quantile(0.99))
+            },
+            server: record
+                .server
+                .as_ref()
+                .map_or_else(String::new, ToString::to_string),
             rejected: rejected(record),
         }
     }

@@ -60,6 +60,29 @@ pub fn terminal_summary(record: &RunRecord, dir: &Path) -> String {
         "  lock failures {}, wait timeouts {}",
         row.lock_failures, row.wait_timeouts
     );
+    if let Some(size) = row.pool_size {
+        let timeouts = record
+            .totals
+            .counters
+            .errors
+            .get("pool_timeout")
+            .copied()
+            .unwrap_or(0);
+        let wait = match row.pool_wait_p99_us {
+            Some(us) => {
+                format!("; waiting for one: p99 {us} us, {timeouts} gave up (pool_timeout)")
+            }
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "  connections: {size} {} per process{wait}",
+            match row.connections {
+                "pool" => "pooled",
+                other => other,
+            }
+        );
+    }
     if let Some(target) = row.target_rate {
         let reached = if row.rate_reached == Some(true) {
             "reached"
@@ -121,7 +144,11 @@ pub fn terminal_summary(record: &RunRecord, dir: &Path) -> String {
             row.rediscoveries
         );
     }
-    let _ = writeln!(out, "  redis: {}", record.redis);
+    let server = match &record.server {
+        Some(server) => format!(" ({server})"),
+        None => String::new(),
+    };
+    let _ = writeln!(out, "  redis: {}{server}", record.redis);
     let _ = write!(out, "  report: {}", dir.display());
     out
 }

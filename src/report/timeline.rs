@@ -30,6 +30,9 @@ struct Row {
     /// Open loop: the purchases/s the schedule offered in the interval;
     /// empty in a closed loop.
     target_per_s: Option<f64>,
+    /// `connections = "pool"`: the p99 wait for a pooled connection in the
+    /// interval; empty otherwise.
+    pool_wait_p99_us: Option<u64>,
 }
 
 fn per_s(n: u64, row: &TimelineRow) -> f64 {
@@ -77,6 +80,7 @@ fn row(record: &RunRecord, r: &TimelineRow) -> Row {
         p99_us: r.p99_us,
         max_us: r.max_us,
         target_per_s: target_per_s(record, r),
+        pool_wait_p99_us: phase_at(r, Phase::PoolWait, 0.99),
     }
 }
 
@@ -98,7 +102,13 @@ fn slo_limit(record: &RunRecord) -> Option<(f64, SloLimit)> {
 
 /// The interval's purchase latency at quantile `q`, µs.
 fn purchase_at(r: &TimelineRow, q: f64) -> Option<u64> {
-    let (_, h) = r.histograms.iter().find(|(p, _)| *p == Phase::Purchase)?;
+    phase_at(r, Phase::Purchase, q)
+}
+
+/// The interval's `phase` at quantile `q`, µs; `None` when it recorded
+/// nothing then.
+fn phase_at(r: &TimelineRow, phase: Phase, q: f64) -> Option<u64> {
+    let (_, h) = r.histograms.iter().find(|(p, _)| *p == phase)?;
     let h = h.histogram().ok()?;
     (!h.is_empty()).then(|| h.value_at_quantile(q))
 }

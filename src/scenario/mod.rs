@@ -128,6 +128,34 @@ pub struct RedisSettings {
     /// Whether a client that lost its primary asks Sentinel again.
     pub rediscover: Rediscover,
     pub tls: TlsSettings,
+    /// The program the embedded servers run (standalone, Sentinel set,
+    /// cluster, redlock lock servers). The user's own server is named from
+    /// what it reports instead.
+    #[serde(default)]
+    pub server: Server,
+}
+
+/// Which server program the harness starts for its embedded topologies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Server {
+    /// `redis-server` (`SECKILL_REDIS_SERVER` names another binary).
+    #[default]
+    Redis,
+    /// `valkey-server` (`SECKILL_VALKEY_SERVER` names another binary).
+    Valkey,
+}
+
+impl Server {
+    pub const ALL: [Server; 2] = [Server::Redis, Server::Valkey];
+
+    /// As written in `[redis] server`, and as the server names itself in
+    /// `INFO server`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Server::Redis => "redis",
+            Server::Valkey => "valkey",
+        }
+    }
 }
 
 /// How the primary is found and what stands behind it.

@@ -153,6 +153,7 @@ pub struct RawRedis {
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
     pub tls_insecure: Option<bool>,
+    pub server: Option<String>,
 }
 
 /// `[redis.cluster]`: the embedded cluster's shape.

@@ -21,8 +21,12 @@ use super::{parse_table, read_source, Scenario};
 /// Catches a typo (an extra list entry in every field) before hours of runs.
 const MAX_POINTS: usize = 1000;
 
-/// Fields a sweep may not vary: one Redis and one name serve every point.
+/// Fields a sweep may not vary: one Redis and one name serve every point,
+/// but for [`SWEPT_SERVER`].
 const FIXED_FIELDS: [&str; 3] = ["name", "description", "redis"];
+/// The program the embedded servers run may vary: a point gets servers of
+/// its own when it asks for another than the point before.
+const SWEPT_SERVER: &str = "redis.server";
 
 #[derive(Debug, Clone)]
 pub struct SweepPlan {
@@ -214,9 +218,8 @@ fn check_axes(axes: &[Axis], origin: &str) -> Result<(), ScenarioError> {
     }
     for axis in axes {
         let top = axis.path.split('.').next().unwrap_or("");
-        if FIXED_FIELDS.contains(&top) {
-            let hint =
-                "sweep load, stock or strategy fields; run separate sweeps for other servers";
+        if FIXED_FIELDS.contains(&top) && axis.path != SWEPT_SERVER {
+            let hint = "sweep load, stock or strategy fields, or redis.server; run separate sweeps for other Redis settings";
             return Err(invalid(&axis.place, &axis.path, "cannot be swept", hint));
         }
     }
@@ -404,6 +407,11 @@ load.processes = [1, 2]
             &[],
         );
         assert!(e.unwrap_err().to_string().contains("cannot be swept"));
+        // The server program may vary: each point gets servers of its own.
+        let servers = format!("{BASE}\"redis.server\" = [\"redis\", \"valkey\"]\n");
+        let plan = SweepPlan::parse(&servers, "s.toml", &[]).unwrap();
+        let last = plan.points.last().unwrap();
+        assert_eq!(last.scenario.redis.server, crate::scenario::Server::Valkey);
         let no_sweep = &BASE[..BASE.find("[sweep]").unwrap()];
         let e = SweepPlan::parse(no_sweep, "s.toml", &[]).unwrap_err();
         assert!(e.to_string().contains("no [sweep] table"), "{e}");

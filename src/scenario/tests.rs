@@ -513,6 +513,39 @@ fn tls_settings_are_checked() {
 }
 
 #[test]
+fn the_server_is_redis_or_valkey_and_chosen_only_for_embedded_servers() {
+    assert_eq!(parse(ARTICLE, &[]).unwrap().redis.server, Server::Redis);
+    let s = parse(ARTICLE, &["redis.server=valkey"]).unwrap();
+    assert_eq!(s.redis.server, Server::Valkey);
+    let e = error(ARTICLE, &["redis.server=keydb"]);
+    assert!(
+        e.contains("field `redis.server`: unknown value `keydb`") && e.contains("redis, valkey"),
+        "{e}"
+    );
+    // The user's server is what it is: choosing one there would be ignored.
+    for users in [
+        &["redis.server=valkey", "redis.url=redis://127.0.0.1:6379/0"][..],
+        &[
+            "redis.server=redis",
+            "redis.topology=sentinel",
+            "redis.sentinels=[\"redis://127.0.0.1:26379\"]",
+            "redis.master_name=mymaster",
+        ],
+    ] {
+        let e = error(ARTICLE, users);
+        assert!(
+            e.contains("field `redis.server`") && e.contains("your own server"),
+            "{e}"
+        );
+    }
+    let cluster = ["redis.server=valkey", "redis.topology=cluster"];
+    assert_eq!(
+        parse(ARTICLE, &cluster).unwrap().redis.server,
+        Server::Valkey
+    );
+}
+
+#[test]
 fn wait_replicas_needs_that_many_embedded_replicas() {
     let with = |redis: &str| {
         ARTICLE.replace(

@@ -17,7 +17,7 @@ use super::{
     Backoff, ClusterSettings, Connections, FailoverMode, Fault, FaultAction, FaultTarget,
     FaultTime, LoadSettings, LockParams, OnWaitTimeout, Persistence, RedisSettings, RedisUrl,
     Rediscover, ReportSettings, RestartMode, Scenario, SegmentFallback, SegmentPick,
-    SentinelSettings, Slo, Stall, StockSettings, StopRule, StrategyKind, StrategySettings,
+    SentinelSettings, Server, Slo, Stall, StockSettings, StopRule, StrategyKind, StrategySettings,
     Thresholds, TlsSettings, Topology,
 };
 use crate::phase::Phase;
@@ -343,6 +343,7 @@ fn redis(raw: RawRedis) -> Result<RedisSettings> {
     let external =
         url.is_some() || matches!(&topology, Topology::Sentinel(s) if !s.sentinels.is_empty());
     let tls = tls(&raw, external)?;
+    let server = server(&raw, external)?;
     Ok(RedisSettings {
         url,
         key_prefix,
@@ -352,7 +353,30 @@ fn redis(raw: RawRedis) -> Result<RedisSettings> {
         topology,
         rediscover,
         tls,
+        server,
     })
+}
+
+/// `redis.server` picks the program the harness starts; the user's own
+/// server is what it is (the report names it from `INFO server`), so a
+/// value there would choose nothing.
+fn server(raw: &RawRedis, external: bool) -> Result<Server> {
+    let Some(name) = raw.server.as_deref() else {
+        return Ok(Server::default());
+    };
+    let Some(server) = Server::ALL.into_iter().find(|s| s.name() == name) else {
+        let names = Server::ALL.map(Server::name);
+        return Err(FieldError::one_of("redis.server", name, &names));
+    };
+    if external {
+        return Err(FieldError::new(
+            "redis.server",
+            "chooses the server the harness starts; your own server (redis.url, redis.sentinels) is what it is",
+            "remove redis.server (the report names your server and its version, from INFO server), or remove redis.url to start an embedded one",
+        )
+        .depending_on(&["redis.url", "redis.sentinels"]));
+    }
+    Ok(server)
 }
 
 fn topology(raw: &RawRedis, has_url: bool) -> Result<Topology> {
@@ -649,7 +673,8 @@ const MAX_POOL_SIZE: i64 = 4096;
 const MAX_POOL_TIMEOUT_MS: i64 = 600_000;
 
 /// `[load] connections`, `pool_size` (default 8) and `pool_timeout_ms`
-/// (default 2000, `pool` only).
+/// (default 2000, `pool` only). A size or timeout the model does not use
+/// is allowed, so that one sweep can vary both.
 fn connections(raw: &RawLoad) -> Result<Connections> {
     let size = match raw.pool_size {
         None => NonZeroU32::new(8).expect("8 is not zero"),
@@ -657,14 +682,6 @@ fn connections(raw: &RawLoad) -> Result<Connections> {
     };
     let word = raw.connections.as_deref().unwrap_or("per-client");
     let timeout = raw.pool_timeout_ms.unwrap_or(2000);
-    if raw.pool_timeout_ms.is_some() && word != "pool" {
-        return Err(FieldError::new(
-            "load.pool_timeout_ms",
-            format!("applies to connections = \"pool\" only, and connections is \"{word}\""),
-            "remove it, or set connections = \"pool\"",
-        )
-        .depending_on(&["load.connections"]));
-    }
     if !(1..=MAX_POOL_TIMEOUT_MS).contains(&timeout) {
         return Err(FieldError::new(
             "load.pool_timeout_ms",

@@ -1,5 +1,6 @@
 //! An embedded Redis Cluster: `masters` masters and `replicas_per_master`
-//! replicas each, throwaway redis-servers with `cluster-enabled yes` on
+//! replicas each, throwaway redis-servers (or valkey-servers: the same
+//! cluster protocol) with `cluster-enabled yes` on
 //! free loopback ports. Formed with `CLUSTER ADDSLOTSRANGE` (the 16384
 //! slots split evenly), `CLUSTER MEET` and `CLUSTER REPLICATE`, and waited
 //! for until every node knows every other, says `cluster_state:ok`, and
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use crate::conn::{query_once, Discovery, Endpoint};
-use crate::scenario::ClusterSettings;
+use crate::scenario::{ClusterSettings, Server};
 use crate::topology::redis_server::{RedisServer, Role, ServerOptions};
 
 /// Slots in a Redis Cluster.
@@ -30,17 +31,30 @@ pub struct ClusterSet {
     masters: usize,
     /// Nodes crashed by a fault (not restarted).
     dead: Vec<bool>,
+    server: Server,
 }
 
 impl ClusterSet {
-    /// Starts and forms the cluster.
+    /// Starts and forms a cluster of redis-servers.
     ///
     /// # Errors
     /// When a node cannot be started or the cluster does not form in time.
     pub async fn start(settings: &ClusterSettings) -> anyhow::Result<ClusterSet> {
+        ClusterSet::start_on(Server::Redis, settings).await
+    }
+
+    /// Starts and forms a cluster of `server`'s program.
+    ///
+    /// # Errors
+    /// When a node cannot be started or the cluster does not form in time.
+    pub async fn start_on(
+        server: Server,
+        settings: &ClusterSettings,
+    ) -> anyhow::Result<ClusterSet> {
         let masters = settings.masters as usize;
         let total = masters * (1 + settings.replicas_per_master as usize);
         let options = ServerOptions {
+            server,
             role: Role::ClusterNode {
                 node_timeout_ms: NODE_TIMEOUT_MS,
             },
@@ -57,6 +71,7 @@ impl ClusterSet {
             dead: vec![false; nodes.len()],
             nodes,
             masters,
+            server,
         };
         set.form(settings.replicas_per_master as usize).await?;
         Ok(set)
@@ -77,8 +92,12 @@ impl ClusterSet {
 
     pub fn describe(&self) -> String {
         let ports: Vec<String> = self.nodes.iter().map(|n| n.port().to_string()).collect();
+        let kind = match self.server {
+            Server::Redis => "Redis",
+            Server::Valkey => "Valkey",
+        };
         format!(
-            "embedded Redis Cluster of {} master(s) and {} replica(s) on 127.0.0.1:{}",
+            "embedded {kind} Cluster of {} master(s) and {} replica(s) on 127.0.0.1:{}",
             self.masters,
             self.nodes.len() - self.masters,
             ports.join(",")

@@ -1,6 +1,8 @@
-//! A throwaway `redis-server`: started on a free loopback port in a temp
-//! dir with persistence off, waited for with PING and a deadline, killed
-//! and reaped when dropped, on every exit path.
+//! A throwaway `redis-server` or `valkey-server`: started on a free
+//! loopback port in a temp dir with persistence off, waited for with PING
+//! and a deadline, killed and reaped when dropped, on every exit path.
+//! Which program runs is [`Server`]'s; finding its binary, and saying how to
+//! install it when it is missing, is this module's.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,18 +12,59 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 
-use crate::scenario::Persistence;
+use crate::scenario::{Persistence, Server};
 use crate::topology::certs::RunCertificates;
 
 /// Environment variable naming the redis-server binary to use.
 pub const BINARY_ENV: &str = "SECKILL_REDIS_SERVER";
+/// Environment variable naming the valkey-server binary to use.
+pub const VALKEY_BINARY_ENV: &str = "SECKILL_VALKEY_SERVER";
 
-const INSTALL_HINT: &str = "install it (Debian/Ubuntu: sudo apt-get install redis-server), \
-     set SECKILL_REDIS_SERVER to its path, or pass --redis-url to use a running server";
+/// How a server program is found, and installed when it is not.
+struct Program {
+    /// Its name on `PATH`.
+    binary: &'static str,
+    /// The variable naming a binary instead.
+    env: &'static str,
+    install: &'static str,
+}
+
+fn program(server: Server) -> Program {
+    match server {
+        Server::Redis => Program {
+            binary: "redis-server",
+            env: BINARY_ENV,
+            install: "install it (Debian/Ubuntu: sudo apt-get install redis-server), \
+                set SECKILL_REDIS_SERVER to its path, or pass --redis-url to use a running server",
+        },
+        // Sentinels are `valkey-server --sentinel`: no valkey-sentinel
+        // binary is needed.
+        Server::Valkey => Program {
+            binary: "valkey-server",
+            env: VALKEY_BINARY_ENV,
+            install: "install it (Debian 12: scripts/lib/ensure-valkey.sh, or \
+                sudo apt-get install -t bookworm-backports valkey-server; Debian 13: \
+                sudo apt-get install valkey-server), set SECKILL_VALKEY_SERVER to its path, \
+                or set redis.server = \"redis\"",
+        },
+    }
+}
+
+/// The program's binary name, as the report describes the embedded server.
+pub fn binary_name(server: Server) -> &'static str {
+    program(server).binary
+}
+
+/// The environment variable that names `server`'s binary.
+pub fn env_var(server: Server) -> &'static str {
+    program(server).env
+}
 
 /// What kind of server to start, and how.
 #[derive(Clone, Default)]
 pub struct ServerOptions {
+    /// The program: redis-server or valkey-server.
+    pub server: Server,
     pub persistence: Persistence,
     pub role: Role,
     /// TLS only (`--port 0`), with the run's certificates.
@@ -96,7 +139,7 @@ impl RedisServer {
     /// # Errors
     /// When no binary is found, or the server does not answer within `deadline`.
     pub fn start_with(deadline: Duration, options: ServerOptions) -> anyhow::Result<RedisServer> {
-        let binary = find_binary()?;
+        let binary = find_binary(options.server)?;
         // A free port is free when asked, not when redis-server binds it:
         // another process may take it in between. Such a start is tried
         // again on another port.
@@ -107,7 +150,9 @@ impl RedisServer {
             let dir = tempfile::Builder::new()
                 .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
                 .tempdir()
-                .context("creating a temp dir for redis-server")?;
+                .with_context(|| {
+                    format!("creating a temp dir for {}", binary_name(options.server))
+                })?;
             let cluster = matches!(options.role, Role::ClusterNode { .. });
             let port = free_port(cluster)?;
             let child = spawn(&binary, dir.path(), port, &options)?;
@@ -212,7 +257,8 @@ impl RedisServer {
         while Instant::now() < until {
             if let Some(status) = self.child.try_wait()? {
                 bail!(
-                    "redis-server exited at start ({status}):\n{}",
+                    "{} exited at start ({status}):\n{}",
+                    self.binary.display(),
                     self.log_tail()
                 );
             }
@@ -226,7 +272,8 @@ impl RedisServer {
             std::thread::sleep(Duration::from_millis(10));
         }
         bail!(
-            "redis-server did not answer PING within {deadline:?}:\n{}",
+            "{} did not answer PING within {deadline:?}:\n{}",
+            self.binary.display(),
             self.log_tail()
         )
     }
@@ -239,27 +286,33 @@ impl Drop for RedisServer {
     }
 }
 
-fn find_binary() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os(BINARY_ENV) {
+/// The binary `server` runs: its variable's path, else the first on `PATH`.
+///
+/// # Errors
+/// When neither names a file: what to install, and the variable to set.
+pub fn find_binary(server: Server) -> anyhow::Result<PathBuf> {
+    let Program {
+        binary,
+        env,
+        install,
+    } = program(server);
+    if let Some(path) = std::env::var_os(env) {
         let path = PathBuf::from(path);
         if path.is_file() {
             return Ok(path);
         }
-        bail!(
-            "{BINARY_ENV}={} is not a file; {INSTALL_HINT}",
-            path.display()
-        );
+        bail!("{env}={} is not a file; {install}", path.display());
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .map(|dir| dir.join("redis-server"))
+        .map(|dir| dir.join(binary))
         .find(|candidate| candidate.is_file())
-        .with_context(|| format!("redis-server was not found on PATH; {INSTALL_HINT}"))
+        .with_context(|| format!("{binary} was not found on PATH; {install}"))
 }
 
 /// Starts that lost their port to another process before trying no more.
 const PORT_ATTEMPTS: u32 = 5;
-/// What redis-server logs when its port (or cluster bus port) was taken.
+/// What the server logs when its port (or cluster bus port) was taken.
 const PORT_TAKEN: &str = "Address already in use";
 
 /// A free loopback port; for a cluster node, one whose bus port (port +

@@ -1,5 +1,6 @@
 //! An embedded replicated Redis: one primary, its replicas and three
-//! sentinels, all throwaway redis-servers on free loopback ports (TLS when
+//! sentinels, all throwaway redis-servers (or valkey-servers, sentinels
+//! included: `valkey-server --sentinel`) on free loopback ports (TLS when
 //! asked), started together, waited for until every sentinel agrees on the
 //! primary, knows the replicas and the other sentinels, and every replica's
 //! link is up; stopped together when dropped, on every exit path.
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use crate::conn::{Discovery, Endpoint};
-use crate::scenario::SentinelSettings;
+use crate::scenario::{SentinelSettings, Server};
 use crate::topology::certs::RunCertificates;
 use crate::topology::redis_server::{RedisServer, Role, ServerOptions};
 
@@ -49,11 +50,24 @@ struct Passwords {
 }
 
 impl SentinelSet {
-    /// Starts the set and waits until it agrees.
+    /// Starts a set of redis-servers and waits until it agrees.
     ///
     /// # Errors
     /// When a server cannot be started, or the set does not agree in time.
     pub async fn start(
+        settings: &SentinelSettings,
+        certs: Option<Arc<RunCertificates>>,
+    ) -> anyhow::Result<SentinelSet> {
+        SentinelSet::start_on(Server::Redis, settings, certs).await
+    }
+
+    /// Starts a set of `server`'s program, sentinels included, and waits
+    /// until it agrees.
+    ///
+    /// # Errors
+    /// When a server cannot be started, or the set does not agree in time.
+    pub async fn start_on(
+        server: Server,
         settings: &SentinelSettings,
         certs: Option<Arc<RunCertificates>>,
     ) -> anyhow::Result<SentinelSet> {
@@ -63,6 +77,7 @@ impl SentinelSet {
             client: format!("{:032x}", fastrand::u128(..)),
         };
         let node = |role, conf| ServerOptions {
+            server,
             role,
             tls: certs.clone(),
             conf: Some(conf),

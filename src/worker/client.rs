@@ -19,64 +19,8 @@ use crate::strategy::{Client, Context, Strategy};
 use crate::util::freeze::FreezeHook;
 use crate::util::stop::StopSignal;
 
-use super::links::{Lease, Links};
+use super::links::{Connector, Lease, Links, RECONNECT_FIRST, RECONNECT_MAX};
 use super::pacer::Pacer;
-
-/// Opens connections to the primary, and again after one was lost.
-pub struct Connector {
-    inner: crate::conn::Connector,
-}
-
-/// Reconnect backoff: doubling from the first to the last.
-const RECONNECT_FIRST: Duration = Duration::from_millis(10);
-/// Short, so a client finds a newly promoted primary soon after Sentinel
-/// names it; loopback and a few thousand clients bear the attempts.
-const RECONNECT_MAX: Duration = Duration::from_millis(250);
-
-impl Connector {
-    /// # Errors
-    /// When a URL is not a Redis URL or a certificate does not parse.
-    pub fn new(plan: &WorkerPlan) -> anyhow::Result<Connector> {
-        let inner =
-            crate::conn::Connector::new(&plan.endpoint, plan.response_timeout, plan.rediscover)
-                .context("bad Redis endpoint")?;
-        Ok(Connector { inner })
-    }
-
-    /// A new connection to the primary.
-    ///
-    /// # Errors
-    /// When Redis cannot be reached.
-    pub async fn connect(&self) -> anyhow::Result<Conn> {
-        Ok(self.inner.connect().await?)
-    }
-
-    /// Replaces a client's connection after it was lost, retrying with
-    /// backoff until it works or the worker stops. Counts a rediscovery when
-    /// the client lands on a different primary than before.
-    pub async fn reconnect(
-        &self,
-        client: &mut Client,
-        stop: &StopSignal,
-        metrics: &RefCell<Metrics>,
-    ) {
-        let mut pause = RECONNECT_FIRST;
-        while !stop.is_stopped() {
-            if let Ok(conn) = self.inner.reconnect().await {
-                if conn.primary() != client.conn.primary() {
-                    metrics.borrow_mut().count_rediscovery();
-                }
-                client.conn = conn;
-                return;
-            }
-            tokio::select! {
-                () = tokio::time::sleep(pause) => {}
-                () = stop.stopped() => return,
-            }
-            pause = (pause * 2).min(RECONNECT_MAX);
-        }
-    }
-}
 
 /// Opens one connection per client, or the pool or shared connections
 /// the plan's model has (`links`).
@@ -104,7 +48,6 @@ pub async fn connect_all(
         let conn = match links.first(i) {
             Some(conn) => conn,
             None => connector
-                .inner
                 .connect()
                 .await
                 .with_context(|| format!("connecting client {i} to Redis"))?,
@@ -308,7 +251,6 @@ impl Buyer {
                 true => ticket.intended,
                 false => Instant::now(),
             };
-            crew.in_flight.set(crew.in_flight.get() + 1);
             let buyer = buyer_of(plan, self.index, &mut client.rng, done);
             let ctx = Context {
                 buyer,
@@ -322,6 +264,11 @@ impl Buyer {
                 _ => 0,
             };
             lease = crew.links.take(&mut client, self.index, had).await;
+            // Under way (in doubt if the worker dies) from when it holds a
+            // connection: a buyer still waiting for one has sent nothing.
+            let under_way = !matches!(lease, Lease::TimedOut(_));
+            crew.in_flight
+                .set(crew.in_flight.get() + u32::from(under_way));
             let report = match lease {
                 Lease::TimedOut(waited) => PurchaseReport::pool_timeout(waited),
                 Lease::Pooled(waited) => PurchaseReport {
@@ -330,7 +277,8 @@ impl Buyer {
                 },
                 Lease::Kept(_) => self.purchase(&mut client, &ctx).await,
             };
-            crew.in_flight.set(crew.in_flight.get() - 1);
+            crew.in_flight
+                .set(crew.in_flight.get() - u32::from(under_way));
             let ended = Instant::now();
             {
                 let mut metrics = crew.metrics.borrow_mut();

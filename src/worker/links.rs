@@ -12,11 +12,67 @@ use tokio::sync::{Mutex, Semaphore};
 
 use crate::conn::Conn;
 use crate::metrics::Metrics;
+use crate::protocol::WorkerPlan;
 use crate::scenario::Connections;
 use crate::strategy::Client;
 use crate::util::stop::StopSignal;
+use anyhow::Context as _;
 
-use super::client::Connector;
+/// Opens connections to the primary, and again after one was lost.
+pub struct Connector {
+    inner: crate::conn::Connector,
+}
+
+/// Reconnect backoff: doubling from the first to the last.
+pub const RECONNECT_FIRST: Duration = Duration::from_millis(10);
+/// Short, so a client finds a newly promoted primary soon after Sentinel
+/// names it; loopback and a few thousand clients bear the attempts.
+pub const RECONNECT_MAX: Duration = Duration::from_millis(250);
+
+impl Connector {
+    /// # Errors
+    /// When a URL is not a Redis URL or a certificate does not parse.
+    pub fn new(plan: &WorkerPlan) -> anyhow::Result<Connector> {
+        let inner =
+            crate::conn::Connector::new(&plan.endpoint, plan.response_timeout, plan.rediscover)
+                .context("bad Redis endpoint")?;
+        Ok(Connector { inner })
+    }
+
+    /// A new connection to the primary.
+    ///
+    /// # Errors
+    /// When Redis cannot be reached.
+    pub async fn connect(&self) -> anyhow::Result<Conn> {
+        Ok(self.inner.connect().await?)
+    }
+
+    /// Replaces a client's connection after it was lost, retrying with
+    /// backoff until it works or the worker stops. Counts a rediscovery when
+    /// the client lands on a different primary than before.
+    pub async fn reconnect(
+        &self,
+        client: &mut Client,
+        stop: &StopSignal,
+        metrics: &RefCell<Metrics>,
+    ) {
+        let mut pause = RECONNECT_FIRST;
+        while !stop.is_stopped() {
+            if let Ok(conn) = self.inner.reconnect().await {
+                if conn.primary() != client.conn.primary() {
+                    metrics.borrow_mut().count_rediscovery();
+                }
+                client.conn = conn;
+                return;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = stop.stopped() => return,
+            }
+            pause = (pause * 2).min(RECONNECT_MAX);
+        }
+    }
+}
 
 pub enum Links {
     PerClient,

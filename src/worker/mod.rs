@@ -46,7 +46,7 @@ pub fn main() -> anyhow::Result<()> {
 
 async fn serve(mut inbox: Inbox, outbox: Outbox) -> anyhow::Result<()> {
     let plan = receive_plan(&mut inbox).await?;
-    let connector = client::Connector::new(&plan)?;
+    let connector = links::Connector::new(&plan)?;
     let links = links::Links::open(plan.connections, &connector)
         .await
         .context("opening the pool or shared connections to Redis")?;
