@@ -119,6 +119,7 @@ initial = $MILLION
 [load]
 processes = 1
 clients_per_process = 50
+duration = "10m"
 [strategy]
 kind = "lua"
 record_orders = true

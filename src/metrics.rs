@@ -252,8 +252,10 @@ pub struct Metrics {
     /// The buyer of each sale, and its segment (with several).
     pub buyers: Vec<u64>,
     pub buyer_segments: Vec<u8>,
-    /// `audit.history`: the ops of the purchases since the last flush.
+    /// `audit.history`: the ops of the purchases since the last flush,
+    /// and the sales counted rather than listed.
     pub ops: Vec<crate::history::ShippedOp>,
+    pub sales_span: Option<crate::history::SalesSpan>,
     /// `http`: purchases under way per instance, shared with the strategy.
     pub instance_load: std::rc::Rc<[std::cell::Cell<u32>]>,
     /// What the last batch said of `instance_load`: a change is news.
@@ -373,6 +375,7 @@ impl Metrics {
             buyers: std::mem::take(&mut self.buyers),
             buyer_segments: std::mem::take(&mut self.buyer_segments),
             ops: std::mem::take(&mut self.ops),
+            sales_span: self.sales_span.take(),
             instances_in_flight: load,
             watermark_ns,
             lock_wait: buckets(&self.histograms.lock_wait),
@@ -400,9 +403,12 @@ pub struct Batch {
     pub buyers: Vec<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub buyer_segments: Vec<u8>,
-    /// `audit.history`: the purchases since the last batch.
+    /// `audit.history`: the purchases since the last batch, and the sales
+    /// counted rather than listed (no ids checked).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ops: Vec<crate::history::ShippedOp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sales_span: Option<crate::history::SalesSpan>,
     /// `http` with `[service]`: purchases under way per instance, now.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub instances_in_flight: Vec<u32>,

@@ -21,7 +21,7 @@ use crate::scenario::{
 };
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 14;
+pub const PROTOCOL_VERSION: u32 = 15;
 
 /// What one worker process is asked to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +63,9 @@ pub struct WorkerPlan {
     pub ledger: bool,
     /// Ship every purchase's op for the run's history (`audit.history`).
     pub history: bool,
+    /// Every sale with its id (the orders are checked by id); else sales
+    /// are counted per batch.
+    pub history_ids: bool,
     /// How the clients reach Redis (`[load] connections`).
     pub connections: crate::scenario::Connections,
     /// How often the worker ships a [`Batch`].

@@ -184,6 +184,7 @@ mod tests {
             buyers: Vec::new(),
             buyer_segments: Vec::new(),
             ops: Vec::new(),
+            sales_span: None,
             instances_in_flight: Vec::new(),
             watermark_ns: 0,
             lock_wait: Vec::new(),

@@ -159,7 +159,13 @@ fn a_pool_timeout_is_an_error_never_in_doubt() {
         .replace("pool_size = 2", "pool_size = 1\npool_timeout_ms = 20")
         .replace("stall_ms = 20", "stall_ms = 200\nstall_fraction = 1.0");
     let (_dir, path) = support::write_scenario(&text);
-    let run = Bench::run(&path, &["--redis-url", &redis.url()]).output();
+    let args = [
+        "--redis-url",
+        &redis.url(),
+        "--set",
+        "strategy.record_orders=true",
+    ];
+    let run = Bench::run(&path, &args).output();
     let s = run.summary();
     let context = run.context();
     assert_ne!(s["verdict"], "FAIL", "{context}");

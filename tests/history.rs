@@ -347,7 +347,9 @@ fn a_stock_dipped_below_zero_and_repaired_is_seen_by_the_readings() {
 
 #[test]
 fn history_jsonl_pairs_every_invocation_with_one_completion_in_time_order() {
-    let run = Bench::run(&scenario("article"), &[]).output();
+    // Listed one by one when the orders are checked by id.
+    let ids = ["--set", "strategy.record_orders=true"];
+    let run = Bench::run(&scenario("article"), &ids).output();
     run.assert_code(0);
     let events = history(&run);
     let context = run.context();

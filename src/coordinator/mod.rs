@@ -510,6 +510,7 @@ fn plans(
             total_clients: scenario.load.total_clients(),
             ledger: scenario.audit.per_buyer_limit.is_some(),
             history: scenario.audit.history,
+            history_ids: orders::by_id(scenario),
             connections: scenario.load.connections,
             flush_interval: scenario.report.flush(),
             response_timeout: scenario.redis.timeout,
@@ -876,6 +877,9 @@ impl Collector {
                 }
                 if let Some(history) = &mut self.history {
                     history.add(index as u32, self.host_of[index], batch.ops);
+                    if let Some(span) = batch.sales_span {
+                        history.add_span(self.host_of[index], span);
+                    }
                 }
             }
             Event::Message(FromWorker::Done { cpu_s }) => {

@@ -77,7 +77,11 @@ pub fn write(
                     (false, OpEnd::InDoubt { .. }) => "info",
                     (false, OpEnd::SoldOut | OpEnd::Fail(_)) => "fail",
                 };
-                let id = serde_json::to_string(&op.id.to_string()).unwrap_or_default();
+                let id = match &op.id {
+                    // Hex and a dash: nothing to escape.
+                    super::OrderId::Purchase(p) => format!("\"{p}\""),
+                    other => serde_json::to_string(&other.to_string()).unwrap_or_default(),
+                };
                 let crashed = crashes.get(&op.process).copied().unwrap_or(0);
                 let process = u64::from(op.process) + crashed * clients;
                 write!(

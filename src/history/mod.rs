@@ -130,32 +130,114 @@ impl End {
     }
 }
 
-/// One purchase as a worker ships it (short names: one per purchase
-/// crosses the pipe).
+/// One purchase as a worker ships it. One crosses the pipe per purchase,
+/// so it travels as a bare array ([`Wire`]), not an object with names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "Wire", try_from = "Wire")]
 pub struct ShippedOp {
     /// The client's index in its worker.
-    #[serde(rename = "c")]
     pub client: u32,
-    #[serde(rename = "a")]
     pub attempt: u32,
-    #[serde(rename = "b")]
     pub buyer: u64,
     /// The host's monotonic clock, ns.
-    #[serde(rename = "i")]
     pub invoke_ns: u64,
-    #[serde(rename = "t")]
     pub complete_ns: u64,
-    #[serde(rename = "e")]
     pub end: End,
     /// `http` with `order_id`: the id the reply gave a sale.
-    #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
+}
+
+/// `[client, attempt, buyer, invoke ns, complete - invoke ns, end, text]`:
+/// end 0 ok, 1 in doubt, 2 unconfirmed, 3 sold out, 4 another refusal
+/// (its word the text); a sale's text is its reply's order id.
+type Wire = (u32, u32, u64, u64, u64, u8, Option<String>);
+
+impl From<ShippedOp> for Wire {
+    fn from(op: ShippedOp) -> Wire {
+        let (end, text) = match op.end {
+            End::Ok => (0, op.order_id),
+            End::InDoubt => (1, None),
+            End::Unconfirmed => (2, None),
+            End::SoldOut => (3, None),
+            End::Fail(word) => (4, Some(word)),
+        };
+        let took = op.complete_ns.saturating_sub(op.invoke_ns);
+        (
+            op.client,
+            op.attempt,
+            op.buyer,
+            op.invoke_ns,
+            took,
+            end,
+            text,
+        )
+    }
+}
+
+impl TryFrom<Wire> for ShippedOp {
+    type Error = String;
+
+    fn try_from(
+        (client, attempt, buyer, invoke_ns, took, end, text): Wire,
+    ) -> Result<Self, String> {
+        let (end, order_id) = match (end, text) {
+            (0, id) => (End::Ok, id),
+            (1, _) => (End::InDoubt, None),
+            (2, _) => (End::Unconfirmed, None),
+            (3, _) => (End::SoldOut, None),
+            (4, word) => (End::Fail(word.unwrap_or_default()), None),
+            (other, _) => return Err(format!("no purchase ends with code {other}")),
+        };
+        Ok(ShippedOp {
+            client,
+            attempt,
+            buyer,
+            invoke_ns,
+            complete_ns: invoke_ns + took,
+            end,
+            order_id,
+        })
+    }
 }
 
 /// Refusals other than sold out a worker ships with their ids; beyond,
 /// only the counters count them.
 pub const FAILS_SAMPLED: u32 = 1000;
+
+/// Sales a worker shipped as a count, when no id of theirs is checked:
+/// how many, the earliest invocation and the latest completion (host's
+/// monotonic clock, ns). The bounds on the stock take them as invoked at
+/// the first instant and completed at the last, which only loosens them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SalesSpan {
+    pub count: u64,
+    pub first_invoke_ns: u64,
+    pub last_complete_ns: u64,
+}
+
+impl SalesSpan {
+    pub fn add(span: &mut Option<SalesSpan>, invoke_ns: u64, complete_ns: u64) {
+        let s = span.get_or_insert(SalesSpan {
+            count: 0,
+            first_invoke_ns: invoke_ns,
+            last_complete_ns: complete_ns,
+        });
+        s.count += 1;
+        s.first_invoke_ns = s.first_invoke_ns.min(invoke_ns);
+        s.last_complete_ns = s.last_complete_ns.max(complete_ns);
+    }
+}
+
+/// What a worker ships of one purchase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    Op(ShippedOp),
+    /// A sale no id of which is checked: counted in the batch's span.
+    Sale {
+        invoke_ns: u64,
+        complete_ns: u64,
+    },
+}
 
 /// A worker's side: what to ship of each purchase.
 #[derive(Debug)]
@@ -164,15 +246,19 @@ pub struct Recorder {
     base: Instant,
     base_ns: u64,
     fails: u32,
+    /// Every sale with its id (the orders are checked by id); else sales
+    /// are counted per batch ([`SalesSpan`]).
+    ids: bool,
 }
 
 impl Recorder {
-    pub fn new() -> Recorder {
+    pub fn new(ids: bool) -> Recorder {
         let base_ns = crate::hold::monotonic_ns();
         Recorder {
             base: Instant::now(),
             base_ns,
             fails: 0,
+            ids,
         }
     }
 
@@ -180,15 +266,22 @@ impl Recorder {
         self.base_ns + t.saturating_duration_since(self.base).as_nanos() as u64
     }
 
-    /// The op to ship for one purchase, if any: sales, in-doubt purchases
-    /// and sold-out answers always, other refusals up to [`FAILS_SAMPLED`].
+    /// What to ship of one purchase, if anything: sales (each, or counted
+    /// when no id is checked), in-doubt purchases and sold-out answers
+    /// always, other refusals up to [`FAILS_SAMPLED`].
     pub fn op(
         &mut self,
         (client, attempt, buyer): (u32, u32, u64),
         report: &PurchaseReport,
         sent: Instant,
         ended: Instant,
-    ) -> Option<ShippedOp> {
+    ) -> Option<Record> {
+        if !self.ids && report.outcome == Outcome::Sold && !report.unconfirmed {
+            return Some(Record::Sale {
+                invoke_ns: self.ns(sent),
+                complete_ns: self.ns(ended),
+            });
+        }
         let mut end = End::of(report.outcome)?;
         if report.unconfirmed {
             end = End::Unconfirmed;
@@ -199,7 +292,7 @@ impl Recorder {
             }
             self.fails += 1;
         }
-        Some(ShippedOp {
+        Some(Record::Op(ShippedOp {
             client,
             attempt,
             buyer,
@@ -207,13 +300,7 @@ impl Recorder {
             complete_ns: self.ns(ended),
             order_id: report.order_id.clone().filter(|_| end == End::Ok),
             end,
-        })
-    }
-}
-
-impl Default for Recorder {
-    fn default() -> Self {
-        Recorder::new()
+        }))
     }
 }
 
@@ -267,6 +354,9 @@ pub struct History {
     /// Sold-out answers beyond [`SOLD_OUTS_KEPT`].
     pub sold_outs_omitted: u64,
     pub readings: Vec<Reading>,
+    /// Sales shipped as counts (no ids checked), on the run's clock: how
+    /// many, the first invocation, the last completion.
+    pub spans: Vec<(u64, i64, i64)>,
     /// Per host: its monotonic clock at `Go`, and how far its instants may
     /// be off the coordinator's (0 for this machine).
     hosts: Vec<(u64, i64)>,
@@ -355,6 +445,22 @@ impl History {
                 end,
             });
         }
+    }
+
+    /// A worker's sales shipped as a count.
+    pub fn add_span(&mut self, host: usize, span: SalesSpan) {
+        let origin = self.hosts.get(host).map_or(self.origin_ns, |h| h.0) as i64;
+        self.spans.push((
+            span.count,
+            span.first_invoke_ns as i64 - origin,
+            span.last_complete_ns as i64 - origin,
+        ));
+    }
+
+    /// Every purchase is in `ops`, each with its id: `history.jsonl` can
+    /// be written.
+    pub fn complete(&self) -> bool {
+        self.spans.is_empty()
     }
 
     fn word(&mut self, word: String) -> u16 {

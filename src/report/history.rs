@@ -10,11 +10,18 @@ pub fn lines(record: &RunRecord) -> Vec<String> {
     let (Some(history), Some(f)) = (&record.history, &record.findings) else {
         return Vec::new();
     };
-    let mut lines = vec![format!(
-        "History: {} purchase(s) and {} stock reading(s) in history.jsonl (Jepsen's invoke/ok/fail/info).",
-        history.ops.len(),
-        history.readings.len()
-    )];
+    let mut lines = vec![match history.complete() {
+        true => format!(
+            "History: {} purchase(s) and {} stock reading(s) in history.jsonl (Jepsen's invoke/ok/fail/info).",
+            history.ops.len(),
+            history.readings.len()
+        ),
+        false => format!(
+            "History: sales counted per batch (no order ids to check them by; history.jsonl lists every purchase when the orders are checked by id), {} other purchase(s) listed, {} stock reading(s).",
+            history.ops.len(),
+            history.readings.len()
+        ),
+    }];
     lines.extend(ids(f));
     if let Some(r) = &f.readings {
         let every = record.scenario.audit.sample_interval.as_millis();

@@ -162,7 +162,7 @@ pub fn write_all(dir: &Path, record: &RunRecord) -> anyhow::Result<()> {
 /// hundreds of megabytes, not worth holding), then renamed like the rest.
 fn write_history(dir: &Path, record: &RunRecord) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let Some(history) = &record.history else {
+    let Some(history) = record.history.as_ref().filter(|h| h.complete()) else {
         return Ok(());
     };
     let ids = record.findings.as_ref().and_then(|f| f.ids.as_ref());

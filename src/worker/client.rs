@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::conn::{Conn, Rediscover};
+use crate::history::{Record, SalesSpan};
 use crate::hold::HoldBoard;
 use crate::metrics::Metrics;
 use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
@@ -292,8 +293,13 @@ impl Buyer {
                 }
                 if let Some(history) = &crew.history {
                     let who = (self.index, client.purchase, buyer);
-                    if let Some(op) = history.borrow_mut().op(who, &report, sent, ended) {
-                        metrics.ops.push(op);
+                    match history.borrow_mut().op(who, &report, sent, ended) {
+                        Some(Record::Op(op)) => metrics.ops.push(op),
+                        Some(Record::Sale {
+                            invoke_ns,
+                            complete_ns,
+                        }) => SalesSpan::add(&mut metrics.sales_span, invoke_ns, complete_ns),
+                        None => {}
                     }
                 }
             }

@@ -78,7 +78,7 @@ async fn serve(mut inbox: Inbox, outbox: Outbox) -> anyhow::Result<()> {
     let flush_interval = plan.flush_interval;
     let history = plan
         .history
-        .then(|| RefCell::new(crate::history::Recorder::new()));
+        .then(|| RefCell::new(crate::history::Recorder::new(plan.history_ids)));
     let crew = Rc::new(client::Crew {
         plan,
         started,
