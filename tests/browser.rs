@@ -326,7 +326,7 @@ struct Chromium {
     browser: Option<Browser>,
     profile: tempfile::TempDir,
     /// Chromium's processes are load too: timing tests wait for them.
-    _machine: Option<std::sync::RwLockReadGuard<'static, ()>>,
+    _machine: support::Shared,
 }
 
 impl Chromium {

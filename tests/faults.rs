@@ -1,6 +1,8 @@
 //! Faults against real processes and a real redis-server: the audit stays
 //! exact, strategies that should survive do, and nothing is left running.
 
+use std::collections::HashMap;
+
 use crate::support::{self, num, scenario, Bench};
 
 fn run_with(scenario_name: &str, extra: &[&str]) -> support::Run {
@@ -14,21 +16,7 @@ fn pausing_the_lock_holder_past_the_ttl_oversells_the_article_lock_only() {
         "pause-holder",
         &["--set", "strategy.kind=article", "--repeat", "5"],
     );
-    article.assert_code(1);
-    let trials = article.csv("trials.csv");
-    assert_eq!(trials.len(), 5, "{}", article.context());
-    // Every trial's lock let two holders write; whether that oversold
-    // depends on the stock running out during the pause, which a busy
-    // machine's slower sales can miss, so at least one must.
-    assert!(
-        trials.iter().any(|t| num(t, "oversold") > 0),
-        "{}",
-        article.context()
-    );
-    for trial in &trials {
-        assert_eq!(trial["verdict"], "FAIL", "{trial:?}");
-        assert!(num(trial, "unsafe_overlaps") > 0, "{trial:?}");
-        assert_eq!(trial["faults_applied"], "1", "{trial:?}");
+    for trial in &the_paused_lock_failed(&article, 5) {
         let faults = article.csv(&format!("{}/faults.csv", trial["folder"]));
         let frozen: Vec<_> = faults
             .iter()
@@ -57,17 +45,47 @@ fn pausing_the_lock_holder_past_the_ttl_oversells_the_article_lock_only() {
     for safe in ["fenced", "lua"] {
         let set = format!("strategy.kind={safe}");
         let run = run_with("pause-holder", &["--set", &set, "--repeat", "5"]);
-        run.assert_code(0);
-        for trial in run.csv("trials.csv") {
-            assert_eq!(trial["verdict"], "PASS", "{safe}: {trial:?}");
-            assert_eq!(trial["faults_applied"], "1", "{safe}: {trial:?}");
-            let s = run
-                .csv(&format!("{}/summary.csv", trial["folder"]))
-                .remove(0);
-            assert_eq!(num(&s, "final_stock"), 0, "{safe}: {s:?}");
-            assert_eq!(num(&s, "sold"), 200, "{safe}");
-        }
+        the_paused_run_passed(&run, safe);
     }
+}
+
+/// A `pause-holder` run of the article lock over `trials` trials: every
+/// trial FAILed, the pause applied and two holders wrote at once. Whether
+/// that oversold depends on the stock running out during the pause, which
+/// a busy machine's slower sales can miss, so at least one trial must.
+pub fn the_paused_lock_failed(run: &support::Run, trials: usize) -> Vec<HashMap<String, String>> {
+    run.assert_code(1);
+    let rows = run.csv("trials.csv");
+    assert_eq!(rows.len(), trials, "{}", run.context());
+    assert!(
+        rows.iter().any(|t| num(t, "oversold") > 0),
+        "{}",
+        run.context()
+    );
+    for trial in &rows {
+        assert_eq!(trial["verdict"], "FAIL", "{trial:?}");
+        assert!(num(trial, "unsafe_overlaps") > 0, "{trial:?}");
+        assert_eq!(trial["faults_applied"], "1", "{trial:?}");
+    }
+    rows
+}
+
+/// A `pause-holder` run of a safe strategy: every trial PASSed with the
+/// pause applied and the 200 units sold exactly; each trial's summary row.
+pub fn the_paused_run_passed(run: &support::Run, what: &str) -> Vec<HashMap<String, String>> {
+    run.assert_code(0);
+    let mut summaries = Vec::new();
+    for trial in run.csv("trials.csv") {
+        assert_eq!(trial["verdict"], "PASS", "{what}: {trial:?}");
+        assert_eq!(trial["faults_applied"], "1", "{what}: {trial:?}");
+        let s = run
+            .csv(&format!("{}/summary.csv", trial["folder"]))
+            .remove(0);
+        assert_eq!(num(&s, "final_stock"), 0, "{what}: {s:?}");
+        assert_eq!(num(&s, "sold"), 200, "{what}");
+        summaries.push(s);
+    }
+    summaries
 }
 
 #[test]

@@ -91,18 +91,7 @@ fn pausing_the_lock_holder_oversells_the_article_lock_but_not_fenced_on_valkey()
         "pause-holder",
         &["--set", "strategy.kind=article", "--repeat", "3"],
     );
-    article.assert_code(1);
-    let trials = article.csv("trials.csv");
-    assert_eq!(trials.len(), 3, "{}", article.context());
-    assert!(
-        trials.iter().any(|t| num(t, "oversold") > 0),
-        "{}",
-        article.context()
-    );
-    for trial in &trials {
-        assert_eq!(trial["verdict"], "FAIL", "{trial:?}");
-        assert!(num(trial, "unsafe_overlaps") > 0, "{trial:?}");
-        assert_eq!(trial["faults_applied"], "1", "{trial:?}");
+    for trial in &crate::faults::the_paused_lock_failed(&article, 3) {
         let s = article
             .csv(&format!("{}/summary.csv", trial["folder"]))
             .remove(0);
@@ -112,15 +101,7 @@ fn pausing_the_lock_holder_oversells_the_article_lock_but_not_fenced_on_valkey()
         "pause-holder",
         &["--set", "strategy.kind=fenced", "--repeat", "2"],
     );
-    fenced.assert_code(0);
-    for trial in fenced.csv("trials.csv") {
-        assert_eq!(trial["verdict"], "PASS", "{trial:?}");
-        assert_eq!(trial["faults_applied"], "1", "{trial:?}");
-        let s = fenced
-            .csv(&format!("{}/summary.csv", trial["folder"]))
-            .remove(0);
-        assert_eq!(num(&s, "final_stock"), 0, "{s:?}");
-        assert_eq!(num(&s, "sold"), 200, "{s:?}");
+    for s in crate::faults::the_paused_run_passed(&fenced, "fenced") {
         assert_valkey(&s, &fenced);
     }
 }

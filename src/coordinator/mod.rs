@@ -569,6 +569,9 @@ struct Collector {
     stalls: Vec<HarnessStall>,
     /// Clients per worker: what may be in doubt in a worker given up on.
     clients: u32,
+    /// Per worker: the most purchases one of its batches reported, what
+    /// it may have finished and not yet reported when it dies.
+    largest_batch: Vec<u64>,
     /// How often workers ship metrics.
     flush: Duration,
     /// `[service]`: per worker, its purchases under way per instance.
@@ -624,6 +627,7 @@ impl Collector {
             last_tick: started,
             stalls: Vec::new(),
             clients,
+            largest_batch: vec![0; pids.len()],
             flush: Duration::ZERO,
             instance_load: Vec::new(),
             history: None,
@@ -779,7 +783,7 @@ impl Collector {
                 "watchdog: worker {index} ({}) {why}; killing it",
                 fleet.who(index)
             );
-            faults.give_up_on(index, self.clients, &why, fleet);
+            faults.give_up_on(index, self.unsure(index), &why, fleet);
         }
     }
 
@@ -788,7 +792,7 @@ impl Collector {
     fn give_up_on_all(&mut self, fleet: &Fleet, faults: &mut Faults, why: &str) {
         for index in 0..self.done.len() {
             if !self.done[index] && !faults.killed[index] {
-                faults.give_up_on(index, self.clients, why, fleet);
+                faults.give_up_on(index, self.unsure(index), why, fleet);
             }
         }
     }
@@ -866,6 +870,8 @@ impl Collector {
                 self.totals.counters.add(&batch.counters);
                 self.timeline.add(&batch)?;
                 self.workers[index].counters.add(&batch.counters);
+                let reported = &mut self.largest_batch[index];
+                *reported = (*reported).max(batch.counters.attempts);
                 if let Some(checker) = self.checker(index) {
                     checker.add(index, &batch.holds, batch.watermark_ns);
                 }
@@ -903,6 +909,13 @@ impl Collector {
 }
 
 impl Collector {
+    /// What may be in doubt in worker `index` given up on: a purchase of
+    /// each client under way, and what it may have finished since its last
+    /// batch.
+    fn unsure(&self, index: usize) -> (u32, u64) {
+        (self.clients, self.largest_batch[index])
+    }
+
     /// The worker will report nothing more.
     fn finished(&mut self, index: usize) {
         self.done[index] = true;
@@ -938,7 +951,7 @@ impl Collector {
             .clone()
             .filter(|&w| !self.done[w as usize])
             .count();
-        watch.faults.lost(index, self.clients);
+        watch.faults.lost(index, self.unsure(index));
         self.finished(index);
         if self.lost_hosts.contains(&host) {
             return;
@@ -955,7 +968,7 @@ impl Collector {
             false => "the run goes on without it (on_host_loss = \"continue\")",
         };
         let what = format!(
-            "host {} lost{said}: its launcher's pipe closed with {running} worker(s) running; up to {} purchase(s) under way are in doubt; {then}",
+            "host {} lost{said}: its launcher's pipe closed with {running} worker(s) running; up to {} purchase(s) under way, and what they had finished but not yet reported, are in doubt; {then}",
             info.name,
             running as u64 * u64::from(self.clients),
         );

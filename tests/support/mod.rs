@@ -19,6 +19,9 @@ static MACHINE: RwLock<()> = RwLock::new(());
 
 thread_local! {
     static ALONE: Cell<bool> = const { Cell::new(false) };
+    /// Shared holds this thread has now: a second one is not taken, since
+    /// a writer waiting between the two would block it for good.
+    static SHARED: Cell<u32> = const { Cell::new(0) };
 }
 
 /// Held by a timing-sensitive test for its whole body: no other test's run
@@ -38,12 +41,24 @@ pub fn alone() -> Alone {
 }
 
 /// A shared hold for one run (or a browser), unless this thread already
-/// holds it alone.
-pub fn shared() -> Option<RwLockReadGuard<'static, ()>> {
-    if ALONE.with(Cell::get) {
-        None
-    } else {
-        Some(MACHINE.read().unwrap_or_else(|e| e.into_inner()))
+/// holds the machine alone, or shared (a test that starts a second run
+/// while its first is running: taking the lock again would wait behind an
+/// `alone()` that waits for the first).
+pub fn shared() -> Shared {
+    let held = ALONE.with(Cell::get) || SHARED.with(Cell::get) > 0;
+    SHARED.with(|n| n.set(n.get() + 1));
+    Shared(match held {
+        true => None,
+        false => Some(MACHINE.read().unwrap_or_else(|e| e.into_inner())),
+    })
+}
+
+/// See [`shared`].
+pub struct Shared(#[allow(dead_code)] Option<RwLockReadGuard<'static, ()>>);
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        SHARED.with(|n| n.set(n.get().saturating_sub(1)));
     }
 }
 
@@ -261,7 +276,7 @@ pub struct Pending {
     pub tag: String,
     dir: tempfile::TempDir,
     started: Instant,
-    _machine: Option<RwLockReadGuard<'static, ()>>,
+    _machine: Shared,
 }
 
 impl Pending {

@@ -482,20 +482,29 @@ impl Faults {
 
     /// Kills a worker the harness gave up on (silent too long, or a second
     /// Ctrl-C); its `clients` purchases may have been under way: in doubt.
-    pub fn give_up_on(&mut self, index: usize, clients: u32, why: &str, fleet: &Fleet) {
+    /// `(clients, unreported)`: purchases that may have been under way,
+    /// and that may have finished since its last batch (as many as its
+    /// largest batch held): all in doubt.
+    pub fn give_up_on(
+        &mut self,
+        index: usize,
+        (clients, unreported): (u32, u64),
+        why: &str,
+        fleet: &Fleet,
+    ) {
         fleet.signal(index, Sig::Kill);
         self.killed[index] = true;
-        self.killed_in_flight += u64::from(clients);
+        self.killed_in_flight += u64::from(clients) + unreported;
         let who = fleet.who(index);
-        self.harness(format!("worker {index} ({who}) killed (SIGKILL): {why}; up to {clients} purchase(s) under way are in doubt"));
+        self.harness(format!("worker {index} ({who}) killed (SIGKILL): {why}; up to {clients} purchase(s) under way, and up to {unreported} finished but not yet reported, are in doubt"));
     }
 
-    /// A worker lost with its host: as killed, its `clients` purchases
-    /// that may have been under way are in doubt.
-    pub fn lost(&mut self, index: usize, clients: u32) {
+    /// A worker lost with its host: as killed, its purchases that may have
+    /// been under way or finished unreported are in doubt.
+    pub fn lost(&mut self, index: usize, (clients, unreported): (u32, u64)) {
         if !self.killed[index] {
             self.killed[index] = true;
-            self.killed_in_flight += u64::from(clients);
+            self.killed_in_flight += u64::from(clients) + unreported;
         }
         self.paused[index] = None;
     }
