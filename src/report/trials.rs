@@ -122,4 +122,22 @@ mod tests {
             "INCONCLUSIVE in 1 of 2 trials (oversold in 0, unsafe overlaps in 0, 2 of 4 run)"
         );
     }
+
+    #[test]
+    fn lost_sales_are_a_column_and_counted_when_checked_by_id() {
+        let mut rows = [row(1, Verdict::Fail, 0, 0), row(2, Verdict::Pass, 0, 0)];
+        rows[0].lost_sales = Some(7);
+        rows[1].lost_sales = Some(0);
+        assert_eq!(
+            headline(&rows, 2),
+            "FAIL in 1 of 2 trials (oversold in 0, unsafe overlaps in 0, lost sales in 1)"
+        );
+        let csv = String::from_utf8(super::super::csv_bytes(&rows).unwrap()).unwrap();
+        let mut lines = csv.lines();
+        assert!(
+            lines.next().unwrap().ends_with(",folder,lost_sales"),
+            "{csv}"
+        );
+        assert!(lines.next().unwrap().ends_with(",trial-001,7"), "{csv}");
+    }
 }
