@@ -172,7 +172,15 @@ pub fn judge(
     }
     let final_stock = final_stock.unwrap_or(None);
     let stock_judged = !(target_lost || collected.reset || deleted);
-    let history = collected.history.take();
+    let mut history = collected.history.take();
+    if let Some(h) = history.as_mut() {
+        let moving = failovers(&collected.faults);
+        h.readings.retain(|r| {
+            !moving
+                .iter()
+                .any(|(from, to)| r.end >= *from && r.start <= *to)
+        });
+    }
     let findings = history.as_ref().map(|h| {
         let (stored, note) = stored(scenario, stored_orders, stock_judged, &mut inconclusive);
         let setup = setup(scenario, &collected, h, stock_judged, segments.len());
@@ -341,6 +349,27 @@ fn stored(
             (None, None)
         }
     }
+}
+
+/// When each declared failover moved the primary (its first line to its
+/// last, with 100 ms either side), in ns since the start: a stock reading
+/// then cannot say whose view of the stock it had, so none is judged.
+fn failovers(faults: &[FaultEvent]) -> Vec<(i64, i64)> {
+    let margin = Duration::from_millis(100);
+    let mut spans: Vec<(usize, Duration, Duration)> = Vec::new();
+    for e in faults.iter().filter(|e| e.fault == "failover") {
+        match spans.iter_mut().find(|s| s.0 == e.declared) {
+            Some(s) => s.2 = s.2.max(e.at),
+            None => spans.push((e.declared, e.at, e.at)),
+        }
+    }
+    spans
+        .into_iter()
+        .map(|(_, from, to)| {
+            let from = from.saturating_sub(margin).as_nanos() as i64;
+            (from, (to + margin).as_nanos() as i64)
+        })
+        .collect()
 }
 
 /// What the history's checks need to know of the run.

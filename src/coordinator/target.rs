@@ -59,22 +59,55 @@ pub struct Identity {
 /// Reads the stock on a connection of its own (see `readings.rs`).
 pub struct StockReader {
     control: Control,
+    /// Not a cluster: one node holds every segment, and it must say it is
+    /// the primary when it answers.
+    one_node: bool,
 }
 
 impl StockReader {
-    /// The whole stock, as [`Target::stock`].
+    /// The whole stock, as [`Target::stock`]; `None` as well when the node
+    /// that answered was not the primary then (a replica mid-failover
+    /// answers a stale stock the history would take for units come back).
     ///
     /// # Errors
     /// When Redis fails.
     pub async fn stock(&mut self, segments: &Segments) -> anyhow::Result<Option<i64>> {
-        let mut stocks = Vec::with_capacity(segments.len());
-        for keys in &segments.keys {
-            stocks.push(
-                self.control
-                    .query(redis::cmd("GET").arg(&keys.stock))
-                    .await?,
-            );
+        if !self.one_node {
+            let mut stocks = Vec::with_capacity(segments.len());
+            for keys in &segments.keys {
+                stocks.push(
+                    self.control
+                        .query(redis::cmd("GET").arg(&keys.stock))
+                        .await?,
+                );
+            }
+            return Ok(total(&stocks));
         }
+        // The reads, then ROLE, in one round trip on one connection.
+        let mut pipe = redis::pipe();
+        for keys in &segments.keys {
+            pipe.cmd("GET").arg(&keys.stock);
+        }
+        pipe.cmd("ROLE");
+        let mut replies: Vec<redis::Value> = match pipe.query_async(&mut self.control.conn).await {
+            Ok(replies) => replies,
+            Err(e) => {
+                if retry_elsewhere(&e) {
+                    self.control.conn = self.control.connector.reconnect().await?;
+                }
+                return Err(e.into());
+            }
+        };
+        let role = replies.pop();
+        let primary = matches!(&role, Some(redis::Value::Array(fields))
+            if matches!(fields.first(), Some(redis::Value::BulkString(r)) if r.as_slice() == b"master"));
+        if !primary {
+            return Ok(None);
+        }
+        let stocks: Vec<Option<i64>> = replies
+            .into_iter()
+            .map(|v| redis::from_redis_value(v).ok().flatten())
+            .collect();
         Ok(total(&stocks))
     }
 }
@@ -636,6 +669,7 @@ impl Target {
     pub async fn stock_reader(&self) -> anyhow::Result<StockReader> {
         Ok(StockReader {
             control: Control::open(&self.endpoint).await?,
+            one_node: !matches!(self.endpoint.discovery, crate::conn::Discovery::Cluster(_)),
         })
     }
 
