@@ -30,6 +30,7 @@ ROUNDS=${ROUNDS:-3}
 MILLION=${MILLION:-1000000}
 command -v python3 >/dev/null 2>&1 || { echo "error: python3 not found (Debian: apt-get install python3)" >&2; exit 4; }
 . scripts/lib/ensure-redis.sh
+. scripts/lib/measure.sh
 ensure_redis
 
 cargo build --release --locked
@@ -58,36 +59,6 @@ redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --daemoni
 REDIS_PID=$!
 for _ in $(seq 100); do redis-cli -p "$PORT" PING >/dev/null 2>&1 && break; sleep 0.05; done
 URL=redis://127.0.0.1:$PORT/0
-
-# measure BIN OUT ARGS...: "cpu_s peak_kib exit_code" of the coordinator
-# and its workers, from /proc/<pid>/stat once it has exited (not reaped).
-measure() {
-  python3 - "$@" <<'PY'
-import os, subprocess, sys, time
-bin_, out, *args = sys.argv[1:]
-p = subprocess.Popen([bin_, "run", *args, "--out", out, "--quiet"],
-                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-hz = os.sysconf("SC_CLK_TCK")
-last, peak = None, 0
-while True:
-    try:
-        fields = open(f"/proc/{p.pid}/stat").read().rsplit(")", 1)[1].split()
-        for line in open(f"/proc/{p.pid}/status"):
-            if line.startswith("VmHWM:"):
-                peak = max(peak, int(line.split()[1]))
-    except OSError:
-        break
-    last = fields
-    if fields[0] == "Z":
-        break
-    time.sleep(0.02)
-code = p.wait()
-cpu = sum(int(last[i]) for i in (11, 12, 13, 14)) / hz
-print(f"{cpu:.2f} {peak} {code}")
-PY
-}
-
-column() { awk -F, -v name="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i } NR == 2 && c { print $c }' "$2"; }
 
 NAMES=(off history orders)
 [ -n "$BASE" ] && NAMES=(baseline "${NAMES[@]}")
@@ -134,7 +105,6 @@ cp "$TMP/history.csv" reports/bench/.history.csv.tmp && mv reports/bench/.histor
 echo
 awk -F, '{ printf "%-6s %-9s %16s %27s %9s  %s\n", $1, $2, $3, $4, $5, $6 }' "$TMP/history.csv"
 echo
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 for n in "${NAMES[@]}"; do
   ops=$(awk -F, -v n="$n" 'NR > 1 && $2 == n { print $3 }' "$TMP/history.csv" | median)
   cpu=$(awk -F, -v n="$n" 'NR > 1 && $2 == n { print $4 }' "$TMP/history.csv" | median)

@@ -15,6 +15,10 @@
 #   scripts/bench.sh history    what the per-purchase history costs, and the
 #                               coordinator's memory at a million sales:
 #                               scripts/bench-history.sh
+#   scripts/bench.sh hotpath    this build's hot path against an earlier
+#                               build's (BASELINE_BIN or BASELINE_REV), lua,
+#                               decr, article and the user's script:
+#                               scripts/bench-hotpath.sh
 #   scripts/bench.sh valkey     valkey-server (io-threads off and on) against
 #                               redis-server, lua 1 x 50, alternating:
 #                               scripts/bench-valkey.sh
@@ -107,6 +111,7 @@ for arg in "$@"; do
     coord) exec bash "$(dirname "$0")/bench-coord.sh" ;;
     capacity) exec bash "$(dirname "$0")/bench-capacity.sh" ;;
     history) exec bash "$(dirname "$0")/bench-history.sh" ;;
+    hotpath) exec bash "$(dirname "$0")/bench-hotpath.sh" ;;
     valkey) exec bash "$(dirname "$0")/bench-valkey.sh" ;;
     -h | --help) usage; exit 0 ;;
     *) echo "error: unknown argument '$arg' (see scripts/bench.sh --help)" >&2; exit 2 ;;

@@ -43,16 +43,22 @@ impl Keys {
     /// which a segment-wide key never has.
     pub fn render(&self, t: &Template, attempt: impl Fn(Var, &mut String)) -> String {
         let mut out = String::new();
+        self.render_into(t, &mut out, attempt);
+        out
+    }
+
+    /// The same, appended to `out`: a purchase renders into a buffer it
+    /// keeps, with no allocation once the buffer has grown.
+    pub fn render_into(&self, t: &Template, out: &mut String, attempt: impl Fn(Var, &mut String)) {
         for piece in &t.pieces {
             match piece {
                 Piece::Text(s) => out.push_str(s),
                 Piece::Var(Var::Stock) => out.push_str(&self.stock),
                 Piece::Var(Var::Lock) => out.push_str(&self.lock),
                 Piece::Var(Var::Run) => out.push_str(self.run()),
-                Piece::Var(var) => attempt(*var, &mut out),
+                Piece::Var(var) => attempt(*var, out),
             }
         }
-        out
     }
 
     /// Every key the run may create; the coordinator checks they are absent

@@ -3,10 +3,8 @@
 //! `finally`, unconditionally, even when the lock expired and another buyer
 //! holds it now. Oversells when the critical section outlives the TTL.
 
-use redis::AsyncCommands;
-
-use super::lock::{set_nx_px, LockProtocol};
-use super::{Client, Context};
+use super::lock::{set_nx_px_into, taken, LockProtocol};
+use super::{Client, Context, Prepared};
 use crate::scenario::StrategySettings;
 
 pub struct Article(pub StrategySettings);
@@ -23,13 +21,27 @@ impl LockProtocol for Article {
         client: &mut Client,
         ctx: &Context<'_>,
     ) -> redis::RedisResult<Option<()>> {
-        let taken = set_nx_px(&mut client.conn, &ctx.keys.lock, "1", self.0.lock.ttl).await?;
-        Ok(taken.then_some(()))
+        let lock = ctx.keys.lock.as_str();
+        let at = client.prepare(lock, Prepared::SetLock, || {
+            let mut cmd = redis::Cmd::new();
+            set_nx_px_into(&mut cmd, lock, "1", self.0.lock.ttl);
+            cmd
+        });
+        Ok(taken(&client.prepared[at].2, &mut client.conn)
+            .await?
+            .then_some(()))
     }
 
     /// A failed `DEL` does not undo the sale, so it is not an error of the
     /// purchase.
     async fn release(&self, client: &mut Client, ctx: &Context<'_>, _: Option<()>) {
-        let _: redis::RedisResult<i64> = client.conn.del(&ctx.keys.lock).await;
+        let lock = ctx.keys.lock.as_str();
+        let at = client.prepare(lock, Prepared::DelLock, || {
+            let mut cmd = redis::cmd("DEL");
+            cmd.arg(lock);
+            cmd
+        });
+        let _: redis::RedisResult<redis::Value> =
+            client.prepared[at].2.query_async(&mut client.conn).await;
     }
 }

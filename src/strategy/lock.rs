@@ -165,25 +165,30 @@ impl Release {
     }
 }
 
-/// `SET lock value NX PX ttl` on `conn`: true when taken.
-///
-/// # Errors
-/// The Redis error of the `SET`.
-pub async fn set_nx_px(
-    conn: &mut crate::conn::Conn,
+/// Writes `SET key value NX PX ttl` over `cmd` (a command kept and
+/// rebuilt per try: no allocation once it has grown).
+pub fn set_nx_px_into(
+    cmd: &mut redis::Cmd,
     key: &str,
     value: impl redis::ToRedisArgs,
     ttl: Duration,
-) -> redis::RedisResult<bool> {
-    // `+OK` or nil, read as a value: no string to allocate for the reply.
-    let reply: redis::Value = redis::cmd("SET")
+) {
+    cmd.clear();
+    cmd.arg("SET")
         .arg(key)
         .arg(value)
         .arg("NX")
         .arg("PX")
-        .arg(ttl.as_millis() as u64)
-        .query_async(conn)
-        .await?;
+        .arg(ttl.as_millis() as u64);
+}
+
+/// Sends a `SET ... NX`: true when taken.
+///
+/// # Errors
+/// The Redis error of the `SET`.
+pub async fn taken(cmd: &redis::Cmd, conn: &mut crate::conn::Conn) -> redis::RedisResult<bool> {
+    // `+OK` or nil, read as a value: no string to allocate for the reply.
+    let reply: redis::Value = cmd.query_async(conn).await?;
     Ok(!matches!(reply, redis::Value::Nil))
 }
 

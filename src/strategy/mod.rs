@@ -62,18 +62,32 @@ fn written<T>(
 /// arguments, or a request's URL, headers and body (`instance`: what
 /// `{instance}` stands for, empty for a script).
 pub fn render(t: &Template, ctx: &Context<'_>, token: &str, instance: &str) -> String {
+    let mut out = String::new();
+    render_into(t, ctx, &token, instance, &mut out);
+    out
+}
+
+/// The same, appended to `out` (a buffer the client keeps), with the
+/// token written as it is shown: no text made per attempt.
+pub fn render_into(
+    t: &Template,
+    ctx: &Context<'_>,
+    token: &dyn std::fmt::Display,
+    instance: &str,
+    out: &mut String,
+) {
     use std::fmt::Write as _;
-    ctx.keys.render(t, |var, out| {
+    ctx.keys.render_into(t, out, |var, out| {
         let _ = match var {
             Var::Buyer => write!(out, "{}", ctx.buyer),
             Var::Quantity => write!(out, "{}", ctx.quantity),
             Var::Token => write!(out, "{token}"),
             Var::Client => write!(out, "{}", ctx.client),
             Var::Worker => write!(out, "{}", ctx.worker),
-            Var::Instance => write!(out, "{instance}"),
+            Var::Instance => out.write_str(instance),
             Var::Stock | Var::Lock | Var::Run => Ok(()),
         };
-    })
+    });
 }
 
 /// One buyer: its own connection (a `WATCH`ing client must not share one),
@@ -92,6 +106,11 @@ pub struct Client {
     /// quantity never change for a client): by the stock key they act on
     /// (one per segment) and which command; see [`Client::prepare`].
     pub prepared: Vec<(Box<str>, Prepared, redis::Cmd)>,
+    /// A command rebuilt per attempt (the user's script, a lock token) and
+    /// the text of one argument: kept, so that once grown they are written
+    /// over with no allocation.
+    pub scratch: redis::Cmd,
+    pub scratch_text: String,
     tokens: u64,
     /// The number of the client's current purchase attempt, counted from
     /// 1 (the worker sets it before each attempt): with the client's id,
@@ -111,26 +130,28 @@ impl Client {
             lock_nodes: Vec::new(),
             http: None,
             prepared: Vec::new(),
+            scratch: redis::Cmd::new(),
+            scratch_text: String::new(),
             tokens: 0,
             purchase: 0,
             write_sent_ns: None,
         }
     }
 
-    /// The place in `prepared` of command `which` on the segment whose
-    /// stock key is `stock`, built by `build` the first time.
+    /// The place in `prepared` of command `which` on `key` (a segment's
+    /// stock or lock key), built by `build` the first time.
     pub fn prepare(
         &mut self,
-        stock: &str,
+        key: &str,
         which: Prepared,
         build: impl FnOnce() -> redis::Cmd,
     ) -> usize {
         let found = self
             .prepared
             .iter()
-            .position(|(key, w, _)| *w == which && **key == *stock);
+            .position(|(k, w, _)| *w == which && **k == *key);
         found.unwrap_or_else(|| {
-            self.prepared.push((stock.into(), which, build()));
+            self.prepared.push((key.into(), which, build()));
             self.prepared.len() - 1
         })
     }
@@ -143,7 +164,12 @@ impl Client {
     /// The current purchase's id, unique in the run across every worker
     /// and host: `<client id>-<attempt>` in hex (see [`crate::history`]).
     pub fn purchase_id(&self) -> String {
-        crate::history::PurchaseId::new(self.id, self.purchase).to_string()
+        self.purchase_token().to_string()
+    }
+
+    /// The same id, to be written where it is needed (no text made).
+    pub fn purchase_token(&self) -> crate::history::PurchaseId {
+        crate::history::PurchaseId::new(self.id, self.purchase)
     }
 
     /// A lock value no other holder in this run ever uses, as an integer
@@ -169,6 +195,9 @@ pub enum Prepared {
     /// -<quantity>`.
     Get,
     Decrement,
+    /// The article's lock: `SET <lock> 1 NX PX <ttl>` and `DEL <lock>`.
+    SetLock,
+    DelLock,
 }
 
 /// What every purchase of a worker shares.

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::lock::{set_nx_px, LockProtocol, Release};
+use super::lock::{set_nx_px_into, taken, LockProtocol, Release};
 use super::{Client, Context};
 use crate::scenario::StrategySettings;
 
@@ -78,12 +78,13 @@ impl LockProtocol for Redlock {
         let started = Instant::now();
         let (mut votes, mut busy) = (0, 0);
         let mut failure = None;
+        set_nx_px_into(&mut client.scratch, &ctx.keys.lock, token, ttl);
         for node in client.lock_nodes.iter_mut() {
             let Some(node) = node else {
                 failure.get_or_insert_with(|| lock_node_failed("unreachable since the start"));
                 continue;
             };
-            match set_nx_px(node, &ctx.keys.lock, token, ttl).await {
+            match taken(&client.scratch, node).await {
                 Ok(true) => votes += 1,
                 Ok(false) => busy += 1,
                 Err(e) => failure = Some(lock_node_failed(&e.to_string())),

@@ -4,7 +4,7 @@
 //! article's cascade, but not the first double sale when a holder stalls
 //! past the TTL: the check-then-decrement is still not atomic.
 
-use super::lock::{set_nx_px, LockProtocol, Release};
+use super::lock::{set_nx_px_into, taken, LockProtocol, Release};
 use super::{Client, Context};
 use crate::scenario::StrategySettings;
 
@@ -35,14 +35,14 @@ impl LockProtocol for SafeLock {
         ctx: &Context<'_>,
     ) -> redis::RedisResult<Option<u64>> {
         let token = client.next_token();
-        let taken = set_nx_px(
-            &mut client.conn,
+        set_nx_px_into(
+            &mut client.scratch,
             &ctx.keys.lock,
             token,
             self.settings.lock.ttl,
-        )
-        .await?;
-        Ok(taken.then_some(token))
+        );
+        let held = taken(&client.scratch, &mut client.conn).await?;
+        Ok(held.then_some(token))
     }
 
     async fn release(&self, client: &mut Client, ctx: &Context<'_>, token: Option<u64>) {

@@ -7,7 +7,7 @@
 
 use super::{stock, Client, Context};
 use crate::outcome::{ErrorKind, Outcome, PurchaseReport};
-use crate::scenario::{Reply, ScriptSettings, StrategySettings, Template};
+use crate::scenario::{Reply, ScriptSettings, StrategySettings};
 
 pub struct UserScript {
     pub settings: StrategySettings,
@@ -15,7 +15,29 @@ pub struct UserScript {
     sha: String,
     /// Reply text -> outcome; rejection words leaked once per process so
     /// the outcome stays `Copy` (a handful of short strings).
-    replies: Vec<(String, Mapped)>,
+    replies: Vec<Known>,
+}
+
+/// A reply the user mapped, matched against the reply as it comes (no
+/// text made of it unless it is unexpected).
+struct Known {
+    text: String,
+    /// The text as an integer reply shows it (`"0"`, `"-1"`), if it is one.
+    int: Option<i64>,
+    mapped: Mapped,
+}
+
+impl Known {
+    fn matches(&self, reply: &redis::Value) -> bool {
+        match reply {
+            redis::Value::Int(n) => self.int == Some(*n),
+            redis::Value::SimpleString(s) => self.text == *s,
+            redis::Value::Okay => self.text == "OK",
+            redis::Value::BulkString(bytes) => self.text.as_bytes() == bytes.as_slice(),
+            redis::Value::Nil => self.text == "nil",
+            _ => false,
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -41,7 +63,13 @@ impl UserScript {
                         Mapped::Outcome(Outcome::Rejected(Box::leak(word.clone().into_boxed_str())))
                     }
                 };
-                (text.clone(), mapped)
+                // Only the text an integer reply is shown as: "00" is not 0.
+                let int = text.parse::<i64>().ok().filter(|n| n.to_string() == *text);
+                Known {
+                    text: text.clone(),
+                    int,
+                    mapped,
+                }
             })
             .collect();
         UserScript {
@@ -55,21 +83,26 @@ impl UserScript {
     pub async fn purchase(&self, client: &mut Client, ctx: &Context<'_>) -> PurchaseReport {
         let mut report = PurchaseReport::new();
         let started = ctx.sent;
-        let token = client.purchase_id();
-        let render = |t: &Template| super::render(t, ctx, &token, "");
-        let keys: Vec<String> = self.script.keys.iter().map(render).collect();
-        let args: Vec<String> = self.script.args.iter().map(render).collect();
         let calls = self.script.steps.len().max(1);
         for step in 0..calls {
             if step + 1 == calls {
                 stock::stall(client, ctx, &self.settings.stall).await;
             }
-            let reply = self.call(client, step, &keys, &args).await;
+            let reply = self.call(client, ctx, step).await;
             let (outcome, unexpected) = match reply {
-                Ok(text) => match self.replies.iter().find(|(t, _)| *t == text) {
-                    Some((_, Mapped::Next)) if step + 1 < calls => continue,
-                    Some((_, Mapped::Outcome(outcome))) => (*outcome, None),
-                    _ => (Outcome::Error(ErrorKind::UnexpectedReply), Some(text)),
+                Ok(reply) => match self.replies.iter().find(|known| known.matches(&reply)) {
+                    Some(Known {
+                        mapped: Mapped::Next,
+                        ..
+                    }) if step + 1 < calls => continue,
+                    Some(Known {
+                        mapped: Mapped::Outcome(outcome),
+                        ..
+                    }) => (*outcome, None),
+                    _ => (
+                        Outcome::Error(ErrorKind::UnexpectedReply),
+                        Some(text(reply)),
+                    ),
                 },
                 Err(e) => failed(&e),
             };
@@ -82,25 +115,38 @@ impl UserScript {
     }
 
     /// One call, loading the code again if the server does not have it.
+    /// The command is written over the client's scratch command, its keys
+    /// and arguments rendered for this attempt (no allocation once grown).
     async fn call(
         &self,
         client: &mut Client,
+        ctx: &Context<'_>,
         step: usize,
-        keys: &[String],
-        args: &[String],
-    ) -> redis::RedisResult<String> {
-        let run = match self.script.steps.get(step) {
-            Some(function) => redis::cmd("FCALL").arg(function).clone(),
-            None => redis::cmd("EVALSHA").arg(&self.sha).clone(),
+    ) -> redis::RedisResult<redis::Value> {
+        let token = client.purchase_token();
+        let Client {
+            conn,
+            scratch: cmd,
+            scratch_text: text,
+            ..
+        } = client;
+        cmd.clear();
+        match self.script.steps.get(step) {
+            Some(function) => cmd.arg("FCALL").arg(function),
+            None => cmd.arg("EVALSHA").arg(&self.sha),
         };
-        let mut cmd = run;
-        cmd.arg(keys.len()).arg(keys).arg(args);
-        match cmd.query_async::<redis::Value>(&mut client.conn).await {
+        cmd.arg(self.script.keys.len());
+        for t in self.script.keys.iter().chain(&self.script.args) {
+            text.clear();
+            super::render_into(t, ctx, &token, "", text);
+            cmd.arg(text.as_str());
+        }
+        match cmd.query_async::<redis::Value>(conn).await {
             Err(e) if not_loaded(&e) => {
                 self.load(client).await?;
-                text(cmd.query_async(&mut client.conn).await?)
+                client.scratch.query_async(&mut client.conn).await
             }
-            reply => text(reply?),
+            reply => reply,
         }
     }
 
@@ -133,15 +179,15 @@ fn not_loaded(e: &redis::RedisError) -> bool {
 
 /// An integer in decimal, a status or a string; `nil` for a nil reply;
 /// anything else as redis-rs shows it (never mapped, so unexpected).
-fn text(reply: redis::Value) -> redis::RedisResult<String> {
-    Ok(match reply {
+fn text(reply: redis::Value) -> String {
+    match reply {
         redis::Value::Int(n) => n.to_string(),
         redis::Value::SimpleString(s) => s,
         redis::Value::Okay => "OK".to_owned(),
         redis::Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         redis::Value::Nil => "nil".to_owned(),
         other => format!("{other:?}"),
-    })
+    }
 }
 
 /// Errors the server gives before running anything, or that are its own
@@ -189,5 +235,43 @@ fn shorten(text: &str) -> String {
     match text.char_indices().nth(SHOWN_REPLY) {
         Some((at, _)) => format!("{}...", &text[..at]),
         None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redis::Value;
+
+    fn known(text: &str) -> Known {
+        let int = text.parse::<i64>().ok().filter(|n| n.to_string() == text);
+        Known {
+            text: text.to_owned(),
+            int,
+            mapped: Mapped::Next,
+        }
+    }
+
+    #[test]
+    fn a_reply_matches_its_text_as_the_server_sends_it() {
+        assert!(known("0").matches(&Value::Int(0)));
+        assert!(known("-1").matches(&Value::Int(-1)));
+        assert!(known("0").matches(&Value::BulkString(b"0".to_vec())));
+        assert!(known("dup").matches(&Value::SimpleString("dup".into())));
+        assert!(known("OK").matches(&Value::Okay));
+        assert!(known("nil").matches(&Value::Nil));
+        // Not shown as the same text, so not the same reply.
+        assert!(!known("00").matches(&Value::Int(0)));
+        assert!(!known("+1").matches(&Value::Int(1)));
+        assert!(!known("1").matches(&Value::Int(2)));
+        assert!(!known("dup").matches(&Value::BulkString(b"dupe".to_vec())));
+        assert!(!known("nil").matches(&Value::Array(vec![])));
+    }
+
+    #[test]
+    fn an_unexpected_reply_is_shown_as_text() {
+        assert_eq!(text(Value::Int(-3)), "-3");
+        assert_eq!(text(Value::Nil), "nil");
+        assert_eq!(text(Value::BulkString(b"sold".to_vec())), "sold");
     }
 }
