@@ -36,6 +36,9 @@
 #              redis-benchmark -P 2: the same command, 2 requests pipelined
 #                per connection (what 2 shared connections let through at
 #                once is up to 25 per connection: see docs/connections.md)
+#              redis-benchmark -c 2 -P 25: the shared shape itself, 50
+#                requests in flight over 2 connections, each batch of 25
+#                sent at once: the most a lean client gets in that shape
 #   layout   seckill-bench 2 processes x 25 clients as well, in the same rounds
 #            (1 x 50 is the default because it is faster on 2 cores: one
 #            worker process keeps one core busy and leaves the other to the
@@ -416,12 +419,12 @@ rss_stats() {
 }
 
 # ------------------------------------------------------------------ compare
-# run_redis_benchmark LABEL N [PIPELINE]
+# run_redis_benchmark LABEL N [PIPELINE [CONNECTIONS]]
 run_redis_benchmark() {
-  local label=$1 n=$2 pipeline=${3:-1} before after s0 m0 s1 m1 rc rps
+  local label=$1 n=$2 pipeline=${3:-1} conns=${4:-$CLIENTS} before after s0 m0 s1 m1 rc rps
   wait_quiet
   before=$(stock); s0=$(server_ticks); m0=$(machine_ticks)
-  timed "$label" redis-benchmark -h 127.0.0.1 -p "$PORT" -c "$CLIENTS" -n "$n" -P "$pipeline" --csv EVALSHA "$SHA" 1 "$KEY" 1
+  timed "$label" redis-benchmark -h 127.0.0.1 -p "$PORT" -c "$conns" -n "$n" -P "$pipeline" --csv EVALSHA "$SHA" 1 "$KEY" 1
   s1=$(server_ticks); m1=$(machine_ticks); after=$(stock)
   rc=$(cat "$TMP/$label.rc")
   rps=$(awk -F'"' '$2 ~ /^EVALSHA/ { print $4 }' "$TMP/$label.log")
@@ -472,6 +475,9 @@ measure() {
     case $tool in
       redis-benchmark) name=$tool; run_redis_benchmark "rb-$r$again" "$N" || return 1 ;;
       redis-benchmark-P2) name="redis-benchmark -P 2"; run_redis_benchmark "rbp2-$r$again" "$N" 2 || return 1 ;;
+      redis-benchmark-c2P) # the shared shape: CLIENTS in flight over 2 connections
+        name="redis-benchmark -c 2 -P $(( CLIENTS / 2 ))"
+        run_redis_benchmark "rbc2-$r$again" "$N" $(( CLIENTS / 2 )) 2 || return 1 ;;
       *-shared*)
         name="seckill-bench $tool"; procs=${tool%%x*}
         local rest=${tool#*x}
@@ -514,6 +520,7 @@ if want compare || want layout; then
       [ -z "$MEMTIER" ] || measure memtier_benchmark "$r" || true
       measure "$LAYOUT-shared2" "$r" || true
       measure redis-benchmark-P2 "$r" || true
+      measure redis-benchmark-c2P "$r" || true
     fi
     if want layout; then
       for lay in 1x50 2x25; do
@@ -954,6 +961,7 @@ awk -F, -v layout="seckill-bench $LAYOUT" -v mid="${SOAK_MID:-}" '
   $1 == "compare" && $2 == "median" && $3 == layout { ratio = $9; cpu = $12; seen = 1 }
   $1 == "compare" && $2 == "median" && $3 == "redis-benchmark" { rbcpu = $12 }
   $1 == "compare" && $2 == "median" && $3 == "redis-benchmark -P 2" { p2ratio = $9; p2 = 1 }
+  $1 == "compare" && $2 == "median" && $3 ~ /^redis-benchmark -c 2 -P / { c2 = $3; c2ratio = $9 }
   $1 == "compare" && $2 == "median" && $3 == layout "-shared2" { sratio = $9; scpu = $12; shared = 1 }
   $1 == "http" && $2 == "median" && $3 ~ /^wrk / { wrk = $3; wcpu = $12 }
   $1 == "http" && $2 == "median" && $3 ~ /^seckill-bench / { http = $3; hratio = $9; hcpu = $12 }
@@ -969,6 +977,7 @@ awk -F, -v layout="seckill-bench $LAYOUT" -v mid="${SOAK_MID:-}" '
     }
     if (shared) printf "target  %s-shared2 ops/s >= 2.5 x redis-benchmark in the same round: %s (%.2fx; %.2f us client CPU per op)\n", layout, (sratio >= 2.5 ? "met" : "NOT met"), sratio, scpu
     if (p2) printf "compare redis-benchmark -P 2: %.2fx redis-benchmark -c 50 in the same round\n", p2ratio
+    if (c2 != "") printf "compare %s (the shared shape, every request of a batch sent at once): %.2fx redis-benchmark -c 50%s\n", c2, c2ratio, (shared && c2ratio > 0 ? sprintf("; seckill-bench shared2 is %.2fx of it", sratio / c2ratio) : "")
     if (conns != "") {
       printf "target  64 x 64 = %d connections run cleanly: %s; RSS %.1f KiB per connection", conns, (st == "PASS" ? "yes" : "NO (" st ")"), per
       if (base != "") printf " (%.1f KiB per connection over 64 x 1)", (full - base) / (conns - 64)

@@ -552,8 +552,8 @@ fn user_sentinels_with_acl_logins_are_followed_and_their_password_never_shown() 
 }
 
 /// Each point of a failover sweep gets a fresh Sentinel set (a crash
-/// leaves the old one without its primary), and the sweep draws units
-/// back in stock against unconfirmed purchases.
+/// leaves the old one without its primary), and the sweep draws the sales
+/// lost by id against the units back in stock (orders recorded).
 #[test]
 fn a_failover_sweep_shows_lost_sales_turned_into_unconfirmed_purchases() {
     let text = std::fs::read_to_string(scenario("failover-crash")).unwrap();
@@ -562,7 +562,9 @@ fn a_failover_sweep_shows_lost_sales_turned_into_unconfirmed_purchases() {
         "{}[sweep]\nexpect_oversell = true\n\"strategy.wait_replicas\" = [0, 1]\n",
         &text[..sweep_at]
     )
-    .replace("at = \"1.5s\"", "at = \"1s\"");
+    .replace("at = \"1.5s\"", "at = \"1s\"")
+    .replace("kind = \"lua\"\n", "kind = \"lua\"\nrecord_orders = true\n");
+    assert!(text.contains("record_orders = true"), "{text}");
     let (_dir, path) = support::write_scenario(&text);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report").display().to_string();
@@ -578,6 +580,20 @@ fn a_failover_sweep_shows_lost_sales_turned_into_unconfirmed_purchases() {
     assert_eq!(rows[1]["faults_applied"], "1", "a fresh set per point");
     let chart = std::fs::read_to_string(run.out().join("lost_writes.svg")).unwrap();
     assert!(chart.contains("1 of 2 points lost sales"), "{chart}");
+    // Paired by id: each point's lost sales (red) beside its units back in
+    // stock, both as the sweep counted them.
+    assert!(
+        chart.contains("lost sales by id vs units back in stock"),
+        "{chart}"
+    );
+    let lost = num(&rows[0], "lost_sales");
+    assert!(lost > 0, "{:?}", rows[0]);
+    assert_eq!(num(&rows[1], "lost_sales"), 0, "{:?}", rows[1]);
+    for shown in [lost, num(&rows[0], "back_in_stock")] {
+        // Each text of the SVG is on a line of its own.
+        let text = seckill_bench::util::format::grouped(shown);
+        assert!(chart.lines().any(|l| l.trim() == text), "{shown}: {chart}");
+    }
 }
 
 /// Sentinel cannot even see the primary gone within down-after (2 s) plus
