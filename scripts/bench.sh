@@ -19,6 +19,10 @@
 #                               build's (BASELINE_BIN or BASELINE_REV), lua,
 #                               decr, article and the user's script:
 #                               scripts/bench-hotpath.sh
+#   scripts/bench.sh pool       what a pool of 4 costs at 64 clients: the
+#                               pool_wait p99 against the purchase p99, next
+#                               to per-client and a pool of 16:
+#                               scripts/bench-pool.sh
 #   scripts/bench.sh valkey     valkey-server (io-threads off and on) against
 #                               redis-server, lua 1 x 50, alternating:
 #                               scripts/bench-valkey.sh
@@ -115,6 +119,7 @@ for arg in "$@"; do
     capacity) exec bash "$(dirname "$0")/bench-capacity.sh" ;;
     history) exec bash "$(dirname "$0")/bench-history.sh" ;;
     hotpath) exec bash "$(dirname "$0")/bench-hotpath.sh" ;;
+    pool) exec bash "$(dirname "$0")/bench-pool.sh" ;;
     valkey) exec bash "$(dirname "$0")/bench-valkey.sh" ;;
     -h | --help) usage; exit 0 ;;
     *) echo "error: unknown argument '$arg' (see scripts/bench.sh --help)" >&2; exit 2 ;;
