@@ -35,30 +35,9 @@ ensure_redis
 
 cargo build --release --locked
 THIS=$ROOT/target/release/seckill-bench
-BASE=""
-if [ -n "${BASELINE_BIN:-}" ]; then
-  BASE=$BASELINE_BIN
-elif [ -n "${BASELINE_REV:-}" ]; then
-  tree=$ROOT/target/bench-baseline
-  rm -rf "$tree"; git worktree prune
-  git worktree add -q --detach "$tree" "$BASELINE_REV"
-  (cd "$tree" && CARGO_TARGET_DIR=$ROOT/target/bench-baseline-target cargo build --release --locked -q)
-  git worktree remove --force "$tree"
-  BASE=$ROOT/target/bench-baseline-target/release/seckill-bench
-fi
+baseline_bin "$ROOT"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/seckill-bench-history.XXXXXX")
-REDIS_PID=""
-cleanup() {
-  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >"$TMP/redis.log" 2>&1 &
-REDIS_PID=$!
-for _ in $(seq 100); do redis-cli -p "$PORT" PING >/dev/null 2>&1 && break; sleep 0.05; done
-URL=redis://127.0.0.1:$PORT/0
+start_bench_redis history
 
 NAMES=(off history orders)
 [ -n "$BASE" ] && NAMES=(baseline "${NAMES[@]}")

@@ -37,29 +37,10 @@ ensure_redis
 
 cargo build --release --locked
 THIS=$ROOT/target/release/seckill-bench
-BASE=${BASELINE_BIN:-}
-if [ -z "$BASE" ] && [ -n "${BASELINE_REV:-}" ]; then
-  tree=$ROOT/target/bench-baseline
-  rm -rf "$tree"; git worktree prune
-  git worktree add -q --detach "$tree" "$BASELINE_REV"
-  (cd "$tree" && CARGO_TARGET_DIR=$ROOT/target/bench-baseline-target cargo build --release --locked -q)
-  git worktree remove --force "$tree"
-  BASE=$ROOT/target/bench-baseline-target/release/seckill-bench
-fi
+baseline_bin "$ROOT"
 [ -n "$BASE" ] || { echo "error: set BASELINE_BIN (a release build) or BASELINE_REV (a commit) to compare with" >&2; exit 2; }
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/seckill-bench-hotpath.XXXXXX")
-REDIS_PID=""
-cleanup() {
-  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >"$TMP/redis.log" 2>&1 &
-REDIS_PID=$!
-for _ in $(seq 100); do redis-cli -p "$PORT" PING >/dev/null 2>&1 && break; sleep 0.05; done
-URL=redis://127.0.0.1:$PORT/0
+start_bench_redis hotpath
 
 load="[load]
 processes = 1

@@ -28,18 +28,7 @@ ensure_redis
 
 cargo build --release --locked
 BIN=$ROOT/target/release/seckill-bench
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/seckill-bench-pool.XXXXXX")
-REDIS_PID=""
-cleanup() {
-  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >"$TMP/redis.log" 2>&1 &
-REDIS_PID=$!
-for _ in $(seq 100); do redis-cli -p "$PORT" PING >/dev/null 2>&1 && break; sleep 0.05; done
-URL=redis://127.0.0.1:$PORT/0
+start_bench_redis pool
 
 cat >"$TMP/pool.toml" <<TOML
 name = "bench-pool"

@@ -35,3 +35,37 @@ PY
 
 # median: the median of the numbers on stdin, one per line.
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+
+# start_bench_redis NAME: a temp folder in TMP and a throwaway redis-server
+# on a free 127.0.0.1 port at URL, both removed on exit.
+start_bench_redis() {
+  TMP=$(mktemp -d "${TMPDIR:-/tmp}/seckill-bench-$1.XXXXXX")
+  REDIS_PID=""
+  trap 'stop_bench_redis' EXIT
+  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >"$TMP/redis.log" 2>&1 &
+  REDIS_PID=$!
+  for _ in $(seq 100); do redis-cli -p "$PORT" PING >/dev/null 2>&1 && break; sleep 0.05; done
+  URL=redis://127.0.0.1:$PORT/0
+}
+
+stop_bench_redis() {
+  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
+  rm -rf "$TMP"
+}
+
+# baseline_bin ROOT: the earlier build to compare with, in BASE: BASELINE_BIN
+# as given, or BASELINE_REV built here in a worktree of its own; empty when
+# neither is set.
+baseline_bin() {
+  local root=$1 tree
+  BASE=${BASELINE_BIN:-}
+  if [ -z "$BASE" ] && [ -n "${BASELINE_REV:-}" ]; then
+    tree=$root/target/bench-baseline
+    rm -rf "$tree"; git worktree prune
+    git worktree add -q --detach "$tree" "$BASELINE_REV"
+    (cd "$tree" && CARGO_TARGET_DIR=$root/target/bench-baseline-target cargo build --release --locked -q)
+    git worktree remove --force "$tree"
+    BASE=$root/target/bench-baseline-target/release/seckill-bench
+  fi
+}
