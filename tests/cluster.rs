@@ -4,7 +4,9 @@
 
 use crate::support::{self, num, Bench};
 
-const CLUSTER_SALE: &str = r#"
+/// Three segments on a 3-master cluster (`tests/valkey.rs` runs it on
+/// Valkey).
+pub const CLUSTER_SALE: &str = r#"
 name = "cluster-sale"
 
 [redis]

@@ -216,30 +216,10 @@ fn a_crash_failover_fails_lua_and_wait_replicas_passes_on_valkey_sentinel() {
     assert_valkey(&s, &run);
 }
 
-const CLUSTER_SALE: &str = r#"
-name = "cluster-sale"
-
-[redis]
-topology = "cluster"
-server = "valkey"
-
-[stock]
-initial = 3000
-segments = 3
-
-[load]
-processes = 2
-clients_per_process = 4
-duration = "20s"
-
-[strategy]
-kind = "lua"
-"#;
-
 #[test]
 fn three_segments_on_a_valkey_cluster_sell_exactly_the_stock() {
-    let (_dir, path) = support::write_scenario(CLUSTER_SALE);
-    let run = Bench::run(&path, &[]).output();
+    let (_dir, path) = support::write_scenario(crate::cluster::CLUSTER_SALE);
+    let run = Bench::run(&path, &VALKEY).output();
     run.assert_code(0);
     let s = run.summary();
     assert_eq!(num(&s, "sold"), 3000, "{}", run.context());
