@@ -103,12 +103,12 @@ pub struct Client {
     /// `http` only: the client's connections to the service.
     pub http: Option<http::Session>,
     /// Commands built once and sent again as they are (their key and
-    /// quantity never change for a client): by the stock key they act on
-    /// (one per segment) and which command; see [`Client::prepare`].
+    /// quantity never change for a client): by the key they act on (a
+    /// segment's stock or lock) and which command; see [`Client::prepare`].
     pub prepared: Vec<(Box<str>, Prepared, redis::Cmd)>,
     /// A command rebuilt per attempt (the user's script, a lock token) and
     /// the text of one argument: kept, so that once grown they are written
-    /// over with no allocation.
+    /// over without allocating again.
     pub scratch: redis::Cmd,
     pub scratch_text: String,
     tokens: u64,

@@ -28,6 +28,18 @@ struct Known {
 }
 
 impl Known {
+    fn new(text: &str, mapped: Mapped) -> Known {
+        // Only the text an integer reply is shown as: "00" is not 0.
+        let int = text.parse::<i64>().ok().filter(|n| n.to_string() == text);
+        Known {
+            text: text.to_owned(),
+            int,
+            mapped,
+        }
+    }
+
+    /// Only an integer, a status, `OK`, a string or nil can match, as
+    /// their text (an array, a double or a map is always unexpected).
     fn matches(&self, reply: &redis::Value) -> bool {
         match reply {
             redis::Value::Int(n) => self.int == Some(*n),
@@ -63,13 +75,7 @@ impl UserScript {
                         Mapped::Outcome(Outcome::Rejected(Box::leak(word.clone().into_boxed_str())))
                     }
                 };
-                // Only the text an integer reply is shown as: "00" is not 0.
-                let int = text.parse::<i64>().ok().filter(|n| n.to_string() == *text);
-                Known {
-                    text: text.clone(),
-                    int,
-                    mapped,
-                }
+                Known::new(text, mapped)
             })
             .collect();
         UserScript {
@@ -116,7 +122,8 @@ impl UserScript {
 
     /// One call, loading the code again if the server does not have it.
     /// The command is written over the client's scratch command, its keys
-    /// and arguments rendered for this attempt (no allocation once grown).
+    /// and arguments rendered for this attempt into buffers that, once
+    /// grown, are reused (what redis-rs allocates to send it is its own).
     async fn call(
         &self,
         client: &mut Client,
@@ -127,7 +134,7 @@ impl UserScript {
         let Client {
             conn,
             scratch: cmd,
-            scratch_text: text,
+            scratch_text: arg,
             ..
         } = client;
         cmd.clear();
@@ -137,9 +144,9 @@ impl UserScript {
         };
         cmd.arg(self.script.keys.len());
         for t in self.script.keys.iter().chain(&self.script.args) {
-            text.clear();
-            super::render_into(t, ctx, &token, "", text);
-            cmd.arg(text.as_str());
+            arg.clear();
+            super::render_into(t, ctx, &token, "", arg);
+            cmd.arg(arg.as_str());
         }
         match cmd.query_async::<redis::Value>(conn).await {
             Err(e) if not_loaded(&e) => {
@@ -244,12 +251,7 @@ mod tests {
     use redis::Value;
 
     fn known(text: &str) -> Known {
-        let int = text.parse::<i64>().ok().filter(|n| n.to_string() == text);
-        Known {
-            text: text.to_owned(),
-            int,
-            mapped: Mapped::Next,
-        }
+        Known::new(text, Mapped::Next)
     }
 
     #[test]
