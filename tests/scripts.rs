@@ -397,3 +397,64 @@ args = ["2"]
     assert!(run.stdout.contains("stranded"), "{}", run.context());
     assert!(run.stdout.contains("told sold out"), "{}", run.context());
 }
+
+/// Has a run's orders stream (the only one on this server) an entry?
+fn first_order(conn: &mut redis::Connection) -> bool {
+    keys_of(conn)
+        .iter()
+        .filter(|k| k.ends_with(":orders"))
+        .any(|k| redis::cmd("XLEN").arg(k).query::<u64>(conn).unwrap_or(0) > 0)
+}
+
+/// How many times the server has run `FUNCTION LOAD`.
+fn function_loads(conn: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(conn).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_function|load:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// A library the server lost mid-run (`FUNCTION FLUSH`) is loaded again
+/// and the call sent once more: "Function not found" means nothing ran.
+#[test]
+fn a_function_flushed_mid_run_is_loaded_again() {
+    let redis = support::redis();
+    let url = redis.url();
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let args = [
+        "--redis-url",
+        &url,
+        "--set",
+        "stock.initial=100000000",
+        "--set",
+        "buyers.count=10000000",
+        "--set",
+        "load.duration=2s",
+    ];
+    let (child, pending) = Bench::run(&scenario("own-function"), &args).spawn();
+    // The event: the run's orders stream has its first sale.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !first_order(&mut conn) {
+        assert!(std::time::Instant::now() < deadline, "no sale within 20 s");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let loaded = function_loads(&mut conn);
+    let _: () = redis::cmd("FUNCTION")
+        .arg("FLUSH")
+        .query(&mut conn)
+        .unwrap();
+    let run = pending.finish(child);
+    run.assert_code(0);
+    let s = run.summary();
+    let context = run.context();
+    assert!(
+        !s["error_kinds"].contains("unexpected_reply"),
+        "an FCALL of a flushed library loads it again: {context}"
+    );
+    assert!(function_loads(&mut conn) > loaded, "{context}");
+    assert!(num(&s, "sold") > 0, "{context}");
+}
