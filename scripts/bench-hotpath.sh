@@ -20,6 +20,11 @@
 #   Client CPU per purchase: the coordinator's and its worker's CPU over
 #   their whole life, divided by the attempts.
 #
+# Environment: ROUNDS, BENCH_SECONDS, STRATEGIES (lua decr article script),
+# SET (extra `--set field=value` arguments for both builds, e.g.
+# "--set audit.history=false" to leave the history's cost out when the
+# earlier build shipped it differently).
+#
 # Output: a table, medians per build and strategy, and
 # reports/bench/hotpath.csv. A benchmark, not a test: it exits non-zero
 # only when a run itself failed.
@@ -83,7 +88,8 @@ for round in $(seq "$ROUNDS"); do
     for build in before after; do
       bin=$THIS; [ "$build" = before ] && bin=$BASE
       out=$TMP/run-$round-$kind-$build
-      read -r cpu _ code < <(measure "$bin" "$out" "$TMP/$kind.toml" --redis-url "$URL")
+      # shellcheck disable=SC2086 # SET is a list of arguments
+      read -r cpu _ code < <(measure "$bin" "$out" "$TMP/$kind.toml" --redis-url "$URL" ${SET:-})
       if [ "$code" != 0 ]; then echo "$kind ($build) round $round exited $code" >&2; FAILED=1; continue; fi
       s=$out/summary.csv
       awk -v OFS=, -v r="$round" -v k="$kind" -v b="$build" -v ops="$(column purchases_per_s "$s")" \
