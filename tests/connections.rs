@@ -319,3 +319,57 @@ fn the_lock_checker_catches_a_paused_holder_in_a_pool() {
     assert_eq!(s["faults_applied"], "1", "{context}");
     assert!(num(&s, "unsafe_overlaps") > 0, "{context}");
 }
+
+/// A buyer still waiting for a pooled connection when the run stops never
+/// starts its purchase: the run ends when the holder's purchase does.
+#[test]
+fn a_buyer_waiting_for_a_pooled_connection_stops_with_the_run() {
+    let redis = support::redis();
+    // One connection, held 3 s by the first purchase; the run lasts 1 s.
+    let text = SMALL_POOL
+        .replace("clients_per_process = 32", "clients_per_process = 4")
+        .replace("pool_size = 2", "pool_size = 1\npool_timeout_ms = 600000")
+        .replace("kind = \"article\"", "kind = \"lua\"")
+        .replace("stall_ms = 20", "stall_ms = 3000\nstall_fraction = 1.0");
+    let (_dir, path) = support::write_scenario(&text);
+    let run = Bench::run(&path, &["--redis-url", &redis.url()]).output();
+    run.assert_code(0);
+    let s = run.summary();
+    let context = run.context();
+    // The holder's one purchase; the three waiters were cancelled, not
+    // served one after another for 3 s each.
+    assert_eq!(num(&s, "attempts"), 1, "{context}");
+    assert_eq!(num(&s, "sold"), 1, "{context}");
+    assert!(run.elapsed < std::time::Duration::from_secs(8), "{context}");
+}
+
+/// Idle pooled connections broken by a restart are opened again before a
+/// purchase uses one, once the first purchase found its own broken: only
+/// that purchase is in doubt, not one per connection.
+#[test]
+fn a_pool_opens_its_idle_connections_again_after_one_was_found_broken() {
+    // 2 buyers at 100 purchases/s in all: the pool's 2 connections are
+    // mostly idle when the server restarts.
+    let text = SALE
+        .replace("clients_per_process = 64", "clients_per_process = 2")
+        .replace(
+            "duration = \"1s\"",
+            "duration = \"3s\"\nrate = 100\nconnections = \"pool\"\npool_size = 2",
+        )
+        .replace(
+            "[stock]",
+            "[redis]\npersistence = \"aof-always\"\n\n[stock]",
+        )
+        + "\n[[faults]]\nkind = \"redis-restart\"\nat = \"1s\"\nduration = \"500ms\"\n";
+    let (_dir, path) = support::write_scenario(&text);
+    let run = Bench::run(&path, &[]).output();
+    run.assert_code(0);
+    let s = run.summary();
+    let context = run.context();
+    assert_eq!(s["faults_applied"], "1", "{context}");
+    assert_eq!(num(&s, "in_doubt"), 1, "{context}");
+    assert!(
+        sales_from(&run, 2.0) > 0,
+        "sales go on after the restart: {context}"
+    );
+}

@@ -264,15 +264,19 @@ impl Buyer {
                 Lease::Kept(generation) => generation,
                 _ => 0,
             };
-            lease = crew.links.take(&mut client, self.index, had).await;
+            let signals = (&crew.stop, &*crew.metrics);
+            lease = (crew.links)
+                .take(&mut client, (self.index, had), &crew.connector, signals)
+                .await;
             // Under way (in doubt if the worker dies) from when it holds a
             // connection: a buyer still waiting for one has sent nothing.
-            let under_way = !matches!(lease, Lease::TimedOut(_));
+            let under_way = !matches!(lease, Lease::TimedOut(_) | Lease::Stopped);
             crew.in_flight
                 .set(crew.in_flight.get() + u32::from(under_way));
             let report = match lease {
                 Lease::TimedOut(waited) => PurchaseReport::pool_timeout(waited),
-                Lease::Pooled(waited) => PurchaseReport {
+                Lease::Stopped => PurchaseReport::new(),
+                Lease::Pooled(waited, _) => PurchaseReport {
                     pool_wait: Some(waited),
                     ..self.purchase(&mut client, &ctx).await
                 },

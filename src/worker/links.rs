@@ -80,11 +80,19 @@ pub enum Links {
     Shared(Vec<Slot>),
 }
 
-/// The pool: idle connections, and a permit for each.
+/// The pool: idle connections (with the generation each was opened in),
+/// and a permit for each.
 pub struct Pool {
-    idle: RefCell<Vec<Conn>>,
+    idle: RefCell<Vec<(Conn, u64)>>,
     free: Semaphore,
     timeout: Duration,
+    /// Moves on when a purchase finds its pooled connection broken: the
+    /// connections opened before are suspect (the server they reach may be
+    /// gone) and are opened again before a purchase uses one, as HikariCP
+    /// evicts a pool's connections after a fatal error. A waiting buyer so
+    /// never sends on a connection already known dead, where its purchase
+    /// would fail in doubt having sent nothing.
+    generation: Cell<u64>,
 }
 
 /// One shared connection, and the generation of it: a client that finds
@@ -99,35 +107,48 @@ pub struct Slot {
 pub enum Lease {
     /// Its own connection, or a shared one of this generation.
     Kept(u64),
-    /// A pooled connection, after waiting this long for it.
-    Pooled(Duration),
+    /// A pooled connection of this generation, after waiting this long for
+    /// it (opening it again included).
+    Pooled(Duration, u64),
     /// No pooled connection came within `pool_timeout_ms`.
     TimedOut(Duration),
+    /// The run stopped while the buyer waited for a connection: the
+    /// purchase never started.
+    Stopped,
 }
 
 impl Links {
-    /// Opens what `model` needs (per-client connections are the clients'
-    /// own, opened by the caller).
+    /// Opens what `model` needs for a process of `clients` clients
+    /// (per-client connections are the clients' own, opened by the
+    /// caller): never more connections than clients, who could not use
+    /// them.
     ///
     /// # Errors
     /// When Redis cannot be reached.
-    pub async fn open(model: Connections, connector: &Connector) -> anyhow::Result<Links> {
+    pub async fn open(
+        model: Connections,
+        clients: u32,
+        connector: &Connector,
+    ) -> anyhow::Result<Links> {
         Ok(match model {
             Connections::PerClient => Links::PerClient,
             Connections::Pool { size, timeout } => {
-                let mut idle = Vec::with_capacity(size.get() as usize);
-                for _ in 0..size.get() {
-                    idle.push(connector.connect().await?);
+                let size = size.get().min(clients) as usize;
+                let mut idle = Vec::with_capacity(size);
+                for _ in 0..size {
+                    idle.push((connector.connect().await?, 0));
                 }
                 Links::Pool(Pool {
                     idle: RefCell::new(idle),
-                    free: Semaphore::new(size.get() as usize),
+                    free: Semaphore::new(size),
                     timeout,
+                    generation: Cell::new(0),
                 })
             }
             Connections::Shared { size } => {
-                let mut slots = Vec::with_capacity(size.get() as usize);
-                for _ in 0..size.get() {
+                let size = size.get().min(clients) as usize;
+                let mut slots = Vec::with_capacity(size);
+                for _ in 0..size {
                     slots.push(Slot {
                         conn: RefCell::new(connector.connect().await?),
                         generation: Cell::new(0),
@@ -150,25 +171,45 @@ impl Links {
     }
 
     /// Before a purchase: a pooled connection taken (waiting at most the
-    /// pool's timeout), or a shared one made current.
-    pub async fn take(&self, client: &mut Client, index: u32, had: u64) -> Lease {
+    /// pool's timeout, or until the run stops; one opened before the pool
+    /// last found a connection broken is opened again first), or a shared
+    /// one made current.
+    pub async fn take(
+        &self,
+        client: &mut Client,
+        (index, had): (u32, u64),
+        connector: &Connector,
+        (stop, metrics): (&StopSignal, &RefCell<Metrics>),
+    ) -> Lease {
         match self {
             Links::PerClient => Lease::Kept(0),
             Links::Pool(pool) => {
                 let asked = Instant::now();
-                match tokio::time::timeout(pool.timeout, pool.free.acquire()).await {
-                    Ok(Ok(permit)) => {
-                        permit.forget();
-                        let conn = pool
-                            .idle
-                            .borrow_mut()
-                            .pop()
-                            .expect("a permit has its connection");
-                        client.conn = conn;
-                        Lease::Pooled(asked.elapsed())
-                    }
-                    _ => Lease::TimedOut(asked.elapsed()),
+                let waited = tokio::select! {
+                    waited = tokio::time::timeout(pool.timeout, pool.free.acquire()) => waited,
+                    () = stop.stopped() => return Lease::Stopped,
+                };
+                let Ok(Ok(permit)) = waited else {
+                    return Lease::TimedOut(asked.elapsed());
+                };
+                permit.forget();
+                let (conn, opened) = pool
+                    .idle
+                    .borrow_mut()
+                    .pop()
+                    .expect("a permit has its connection");
+                client.conn = conn;
+                let now = pool.generation.get();
+                let lease = Lease::Pooled(asked.elapsed(), now);
+                if opened == now {
+                    return lease;
                 }
+                connector.reconnect(client, stop, metrics).await;
+                if stop.is_stopped() {
+                    self.give_back(client, &lease);
+                    return Lease::Stopped;
+                }
+                Lease::Pooled(asked.elapsed(), now)
             }
             Links::Shared(slots) => {
                 let slot = &slots[slot(index, slots)];
@@ -192,6 +233,14 @@ impl Links {
         (stop, metrics): (&StopSignal, &RefCell<Metrics>),
     ) {
         let Links::Shared(slots) = self else {
+            if let (Links::Pool(pool), Lease::Pooled(_, opened)) = (self, &mut *lease) {
+                // The first to find a connection of this generation broken
+                // makes every older one suspect; its new one is current.
+                if *opened == pool.generation.get() {
+                    pool.generation.set(*opened + 1);
+                }
+                *opened = pool.generation.get();
+            }
             connector.reconnect(client, stop, metrics).await;
             return;
         };
@@ -213,12 +262,26 @@ impl Links {
 
     /// After a purchase: a pooled connection goes back to the pool.
     pub fn give_back(&self, client: &mut Client, lease: &Lease) {
-        if let (Links::Pool(pool), Lease::Pooled(_)) = (self, lease) {
+        if let (Links::Pool(pool), Lease::Pooled(_, opened)) = (self, lease) {
             let conn = std::mem::replace(&mut client.conn, Conn::detached());
-            pool.idle.borrow_mut().push(conn);
+            pool.idle.borrow_mut().push((conn, *opened));
             pool.free.add_permits(1);
         }
     }
+}
+
+/// What opening `model`'s connections for `clients` clients was, for an
+/// error: how many, so a server's client limit can be recognised.
+pub fn opening(model: Connections, clients: u32) -> String {
+    let (what, size) = match model {
+        Connections::PerClient => return "opening connections to Redis".to_owned(),
+        Connections::Pool { size, .. } => ("pooled", size),
+        Connections::Shared { size, .. } => ("shared", size),
+    };
+    format!(
+        "opening {} {what} connection(s) to Redis for this process (pool_size {size}, {clients} client(s)); many processes x pool_size connections may pass the server's maxclients",
+        size.get().min(clients)
+    )
 }
 
 /// The shared connection of client `index`: clients spread evenly.

@@ -47,9 +47,9 @@ pub fn main() -> anyhow::Result<()> {
 async fn serve(mut inbox: Inbox, outbox: Outbox) -> anyhow::Result<()> {
     let plan = receive_plan(&mut inbox).await?;
     let connector = links::Connector::new(&plan)?;
-    let links = links::Links::open(plan.connections, &connector)
+    let links = links::Links::open(plan.connections, plan.clients, &connector)
         .await
-        .context("opening the pool or shared connections to Redis")?;
+        .with_context(|| links::opening(plan.connections, plan.clients))?;
     let clients = client::connect_all(&plan, &connector, &links).await?;
     outbox.send(&FromWorker::Ready {
         plan_hash: plan.hash(),
