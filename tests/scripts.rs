@@ -458,3 +458,43 @@ fn a_function_flushed_mid_run_is_loaded_again() {
     assert!(function_loads(&mut conn) > loaded, "{context}");
     assert!(num(&s, "sold") > 0, "{context}");
 }
+
+/// A function the library does not register is named before any load,
+/// with the ones it does; the library loaded to find out is removed.
+#[test]
+fn a_function_the_library_does_not_register_exits_4_before_the_load() {
+    let redis = support::redis();
+    let url = redis.url();
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let text = std::fs::read_to_string(scenario("own-function"))
+        .unwrap()
+        .replace(
+            "scripts/seckill-function.lua",
+            &script_path("seckill-function.lua"),
+        );
+    let steps = text.replace(
+        r#"function = "seckill_buy""#,
+        r#"steps = ["seckill_buy", "seckill_bye"]"#,
+    );
+    let one = text.replace(r#"function = "seckill_buy""#, r#"function = "seckill_bye""#);
+    for (text, field) in [(one, "strategy.function"), (steps, "strategy.steps")] {
+        let (_dir, path) = support::write_scenario(&text);
+        let args = ["--redis-url", &url];
+        let run = Bench::run(&path, &args).output();
+        run.assert_code(4);
+        let context = run.context();
+        assert!(
+            run.stderr.contains("no function `seckill_bye`")
+                && run.stderr.contains(field)
+                && run.stderr.contains("`seckill_buy`"),
+            "{context}"
+        );
+        assert!(!run.out().join("summary.csv").exists(), "{context}");
+        let libraries: Vec<redis::Value> =
+            redis::cmd("FUNCTION").arg("LIST").query(&mut conn).unwrap();
+        assert!(libraries.is_empty(), "{libraries:?}");
+    }
+}

@@ -56,10 +56,49 @@ pub async fn load(target: &mut Target, script: &ScriptSettings) -> anyhow::Resul
         )
         .await
         .map_err(|e| not_compiled(script, &e))?;
-    Ok(Loaded {
+    let loaded = Loaded {
         library: Some(name),
         existed,
-    })
+    };
+    // A step naming no function would fail every purchase: say so now.
+    let functions = library_listing(target, library)
+        .await?
+        .map(|listing| listing.functions)
+        .unwrap_or_default();
+    if let Some(first) = missing_steps(script, &functions).first() {
+        unload(target, &loaded).await;
+        let field = match script.steps.len() {
+            1 => "strategy.function",
+            _ => "strategy.steps",
+        };
+        bail!(
+            "{}: the function library `{library}` has no function `{first}` ({field}); it registers: {}\n  what to do: call one of those, or register `{first}` in the library; nothing was run",
+            script.path.display(),
+            listed_names(&functions)
+        );
+    }
+    Ok(loaded)
+}
+
+/// The steps that name no function of the library.
+fn missing_steps<'a>(script: &'a ScriptSettings, functions: &[String]) -> Vec<&'a str> {
+    script
+        .steps
+        .iter()
+        .filter(|step| !functions.contains(step))
+        .map(String::as_str)
+        .collect()
+}
+
+fn listed_names(functions: &[String]) -> String {
+    match functions {
+        [] => "no function".to_owned(),
+        names => names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 /// Deletes the library the run added; a plain script stays in Redis's
@@ -144,8 +183,19 @@ async fn answering(target: &mut Target) {
     }
 }
 
+/// A function library as `FUNCTION LIST ... WITHCODE` shows it.
+struct Listing {
+    code: String,
+    functions: Vec<String>,
+}
+
 /// The code of library `name` if the server has one.
 async fn library_code(target: &mut Target, name: &str) -> anyhow::Result<Option<String>> {
+    Ok(library_listing(target, name).await?.map(|l| l.code))
+}
+
+/// Library `name` if the server has one: its code and function names.
+async fn library_listing(target: &mut Target, name: &str) -> anyhow::Result<Option<Listing>> {
     let listed: Vec<redis::Value> = target
         .query(
             redis::cmd("FUNCTION")
@@ -157,31 +207,52 @@ async fn library_code(target: &mut Target, name: &str) -> anyhow::Result<Option<
         .await
         .context("listing the server's function libraries")?;
     for library in listed {
-        let fields: Vec<(String, redis::Value)> = match library {
-            redis::Value::Map(pairs) => pairs
-                .into_iter()
-                .filter_map(|(k, v)| Some((redis::from_redis_value(k).ok()?, v)))
-                .collect(),
-            other => {
-                let flat: Vec<redis::Value> = redis::from_redis_value(other)?;
-                flat.chunks(2)
-                    .filter_map(|kv| {
-                        Some((
-                            redis::from_redis_value(kv.first()?.clone()).ok()?,
-                            kv.get(1)?.clone(),
-                        ))
-                    })
-                    .collect()
-            }
-        };
+        let fields = pairs(library)?;
         let field = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
         let same = field("library_name").and_then(|v| redis::from_redis_value::<String>(v).ok());
-        if same.as_deref() == Some(name) {
-            let code = field("library_code").context("FUNCTION LIST gave no code")?;
-            return Ok(Some(redis::from_redis_value(code)?));
+        if same.as_deref() != Some(name) {
+            continue;
         }
+        let code = field("library_code").context("FUNCTION LIST gave no code")?;
+        let functions: Vec<redis::Value> = match field("functions") {
+            Some(v) => redis::from_redis_value(v)?,
+            None => Vec::new(),
+        };
+        let mut names = Vec::with_capacity(functions.len());
+        for function in functions {
+            let name = pairs(function)?.into_iter().find(|(k, _)| k == "name");
+            if let Some((_, v)) = name {
+                names.push(redis::from_redis_value(v)?);
+            }
+        }
+        return Ok(Some(Listing {
+            code: redis::from_redis_value(code)?,
+            functions: names,
+        }));
     }
     Ok(None)
+}
+
+/// A map reply (RESP3) or a flat array of names and values (RESP2) as
+/// pairs.
+fn pairs(value: redis::Value) -> anyhow::Result<Vec<(String, redis::Value)>> {
+    Ok(match value {
+        redis::Value::Map(pairs) => pairs
+            .into_iter()
+            .filter_map(|(k, v)| Some((redis::from_redis_value(k).ok()?, v)))
+            .collect(),
+        other => {
+            let flat: Vec<redis::Value> = redis::from_redis_value(other)?;
+            flat.chunks(2)
+                .filter_map(|kv| {
+                    Some((
+                        redis::from_redis_value(kv.first()?.clone()).ok()?,
+                        kv.get(1)?.clone(),
+                    ))
+                })
+                .collect()
+        }
+    })
 }
 
 /// `file:line: Redis could not compile ...: <Redis's message>`.
