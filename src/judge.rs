@@ -12,6 +12,7 @@ use crate::history::check::{Bounds, Findings, Setup};
 use crate::history::{History, Orders, StoredOrders};
 use crate::ledger::Ledger;
 use crate::metrics::Totals;
+use crate::outcome::ErrorKind;
 use crate::phase::Phase;
 use crate::record::{FaultEvent, HarnessStall, HostRecord, RunRecord, SegmentRecord, WorkerRecord};
 use crate::scenario::Scenario;
@@ -276,6 +277,7 @@ pub fn judge(
         stock_conserved: !audit.failed(&Check::StockConservation)
             && !audit.failed(&Check::StockMatchesOrders),
         keys_deleted: audit.failed(&Check::StockNotDeleted),
+        unexpected_replies: (c.errors.get(ErrorKind::UnexpectedReply.name()).copied()).unwrap_or(0),
         history: findings
             .as_ref()
             .map(crate::history::rows::figures)

@@ -319,6 +319,9 @@ pub struct Figures {
     pub stock_conserved: bool,
     /// The stock key vanished while Redis kept running.
     pub keys_deleted: bool,
+    /// Purchases whose reply the user's mapping did not name: a script
+    /// that wrote before answering took units no sale accounts for.
+    pub unexpected_replies: u64,
     pub history: HistoryFigures,
 }
 
@@ -395,8 +398,17 @@ fn not_conserved(f: &Figures) -> String {
     let final_stock = f
         .final_stock
         .map_or("unknown".to_owned(), |s| s.to_string());
+    let gone = f
+        .final_stock
+        .is_some_and(|s| (f.initial as i64).saturating_sub(s) > (f.sold + f.in_doubt) as i64);
+    let cause = match f.unexpected_replies {
+        n if n > 0 && gone => format!(
+            " {n} purchase(s) got a reply [strategy.replies] does not name (unexpected_reply, below): a script that writes before it answers so took units no sale accounts for."
+        ),
+        _ => String::new(),
+    };
     format!(
-        "The stock is not conserved: it ended at {final_stock} of {} while {} units were recorded as sold and {} purchases were in doubt.",
+        "The stock is not conserved: it ended at {final_stock} of {} while {} units were recorded as sold and {} purchases were in doubt.{cause}",
         f.initial, f.sold, f.in_doubt
     )
 }
@@ -595,6 +607,7 @@ mod tests {
             orders_off: None,
             stock_conserved: true,
             keys_deleted: false,
+            unexpected_replies: 0,
             history: HistoryFigures::default(),
         }
     }
@@ -705,6 +718,28 @@ mod tests {
         f.unsafe_overlaps = Some(7);
         let v = RunVerdict::new(Verdict::Fail, vec![], true, false, &f);
         assert!(v.headline.contains("7 time(s) two clients held it at once"));
+    }
+
+    #[test]
+    fn units_gone_with_unexpected_replies_name_them_as_the_likely_cause() {
+        let mut f = figures();
+        (f.initial, f.sold, f.final_stock, f.stock_conserved) = (300, 100, Some(0), false);
+        f.unexpected_replies = 200;
+        let v = RunVerdict::new(Verdict::Fail, vec![], true, false, &f);
+        assert!(
+            v.headline.contains("The stock is not conserved"),
+            "{}",
+            v.headline
+        );
+        assert!(
+            v.headline.contains("200 purchase(s) got a reply"),
+            "{}",
+            v.headline
+        );
+        // Units come back instead (lost writes): the replies do not explain it.
+        f.final_stock = Some(250);
+        let v = RunVerdict::new(Verdict::Fail, vec![], true, false, &f);
+        assert!(!v.headline.contains("got a reply"), "{}", v.headline);
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub fn lines(record: &RunRecord) -> Vec<String> {
             n => format!(" and {n} more distinct"),
         };
         lines.push(format!(
-            "Unexpected replies (unexpected_reply, not in [strategy.replies]): {}{more}.",
+            "Unexpected replies (unexpected_reply: not in [strategy.replies], or `next` from the last step): {}{more}.",
             shown.join(", ")
         ));
     }

@@ -102,6 +102,14 @@ impl UserScript {
                         ..
                     }) if step + 1 < calls => continue,
                     Some(Known {
+                        mapped: Mapped::Next,
+                        text,
+                        ..
+                    }) => (
+                        Outcome::Error(ErrorKind::UnexpectedReply),
+                        Some(format!("{text} (mapped to next, from the last step)")),
+                    ),
+                    Some(Known {
                         mapped: Mapped::Outcome(outcome),
                         ..
                     }) => (*outcome, None),
