@@ -21,6 +21,12 @@ fn audit_row(run: &support::Run, name: &str) -> std::collections::HashMap<String
         .unwrap_or_else(|| panic!("no {name} row\n{}", run.context()))
 }
 
+fn connect(url: &str) -> redis::Connection {
+    redis::Client::open(url)
+        .and_then(|c| c.get_connection())
+        .expect("connecting to the test redis-server")
+}
+
 fn keys_of(conn: &mut redis::Connection) -> Vec<String> {
     redis::cmd("KEYS").arg("*").query(conn).unwrap()
 }
@@ -28,10 +34,7 @@ fn keys_of(conn: &mut redis::Connection) -> Vec<String> {
 #[test]
 fn shipped_scripts_give_their_documented_verdicts_and_leave_nothing_behind() {
     let redis = support::redis();
-    let mut conn = redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut conn = connect(&redis.url());
     let url = ["--redis-url", &redis.url()];
 
     let run = Bench::run(&scenario("own-script"), &url).output();
@@ -169,10 +172,7 @@ fn a_key_outside_the_run_exits_2_and_a_script_that_does_not_compile_exits_4() {
         !run.out().exists(),
         "nothing is written before the load starts"
     );
-    let mut conn = redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut conn = connect(&redis.url());
     assert_eq!(keys_of(&mut conn), Vec::<String>::new(), "{context}");
 }
 
@@ -416,15 +416,12 @@ fn function_loads(conn: &mut redis::Connection) -> u64 {
 }
 
 /// A library the server lost mid-run (`FUNCTION FLUSH`) is loaded again
-/// and the call sent once more: "Function not found" means nothing ran.
+/// and the call sent again: "Function not found" means nothing ran.
 #[test]
 fn a_function_flushed_mid_run_is_loaded_again() {
     let redis = support::redis();
     let url = redis.url();
-    let mut conn = redis::Client::open(url.as_str())
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut conn = connect(&url);
     let args = [
         "--redis-url",
         &url,
@@ -465,10 +462,7 @@ fn a_function_flushed_mid_run_is_loaded_again() {
 fn a_function_the_library_does_not_register_exits_4_before_the_load() {
     let redis = support::redis();
     let url = redis.url();
-    let mut conn = redis::Client::open(url.as_str())
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut conn = connect(&url);
     let text = std::fs::read_to_string(scenario("own-function"))
         .unwrap()
         .replace(
