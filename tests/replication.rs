@@ -100,16 +100,7 @@ fn a_crash_failover_brings_sold_units_back_in_stock_for_lua_and_fenced() {
             "{}",
             run.context()
         );
-        let faults = run.csv("faults.csv");
-        let killed = faults
-            .iter()
-            .find(|f| f["what"].contains("killed (SIGKILL)"))
-            .unwrap_or_else(|| panic!("no kill step: {faults:?}"));
-        assert_eq!(killed["applied"], "true");
-        assert!(
-            faults.iter().any(|f| f["what"].contains("as primary")),
-            "no promotion: {faults:?}"
-        );
+        assert_killed_and_promoted(&run);
     }
 }
 
@@ -672,4 +663,18 @@ fn a_missing_certificate_file_is_bad_input_naming_the_field() {
         run.context()
     );
     assert!(!run.out().exists(), "nothing written on bad input");
+}
+
+/// The crash failover's kill step applied, and a new primary named.
+pub fn assert_killed_and_promoted(run: &support::Run) {
+    let faults = run.csv("faults.csv");
+    let killed = faults
+        .iter()
+        .find(|f| f["what"].contains("killed (SIGKILL)"))
+        .unwrap_or_else(|| panic!("no kill step: {faults:?}"));
+    assert_eq!(killed["applied"], "true");
+    assert!(
+        faults.iter().any(|f| f["what"].contains("as primary")),
+        "no promotion: {faults:?}"
+    );
 }

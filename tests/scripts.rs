@@ -21,6 +21,25 @@ fn audit_row(run: &support::Run, name: &str) -> std::collections::HashMap<String
         .unwrap_or_else(|| panic!("no {name} row\n{}", run.context()))
 }
 
+/// The server gets a library named `seckill` of its own (function
+/// `theirs`); `own-function` (library `seckill`, other code) exits 4
+/// refusing to replace it.
+pub fn their_library_is_never_replaced(conn: &mut redis::Connection, url: &[&str]) {
+    let theirs = "#!lua name=seckill\nredis.register_function('theirs', function() return 1 end)";
+    let _: String = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg(theirs)
+        .query(conn)
+        .unwrap();
+    let run = Bench::run(&scenario("own-function"), url).output();
+    run.assert_code(4);
+    assert!(
+        run.stderr.contains("refusing to replace it"),
+        "{}",
+        run.context()
+    );
+}
+
 fn connect(url: &str) -> redis::Connection {
     redis::Client::open(url)
         .and_then(|c| c.get_connection())
@@ -59,19 +78,7 @@ fn shipped_scripts_give_their_documented_verdicts_and_leave_nothing_behind() {
     assert_eq!(buyers["observed"], "set with 1000 entries", "{context}");
 
     // A library of the same name with other code is the user's: refused.
-    let theirs = "#!lua name=seckill\nredis.register_function('theirs', function() return 1 end)";
-    let _: String = redis::cmd("FUNCTION")
-        .arg("LOAD")
-        .arg(theirs)
-        .query(&mut conn)
-        .unwrap();
-    let run = Bench::run(&scenario("own-function"), &url).output();
-    run.assert_code(4);
-    assert!(
-        run.stderr.contains("refusing to replace it"),
-        "{}",
-        run.context()
-    );
+    their_library_is_never_replaced(&mut conn, &url);
     let code: Vec<redis::Value> = redis::cmd("FCALL")
         .arg("theirs")
         .arg(0)

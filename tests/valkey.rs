@@ -133,19 +133,7 @@ fn the_users_script_and_function_pass_on_a_users_valkey() {
     assert_eq!(num(&s, "orders"), 1000, "{context}");
     assert_valkey(&s, &run);
 
-    let theirs = "#!lua name=seckill\nredis.register_function('theirs', function() return 1 end)";
-    let _: String = redis::cmd("FUNCTION")
-        .arg("LOAD")
-        .arg(theirs)
-        .query(&mut conn)
-        .unwrap();
-    let run = Bench::run(&scenario("own-function"), &url).output();
-    run.assert_code(4);
-    assert!(
-        run.stderr.contains("refusing to replace it"),
-        "{}",
-        run.context()
-    );
+    crate::scripts::their_library_is_never_replaced(&mut conn, &url);
     let _: () = redis::cmd("FUNCTION")
         .arg("DELETE")
         .arg("seckill")
@@ -192,16 +180,7 @@ fn a_crash_failover_fails_lua_and_wait_replicas_passes_on_valkey_sentinel() {
         run.context()
     );
     assert_valkey(&s, &run);
-    let faults = run.csv("faults.csv");
-    let killed = faults
-        .iter()
-        .find(|f| f["what"].contains("killed (SIGKILL)"))
-        .unwrap_or_else(|| panic!("no kill step: {faults:?}"));
-    assert_eq!(killed["applied"], "true");
-    assert!(
-        faults.iter().any(|f| f["what"].contains("as primary")),
-        "no promotion: {faults:?}"
-    );
+    crate::replication::assert_killed_and_promoted(&run);
 
     let mut confirmed = short.to_vec();
     confirmed.extend(["--set", "strategy.wait_replicas=1"]);
