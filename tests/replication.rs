@@ -397,7 +397,7 @@ fn a_partitioned_primary_loses_what_it_took_alone_unless_writes_are_confirmed() 
 }
 
 /// `failover-partition.toml`. Sentinel demotes the healed primary 10 to
-/// 20 s after the heal (see `DEMOTION_WITHIN`), within the fault's 30 s, unless one of its sentinels is in TILT mode (its timer ran late on
+/// 20 s after the heal (see `DEMOTION_WITHIN`), within the fault's 40 s, unless one of its sentinels is in TILT mode (its timer ran late on
 /// a loaded machine), in which it acts on nothing for 30 s: the harness
 /// then rightly calls the run INCONCLUSIVE and names TILT from the
 /// sentinels' own INFO (`sentinel_tilt:1`). Only for that cause, named by
